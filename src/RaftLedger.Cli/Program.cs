@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace RaftLedger.Cli;
+
+/// <summary>The <c>raftledger</c> command: each subcommand is added by the issue that builds it.</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("RaftLedger: a replicated, sharded double-entry payment ledger.");
+        return root.Parse(args).Invoke();
+    }
+}

@@ -117,6 +117,13 @@ internal sealed class TestCluster
         node.Raft = new RaftNode(_configFor(id), node.Storage, new DeterministicRandom(_seed * 7777 + id));
     }
 
+    /// <summary>Sets a node's persisted term (as if it had seen that term) and restarts it.</summary>
+    public void SetTerm(ulong id, ulong term)
+    {
+        _nodes[id].Storage.SetHardState(new HardState(term, 0, _nodes[id].Storage.HardState.Commit));
+        Restart(id);
+    }
+
     /// <summary>Runs the host loop of one node until it has no Ready: persist, queue messages, apply, advance.</summary>
     public void Process(ulong id)
     {

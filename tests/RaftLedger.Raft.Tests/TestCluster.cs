@@ -109,12 +109,28 @@ internal sealed class TestCluster
     }
 
     /// <summary>Restarts a node from its storage (keeps only what it persisted); its applied entries restart too.</summary>
-    public void Restart(ulong id)
+    public void Restart(ulong id, ulong applied = 0)
     {
         var node = _nodes[id];
         Pending.RemoveAll(m => m.To == id);
-        node.Applied.Clear();
-        node.Raft = new RaftNode(_configFor(id), node.Storage, new DeterministicRandom(_seed * 7777 + id));
+        node.Applied.RemoveAll(e => e.Index > applied);
+        var config = _configFor(id);
+        var withApplied = new RaftConfig
+        {
+            Id = config.Id,
+            ElectionTimeoutTicks = config.ElectionTimeoutTicks,
+            HeartbeatTicks = config.HeartbeatTicks,
+            InflightMessagesMax = config.InflightMessagesMax,
+            InflightBytesMax = config.InflightBytesMax,
+            MessageBytesMax = config.MessageBytesMax,
+            UncommittedBytesMax = config.UncommittedBytesMax,
+            PreVote = config.PreVote,
+            CheckQuorum = config.CheckQuorum,
+            ReadOnlyMode = config.ReadOnlyMode,
+            ProposalForwarding = config.ProposalForwarding,
+            Applied = applied,
+        };
+        node.Raft = new RaftNode(withApplied, node.Storage, new DeterministicRandom(_seed * 7777 + id));
     }
 
     /// <summary>Sets a node's persisted term (as if it had seen that term) and restarts it.</summary>

@@ -63,6 +63,9 @@ public sealed class SimNetwork<TMessage>
 
     public int InFlightCount => _inFlight.PendingCount;
 
+    /// <summary>Raised for every message the network loses (when sent or when it would have arrived).</summary>
+    public event Action<int, int, TMessage>? Dropped;
+
     /// <summary>Hands a message to the network at logical time <paramref name="nowTicks"/>.</summary>
     public void Send(int from, int to, TMessage message, long nowTicks)
     {
@@ -73,6 +76,7 @@ public sealed class SimNetwork<TMessage>
         if (_blocked[from, to] || _random.Chance(Faults.DropProbability))
         {
             DroppedCount++;
+            Dropped?.Invoke(from, to, message);
             return;
         }
 
@@ -96,6 +100,7 @@ public sealed class SimNetwork<TMessage>
             if (_blocked[delivery.From, delivery.To])
             {
                 DroppedCount++;
+                Dropped?.Invoke(delivery.From, delivery.To, delivery.Message);
                 continue;
             }
 

@@ -19,6 +19,9 @@ public sealed record ChaosOptions
 
     /// <summary>Ticks after the leader appears by which every pending client operation must have completed.</summary>
     public int PendingCommitTicksMax { get; init; } = 500;
+
+    /// <summary>A deliberate host bug, for tests that prove the checkers catch it.</summary>
+    public SimHostBug HostBug { get; init; }
 }
 
 /// <summary>The outcome of one seed.</summary>
@@ -63,7 +66,7 @@ public static class ChaosRun
         string? failure = null;
         try
         {
-            cluster = new SimCluster(ClusterOptions(seed, nodes, plan));
+            cluster = new SimCluster(ClusterOptions(seed, nodes, plan) with { HostBug = options.HostBug });
             RunChaos(cluster, plan, options.ChaosTicks);
             RecoverAndCheck(cluster, options);
         }
@@ -128,7 +131,7 @@ public static class ChaosRun
                 cluster.Crash(leader != 0 ? leader : any);
                 break;
             case < 38:
-                cluster.Node(leader != 0 ? leader : any).CrashDuringNextPersist = true;
+                cluster.Node(leader != 0 && plan.Chance(0.5) ? leader : any).CrashDuringNextPersist = true;
                 break;
             case < 60:
                 cluster.Restart(any);

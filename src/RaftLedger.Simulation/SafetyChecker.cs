@@ -101,6 +101,11 @@ public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
             var entry = EntryAt(storage, index);
             Record(index, entry.Term, entry.Data, $"node {node.Id} committed");
             _commitTerm[(int)index - 1] = Math.Min(_commitTerm[(int)index - 1], leaderTerm);
+            if (leaderTerm != ulong.MaxValue)
+            {
+                // The moment a leader commits is the moment the entry must be durable on a majority.
+                CheckDurableOnMajority(index, entry.Term, $"leader {node.Id} committed");
+            }
         }
 
         node.CheckedCommit = Math.Max(node.CheckedCommit, commit);
@@ -178,19 +183,23 @@ public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
                 continue;
             }
 
-            var index = (ulong)i + 1;
-            var holders = 0;
-            foreach (var node in nodes)
-            {
-                var storage = node.Storage;
-                if (index <= storage.Snapshot.Index || (storage.TryGetTerm(index, out var t) && t == term))
-                {
-                    holders++;
-                }
-            }
-
-            Fail(holders >= Quorum, $"committed entry {index} (term {term}) is durable on only {holders} of {nodes.Count} nodes");
+            CheckDurableOnMajority((ulong)i + 1, term, "committed");
         }
+    }
+
+    private void CheckDurableOnMajority(ulong index, ulong term, string what)
+    {
+        var holders = 0;
+        foreach (var node in nodes)
+        {
+            var storage = node.Storage;
+            if (index <= storage.Snapshot.Index || (storage.TryGetTerm(index, out var t) && t == term))
+            {
+                holders++;
+            }
+        }
+
+        Fail(holders >= Quorum, $"{what} entry {index} (term {term}) but it is durable on only {holders} of {nodes.Count} nodes");
     }
 
     private static Entry EntryAt(MemoryLogStorage storage, ulong index) => storage.Entries[(int)(index - storage.FirstIndex)];

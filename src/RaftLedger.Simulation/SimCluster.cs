@@ -82,6 +82,9 @@ public sealed class SimCluster
 
     public long AppliedCommandCount { get; private set; }
 
+    /// <summary>Snapshots received from a leader and installed (not local compactions).</summary>
+    public long SnapshotsInstalled { get; private set; }
+
     public SimNode Node(int id) => _nodes[id - 1];
 
     /// <summary>Advances logical time by one tick.</summary>
@@ -289,19 +292,26 @@ public sealed class SimCluster
 
     private void HandleReady(SimNode node, RaftNode core, Ready ready)
     {
+        var sendFirst = Options.HostBug == SimHostBug.SendBeforePersist;
+        if (sendFirst)
+        {
+            SendAll(node, ready);
+        }
+
         if (!Persist(node, ready))
         {
             return;
         }
 
-        foreach (var message in ready.Messages)
+        if (!sendFirst)
         {
-            Send(node, message);
+            SendAll(node, ready);
         }
 
         if (ready.Snapshot is { } snapshot)
         {
             node.StateMachine!.Restore(node.Disk.Image.SnapshotData);
+            SnapshotsInstalled++;
             Invariant.Check(node.StateMachine.AppliedIndex == snapshot.Index, "installed snapshot bytes match the snapshot index");
         }
 
@@ -344,6 +354,14 @@ public sealed class SimCluster
 
         disk.Sync();
         return true;
+    }
+
+    private void SendAll(SimNode node, Ready ready)
+    {
+        foreach (var message in ready.Messages)
+        {
+            Send(node, message);
+        }
     }
 
     private void Send(SimNode node, Message message)
@@ -455,6 +473,14 @@ public sealed class SimCluster
             // Connection refused: try another node soon.
             client.Target = 0;
             client.NextAttemptTick = NowTicks + 2;
+            return;
+        }
+
+        if (Options.HostBug == SimHostBug.StaleLocalReads && client.Input.Kind == KvOperationKind.Get)
+        {
+            History.Complete(client.Outstanding, node.StateMachine!.Read(client.Input.Key));
+            client.Outstanding = -1;
+            client.NextAttemptTick = NowTicks + 1;
             return;
         }
 

@@ -2,6 +2,21 @@ using RaftLedger.Raft;
 
 namespace RaftLedger.Simulation;
 
+/// <summary>
+/// Deliberate host bugs, so tests can prove the checkers catch what they claim to catch. Never set outside
+/// such tests.
+/// </summary>
+public enum SimHostBug
+{
+    None = 0,
+
+    /// <summary>Sends a Ready's messages before persisting it, breaking the Ready contract: a crash then loses acknowledged entries and votes.</summary>
+    SendBeforePersist = 1,
+
+    /// <summary>Answers reads from whatever node the client asked, without going through the log: stale reads.</summary>
+    StaleLocalReads = 2,
+}
+
 /// <summary>Everything that shapes one simulated cluster. A run is fully determined by these and the seed.</summary>
 public sealed record SimClusterOptions
 {
@@ -35,6 +50,9 @@ public sealed record SimClusterOptions
 
     /// <summary>Ticks between full log checks (log matching, committed entries durable on a majority).</summary>
     public int FullCheckEveryTicks { get; init; } = 100;
+
+    /// <summary>A deliberate bug in the host (tests of the checkers only).</summary>
+    public SimHostBug HostBug { get; init; }
 
     public void Validate()
     {

@@ -75,6 +75,9 @@ public sealed class SimCluster
 
     public long NowTicks { get; private set; }
 
+    /// <summary>Receives a line per message sent and delivered, crash and restart, when set (replay debugging).</summary>
+    public Action<string>? Trace { get; set; }
+
     /// <summary>When false, idle clients start no new operation (outstanding ones are still retried).</summary>
     public bool ClientsEnabled { get; set; } = true;
 
@@ -163,12 +166,14 @@ public sealed class SimCluster
             return;
         }
 
+        Trace?.Invoke($"{NowTicks} crash {id}");
         node.Disk.Crash(_diskRandom);
         node.Core = null;
         node.StateMachine = null;
         node.WaitingRequests.Clear();
         node.ReceivedSnapshots.Clear();
         node.CrashDuringNextPersist = false;
+        node.CrashWhenInstallingSnapshot = false;
         CrashCount++;
     }
 
@@ -181,6 +186,7 @@ public sealed class SimCluster
             return;
         }
 
+        Trace?.Invoke($"{NowTicks} restart {id}");
         var image = node.Disk.Image;
         var config = Options.RaftConfig((ulong)id);
         Invariant.Check(config.Id == (ulong)id, "the RaftConfig factory must use the id it is given");
@@ -198,6 +204,31 @@ public sealed class SimCluster
         node.Core = core;
         node.Incarnation++;
         node.CheckedCommit = 0;
+    }
+
+    /// <summary>One line per node (role, term, leader, log, commit, applied) and the network state, for failure reports.</summary>
+    public string Describe()
+    {
+        var text = new System.Text.StringBuilder($"tick {NowTicks}, network {(Network.IsHealed ? "healed" : "partitioned")}, {Network.InFlightCount} in flight\n");
+        foreach (var node in _nodes)
+        {
+            var storage = node.Storage;
+            storage.TryGetTerm(storage.LastIndex, out var lastTerm);
+            text.Append($"  node {node.Id}: ");
+            if (node.Core is { } core)
+            {
+                var status = core.Status();
+                text.Append($"{status.Role} term {status.Term} vote {status.Vote} leader {status.Leader} commit {status.Commit} applied {status.Applied} ");
+            }
+            else
+            {
+                text.Append("DOWN ");
+            }
+
+            text.Append($"log [{storage.FirstIndex}..{storage.LastIndex}] last term {lastTerm}, durable {storage.HardState}\n");
+        }
+
+        return text.ToString();
     }
 
     /// <summary>Proposes raw bytes directly on a node (scenario tests); returns the core's answer.</summary>
@@ -236,6 +267,10 @@ public sealed class SimCluster
         }
     }
 
+    private static string Describe(Message m) =>
+        $"{m.Type} {m.From}->{m.To} term {m.Term} index {m.Index} logTerm {m.LogTerm} commit {m.Commit} entries {m.Entries.Count}" +
+        (m.Reject ? $" REJECT hint {m.RejectHint}" : "");
+
     private static RaftConfig WithApplied(RaftConfig c, ulong applied) => new()
     {
         Id = c.Id,
@@ -261,6 +296,7 @@ public sealed class SimCluster
             return;
         }
 
+        Trace?.Invoke($"{NowTicks} deliver {Describe(envelope.Message)}");
         if (envelope.SnapshotData is { } data)
         {
             var snapshot = envelope.Message.Snapshot!;
@@ -346,7 +382,7 @@ public sealed class SimCluster
             disk.Write(RaftDiskRecord.OfHardState(hardState));
         }
 
-        if (node.CrashDuringNextPersist && disk.UnsyncedCount > 0)
+        if ((node.CrashDuringNextPersist && disk.UnsyncedCount > 0) || (node.CrashWhenInstallingSnapshot && ready.Snapshot is not null))
         {
             Crash(node.Id);
             return false;
@@ -375,6 +411,7 @@ public sealed class SimCluster
             data = image.SnapshotData;
         }
 
+        Trace?.Invoke($"{NowTicks} send {Describe(message)}");
         Network.Send(node.Id, (int)message.To, new SimEnvelope(message, data), NowTicks);
     }
 

@@ -38,6 +38,9 @@ public sealed class SimNode
     /// <summary>When set, the next Ready's writes are not synced: the node loses power in the middle of persisting.</summary>
     public bool CrashDuringNextPersist { get; set; }
 
+    /// <summary>When set, the node loses power while persisting the next snapshot it installs from a leader.</summary>
+    public bool CrashWhenInstallingSnapshot { get; set; }
+
     /// <summary>Client requests submitted here and not yet answered: client id -> sequence.</summary>
     internal Dictionary<int, long> WaitingRequests { get; } = [];
 

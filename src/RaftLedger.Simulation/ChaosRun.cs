@@ -20,6 +20,9 @@ public sealed record ChaosOptions
     /// <summary>Ticks after the leader appears by which every pending client operation must have completed.</summary>
     public int PendingCommitTicksMax { get; init; } = 500;
 
+    /// <summary>Receives the message-level trace of the run when set (replaying one seed).</summary>
+    public Action<string>? Trace { get; init; }
+
     /// <summary>A deliberate host bug, for tests that prove the checkers catch it.</summary>
     public SimHostBug HostBug { get; init; }
 }
@@ -67,12 +70,13 @@ public static class ChaosRun
         try
         {
             cluster = new SimCluster(ClusterOptions(seed, nodes, plan) with { HostBug = options.HostBug });
+            cluster.Trace = options.Trace;
             RunChaos(cluster, plan, options.ChaosTicks);
             RecoverAndCheck(cluster, options);
         }
         catch (SimulationFailureException e)
         {
-            failure = e.Message;
+            failure = cluster is null ? e.Message : $"{e.Message}\n{cluster.Describe()}";
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -92,6 +96,7 @@ public static class ChaosRun
         KeyCount = plan.Between(1, 4),
         SnapshotEveryEntries = plan.Pick([0, 0, 20, 60]),
         TornWriteProbability = plan.NextDouble() * 0.5,
+        SendBeforePersistWhenAllowed = plan.Chance(0.5),
     };
 
     private static void RunChaos(SimCluster cluster, SimRandom plan, int chaosTicks)

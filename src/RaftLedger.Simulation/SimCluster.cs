@@ -328,7 +328,8 @@ public sealed class SimCluster
 
     private void HandleReady(SimNode node, RaftNode core, Ready ready)
     {
-        var sendFirst = Options.HostBug == SimHostBug.SendBeforePersist;
+        var sendFirst = Options.HostBug == SimHostBug.SendBeforePersist ||
+            (Options.SendBeforePersistWhenAllowed && ready.MessagesMaySendBeforePersist);
         if (sendFirst)
         {
             SendAll(node, ready);

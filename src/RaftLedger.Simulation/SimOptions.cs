@@ -51,6 +51,12 @@ public sealed record SimClusterOptions
     /// <summary>Ticks between full log checks (log matching, committed entries durable on a majority).</summary>
     public int FullCheckEveryTicks { get; init; } = 100;
 
+    /// <summary>
+    /// Send a leader's messages before persisting when the Ready allows it (<c>MessagesMaySendBeforePersist</c>,
+    /// thesis §10.2.1), as a production host overlapping its disk write with replication would.
+    /// </summary>
+    public bool SendBeforePersistWhenAllowed { get; init; }
+
     /// <summary>A deliberate bug in the host (tests of the checkers only).</summary>
     public SimHostBug HostBug { get; init; }
 

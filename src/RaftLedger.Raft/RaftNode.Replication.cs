@@ -427,9 +427,10 @@ public sealed partial class RaftNode
         }
 
         var membership = Membership.From(snapshot.ConfState);
-        if (!membership.Contains(Id))
+        if (!membership.Contains(Id) && _tracker.Config.Contains(Id))
         {
-            // A snapshot of a configuration we are not part of is stale for us; installing it would strand us.
+            // We know we are a member, and the snapshot predates that: installing it would make us forget it.
+            // A node that does not know its membership yet (a new joiner) installs it and learns from the log.
             return false;
         }
 

@@ -97,6 +97,7 @@ public static class ChaosRun
         SnapshotEveryEntries = plan.Pick([0, 0, 20, 60]),
         TornWriteProbability = plan.NextDouble() * 0.5,
         SendBeforePersistWhenAllowed = plan.Chance(0.5),
+        ReadIndexReads = plan.Chance(0.5),
     };
 
     private static void RunChaos(SimCluster cluster, SimRandom plan, int chaosTicks)
@@ -150,8 +151,11 @@ public static class ChaosRun
             case < 82:
                 cluster.Network.Isolate(leader != 0 ? leader : any);
                 break;
-            case < 95:
+            case < 90:
                 cluster.Network.Heal();
+                break;
+            case < 95:
+                cluster.TransferLeadership(leader != 0 ? leader : any, any);
                 break;
             default:
                 cluster.Network.Faults = RandomFaults(plan);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using RaftLedger.Common;
 using RaftLedger.Raft;
 
@@ -172,6 +173,7 @@ public sealed class SimCluster
         node.StateMachine = null;
         node.WaitingRequests.Clear();
         node.ReceivedSnapshots.Clear();
+        node.ConfirmedReads.Clear();
         node.CrashDuringNextPersist = false;
         node.CrashWhenInstallingSnapshot = false;
         CrashCount++;
@@ -229,6 +231,13 @@ public sealed class SimCluster
         }
 
         return text.ToString();
+    }
+
+    /// <summary>Asks <paramref name="id"/> (if running) to hand leadership to <paramref name="to"/>.</summary>
+    public void TransferLeadership(int id, int to)
+    {
+        Trace?.Invoke($"{NowTicks} transfer {id}->{to}");
+        Node(id).Core?.TransferLeadership((ulong)to);
     }
 
     /// <summary>Proposes raw bytes directly on a node (scenario tests); returns the core's answer.</summary>
@@ -357,6 +366,13 @@ public sealed class SimCluster
             Apply(node, entry);
         }
 
+        foreach (var read in ready.ReadStates)
+        {
+            var context = read.Context.Span;
+            node.ConfirmedReads.Add((read.Index, BinaryPrimitives.ReadInt32LittleEndian(context), BinaryPrimitives.ReadInt64LittleEndian(context[4..])));
+        }
+
+        ServeConfirmedReads(node);
         core.Advance(ready);
         Checker.AfterReady(node);
         MaybeSnapshot(node, core);
@@ -437,10 +453,38 @@ public sealed class SimCluster
         var client = _clients[clientId - 1];
         if (!client.IsIdle && client.Sequence == sequence)
         {
-            History.Complete(client.Outstanding, applied.Result);
-            client.Outstanding = -1;
-            client.NextAttemptTick = NowTicks + _clientRandom.Next(Options.ClientThinkTicksMax + 1);
+            CompleteClient(client, applied.Result);
         }
+    }
+
+    /// <summary>Answers ReadIndex reads whose read index this node has applied: reading now is linearizable.</summary>
+    private void ServeConfirmedReads(SimNode node)
+    {
+        var sm = node.StateMachine!;
+        var reads = node.ConfirmedReads;
+        for (var i = reads.Count - 1; i >= 0; i--)
+        {
+            var (index, clientId, sequence) = reads[i];
+            if (index > sm.AppliedIndex)
+            {
+                continue;
+            }
+
+            reads.RemoveAt(i);
+            var client = _clients[clientId - 1];
+            if (!client.IsIdle && client.Sequence == sequence)
+            {
+                Invariant.Check(client.Input.Kind == KvOperationKind.Get);
+                CompleteClient(client, sm.Read(client.Input.Key));
+            }
+        }
+    }
+
+    private void CompleteClient(SimClient client, long result)
+    {
+        History.Complete(client.Outstanding, result);
+        client.Outstanding = -1;
+        client.NextAttemptTick = NowTicks + _clientRandom.Next(Options.ClientThinkTicksMax + 1);
     }
 
     private void MaybeSnapshot(SimNode node, RaftNode core)
@@ -490,6 +534,16 @@ public sealed class SimCluster
         }
     }
 
+    /// <summary>Client, sequence and attempt: unique among outstanding read requests, as ReadIndex requires.</summary>
+    private static byte[] ReadContext(SimClient client)
+    {
+        var context = new byte[20];
+        BinaryPrimitives.WriteInt32LittleEndian(context, client.Id);
+        BinaryPrimitives.WriteInt64LittleEndian(context.AsSpan(4), client.Sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(context.AsSpan(12), client.Attempts);
+        return context;
+    }
+
     private KvInput NextInput(SimClient client)
     {
         var key = (long)_clientRandom.Next(Options.KeyCount) + 1;
@@ -522,8 +576,9 @@ public sealed class SimCluster
             return;
         }
 
-        var command = new KvCommand(client.Id, client.Sequence, client.Input);
-        var result = core.Propose(command.Encode());
+        var result = Options.ReadIndexReads && client.Input.Kind == KvOperationKind.Get
+            ? core.ReadIndex(ReadContext(client))
+            : core.Propose(new KvCommand(client.Id, client.Sequence, client.Input).Encode());
         switch (result.Status)
         {
             case ProposalStatus.Accepted or ProposalStatus.Forwarded:

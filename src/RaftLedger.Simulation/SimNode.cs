@@ -44,6 +44,9 @@ public sealed class SimNode
     /// <summary>Client requests submitted here and not yet answered: client id -> sequence.</summary>
     internal Dictionary<int, long> WaitingRequests { get; } = [];
 
+    /// <summary>Read indexes confirmed by the leader, waiting for this node to apply up to them: (index, client, sequence).</summary>
+    internal List<(ulong Index, int Client, long Sequence)> ConfirmedReads { get; } = [];
+
     /// <summary>Snapshot bytes received from a leader, by snapshot index, until the core asks to install them.</summary>
     internal Dictionary<ulong, byte[]> ReceivedSnapshots { get; } = [];
 

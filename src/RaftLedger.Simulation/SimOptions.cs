@@ -57,6 +57,9 @@ public sealed record SimClusterOptions
     /// </summary>
     public bool SendBeforePersistWhenAllowed { get; init; }
 
+    /// <summary>Clients read with ReadIndex (no log entry) instead of proposing their reads through the log.</summary>
+    public bool ReadIndexReads { get; init; }
+
     /// <summary>A deliberate bug in the host (tests of the checkers only).</summary>
     public SimHostBug HostBug { get; init; }
 

@@ -11,8 +11,15 @@ internal static class ClusterHarness
     /// <summary>Generous bound for one agreement in a healthy majority (MIT's "2 seconds" in ticks).</summary>
     public const int AgreementTicksMax = 40 * ElectionTicks;
 
-    public static SimCluster Create(int nodes, ulong seed, int clients = 0, int snapshotEveryEntries = 0) =>
-        new(new SimClusterOptions { NodeCount = nodes, Seed = seed, ClientCount = clients, SnapshotEveryEntries = snapshotEveryEntries });
+    public static SimCluster Create(int nodes, ulong seed, int clients = 0, int snapshotEveryEntries = 0, bool readIndexReads = false) =>
+        new(new SimClusterOptions
+        {
+            NodeCount = nodes,
+            Seed = seed,
+            ClientCount = clients,
+            SnapshotEveryEntries = snapshotEveryEntries,
+            ReadIndexReads = readIndexReads,
+        });
 
     /// <summary>A payload the state machine ignores (not a client command), unique per value.</summary>
     public static byte[] Value(long value)

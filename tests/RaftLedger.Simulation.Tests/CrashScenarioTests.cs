@@ -60,12 +60,13 @@ public sealed class CrashScenarioTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(81UL, false)]
-    [InlineData(82UL, true)]
-    [InlineData(83UL, true)]
-    public void Churn_with_crashes_restarts_and_disconnects_keeps_safety_and_finishes_all_operations(ulong seed, bool unreliable)
+    [InlineData(81UL, false, false)]
+    [InlineData(82UL, true, false)]
+    [InlineData(83UL, true, true)]
+    [InlineData(84UL, false, true)]
+    public void Churn_with_crashes_restarts_and_disconnects_keeps_safety_and_finishes_all_operations(ulong seed, bool unreliable, bool readIndexReads)
     {
-        var cluster = Create(5, seed, clients: 5);
+        var cluster = Create(5, seed, clients: 5, readIndexReads: readIndexReads);
         if (unreliable)
         {
             cluster.Network.Faults = new NetworkFaults { DropProbability = 0.1, DuplicateProbability = 0.05, DelayTicksMin = 1, DelayTicksMax = 5 };

@@ -264,6 +264,9 @@ public sealed class WalGroupStorage : IRaftLogStorage
             TruncateCacheFrom(index);
         }
 
+        // Invariant: entry locations' segments never decrease with the index. Appends go to the newest
+        // segment, truncation keeps a prefix, and a checkpoint rewrites the whole log into one segment.
+        Invariant.Check(_locations.Count == 0 || _locations[^1].Segment <= location.Segment);
         _locations.Add(location);
         Invariant.Check(LastIndexLocked == index);
     }
@@ -361,7 +364,7 @@ public sealed class WalGroupStorage : IRaftLogStorage
         }
     }
 
-    /// <summary>True if compaction must keep <paramref name="segment"/> for this group.</summary>
+    /// <summary>True if compaction must keep <paramref name="segment"/> (the oldest segment) for this group.</summary>
     internal bool IsLiveIn(ulong segment)
     {
         lock (_sync)
@@ -371,15 +374,9 @@ public sealed class WalGroupStorage : IRaftLogStorage
                 return true;
             }
 
-            foreach (var location in _locations)
-            {
-                if (location.Segment == segment)
-                {
-                    return true;
-                }
-            }
-
-            return false;
+            // Segments are non-decreasing along the log (see AppendLocation), so the first entry is in
+            // the oldest segment this group uses.
+            return _locations.Count > 0 && _locations[0].Segment <= segment;
         }
     }
 

@@ -95,6 +95,10 @@ public sealed class RocksLedgerDatabase : IDisposable
             dbOptions.SetDisableAutoCompactions(1);
         }
 
+        // Every new transfer id is looked up and not found: a whole-key bloom filter on the memtable answers
+        // that without a skiplist search (the SST bloom filters do the same for flushed data).
+        Native.Instance.rocksdb_options_set_memtable_whole_key_filtering(dbOptions.Handle, 1);
+
         return dbOptions;
     }
 

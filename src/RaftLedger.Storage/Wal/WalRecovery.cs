@@ -72,7 +72,7 @@ internal sealed class WalRecovery
             var (endOfData, damaged) = ScanSegment(segment, data);
             if (damaged)
             {
-                EnsureNothingAfter(files, i + 1);
+                EnsureNothingAfter(files, i + 1, segment, endOfData);
                 ends.Add(Truncate(segment, data, endOfData));
                 return true;
             }
@@ -188,7 +188,7 @@ internal sealed class WalRecovery
         return (found, first, min, max);
     }
 
-    private void EnsureNothingAfter(List<(ulong Sequence, string Path)> files, int from)
+    private void EnsureNothingAfter(List<(ulong Sequence, string Path)> files, int from, WalSegment damaged, long damagedOffset)
     {
         for (var i = from; i < files.Count; i++)
         {
@@ -197,8 +197,8 @@ internal sealed class WalRecovery
             var (found, offset, _, maxFlush) = ScanForRecords(Load(segment), 0);
             if (found)
             {
-                throw new WalCorruptionException(files[i].Path, offset,
-                    $"record of flush {maxFlush} found after an incomplete flush in an earlier segment");
+                throw new WalCorruptionException(damaged.Path, damagedOffset,
+                    $"unreadable or incomplete record, yet {files[i].Path} holds a later synced record (flush {maxFlush}, offset {offset})");
             }
         }
     }

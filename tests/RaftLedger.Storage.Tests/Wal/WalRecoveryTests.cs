@@ -220,4 +220,51 @@ public class WalRecoveryTests
             }
         }
     }
+
+    [Fact]
+    public async Task Damage_at_the_end_of_an_earlier_segment_refuses_to_start_naming_that_segment()
+    {
+        using var dir = new WalDirectory();
+        using (var wal = dir.Open())
+        {
+            // About 100 appends of 3 entries roll the 64 KiB test segments several times.
+            for (ulong from = 1; from < 300; from += 3)
+            {
+                await WalTestData.Append(wal, 1, from, from + 2, commit: from - 1);
+            }
+        }
+
+        var first = dir.Segments()[0];
+        var image = await File.ReadAllBytesAsync(first, TestContext.Current.CancellationToken);
+        var last = WalTestData.Records(image)[^1];
+        image[last.Offset + WalRecord.HeaderBytes] ^= 0x10;
+        await File.WriteAllBytesAsync(first, image, TestContext.Current.CancellationToken);
+
+        var error = Assert.Throws<WalCorruptionException>(dir.Open);
+        Assert.Equal(first, error.Path);
+        Assert.Equal(last.Offset, error.Offset);
+        Assert.Contains(dir.Segments()[1], error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_entry_damaged_on_disk_after_startup_fails_the_read_naming_file_and_offset()
+    {
+        using var dir = new WalDirectory();
+        using var wal = WriteAheadLog.Open(dir.Options(groupCacheBytesMax: 0));
+        await WalTestData.Append(wal, 1, 1, 5);
+        var segment = dir.Segments()[0];
+        var records = WalTestData.Records(await File.ReadAllBytesAsync(segment, TestContext.Current.CancellationToken));
+        var third = records.First(r => r.Header.Kind == WalRecordKind.Entry && r.Header.Index == 3);
+        using (var handle = File.OpenHandle(segment, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+        {
+            RandomAccess.Write(handle, new byte[] { 0xFF }, third.Offset + WalRecord.HeaderBytes + 1);
+        }
+
+        var entries = new List<Raft.Entry>();
+        wal.GetGroup(1).GetEntries(1, 3, long.MaxValue, entries);
+        Assert.Equal(2, entries.Count);
+        var error = Assert.Throws<WalCorruptionException>(() => wal.GetGroup(1).GetEntries(3, 4, long.MaxValue, entries));
+        Assert.Equal(segment, error.Path);
+        Assert.Equal(third.Offset, error.Offset);
+    }
 }

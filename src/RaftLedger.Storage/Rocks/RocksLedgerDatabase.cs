@@ -59,6 +59,13 @@ public sealed class RocksLedgerDatabase : IDisposable
         var blockCache = Cache.CreateLru(options.BlockCacheBytes);
         var dbOptions = BuildOptions(options, blockCache);
         var db = RocksDb.Open(dbOptions, options.DirectoryPath);
+        if (options.WalMode == RocksWalMode.Unsynced)
+        {
+            // Open replays RocksDB's WAL, which after a process crash may hold writes that were never synced.
+            // Sync it now, so that every applied index a shard reads at open is durable (see RocksShard).
+            Native.Instance.rocksdb_flush_wal(db.Handle, 1);
+        }
+
         return new RocksLedgerDatabase(options, dbOptions, blockCache, db);
     }
 

@@ -13,12 +13,17 @@ namespace RaftLedger.Ledger;
 internal sealed class BatchState
 {
     private readonly ILedgerStore store;
-    private readonly Dictionary<UInt128, int> accountSlotById = [];
+
+    // The in-memory store's fast path: reads report the slot a record lives in, and the write set
+    // carries those slots back, which saves the store its id lookups at commit.
+    private readonly InMemoryLedgerStore? memoryStore;
+    private readonly IdTable accountSlotById = new(2 * LedgerLimits.BatchEventsMax);
     private AccountSlot[] accountSlots = new AccountSlot[64];
+    private int[] writePositionOfSlot = new int[64];
     private int accountSlotCount;
 
     // Transfers created in this batch: id -> index in Writes.Transfers.
-    private readonly Dictionary<UInt128, int> createdTransferById = [];
+    private readonly IdTable createdTransferById = new(LedgerLimits.BatchEventsMax);
     private readonly Dictionary<UInt128, PendingStatus> statusById = [];
     private readonly HashSet<UInt128> transientFailures = [];
 
@@ -31,24 +36,37 @@ internal sealed class BatchState
     public BatchState(ILedgerStore store)
     {
         this.store = store;
+        memoryStore = store as InMemoryLedgerStore;
     }
 
     public LedgerWriteSet Writes { get; } = new();
 
+    /// <summary>Starts loading what a later transfer event will read from the in-memory store (no-op for other stores).</summary>
+    public void Prefetch(UInt128 transferId, UInt128 debitAccountId, UInt128 creditAccountId) =>
+        memoryStore?.Prefetch(transferId, debitAccountId, creditAccountId);
+
+    /// <summary>Second prefetch stage for the in-memory store: the account records themselves.</summary>
+    public void PrefetchAccountRecords(UInt128 debitAccountId, UInt128 creditAccountId) =>
+        memoryStore?.PrefetchAccountRecords(debitAccountId, creditAccountId);
+
     /// <summary>Finds (and caches) an account; returns its slot, whose <c>Exists</c> says whether it is there.</summary>
     public int LoadAccount(UInt128 id)
     {
-        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(accountSlotById, id, out var cached);
-        if (!cached)
+        ref var slot = ref accountSlotById.GetOrAdd(id, out var added);
+        if (added)
         {
             slot = accountSlotCount;
             if (accountSlotCount == accountSlots.Length)
             {
                 Array.Resize(ref accountSlots, accountSlots.Length * 2);
+                Array.Resize(ref writePositionOfSlot, accountSlots.Length);
             }
 
             ref var fresh = ref accountSlots[accountSlotCount++];
-            fresh.Exists = store.TryGetAccount(id, out fresh.Account);
+            fresh.StoreSlot = -1;
+            fresh.Exists = memoryStore is not null
+                ? memoryStore.TryGetAccount(id, out fresh.Account, out fresh.StoreSlot)
+                : store.TryGetAccount(id, out fresh.Account);
             fresh.Dirty = false;
         }
 
@@ -88,10 +106,12 @@ internal sealed class BatchState
         return store.TryGetTransfer(id, out transfer);
     }
 
-    public void CreateTransfer(in Transfer transfer)
+    /// <summary>Records a created transfer; <paramref name="debitSlot"/> and <paramref name="creditSlot"/> are its accounts' slots.</summary>
+    public void CreateTransfer(in Transfer transfer, int debitSlot, int creditSlot)
     {
-        createdTransferById.Add(transfer.Id, Writes.Transfers.Length);
-        Writes.AddTransfer(transfer);
+        createdTransferById.GetOrAdd(transfer.Id, out var added) = Writes.Transfers.Length;
+        Invariant.Check(added, "a transfer id is created once");
+        Writes.AddTransfer(transfer, debitSlot, creditSlot);
     }
 
     public PendingStatus GetPendingStatus(UInt128 id) =>
@@ -115,7 +135,7 @@ internal sealed class BatchState
     /// <summary>Burns an id. Never rolled back: the event that failed keeps its status.</summary>
     public void AddTransientFailure(UInt128 id)
     {
-        Invariant.Check(!createdTransferById.ContainsKey(id));
+        Invariant.Check(!createdTransferById.TryGetValue(id, out _));
         if (transientFailures.Add(id))
         {
             Writes.AddTransientFailure(id);
@@ -174,14 +194,26 @@ internal sealed class BatchState
     public void Commit(ulong lastTimestamp, ulong appliedIndex)
     {
         Invariant.Check(!savepointTaken, "a chain cannot stay open past the end of a batch");
+        var written = 0;
         for (var i = 0; i < accountSlotCount; i++)
         {
+            writePositionOfSlot[i] = -1;
             if (accountSlots[i].Dirty)
             {
                 Invariant.Check(accountSlots[i].Exists);
-                Writes.AddAccount(accountSlots[i].Account);
+                Writes.AddAccount(accountSlots[i].Account, accountSlots[i].StoreSlot);
+                writePositionOfSlot[i] = written++;
             }
         }
+
+        // Transfers named their accounts by batch slot; the store wants positions in Writes.Accounts.
+        foreach (ref var positions in Writes.TransferAccountPositionsForUpdate)
+        {
+            positions = (writePositionOfSlot[positions.Debit], writePositionOfSlot[positions.Credit]);
+            Invariant.Check(positions.Debit >= 0 && positions.Credit >= 0, "a created transfer's accounts are written");
+        }
+
+        Writes.HasHints = true;
 
         Writes.LastTimestamp = lastTimestamp;
         Writes.AppliedIndex = appliedIndex;
@@ -214,6 +246,9 @@ internal sealed class BatchState
     internal struct AccountSlot
     {
         public Account Account;
+
+        // Where the in-memory store keeps this account (-1: new, or another store).
+        public int StoreSlot;
         public bool Exists;
 
         // True when the batch changed the account: it goes to the write set.

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using RaftLedger.Common;
 
 namespace RaftLedger.Ledger;
@@ -13,10 +12,11 @@ public sealed class InMemoryLedgerStore : ILedgerStore
 {
     private const int NoSlot = -1;
 
-    private readonly Dictionary<UInt128, int> accountSlotById;
-    private readonly Dictionary<UInt128, int> transferSlotById;
+    private readonly IdTable accountSlotById;
+    private readonly IdTable transferSlotById;
     private readonly HashSet<UInt128> transientFailures = [];
     private readonly List<int> queryScratch = [];
+    private int[] resolvedSlots = new int[64];
 
     private AccountRecord[] accounts;
     private int accountCount;
@@ -35,10 +35,25 @@ public sealed class InMemoryLedgerStore : ILedgerStore
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(accountCapacity);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(transferCapacity);
-        accountSlotById = new Dictionary<UInt128, int>(accountCapacity);
-        transferSlotById = new Dictionary<UInt128, int>(transferCapacity);
+        accountSlotById = new IdTable(accountCapacity);
+        transferSlotById = new IdTable(transferCapacity);
         accounts = new AccountRecord[accountCapacity];
         transfers = new TransferRecord[transferCapacity];
+
+        // Sized up front, like TigerBeetle's static allocation: touch the pages now so that the
+        // operating system's first-touch page faults do not land in the middle of applying batches.
+        TouchPages<AccountRecord>(accounts);
+        TouchPages<TransferRecord>(transfers);
+    }
+
+    private static void TouchPages<T>(T[] array)
+        where T : struct
+    {
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(array.AsSpan());
+        for (var offset = 0; offset < bytes.Length; offset += 4096)
+        {
+            bytes[offset] = 0;
+        }
     }
 
     public ulong LastTimestamp { get; private set; }
@@ -57,6 +72,47 @@ public sealed class InMemoryLedgerStore : ILedgerStore
             return true;
         }
 
+        account = default;
+        return false;
+    }
+
+    /// <summary>The ledger's fast path: starts loading what a transfer event will look up (its id, its accounts).</summary>
+    internal void Prefetch(UInt128 transferId, UInt128 debitAccountId, UInt128 creditAccountId)
+    {
+        transferSlotById.Prefetch(transferId);
+        accountSlotById.Prefetch(debitAccountId);
+        accountSlotById.Prefetch(creditAccountId);
+    }
+
+    /// <summary>Second stage, a few events later: the id table lines are cached by now, so find the account records and start loading them.</summary>
+    internal unsafe void PrefetchAccountRecords(UInt128 debitAccountId, UInt128 creditAccountId)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            return;
+        }
+
+        if (accountSlotById.TryGetValue(debitAccountId, out var debit))
+        {
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(System.Runtime.CompilerServices.Unsafe.AsPointer(ref accounts[debit]));
+        }
+
+        if (accountSlotById.TryGetValue(creditAccountId, out var credit))
+        {
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(System.Runtime.CompilerServices.Unsafe.AsPointer(ref accounts[credit]));
+        }
+    }
+
+    /// <summary>The ledger's fast path: also says which slot the account lives in (-1 when absent), for <see cref="LedgerWriteSet"/> hints.</summary>
+    internal bool TryGetAccount(UInt128 id, out Account account, out int slot)
+    {
+        if (accountSlotById.TryGetValue(id, out slot))
+        {
+            account = accounts[slot].Account;
+            return true;
+        }
+
+        slot = -1;
         account = default;
         return false;
     }
@@ -182,14 +238,21 @@ public sealed class InMemoryLedgerStore : ILedgerStore
     {
         ArgumentNullException.ThrowIfNull(writes);
         Invariant.Check(writes.LastTimestamp >= LastTimestamp);
-        foreach (ref readonly var account in writes.Accounts)
+        if (writes.HasHints)
         {
-            PutAccount(account);
+            CommitWithHints(writes);
         }
-
-        foreach (ref readonly var transfer in writes.Transfers)
+        else
         {
-            InsertTransfer(transfer);
+            foreach (ref readonly var account in writes.Accounts)
+            {
+                PutAccount(account);
+            }
+
+            foreach (ref readonly var transfer in writes.Transfers)
+            {
+                InsertTransfer(transfer, AccountSlot(transfer.DebitAccountId), AccountSlot(transfer.CreditAccountId));
+            }
         }
 
         foreach (var (id, status) in writes.PendingStatuses)
@@ -269,10 +332,52 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         return count;
     }
 
-    private void PutAccount(in Account account)
+    // The ledger's own batches say where each account lives and which accounts each transfer
+    // touches, so the store skips the id lookups (the hints are checked, not trusted blindly).
+    private void CommitWithHints(LedgerWriteSet writes)
     {
-        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(accountSlotById, account.Id, out var exists);
-        if (!exists)
+        var accountsWritten = writes.Accounts;
+        var storeSlots = writes.AccountStoreSlots;
+        if (resolvedSlots.Length < accountsWritten.Length)
+        {
+            resolvedSlots = new int[Math.Max(accountsWritten.Length, resolvedSlots.Length * 2)];
+        }
+
+        for (var i = 0; i < accountsWritten.Length; i++)
+        {
+            var slot = storeSlots[i];
+            if (slot >= 0)
+            {
+                Invariant.Check(accounts[slot].Account.Id == accountsWritten[i].Id, "a slot hint names the account's slot");
+                accounts[slot].Account = accountsWritten[i];
+            }
+            else
+            {
+                slot = PutAccount(accountsWritten[i]);
+            }
+
+            resolvedSlots[i] = slot;
+        }
+
+        var positions = writes.TransferAccountPositions;
+        var transfersWritten = writes.Transfers;
+        Invariant.Check(positions.Length == transfersWritten.Length);
+        for (var i = 0; i < transfersWritten.Length; i++)
+        {
+            InsertTransfer(transfersWritten[i], resolvedSlots[positions[i].Debit], resolvedSlots[positions[i].Credit]);
+        }
+    }
+
+    private int AccountSlot(UInt128 id)
+    {
+        Invariant.Check(accountSlotById.TryGetValue(id, out var slot), "a transfer's accounts exist");
+        return slot;
+    }
+
+    private int PutAccount(in Account account)
+    {
+        ref var slot = ref accountSlotById.GetOrAdd(account.Id, out var added);
+        if (added)
         {
             slot = accountCount;
             Grow(ref accounts, accountCount);
@@ -280,27 +385,28 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         }
 
         accounts[slot].Account = account;
+        return slot;
     }
 
-    private void InsertTransfer(in Transfer transfer)
+    private void InsertTransfer(in Transfer transfer, int debitSlot, int creditSlot)
     {
-        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(transferSlotById, transfer.Id, out var exists);
-        Invariant.Check(!exists, "transfers are immutable and inserted once");
+        ref var slot = ref transferSlotById.GetOrAdd(transfer.Id, out var added);
+        Invariant.Check(added, "transfers are immutable and inserted once");
         Invariant.Check(transferCount == 0 || transfers[transferCount - 1].Transfer.Timestamp < transfer.Timestamp);
         slot = transferCount;
         Grow(ref transfers, transferCount);
         ref var record = ref transfers[transferCount];
         record.Transfer = transfer;
         record.Status = PendingStatus.None; // Set by the write set's PendingStatuses, as the contract says.
-        record.PreviousForDebit = LinkTransfer(transfer.DebitAccountId, transferCount);
-        record.PreviousForCredit = LinkTransfer(transfer.CreditAccountId, transferCount);
+        record.PreviousForDebit = LinkTransfer(debitSlot, transfer.DebitAccountId, transferCount);
+        record.PreviousForCredit = LinkTransfer(creditSlot, transfer.CreditAccountId, transferCount);
         transferCount++;
     }
 
-    private int LinkTransfer(UInt128 accountId, int transferSlot)
+    private int LinkTransfer(int accountSlot, UInt128 accountId, int transferSlot)
     {
-        Invariant.Check(accountSlotById.TryGetValue(accountId, out var accountSlot), "a transfer's accounts exist");
         ref var account = ref accounts[accountSlot];
+        Invariant.Check(account.Account.Id == accountId, "a transfer is linked to its own account");
         var previous = account.LastTransfer;
         account.LastTransfer = transferSlot;
         return previous;

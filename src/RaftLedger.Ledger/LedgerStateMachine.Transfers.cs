@@ -275,7 +275,7 @@ public sealed partial class LedgerStateMachine
             cr.Flags |= AccountFlags.Closed;
         }
 
-        batch.CreateTransfer(t);
+        batch.CreateTransfer(t, debit, credit);
         if ((t.Flags & TransferFlags.Pending) != 0)
         {
             batch.SetPendingStatus(t.Id, PendingStatus.Pending);
@@ -463,7 +463,7 @@ public sealed partial class LedgerStateMachine
             Reopen(p, ref dr, ref cr);
         }
 
-        batch.CreateTransfer(t);
+        batch.CreateTransfer(t, debit, credit);
         batch.SetPendingStatus(p.Id, post ? PendingStatus.Posted : PendingStatus.Voided);
         if (p.TimeoutSeconds != 0)
         {

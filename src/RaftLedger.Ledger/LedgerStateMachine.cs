@@ -28,6 +28,10 @@ public sealed partial class LedgerStateMachine
 
     private const int ExpiryChunk = 256;
 
+    // How many events ahead the in-memory store's lookups are prefetched: enough to overlap
+    // several cache misses, few enough that the lines are still cached when the event runs.
+    private const int PrefetchDistance = 8;
+
     private readonly ILedgerStore store;
     private readonly BatchState batch;
     private readonly ExpiryEntry[] expiredScratch = new ExpiryEntry[ExpiryChunk];
@@ -124,6 +128,16 @@ public sealed partial class LedgerStateMachine
         var chainBroken = false;
         for (var i = 0; i < count; i++)
         {
+            if (i + (2 * PrefetchDistance) < count)
+            {
+                events.Prefetch(this, i + (2 * PrefetchDistance), secondStage: false);
+            }
+
+            if (i + PrefetchDistance < count)
+            {
+                events.Prefetch(this, i + PrefetchDistance, secondStage: true);
+            }
+
             var linked = events.IsLinked(i);
             if (linked && chainStart < 0)
             {
@@ -229,6 +243,8 @@ public sealed partial class LedgerStateMachine
         byte Execute(LedgerStateMachine ledger, int index, ulong timestamp);
 
         void AfterResult(LedgerStateMachine ledger, int index, byte result);
+
+        void Prefetch(LedgerStateMachine ledger, int index, bool secondStage);
     }
 
     private readonly ref struct TypedAccounts(ReadOnlySpan<Account> events) : IEventSource
@@ -242,6 +258,10 @@ public sealed partial class LedgerStateMachine
         public byte Execute(LedgerStateMachine ledger, int index, ulong timestamp) => (byte)ledger.CreateAccount(events[index], timestamp);
 
         public void AfterResult(LedgerStateMachine ledger, int index, byte result)
+        {
+        }
+
+        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
         {
         }
     }
@@ -260,6 +280,10 @@ public sealed partial class LedgerStateMachine
         public void AfterResult(LedgerStateMachine ledger, int index, byte result)
         {
         }
+
+        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        {
+        }
     }
 
     private readonly ref struct TypedTransfers(ReadOnlySpan<Transfer> events) : IEventSource
@@ -273,6 +297,19 @@ public sealed partial class LedgerStateMachine
         public byte Execute(LedgerStateMachine ledger, int index, ulong timestamp) => (byte)ledger.CreateTransfer(events[index], timestamp);
 
         public void AfterResult(LedgerStateMachine ledger, int index, byte result) => ledger.AfterTransfer(events[index].Id, result);
+
+        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        {
+            ref readonly var e = ref events[index];
+            if (secondStage)
+            {
+                ledger.batch.PrefetchAccountRecords(e.DebitAccountId, e.CreditAccountId);
+            }
+            else
+            {
+                ledger.batch.Prefetch(e.Id, e.DebitAccountId, e.CreditAccountId);
+            }
+        }
     }
 
     private readonly ref struct EncodedTransfers(ReadOnlySpan<byte> command, int count) : IEventSource
@@ -288,6 +325,19 @@ public sealed partial class LedgerStateMachine
 
         public void AfterResult(LedgerStateMachine ledger, int index, byte result) =>
             ledger.AfterTransfer(LedgerCodec.ReadId(LedgerCommand.Event(command, index)), result);
+
+        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        {
+            var bytes = LedgerCommand.Event(command, index);
+            if (secondStage)
+            {
+                ledger.batch.PrefetchAccountRecords(LedgerCodec.ReadId(bytes[16..]), LedgerCodec.ReadId(bytes[32..]));
+            }
+            else
+            {
+                ledger.batch.Prefetch(LedgerCodec.ReadId(bytes), LedgerCodec.ReadId(bytes[16..]), LedgerCodec.ReadId(bytes[32..]));
+            }
+        }
     }
 
     // Accounts and transfers both keep their flags at byte 118 of the record.

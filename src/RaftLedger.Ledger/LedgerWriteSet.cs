@@ -17,6 +17,12 @@ public sealed class LedgerWriteSet
     private readonly Buffer<UInt128> transientFailures = new();
     private readonly Buffer<AccountBalanceEntry> accountBalances = new();
 
+    // In-memory fast path (internal, not part of the store contract): the store slot each account
+    // was read from (-1: new or unknown), and for each transfer the positions of its debit and
+    // credit accounts in Accounts. Only the ledger's own batches carry them (HasHints).
+    private readonly Buffer<int> accountStoreSlots = new();
+    private readonly Buffer<(int Debit, int Credit)> transferAccountPositions = new();
+
     /// <summary>Final value of every account created or changed by the batch (upsert), each once.</summary>
     public ReadOnlySpan<Account> Accounts => accounts.Span;
 
@@ -47,9 +53,32 @@ public sealed class LedgerWriteSet
     /// </summary>
     public ulong AppliedIndex { get; set; }
 
+    internal bool HasHints { get; set; }
+
+    internal ReadOnlySpan<int> AccountStoreSlots => accountStoreSlots.Span;
+
+    internal ReadOnlySpan<(int Debit, int Credit)> TransferAccountPositions => transferAccountPositions.Span;
+
+    internal Span<(int Debit, int Credit)> TransferAccountPositionsForUpdate => transferAccountPositions.WritableSpan;
+
+    internal void AddAccount(in Account account, int storeSlot)
+    {
+        accounts.Add(account);
+        accountStoreSlots.Add(storeSlot);
+    }
+
+    internal void AddTransfer(in Transfer transfer, int debitPosition, int creditPosition)
+    {
+        AddTransfer(transfer);
+        transferAccountPositions.Add((debitPosition, creditPosition));
+    }
+
     /// <summary>Empties the set, keeping its buffers.</summary>
     public void Clear()
     {
+        HasHints = false;
+        accountStoreSlots.Clear();
+        transferAccountPositions.Clear();
         accounts.Clear();
         transfers.Clear();
         pendingStatuses.Clear();
@@ -90,6 +119,7 @@ public sealed class LedgerWriteSet
     {
         Invariant.Check(accounts.Count == 0);
         transfers.Truncate(transferCount);
+        transferAccountPositions.Truncate(Math.Min(transferCount, transferAccountPositions.Count));
         pendingStatuses.Truncate(pendingStatusCount);
         expiryAdds.Truncate(expiryAddCount);
         expiryRemoves.Truncate(expiryRemoveCount);
@@ -104,6 +134,8 @@ public sealed class LedgerWriteSet
         public int Count { get; private set; }
 
         public ReadOnlySpan<T> Span => items.AsSpan(0, Count);
+
+        public Span<T> WritableSpan => items.AsSpan(0, Count);
 
         public void Add(in T item)
         {

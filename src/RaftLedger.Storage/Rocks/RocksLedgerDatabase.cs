@@ -59,6 +59,13 @@ public sealed class RocksLedgerDatabase : IDisposable
         var blockCache = Cache.CreateLru(options.BlockCacheBytes);
         var dbOptions = BuildOptions(options, blockCache);
         var db = RocksDb.Open(dbOptions, options.DirectoryPath);
+        if (options.WalMode == RocksWalMode.Unsynced)
+        {
+            // Open replays RocksDB's WAL, which after a process crash may hold writes that were never synced.
+            // Sync it now, so that every applied index a shard reads at open is durable (see RocksShard).
+            Native.Instance.rocksdb_flush_wal(db.Handle, 1);
+        }
+
         return new RocksLedgerDatabase(options, dbOptions, blockCache, db);
     }
 
@@ -94,6 +101,10 @@ public sealed class RocksLedgerDatabase : IDisposable
         {
             dbOptions.SetDisableAutoCompactions(1);
         }
+
+        // Every new transfer id is looked up and not found: a whole-key bloom filter on the memtable answers
+        // that without a skiplist search (the SST bloom filters do the same for flushed data).
+        Native.Instance.rocksdb_options_set_memtable_whole_key_filtering(dbOptions.Handle, 1);
 
         return dbOptions;
     }

@@ -7,7 +7,12 @@ public sealed partial class RaftNode
 {
     private void TickElection()
     {
-        _electionElapsed++;
+        // Saturate: a learner or removed node may go without hearing from a leader indefinitely.
+        if (_electionElapsed < int.MaxValue)
+        {
+            _electionElapsed++;
+        }
+
         if (Promotable && _electionElapsed >= _randomizedElectionTimeoutTicks)
         {
             _electionElapsed = 0;

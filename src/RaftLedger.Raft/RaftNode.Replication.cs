@@ -42,7 +42,7 @@ public sealed partial class RaftNode
                 break;
             case MessageType.TimeoutNow:
                 // Thesis §3.10: the leader asked us to take over; skip pre-vote and the leader's lease.
-                if (Promotable)
+                if (Promotable && !HasUnappliedConfChange())
                 {
                     RunCampaign(preVote: false, transfer: true);
                 }

@@ -37,7 +37,8 @@ public sealed record SimRunResult(
     ulong CommittedIndex,
     int Operations,
     long Crashes,
-    long MessagesSent)
+    long MessagesSent,
+    long SnapshotsInstalled)
 {
     public bool Passed => Failure is null;
 
@@ -47,7 +48,7 @@ public sealed record SimRunResult(
         (ChaosTicks == ChaosOptions.ChaosTicksDefault ? "" : $" --ticks {ChaosTicks}");
 
     public override string ToString() => Passed
-        ? $"seed {Seed} ({Nodes} nodes): ok, {Ticks} ticks, commit index {CommittedIndex}, {Operations} client ops, {Crashes} crashes, {MessagesSent} messages"
+        ? $"seed {Seed} ({Nodes} nodes): ok, {Ticks} ticks, commit index {CommittedIndex}, {Operations} client ops, {Crashes} crashes, {SnapshotsInstalled} snapshots installed, {MessagesSent} messages"
         : $"seed {Seed} ({Nodes} nodes) FAILED after {Ticks} ticks: {Failure}\n  replay: {ReplayCommand}";
 }
 
@@ -85,7 +86,8 @@ public static class ChaosRun
 
         return new SimRunResult(
             seed, nodes, options.ChaosTicks, failure, cluster?.NowTicks ?? 0, cluster?.Checker.CommittedIndexMax ?? 0,
-            cluster?.History.Operations.Count ?? 0, cluster?.CrashCount ?? 0, cluster?.Network.SentCount ?? 0);
+            cluster?.History.Operations.Count ?? 0, cluster?.CrashCount ?? 0, cluster?.Network.SentCount ?? 0,
+            cluster?.SnapshotsInstalled ?? 0);
     }
 
     private static SimClusterOptions ClusterOptions(ulong seed, int nodes, SimRandom plan) => new()

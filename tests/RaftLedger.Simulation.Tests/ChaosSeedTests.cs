@@ -14,6 +14,9 @@ public sealed class ChaosSeedTests(ITestOutputHelper output)
 
     public const int ChunkCount = 12;
 
+    /// <summary>Seeds of the 7-node sweep (slower per seed: more nodes, more messages).</summary>
+    public const int SevenNodeSeeds = 100;
+
     public static TheoryData<int> Chunks()
     {
         var data = new TheoryData<int>();
@@ -34,6 +37,23 @@ public sealed class ChaosSeedTests(ITestOutputHelper output)
         for (var seed = first; seed < first + SeedsPerChunk; seed++)
         {
             var result = ChaosRun.Execute(seed, new ChaosOptions());
+            if (!result.Passed)
+            {
+                failures.Add(result.ToString());
+                output.WriteLine(result.ToString());
+            }
+        }
+
+        Assert.True(failures.Count == 0, $"{failures.Count} seeds failed:\n{string.Join("\n", failures)}");
+    }
+
+    [Fact]
+    public void Random_chaos_seeds_on_seven_nodes_keep_every_safety_and_liveness_property()
+    {
+        var failures = new List<string>();
+        for (var seed = 1UL; seed <= SevenNodeSeeds; seed++)
+        {
+            var result = ChaosRun.Execute(seed, new ChaosOptions { Nodes = 7 });
             if (!result.Passed)
             {
                 failures.Add(result.ToString());

@@ -78,7 +78,9 @@ public class LedgerTransferBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var store = new InMemoryLedgerStore(Scenario.Accounts, (BatchesPerRunMax + 2) * BatchSize);
+        // Twice the planned batches: BenchmarkDotNet runs a few more invocations than the job's
+        // counts (jitting, pilot), and growing the store mid-run would show up as allocation.
+        var store = new InMemoryLedgerStore(Scenario.Accounts, 2 * BatchesPerRunMax * BatchSize);
         ledger = new LedgerStateMachine(store);
         CreateAccounts(Scenario.Accounts);
         pairs = DrawPairs(Scenario.Accounts, Scenario.Skew, PairPoolBatches * BatchSize, seed: 42);
@@ -90,15 +92,47 @@ public class LedgerTransferBenchmarks
     {
         FillBatch();
         var timestamp = ledger.LastTimestamp + BatchSize;
+        var cpuBefore = ThreadCpuNanoseconds();
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        int last;
         if (Scenario.Encoded)
         {
             var length = LedgerCommand.EncodeCreateTransfers(timestamp, batch, command);
             ledger.Apply(command.AsSpan(0, length), rawResults);
-            return rawResults[BatchSize - 1];
+            last = rawResults[BatchSize - 1];
+        }
+        else
+        {
+            ledger.CreateTransfers(batch, timestamp, results);
+            last = (int)results[BatchSize - 1];
         }
 
-        ledger.CreateTransfers(batch, timestamp, results);
-        return (int)results[BatchSize - 1];
+        ledgerAllocatedBytes += GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+        cpuNanoseconds += ThreadCpuNanoseconds() - cpuBefore;
+        measuredBatches++;
+        return last;
+    }
+
+    // The machine is shared: wall time includes waiting for a core. Thread CPU time (Linux
+    // CLOCK_THREAD_CPUTIME_ID) counts only the time this thread ran, which is what one thread
+    // on an idle core would take. Reported by Check() into the run's log.
+    private double cpuNanoseconds;
+    private long ledgerAllocatedBytes;
+    private long measuredBatches;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out Timespec time);
+
+    private static double ThreadCpuNanoseconds()
+    {
+        const int threadCpuClock = 3;
+        return OperatingSystem.IsLinux() && ClockGetTime(threadCpuClock, out var time) == 0 ? (time.Seconds * 1e9) + time.Nanoseconds : 0;
+    }
+
+    private struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
     }
 
     [GlobalCleanup]
@@ -111,6 +145,10 @@ public class LedgerTransferBenchmarks
             throw new InvalidOperationException($"Only {created} of {BatchSize} transfers of the last batch were created.");
         }
 
+        Console.WriteLine(
+            $"// LEDGER-CPU {Scenario}: {cpuNanoseconds / measuredBatches / BatchSize:F0} ns thread CPU per transfer " +
+            $"({measuredBatches * BatchSize * 1e9 / cpuNanoseconds:N0} transfers/s of CPU), ledger allocated {ledgerAllocatedBytes / measuredBatches} bytes per batch " +
+            $"over {measuredBatches} batches");
         ledger = null!; // In-process runs: let the next case reclaim this one's memory.
     }
 

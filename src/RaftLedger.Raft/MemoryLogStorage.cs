@@ -49,7 +49,9 @@ public sealed class MemoryLogStorage : IRaftLogStorage
     /// <inheritdoc/>
     public void GetEntries(ulong low, ulong high, long maxBytes, List<Entry> into)
     {
-        Invariant.Check(low >= FirstIndex && low <= high && high <= LastIndex + 1, $"range [{low}, {high}) outside [{FirstIndex}, {LastIndex + 1})");
+        var inRange = low >= FirstIndex && low <= high && high <= LastIndex + 1;
+        // The detail is formatted only on failure: this runs for every read.
+        Invariant.Check(inRange, inRange ? "" : $"range [{low}, {high}) outside [{FirstIndex}, {LastIndex + 1})");
         long bytes = 0;
         for (var index = low; index < high; index++)
         {
@@ -79,7 +81,7 @@ public sealed class MemoryLogStorage : IRaftLogStorage
                 continue;
             }
 
-            Invariant.Check(entry.Index <= LastIndex + 1, $"gap: appending {entry.Index} after {LastIndex}");
+            Invariant.Check(entry.Index <= LastIndex + 1, entry.Index <= LastIndex + 1 ? "" : $"gap: appending {entry.Index} after {LastIndex}");
             if (entry.Index <= LastIndex)
             {
                 var keep = (int)(entry.Index - _offset - 1);

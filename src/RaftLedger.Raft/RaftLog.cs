@@ -77,7 +77,8 @@ internal sealed class RaftLog
     public ulong Term(ulong index)
     {
         var found = TryTerm(index, out var term);
-        Invariant.Check(found, $"term of index {index} not available (first {FirstIndex}, last {LastIndex})");
+        // The detail is formatted only on failure: this runs for every message.
+        Invariant.Check(found, found ? "" : $"term of index {index} not available (first {FirstIndex}, last {LastIndex})");
         return term;
     }
 
@@ -103,7 +104,7 @@ internal sealed class RaftLog
         var conflictAt = FindConflict(entries);
         if (conflictAt != 0)
         {
-            Invariant.Check(conflictAt > Committed, $"leader overwrote committed entry {conflictAt}");
+            Invariant.Check(conflictAt > Committed, conflictAt > Committed ? "" : $"leader overwrote committed entry {conflictAt}");
             var from = (int)(conflictAt - (index + 1));
             Append(entries, from);
         }
@@ -184,7 +185,7 @@ internal sealed class RaftLog
     {
         if (index > Committed)
         {
-            Invariant.Check(index <= LastIndex, $"commit {index} beyond last index {LastIndex}");
+            Invariant.Check(index <= LastIndex, index <= LastIndex ? "" : $"commit {index} beyond last index {LastIndex}");
             Committed = index;
         }
     }

@@ -35,14 +35,23 @@ public sealed partial class RaftNode
             entries,
             snapshot,
             _log.NextCommittedEntries(_config.ReadyCommittedBytesMax),
-            _messages,
-            _readStates,
+            _messages.Count == 0 ? Array.Empty<Message>() : _messages,
+            _readStates.Count == 0 ? Array.Empty<ReadState>() : _readStates,
             messagesMaySendBeforePersist: _role == RaftRole.Leader && !termOrVoteChanged && snapshot is null)
         {
             MustSync = entries.Length > 0 || termOrVoteChanged || snapshot is not null,
         };
-        _messages = [];
-        _readStates = [];
+        // Hand the lists over only when used, so an idle Ready allocates nothing for them.
+        if (_messages.Count > 0)
+        {
+            _messages = [];
+        }
+
+        if (_readStates.Count > 0)
+        {
+            _readStates = [];
+        }
+
         _prevSoftState = softState;
         _outstandingReady = ready;
         return ready;

@@ -210,7 +210,7 @@ public sealed partial class RaftNode
             return SendSnapshot(to, pr);
         }
 
-        var entries = new List<Entry>();
+        var entries = new List<Entry>((int)Math.Min(_log.LastIndex + 1 - Math.Min(pr.Next, _log.LastIndex + 1), 256));
         if (!_log.TryGetEntries(pr.Next, _log.LastIndex + 1, _config.MessageBytesMax, entries))
         {
             return SendSnapshot(to, pr);

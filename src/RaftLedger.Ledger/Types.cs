@@ -72,3 +72,80 @@ public struct Transfer
     /// <summary>Assigned by the cluster when the transfer is created; 0 in a request.</summary>
     public ulong Timestamp;
 }
+
+/// <summary>Where a pending (two-phase) transfer stands. Stored per pending transfer id.</summary>
+public enum PendingStatus : byte
+{
+    /// <summary>Not a pending transfer (or unknown).</summary>
+    None = 0,
+
+    /// <summary>Reserved, not yet resolved.</summary>
+    Pending = 1,
+
+    /// <summary>Resolved by a <see cref="TransferFlags.PostPendingTransfer"/> transfer.</summary>
+    Posted = 2,
+
+    /// <summary>Resolved by a <see cref="TransferFlags.VoidPendingTransfer"/> transfer.</summary>
+    Voided = 3,
+
+    /// <summary>Released because its timeout passed (cluster time).</summary>
+    Expired = 4,
+}
+
+/// <summary>An account's four balances right after a transfer touched it (for accounts with <see cref="AccountFlags.History"/>).</summary>
+public struct AccountBalance
+{
+    public UInt128 DebitsPending;
+    public UInt128 DebitsPosted;
+    public UInt128 CreditsPending;
+    public UInt128 CreditsPosted;
+
+    /// <summary>The timestamp of the transfer that produced these balances.</summary>
+    public ulong Timestamp;
+}
+
+/// <summary>Flags of an <see cref="AccountFilter"/> (TigerBeetle bit positions).</summary>
+[Flags]
+public enum AccountFilterFlags : uint
+{
+    None = 0,
+
+    /// <summary>Include transfers where the account is the debit account.</summary>
+    Debits = 1 << 0,
+
+    /// <summary>Include transfers where the account is the credit account.</summary>
+    Credits = 1 << 1,
+
+    /// <summary>Newest first instead of oldest first.</summary>
+    Reversed = 1 << 2,
+}
+
+/// <summary>The query of get_account_transfers and get_account_balances.</summary>
+public struct AccountFilter
+{
+    public UInt128 AccountId;
+
+    /// <summary>Inclusive lower bound; 0 means no bound.</summary>
+    public ulong TimestampMin;
+
+    /// <summary>Inclusive upper bound; 0 means no bound.</summary>
+    public ulong TimestampMax;
+
+    /// <summary>Results wanted, 1..<see cref="LedgerLimits.QueryResultsMax"/> (larger values are clamped).</summary>
+    public uint Limit;
+    public AccountFilterFlags Flags;
+}
+
+/// <summary>One entry of the expiry index: a pending transfer that expires at <see cref="ExpiresAt"/> (cluster ns).</summary>
+public readonly record struct ExpiryEntry(ulong ExpiresAt, UInt128 TransferId) : IComparable<ExpiryEntry>
+{
+    /// <summary>Orders by expiry time, then by transfer id, so that expiry is deterministic.</summary>
+    public int CompareTo(ExpiryEntry other)
+    {
+        var byTime = ExpiresAt.CompareTo(other.ExpiresAt);
+        return byTime != 0 ? byTime : TransferId.CompareTo(other.TransferId);
+    }
+}
+
+/// <summary>A balance-history record of one account (see <see cref="AccountBalance"/>).</summary>
+public readonly record struct AccountBalanceEntry(UInt128 AccountId, AccountBalance Balance);

@@ -1,0 +1,241 @@
+using System.Runtime.InteropServices;
+using RaftLedger.Common;
+
+namespace RaftLedger.Ledger;
+
+/// <summary>
+/// The ledger's view of the batch in flight: the store's committed state plus this batch's writes.
+/// Reads go here first, then to the store. Writes land in the <see cref="LedgerWriteSet"/> (handed
+/// to the store at the end of the batch) and in small caches. Inside a linked chain every change
+/// is logged so that a failing chain can be rolled back (<see cref="Savepoint"/>/<see cref="Rollback"/>).
+/// All buffers are reused across batches: nothing is allocated per event in steady state.
+/// </summary>
+internal sealed class BatchState
+{
+    private readonly ILedgerStore store;
+    private readonly Dictionary<UInt128, int> accountSlotById = [];
+    private AccountSlot[] accountSlots = new AccountSlot[64];
+    private int accountSlotCount;
+
+    // Transfers created in this batch: id -> index in Writes.Transfers.
+    private readonly Dictionary<UInt128, int> createdTransferById = [];
+    private readonly Dictionary<UInt128, PendingStatus> statusById = [];
+    private readonly HashSet<UInt128> transientFailures = [];
+
+    // Invariant: undo is empty unless a chain is open (savepointTaken).
+    private UndoRecord[] undo = new UndoRecord[64];
+    private int undoCount;
+    private bool savepointTaken;
+    private Mark savepoint;
+
+    public BatchState(ILedgerStore store)
+    {
+        this.store = store;
+    }
+
+    public LedgerWriteSet Writes { get; } = new();
+
+    /// <summary>Finds (and caches) an account; returns its slot, whose <c>Exists</c> says whether it is there.</summary>
+    public int LoadAccount(UInt128 id)
+    {
+        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(accountSlotById, id, out var cached);
+        if (!cached)
+        {
+            slot = accountSlotCount;
+            if (accountSlotCount == accountSlots.Length)
+            {
+                Array.Resize(ref accountSlots, accountSlots.Length * 2);
+            }
+
+            ref var fresh = ref accountSlots[accountSlotCount++];
+            fresh.Exists = store.TryGetAccount(id, out fresh.Account);
+            fresh.Dirty = false;
+        }
+
+        return slot;
+    }
+
+    public ref AccountSlot Account(int slot) => ref accountSlots[slot];
+
+    /// <summary>Call before changing or creating the account in <paramref name="slot"/>: logs it for rollback, marks it dirty.</summary>
+    public ref Account Modify(int slot)
+    {
+        ref var account = ref accountSlots[slot];
+        if (savepointTaken)
+        {
+            Push(new UndoRecord { Kind = UndoKind.Account, Slot = slot, Account = account.Account, Exists = account.Exists, Dirty = account.Dirty });
+        }
+
+        account.Dirty = true;
+        return ref account.Account;
+    }
+
+    public void CreateAccount(int slot, in Account account)
+    {
+        Invariant.Check(!accountSlots[slot].Exists);
+        Modify(slot) = account;
+        accountSlots[slot].Exists = true;
+    }
+
+    public bool TryGetTransfer(UInt128 id, out Transfer transfer)
+    {
+        if (createdTransferById.TryGetValue(id, out var index))
+        {
+            transfer = Writes.Transfers[index];
+            return true;
+        }
+
+        return store.TryGetTransfer(id, out transfer);
+    }
+
+    public void CreateTransfer(in Transfer transfer)
+    {
+        createdTransferById.Add(transfer.Id, Writes.Transfers.Length);
+        Writes.AddTransfer(transfer);
+    }
+
+    public PendingStatus GetPendingStatus(UInt128 id) =>
+        statusById.TryGetValue(id, out var status) ? status : store.GetPendingStatus(id);
+
+    public void SetPendingStatus(UInt128 id, PendingStatus status)
+    {
+        ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(statusById, id, out var existed);
+        if (savepointTaken)
+        {
+            Push(new UndoRecord { Kind = UndoKind.Status, Id = id, Exists = existed, Status = entry });
+        }
+
+        entry = status;
+        Writes.AddPendingStatus(id, status);
+    }
+
+    public bool IsTransientFailure(UInt128 id) =>
+        (transientFailures.Count != 0 && transientFailures.Contains(id)) || store.IsTransientFailure(id);
+
+    /// <summary>Burns an id. Never rolled back: the event that failed keeps its status.</summary>
+    public void AddTransientFailure(UInt128 id)
+    {
+        Invariant.Check(!createdTransferById.ContainsKey(id));
+        if (transientFailures.Add(id))
+        {
+            Writes.AddTransientFailure(id);
+        }
+    }
+
+    public void Savepoint()
+    {
+        Invariant.Check(!savepointTaken);
+        savepointTaken = true;
+        savepoint = new Mark(Writes.Transfers.Length, Writes.PendingStatuses.Length, Writes.ExpiryAdds.Length, Writes.ExpiryRemoves.Length, Writes.AccountBalances.Length);
+    }
+
+    /// <summary>The chain succeeded: its changes stay.</summary>
+    public void Release()
+    {
+        savepointTaken = false;
+        undoCount = 0;
+    }
+
+    /// <summary>The chain failed: undo every change since <see cref="Savepoint"/>, newest first.</summary>
+    public void Rollback()
+    {
+        Invariant.Check(savepointTaken);
+        for (var i = undoCount - 1; i >= 0; i--)
+        {
+            ref readonly var record = ref undo[i];
+            if (record.Kind == UndoKind.Account)
+            {
+                ref var slot = ref accountSlots[record.Slot];
+                slot.Account = record.Account;
+                slot.Exists = record.Exists;
+                slot.Dirty = record.Dirty;
+            }
+            else if (record.Exists)
+            {
+                statusById[record.Id] = record.Status;
+            }
+            else
+            {
+                statusById.Remove(record.Id);
+            }
+        }
+
+        var transfers = Writes.Transfers;
+        for (var i = savepoint.Transfers; i < transfers.Length; i++)
+        {
+            createdTransferById.Remove(transfers[i].Id);
+        }
+
+        Writes.Truncate(savepoint.Transfers, savepoint.PendingStatuses, savepoint.ExpiryAdds, savepoint.ExpiryRemoves, savepoint.AccountBalances);
+        Release();
+    }
+
+    /// <summary>Moves the dirty accounts into the write set, commits it, and forgets the batch.</summary>
+    public void Commit(ulong lastTimestamp, ulong appliedIndex)
+    {
+        Invariant.Check(!savepointTaken, "a chain cannot stay open past the end of a batch");
+        for (var i = 0; i < accountSlotCount; i++)
+        {
+            if (accountSlots[i].Dirty)
+            {
+                Invariant.Check(accountSlots[i].Exists);
+                Writes.AddAccount(accountSlots[i].Account);
+            }
+        }
+
+        Writes.LastTimestamp = lastTimestamp;
+        Writes.AppliedIndex = appliedIndex;
+        store.Commit(Writes);
+        Reset();
+    }
+
+    public void Reset()
+    {
+        Writes.Clear();
+        accountSlotById.Clear();
+        accountSlotCount = 0;
+        createdTransferById.Clear();
+        statusById.Clear();
+        transientFailures.Clear();
+        undoCount = 0;
+        savepointTaken = false;
+    }
+
+    private void Push(in UndoRecord record)
+    {
+        if (undoCount == undo.Length)
+        {
+            Array.Resize(ref undo, undo.Length * 2);
+        }
+
+        undo[undoCount++] = record;
+    }
+
+    internal struct AccountSlot
+    {
+        public Account Account;
+        public bool Exists;
+
+        // True when the batch changed the account: it goes to the write set.
+        public bool Dirty;
+    }
+
+    private enum UndoKind : byte
+    {
+        Account,
+        Status,
+    }
+
+    private struct UndoRecord
+    {
+        public Account Account;
+        public UInt128 Id;
+        public int Slot;
+        public UndoKind Kind;
+        public bool Exists;
+        public bool Dirty;
+        public PendingStatus Status;
+    }
+
+    private readonly record struct Mark(int Transfers, int PendingStatuses, int ExpiryAdds, int ExpiryRemoves, int AccountBalances);
+}

@@ -1,0 +1,411 @@
+using System.Runtime.InteropServices;
+using RaftLedger.Common;
+
+namespace RaftLedger.Ledger;
+
+/// <summary>
+/// An <see cref="ILedgerStore"/> in memory, built for throughput: records live in arrays of structs
+/// indexed by slot, ids map to slots through struct-keyed dictionaries, and the per-account transfer
+/// and balance indexes are linked lists threaded through those arrays. Nothing is allocated per
+/// record once the arrays have grown (pass capacities to avoid growth altogether).
+/// </summary>
+public sealed class InMemoryLedgerStore : ILedgerStore
+{
+    private const int NoSlot = -1;
+
+    private readonly Dictionary<UInt128, int> accountSlotById;
+    private readonly Dictionary<UInt128, int> transferSlotById;
+    private readonly HashSet<UInt128> transientFailures = [];
+    private readonly List<int> queryScratch = [];
+
+    private AccountRecord[] accounts;
+    private int accountCount;
+    private TransferRecord[] transfers;
+    private int transferCount;
+    private BalanceRecord[] balances = new BalanceRecord[16];
+    private int balanceCount;
+
+    // Invariant: expiry[expiryHead .. expiryHead + expiryCount) is sorted ascending. Removed entries
+    // stay until they reach the head (lazy deletion): an entry is live only while its transfer is Pending.
+    private ExpiryEntry[] expiry = new ExpiryEntry[16];
+    private int expiryHead;
+    private int expiryCount;
+
+    public InMemoryLedgerStore(int accountCapacity = 1024, int transferCapacity = 1024)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(accountCapacity);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(transferCapacity);
+        accountSlotById = new Dictionary<UInt128, int>(accountCapacity);
+        transferSlotById = new Dictionary<UInt128, int>(transferCapacity);
+        accounts = new AccountRecord[accountCapacity];
+        transfers = new TransferRecord[transferCapacity];
+    }
+
+    public ulong LastTimestamp { get; private set; }
+
+    /// <summary>Number of accounts stored.</summary>
+    public int AccountCount => accountCount;
+
+    /// <summary>Number of transfers stored.</summary>
+    public int TransferCount => transferCount;
+
+    public bool TryGetAccount(UInt128 id, out Account account)
+    {
+        if (accountSlotById.TryGetValue(id, out var slot))
+        {
+            account = accounts[slot].Account;
+            return true;
+        }
+
+        account = default;
+        return false;
+    }
+
+    public bool TryGetTransfer(UInt128 id, out Transfer transfer)
+    {
+        if (transferSlotById.TryGetValue(id, out var slot))
+        {
+            transfer = transfers[slot].Transfer;
+            return true;
+        }
+
+        transfer = default;
+        return false;
+    }
+
+    public PendingStatus GetPendingStatus(UInt128 pendingId) =>
+        transferSlotById.TryGetValue(pendingId, out var slot) ? transfers[slot].Status : PendingStatus.None;
+
+    public bool IsTransientFailure(UInt128 transferId) =>
+        transientFailures.Count != 0 && transientFailures.Contains(transferId);
+
+    public int CollectExpired(ulong expiresAtMax, ExpiryEntry after, Span<ExpiryEntry> into)
+    {
+        TrimDeadExpiryHead();
+        var written = 0;
+        var index = FirstExpiryAfter(after);
+        var end = expiryHead + expiryCount;
+        for (; index < end && written < into.Length; index++)
+        {
+            var entry = expiry[index];
+            if (entry.ExpiresAt > expiresAtMax)
+            {
+                break;
+            }
+
+            if (GetPendingStatus(entry.TransferId) == PendingStatus.Pending)
+            {
+                into[written++] = entry;
+            }
+        }
+
+        return written;
+    }
+
+    public int GetAccountTransfers(in AccountFilter filter, Span<Transfer> into)
+    {
+        var limit = Math.Min((int)Math.Min(filter.Limit, int.MaxValue), into.Length);
+        if (limit == 0 || !accountSlotById.TryGetValue(filter.AccountId, out var accountSlot))
+        {
+            return 0;
+        }
+
+        var reversed = (filter.Flags & AccountFilterFlags.Reversed) != 0;
+        var matches = queryScratch;
+        matches.Clear();
+        for (var slot = accounts[accountSlot].LastTransfer; slot != NoSlot;)
+        {
+            ref readonly var record = ref transfers[slot];
+            var isDebit = record.Transfer.DebitAccountId == filter.AccountId;
+            var next = isDebit ? record.PreviousForDebit : record.PreviousForCredit;
+            var timestamp = record.Transfer.Timestamp;
+            if (filter.TimestampMin != 0 && timestamp < filter.TimestampMin)
+            {
+                break;
+            }
+
+            var wanted = isDebit ? AccountFilterFlags.Debits : AccountFilterFlags.Credits;
+            if ((filter.TimestampMax == 0 || timestamp <= filter.TimestampMax) && (filter.Flags & wanted) != 0)
+            {
+                matches.Add(slot);
+                if (reversed && matches.Count == limit)
+                {
+                    break;
+                }
+            }
+
+            slot = next;
+        }
+
+        return CopyMatches(matches, reversed, limit, into);
+    }
+
+    public int GetAccountBalances(in AccountFilter filter, Span<AccountBalance> into)
+    {
+        var limit = Math.Min((int)Math.Min(filter.Limit, int.MaxValue), into.Length);
+        if (limit == 0 || !accountSlotById.TryGetValue(filter.AccountId, out var accountSlot))
+        {
+            return 0;
+        }
+
+        var reversed = (filter.Flags & AccountFilterFlags.Reversed) != 0;
+        var matches = queryScratch;
+        matches.Clear();
+        for (var slot = accounts[accountSlot].LastBalance; slot != NoSlot; slot = balances[slot].Previous)
+        {
+            var timestamp = balances[slot].Balance.Timestamp;
+            if (filter.TimestampMin != 0 && timestamp < filter.TimestampMin)
+            {
+                break;
+            }
+
+            if (filter.TimestampMax == 0 || timestamp <= filter.TimestampMax)
+            {
+                matches.Add(slot);
+                if (reversed && matches.Count == limit)
+                {
+                    break;
+                }
+            }
+        }
+
+        var count = Math.Min(limit, matches.Count);
+        for (var i = 0; i < count; i++)
+        {
+            into[i] = balances[matches[reversed ? i : matches.Count - 1 - i]].Balance;
+        }
+
+        return count;
+    }
+
+    public void Commit(LedgerWriteSet writes)
+    {
+        ArgumentNullException.ThrowIfNull(writes);
+        Invariant.Check(writes.LastTimestamp >= LastTimestamp);
+        foreach (ref readonly var account in writes.Accounts)
+        {
+            PutAccount(account);
+        }
+
+        foreach (ref readonly var transfer in writes.Transfers)
+        {
+            InsertTransfer(transfer);
+        }
+
+        foreach (var (id, status) in writes.PendingStatuses)
+        {
+            Invariant.Check(transferSlotById.TryGetValue(id, out var slot), "a status belongs to a stored transfer");
+            transfers[slot].Status = status;
+        }
+
+        foreach (var entry in writes.ExpiryAdds)
+        {
+            InsertExpiry(entry);
+        }
+
+        // Removals are lazy: the transfer's status (written above) is no longer Pending, so the
+        // entry is skipped from now on and dropped when it reaches the head of the index.
+        foreach (var id in writes.TransientFailures)
+        {
+            transientFailures.Add(id);
+        }
+
+        foreach (ref readonly var entry in writes.AccountBalances)
+        {
+            AppendBalance(entry);
+        }
+
+        LastTimestamp = writes.LastTimestamp;
+    }
+
+    public void Clear()
+    {
+        accountSlotById.Clear();
+        transferSlotById.Clear();
+        transientFailures.Clear();
+        accountCount = 0;
+        transferCount = 0;
+        balanceCount = 0;
+        expiryHead = 0;
+        expiryCount = 0;
+        LastTimestamp = 0;
+    }
+
+    public IEnumerable<Account> EnumerateAccounts()
+    {
+        for (var i = 0; i < accountCount; i++)
+        {
+            yield return accounts[i].Account;
+        }
+    }
+
+    public IEnumerable<Transfer> EnumerateTransfers()
+    {
+        for (var i = 0; i < transferCount; i++)
+        {
+            yield return transfers[i].Transfer;
+        }
+    }
+
+    public IEnumerable<UInt128> EnumerateTransientFailures() => transientFailures;
+
+    public IEnumerable<AccountBalanceEntry> EnumerateAccountBalances()
+    {
+        for (var i = 0; i < balanceCount; i++)
+        {
+            yield return new AccountBalanceEntry(balances[i].AccountId, balances[i].Balance);
+        }
+    }
+
+    private int CopyMatches(List<int> matches, bool reversed, int limit, Span<Transfer> into)
+    {
+        // Matches were collected newest first; ascending output takes the oldest `limit` of them.
+        var count = Math.Min(limit, matches.Count);
+        for (var i = 0; i < count; i++)
+        {
+            into[i] = transfers[matches[reversed ? i : matches.Count - 1 - i]].Transfer;
+        }
+
+        return count;
+    }
+
+    private void PutAccount(in Account account)
+    {
+        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(accountSlotById, account.Id, out var exists);
+        if (!exists)
+        {
+            slot = accountCount;
+            Grow(ref accounts, accountCount);
+            accounts[accountCount++] = new AccountRecord { LastTransfer = NoSlot, LastBalance = NoSlot };
+        }
+
+        accounts[slot].Account = account;
+    }
+
+    private void InsertTransfer(in Transfer transfer)
+    {
+        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(transferSlotById, transfer.Id, out var exists);
+        Invariant.Check(!exists, "transfers are immutable and inserted once");
+        Invariant.Check(transferCount == 0 || transfers[transferCount - 1].Transfer.Timestamp < transfer.Timestamp);
+        slot = transferCount;
+        Grow(ref transfers, transferCount);
+        ref var record = ref transfers[transferCount];
+        record.Transfer = transfer;
+        record.Status = PendingStatus.None; // Set by the write set's PendingStatuses, as the contract says.
+        record.PreviousForDebit = LinkTransfer(transfer.DebitAccountId, transferCount);
+        record.PreviousForCredit = LinkTransfer(transfer.CreditAccountId, transferCount);
+        transferCount++;
+    }
+
+    private int LinkTransfer(UInt128 accountId, int transferSlot)
+    {
+        Invariant.Check(accountSlotById.TryGetValue(accountId, out var accountSlot), "a transfer's accounts exist");
+        ref var account = ref accounts[accountSlot];
+        var previous = account.LastTransfer;
+        account.LastTransfer = transferSlot;
+        return previous;
+    }
+
+    private void AppendBalance(in AccountBalanceEntry entry)
+    {
+        Invariant.Check(accountSlotById.TryGetValue(entry.AccountId, out var accountSlot), "a balance's account exists");
+        Grow(ref balances, balanceCount);
+        ref var account = ref accounts[accountSlot];
+        balances[balanceCount] = new BalanceRecord { AccountId = entry.AccountId, Balance = entry.Balance, Previous = account.LastBalance };
+        account.LastBalance = balanceCount;
+        balanceCount++;
+    }
+
+    private void InsertExpiry(ExpiryEntry entry)
+    {
+        if (expiryHead + expiryCount == expiry.Length)
+        {
+            if (expiryHead > expiry.Length / 2)
+            {
+                Array.Copy(expiry, expiryHead, expiry, 0, expiryCount);
+                expiryHead = 0;
+            }
+            else
+            {
+                Array.Resize(ref expiry, expiry.Length * 2);
+            }
+        }
+
+        // Timeouts are usually alike, so new entries usually belong at the end: no shifting.
+        var end = expiryHead + expiryCount;
+        var position = end;
+        if (expiryCount > 0 && entry.CompareTo(expiry[end - 1]) < 0)
+        {
+            position = FirstExpiryAfter(entry);
+            Array.Copy(expiry, position, expiry, position + 1, end - position);
+        }
+
+        expiry[position] = entry;
+        expiryCount++;
+    }
+
+    private int FirstExpiryAfter(ExpiryEntry after)
+    {
+        int low = expiryHead, high = expiryHead + expiryCount;
+        while (low < high)
+        {
+            var middle = low + ((high - low) / 2);
+            if (expiry[middle].CompareTo(after) <= 0)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return low;
+    }
+
+    private void TrimDeadExpiryHead()
+    {
+        while (expiryCount > 0 && GetPendingStatus(expiry[expiryHead].TransferId) != PendingStatus.Pending)
+        {
+            expiryHead++;
+            expiryCount--;
+        }
+
+        if (expiryCount == 0)
+        {
+            expiryHead = 0;
+        }
+    }
+
+    private static void Grow<T>(ref T[] array, int count)
+    {
+        if (count == array.Length)
+        {
+            Array.Resize(ref array, array.Length * 2);
+        }
+    }
+
+    private struct AccountRecord
+    {
+        public Account Account;
+        public int LastTransfer;
+        public int LastBalance;
+    }
+
+    private struct TransferRecord
+    {
+        public Transfer Transfer;
+
+        // Threads of the per-account index: the previous transfer of the debit / credit account.
+        public int PreviousForDebit;
+        public int PreviousForCredit;
+        public PendingStatus Status;
+    }
+
+    private struct BalanceRecord
+    {
+        public AccountBalance Balance;
+        public UInt128 AccountId;
+        public int Previous;
+    }
+}

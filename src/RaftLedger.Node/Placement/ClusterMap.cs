@@ -3,19 +3,19 @@ using RaftLedger.Common;
 namespace RaftLedger.Node.Placement;
 
 /// <summary>A member node: its id (never 0), the address peers dial and the address clients use.</summary>
-public sealed record NodeInfo(ulong Id, string PeerAddress, string ApiAddress);
+public sealed record ClusterNode(ulong Id, string PeerAddress, string ApiAddress);
 
 /// <summary>
 /// The cluster map: the nodes, the shard count, the replication factor and every shard's replicas.
 /// Raft group ids: group 0 is reserved for the meta group; shard s is group s + 1.
 /// </summary>
-public sealed record ClusterMap(IReadOnlyList<NodeInfo> Nodes, int ShardCount, int Replication, IReadOnlyList<ShardPlacement> Shards)
+public sealed record ClusterMap(IReadOnlyList<ClusterNode> Nodes, int ShardCount, int Replication, IReadOnlyList<ShardPlacement> Shards)
 {
     /// <summary>The Raft group id reserved for the meta group (the cluster map itself).</summary>
     public const ulong MetaGroupId = 0;
 
     /// <summary>The deterministic bootstrap map: the same peers, shard count and replication give the same map on every node.</summary>
-    public static ClusterMap Bootstrap(IReadOnlyList<NodeInfo> nodes, int shardCount, int replication)
+    public static ClusterMap Bootstrap(IReadOnlyList<ClusterNode> nodes, int shardCount, int replication)
     {
         var ids = nodes.Select(n => n.Id).ToArray();
         var shards = ReplicaPlacer.Place(ids, shardCount, replication);
@@ -41,7 +41,7 @@ public sealed record ClusterMap(IReadOnlyList<NodeInfo> Nodes, int ShardCount, i
     public int ShardOf(UInt128 accountId) => ShardRouter.ShardOf(accountId, ShardCount);
 
     /// <summary>The node with id <paramref name="nodeId"/>, or null when it is not a member.</summary>
-    public NodeInfo? Node(ulong nodeId)
+    public ClusterNode? Node(ulong nodeId)
     {
         foreach (var node in Nodes)
         {

@@ -24,6 +24,19 @@ public interface IPeerMessageSink
     void OnMessage(ulong fromNode, ulong groupId, ReadOnlyMemory<byte> raft);
 }
 
+/// <summary>Sends encoded Raft messages to other nodes (the peer transport, or a fake in tests).</summary>
+public interface IRaftMessageSender
+{
+    /// <summary>Queues one message; false when it was dropped.</summary>
+    bool Send(ulong toNode, ulong groupId, ReadOnlyMemory<byte> raft);
+}
+
+/// <summary>Serves client requests forwarded by other nodes (see peer.proto Forward).</summary>
+public interface IForwardHandler
+{
+    Task<ForwardResponse> HandleAsync(ForwardRequest request, CancellationToken cancel);
+}
+
 /// <summary>
 /// Node-to-node transport: one bidirectional gRPC stream per node pair, dialed by the node with the lower
 /// id and used in both directions; messages for every group queued per destination and sent in batches;
@@ -31,7 +44,7 @@ public interface IPeerMessageSink
 /// Lifecycle: construct, <see cref="StartAsync"/> (binds the listen address), <see cref="SetPeer"/> for each
 /// peer (any time), <see cref="Send"/> from the host loop, <see cref="DisposeAsync"/>.
 /// </summary>
-public sealed class PeerTransport : IAsyncDisposable
+public sealed class PeerTransport : IRaftMessageSender, IAsyncDisposable
 {
     private readonly TransportOptions options;
     private readonly IPeerMessageSink sink;
@@ -39,6 +52,8 @@ public sealed class PeerTransport : IAsyncDisposable
     private readonly byte[] secretBytes;
     private readonly ConcurrentDictionary<ulong, PeerLink> links = new();
     private readonly ConcurrentDictionary<ulong, Task> dialers = new();
+    private readonly ConcurrentDictionary<ulong, string> addresses = new();
+    private readonly ConcurrentDictionary<ulong, Lazy<GrpcChannel>> forwardChannels = new();
     private readonly CancellationTokenSource stopping = new();
     private WebApplication? server;
     private long rejectedStreams;
@@ -106,6 +121,7 @@ public sealed class PeerTransport : IAsyncDisposable
             return;
         }
 
+        addresses[nodeId] = address;
         var link = Link(nodeId);
         if (options.NodeId < nodeId)
         {
@@ -118,6 +134,26 @@ public sealed class PeerTransport : IAsyncDisposable
     {
         Invariant.Check(toNode != options.NodeId, "a node never sends to itself");
         return Link(toNode).TryEnqueue(groupId, raft);
+    }
+
+    /// <summary>Serves requests forwarded by peers; set before peers start forwarding (null refuses them).</summary>
+    public IForwardHandler? ForwardHandler { get; set; }
+
+    /// <summary>
+    /// Passes a client request to node <paramref name="nodeId"/> (which leads the shard) and returns its answer.
+    /// Throws <see cref="RpcException"/> when the node cannot be reached.
+    /// </summary>
+    public async Task<ForwardResponse> ForwardAsync(ulong nodeId, ForwardRequest request, TimeSpan timeout, CancellationToken cancel)
+    {
+        if (!addresses.TryGetValue(nodeId, out var address))
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"node {nodeId} has no known address"));
+        }
+
+        var channel = forwardChannels.GetOrAdd(nodeId, _ => new Lazy<GrpcChannel>(() => CreateChannel(address))).Value;
+        var client = new Peer.PeerClient(channel);
+        using var call = client.ForwardAsync(request, Headers(), options.Time.GetUtcNow().UtcDateTime + timeout, cancel);
+        return await call.ResponseAsync.ConfigureAwait(false);
     }
 
     /// <summary>True while a stream to <paramref name="nodeId"/> is attached.</summary>
@@ -137,6 +173,14 @@ public sealed class PeerTransport : IAsyncDisposable
             await dialer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        foreach (var channel in forwardChannels.Values)
+        {
+            if (channel.IsValueCreated)
+            {
+                channel.Value.Dispose();
+            }
+        }
+
         if (server is not null)
         {
             await server.StopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -148,9 +192,14 @@ public sealed class PeerTransport : IAsyncDisposable
 
     private PeerLink Link(ulong nodeId) => links.GetOrAdd(nodeId, id => new PeerLink(id));
 
-    private async Task DialLoopAsync(PeerLink link, string address)
+    private Metadata Headers() => new()
     {
-        using var channel = GrpcChannel.ForAddress("http://" + address, new GrpcChannelOptions
+        { TransportOptions.SecretHeader, options.Secret },
+        { TransportOptions.NodeHeader, options.NodeId.ToString(CultureInfo.InvariantCulture) },
+    };
+
+    private static GrpcChannel CreateChannel(string address) =>
+        GrpcChannel.ForAddress("http://" + address, new GrpcChannelOptions
         {
             MaxReceiveMessageSize = TransportOptions.GrpcMessageBytesMax,
             MaxSendMessageSize = TransportOptions.GrpcMessageBytesMax,
@@ -163,6 +212,10 @@ public sealed class PeerTransport : IAsyncDisposable
                 ConnectTimeout = TimeSpan.FromSeconds(2),
             },
         });
+
+    private async Task DialLoopAsync(PeerLink link, string address)
+    {
+        using var channel = CreateChannel(address);
         var client = new Peer.PeerClient(channel);
         var delay = options.ReconnectDelayMin;
         while (!stopping.IsCancellationRequested)
@@ -186,11 +239,7 @@ public sealed class PeerTransport : IAsyncDisposable
     private async Task<bool> ExchangeOnceAsync(Peer.PeerClient client, PeerLink link)
     {
         using var streamCancel = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
-        var headers = new Metadata
-        {
-            { TransportOptions.SecretHeader, options.Secret },
-            { TransportOptions.NodeHeader, options.NodeId.ToString(CultureInfo.InvariantCulture) },
-        };
+        var headers = Headers();
         try
         {
             using var call = client.Exchange(headers, cancellationToken: streamCancel.Token);
@@ -238,6 +287,14 @@ public sealed class PeerTransport : IAsyncDisposable
         await Task.WhenAll(pump, read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
+    /// <summary>Server side of a forwarded request: checks the secret, then hands it to the host.</summary>
+    internal Task<ForwardResponse> ServeForwardAsync(ForwardRequest request, ServerCallContext context)
+    {
+        Authenticate(context.RequestHeaders);
+        var handler = ForwardHandler ?? throw new RpcException(new Status(StatusCode.Unavailable, "this node is starting; retry shortly"));
+        return handler.HandleAsync(request, context.CancellationToken);
+    }
+
     private ulong Authenticate(Metadata headers)
     {
         var secret = headers.GetValue(TransportOptions.SecretHeader);
@@ -264,4 +321,7 @@ internal sealed class PeerService(PeerTransport transport) : Peer.PeerBase
 {
     public override Task Exchange(IAsyncStreamReader<PeerBatch> requestStream, IServerStreamWriter<PeerBatch> responseStream, ServerCallContext context) =>
         transport.AcceptAsync(requestStream, responseStream, context);
+
+    public override Task<ForwardResponse> Forward(ForwardRequest request, ServerCallContext context) =>
+        transport.ServeForwardAsync(request, context);
 }

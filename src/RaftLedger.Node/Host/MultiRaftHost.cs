@@ -19,7 +19,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
 {
     private readonly Channel<HostInput> inbox = Channel.CreateUnbounded<HostInput>(new UnboundedChannelOptions { SingleReader = true });
     private readonly HostOptions options;
-    private readonly INodeLog log;
+    private readonly INodeStorage log;
     private readonly ILogger logger;
     private readonly Dictionary<ulong, ShardReplica> replicasByGroup = [];
     private readonly ShardReplica[] replicas;
@@ -32,7 +32,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
     private long droppedPeerMessages;
     private long ticks;
 
-    internal MultiRaftHost(HostOptions options, int shardCount, IEnumerable<ShardReplica> replicas, INodeLog log, ILogger logger)
+    internal MultiRaftHost(HostOptions options, int shardCount, IEnumerable<ShardReplica> replicas, INodeStorage log, ILogger logger)
     {
         this.options = options;
         this.log = log;

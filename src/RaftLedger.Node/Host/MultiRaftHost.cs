@@ -95,8 +95,11 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="query"/> on the scheduler thread (for status and fingerprints) and returns its value.</summary>
-    public Task<T> QueryAsync<T>(Func<IReadOnlyList<ShardReplicaState>, T> query)
+    /// <summary>
+    /// Runs <paramref name="query"/> on the scheduler thread over every local replica's state and returns its value.
+    /// Fingerprints read the whole ledger, so they are computed only when <paramref name="withFingerprints"/> is set.
+    /// </summary>
+    public Task<T> QueryAsync<T>(Func<IReadOnlyList<ShardReplicaState>, T> query, bool withFingerprints = false)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var input = new HostInput.Query(() =>
@@ -106,7 +109,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
                 var states = new List<ShardReplicaState>(replicas.Length);
                 foreach (var replica in replicas)
                 {
-                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), replica.Ledger.Fingerprint(), replica.Replicas));
+                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), withFingerprints ? replica.Ledger.Fingerprint() : UInt128.Zero, replica.Replicas));
                 }
 
                 done.TrySetResult(query(states));
@@ -195,7 +198,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
     }
 }
 
-/// <summary>A replica's state taken on the scheduler thread.</summary>
+/// <summary>A replica's state taken on the scheduler thread (Fingerprint is 0 unless asked for).</summary>
 public sealed record ShardReplicaState(int Shard, RaftStatus Raft, UInt128 Fingerprint, IReadOnlyList<ulong> Replicas);
 
 /// <summary>What the scheduler loop consumes.</summary>

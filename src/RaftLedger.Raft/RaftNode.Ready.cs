@@ -1,0 +1,112 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Raft;
+
+public sealed partial class RaftNode
+{
+    private HardState CurrentHardState => new(_term, _vote, _log.Committed);
+
+    /// <summary>True when <see cref="GetReady"/> has work for the host.</summary>
+    public bool HasReady =>
+        _outstandingReady is null && (
+            _messages.Count > 0 ||
+            _log.UnstableEntries.Count > 0 ||
+            _log.UnstableSnapshot is not null ||
+            _readStates.Count > 0 ||
+            CurrentHardState != _prevHardState ||
+            new SoftState(_lead, _role) != _prevSoftState ||
+            _log.HasNextCommittedEntries());
+
+    /// <summary>
+    /// Takes the pending work: see the contract on <see cref="Ready"/>. Call <see cref="Advance"/> with it before
+    /// asking for the next one.
+    /// </summary>
+    public Ready GetReady()
+    {
+        Invariant.Check(_outstandingReady is null, "call Advance with the previous Ready before GetReady");
+        var hardState = CurrentHardState;
+        var termOrVoteChanged = hardState.Term != _prevHardState.Term || hardState.Vote != _prevHardState.Vote;
+        var snapshot = _log.UnstableSnapshot;
+        var entries = _log.UnstableEntries.Count == 0 ? [] : _log.UnstableEntries.ToArray();
+        var softState = new SoftState(_lead, _role);
+        var ready = new Ready(
+            softState,
+            hardState != _prevHardState ? hardState : null,
+            entries,
+            snapshot,
+            _log.NextCommittedEntries(_config.ReadyCommittedBytesMax),
+            _messages,
+            _readStates,
+            messagesMaySendBeforePersist: _role == RaftRole.Leader && !termOrVoteChanged && snapshot is null)
+        {
+            MustSync = entries.Length > 0 || termOrVoteChanged || snapshot is not null,
+        };
+        _messages = [];
+        _readStates = [];
+        _prevSoftState = softState;
+        _outstandingReady = ready;
+        return ready;
+    }
+
+    /// <summary>
+    /// The host has persisted <paramref name="ready"/> (entries, hard state, snapshot durable), sent its messages
+    /// and applied its committed entries. A leader now counts its own new entries towards the commit quorum.
+    /// </summary>
+    public void Advance(Ready ready)
+    {
+        ArgumentNullException.ThrowIfNull(ready);
+        Invariant.Check(ReferenceEquals(ready, _outstandingReady), "Advance takes the Ready returned by the last GetReady");
+        _outstandingReady = null;
+        if (ready.HardState is { } hardState)
+        {
+            _prevHardState = hardState;
+        }
+
+        if (ready.Snapshot is { } snapshot)
+        {
+            _log.SnapshotInstalled(snapshot);
+        }
+
+        if (ready.Entries.Count > 0)
+        {
+            var last = ready.Entries[^1];
+            _log.StableTo(last.Index, last.Term);
+            if (_role == RaftRole.Leader && _tracker.Get(Id) is { } self && self.MaybeUpdate(_log.DurableLastIndex))
+            {
+                MaybeCommitAndRelease();
+            }
+        }
+
+        if (ready.CommittedEntries.Count > 0)
+        {
+            AdvanceApplied(ready.CommittedEntries);
+        }
+    }
+
+    private void AdvanceApplied(IReadOnlyList<Entry> committed)
+    {
+        long appliedBytes = 0;
+        foreach (var entry in committed)
+        {
+            if (entry.Index > _log.Applied)
+            {
+                _log.AppliedTo(entry.Index);
+                if (entry.Type == EntryType.ConfChange)
+                {
+                    ApplyConfChangeEntry(entry);
+                }
+
+                if (entry.Index >= _termStartIndex)
+                {
+                    appliedBytes += entry.SizeBytes;
+                }
+            }
+        }
+
+        if (_role == RaftRole.Leader)
+        {
+            _uncommittedBytes = Math.Max(0, _uncommittedBytes - appliedBytes);
+            MaybeAutoLeave();
+        }
+    }
+}

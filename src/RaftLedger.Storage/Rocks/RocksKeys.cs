@@ -1,0 +1,121 @@
+using System.Buffers.Binary;
+using RaftLedger.Common;
+
+namespace RaftLedger.Storage.Rocks;
+
+/// <summary>
+/// The tables of one shard's ledger state. Each key is <c>[shard id u32 big-endian][table tag][table key]</c>,
+/// so one shard's keys are one contiguous range and one table's keys a sub-range of it.
+/// </summary>
+public enum RocksTable : byte
+{
+    /// <summary>Per-shard bookkeeping (applied index, install marker). Never part of a snapshot's data.</summary>
+    Meta = 0,
+
+    /// <summary>Accounts by id.</summary>
+    Accounts = 1,
+
+    /// <summary>Transfers by id.</summary>
+    Transfers = 2,
+
+    /// <summary>Ids of events that failed transiently (the id is burnt).</summary>
+    FailedIds = 3,
+
+    /// <summary>Pending transfers by expiry: timestamp then id.</summary>
+    Expiry = 4,
+
+    /// <summary>Per-account transfer history: account id then timestamp.</summary>
+    AccountTransfers = 5,
+
+    /// <summary>Per-account balance history (accounts with the history flag): account id then timestamp.</summary>
+    AccountBalances = 6,
+
+    /// <summary>Anything else the ledger stores by key (counters, singletons).</summary>
+    Other = 7,
+}
+
+/// <summary>Builds and takes apart the keys of the key layout described on <see cref="RocksTable"/>.</summary>
+public static class RocksKeys
+{
+    /// <summary>Table tags above this one are unused; a tag in a snapshot beyond it is corruption.</summary>
+    public const RocksTable TableMax = RocksTable.Other;
+
+    /// <summary>Meta key: the highest Raft index whose effects are in this shard's state.</summary>
+    public const byte MetaAppliedIndex = 1;
+
+    /// <summary>Meta key: present while a snapshot install is under way (the shard's data is incomplete).</summary>
+    public const byte MetaInstalling = 2;
+
+    /// <summary>Writes the 5-byte prefix of a table of a shard into <paramref name="destination"/>.</summary>
+    public static void WriteTablePrefix(Span<byte> destination, uint shardId, RocksTable table)
+    {
+        Invariant.Check(destination.Length >= RocksLedgerLimits.TablePrefixBytes);
+        Invariant.Check(table <= TableMax);
+        BinaryPrimitives.WriteUInt32BigEndian(destination, shardId);
+        destination[RocksLedgerLimits.ShardPrefixBytes] = (byte)table;
+    }
+
+    /// <summary>Writes the full key of <paramref name="tableKey"/>; returns its length.</summary>
+    public static int Write(Span<byte> destination, uint shardId, RocksTable table, ReadOnlySpan<byte> tableKey)
+    {
+        Invariant.Check(tableKey.Length <= RocksLedgerLimits.TableKeyBytesMax, "table key too long");
+        WriteTablePrefix(destination, shardId, table);
+        tableKey.CopyTo(destination[RocksLedgerLimits.TablePrefixBytes..]);
+        return RocksLedgerLimits.TablePrefixBytes + tableKey.Length;
+    }
+
+    /// <summary>The first key of a shard's range (inclusive).</summary>
+    public static byte[] ShardStart(uint shardId)
+    {
+        var key = new byte[RocksLedgerLimits.ShardPrefixBytes];
+        BinaryPrimitives.WriteUInt32BigEndian(key, shardId);
+        return key;
+    }
+
+    /// <summary>
+    /// The first key after a shard's range (exclusive). For the last shard id there is no 4-byte successor,
+    /// so the bound is the 5-byte key FF FF FF FF FF... which is still above every key of shard uint.MaxValue
+    /// because table tags stop at <see cref="TableMax"/>.
+    /// </summary>
+    public static byte[] ShardEnd(uint shardId)
+    {
+        if (shardId == uint.MaxValue)
+        {
+            return [0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+        }
+
+        return ShardStart(shardId + 1);
+    }
+
+    /// <summary>The first key of a table of a shard (inclusive).</summary>
+    public static byte[] TableStart(uint shardId, RocksTable table)
+    {
+        var key = new byte[RocksLedgerLimits.TablePrefixBytes];
+        WriteTablePrefix(key, shardId, table);
+        return key;
+    }
+
+    /// <summary>The first key after a table of a shard (exclusive): the next table's prefix.</summary>
+    public static byte[] TableEnd(uint shardId, RocksTable table)
+    {
+        Invariant.Check(table <= TableMax);
+        var key = new byte[RocksLedgerLimits.TablePrefixBytes];
+        BinaryPrimitives.WriteUInt32BigEndian(key, shardId);
+        key[RocksLedgerLimits.ShardPrefixBytes] = (byte)(table + 1);
+        return key;
+    }
+
+    /// <summary>The shard id at the front of a full key.</summary>
+    public static uint ShardOf(ReadOnlySpan<byte> key)
+    {
+        Invariant.Check(key.Length >= RocksLedgerLimits.TablePrefixBytes);
+        return BinaryPrimitives.ReadUInt32BigEndian(key);
+    }
+
+    /// <summary>The table tag of a full key.</summary>
+    public static RocksTable TableOf(ReadOnlySpan<byte> key)
+    {
+        Invariant.Check(key.Length >= RocksLedgerLimits.TablePrefixBytes);
+        return (RocksTable)key[RocksLedgerLimits.ShardPrefixBytes];
+    }
+}

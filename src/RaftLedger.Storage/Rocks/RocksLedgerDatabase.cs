@@ -1,0 +1,192 @@
+using RaftLedger.Common;
+using RocksDbSharp;
+
+namespace RaftLedger.Storage.Rocks;
+
+/// <summary>
+/// The node's one RocksDB instance, holding the ledger state of every shard on the node (keys prefixed by
+/// shard, see <see cref="RocksKeys"/>).
+/// <para>
+/// Durability rule: RocksDB writes are not synced (by default RocksDB's own WAL is off); the Raft WAL is the
+/// durable record. So the Raft WAL of a shard must never be compacted past <see cref="RocksShard.DurableAppliedIndex"/>,
+/// which advances only when <see cref="MakeDurable"/> has forced everything written so far to disk. After a crash
+/// the shard reopens at an applied index &lt;= what it had applied, never beyond what is durable, and the host
+/// replays the Raft log from there.
+/// </para>
+/// Thread safety: one thread applies to a given shard at a time; <see cref="MakeDurable"/>, snapshot reads and
+/// other shards may run on other threads.
+/// </summary>
+public sealed class RocksLedgerDatabase : IDisposable
+{
+    private readonly RocksDb db;
+    private readonly DbOptions dbOptions;
+    private readonly Cache blockCache;
+    private readonly WriteOptions writeOptions;
+    private readonly ReadOptions readOptions;
+    private readonly FlushOptions flushOptions;
+    private readonly Lock shardsLock = new();
+
+    // Invariant: one RocksShard per shard id for the lifetime of the database; guarded by shardsLock.
+    private readonly Dictionary<uint, RocksShard> shards = [];
+
+    // Serialises MakeDurable calls so that durable indexes advance in capture order.
+    private readonly Lock durableLock = new();
+    private bool disposed;
+
+    private RocksLedgerDatabase(RocksLedgerOptions options, DbOptions dbOptions, Cache blockCache, RocksDb db)
+    {
+        Options = options;
+        this.dbOptions = dbOptions;
+        this.blockCache = blockCache;
+        this.db = db;
+        writeOptions = new WriteOptions().SetSync(false).DisableWal(options.WalMode == RocksWalMode.Disabled ? 1 : 0);
+        readOptions = new ReadOptions();
+        flushOptions = new FlushOptions().SetWaitForFlush(true);
+    }
+
+    public RocksLedgerOptions Options { get; }
+
+    internal RocksDb Db => db;
+
+    internal ReadOptions ReadOptions => readOptions;
+
+    /// <summary>Opens (or creates) the database at <see cref="RocksLedgerOptions.DirectoryPath"/>.</summary>
+    public static RocksLedgerDatabase Open(RocksLedgerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Directory.CreateDirectory(options.DirectoryPath);
+        var blockCache = Cache.CreateLru(options.BlockCacheBytes);
+        var dbOptions = BuildOptions(options, blockCache);
+        var db = RocksDb.Open(dbOptions, options.DirectoryPath);
+        return new RocksLedgerDatabase(options, dbOptions, blockCache, db);
+    }
+
+    /// <summary>
+    /// Options tuned for the ledger: small point reads and writes on 16-byte ids, many shards in one keyspace.
+    /// Bloom filters make lookups of absent ids (every new transfer) cheap; the memtable gets its own bloom
+    /// filter for the same reason; LZ4 keeps SSTs small at little CPU.
+    /// </summary>
+    private static DbOptions BuildOptions(RocksLedgerOptions options, Cache blockCache)
+    {
+        var table = new BlockBasedTableOptions()
+            .SetBlockCache(blockCache)
+            .SetFilterPolicy(BloomFilterPolicy.Create(10, false))
+            .SetWholeKeyFiltering(true)
+            .SetCacheIndexAndFilterBlocks(true)
+            .SetPinL0FilterAndIndexBlocksInCache(true)
+            .SetFormatVersion(5)
+            .SetBlockSize(16 * 1024);
+        var dbOptions = new DbOptions()
+            .SetCreateIfMissing(true)
+            .SetParanoidChecks(true)
+            .SetBlockBasedTableFactory(table)
+            .SetWriteBufferSize(options.WriteBufferBytes)
+            .SetMaxWriteBufferNumber(4)
+            .SetMemtablePrefixBloomSizeRatio(0.1)
+            .SetCompression(Compression.Lz4)
+            .SetLevelCompactionDynamicLevelBytes(true)
+            .SetMaxBackgroundCompactions(2)
+            .SetMaxBackgroundFlushes(1)
+            .SetInfoLogLevel(InfoLogLevel.Warn)
+            .SetKeepLogFileNum(2);
+        if (options.DisableAutoCompactions)
+        {
+            dbOptions.SetDisableAutoCompactions(1);
+        }
+
+        return dbOptions;
+    }
+
+    /// <summary>
+    /// The handle of one shard, reading its applied index from disk the first time. Idempotent: the same
+    /// handle is returned for the same shard id.
+    /// </summary>
+    public RocksShard OpenShard(uint shardId)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        lock (shardsLock)
+        {
+            if (!shards.TryGetValue(shardId, out var shard))
+            {
+                shard = new RocksShard(this, shardId);
+                shards.Add(shardId, shard);
+            }
+
+            return shard;
+        }
+    }
+
+    /// <summary>The durable applied index of a shard: the bound below which its Raft WAL may be compacted.</summary>
+    public ulong DurableAppliedIndex(uint shardId) => OpenShard(shardId).DurableAppliedIndex;
+
+    /// <summary>
+    /// Forces everything written so far to disk (memtable flush, or a synced RocksDB WAL), then advances every
+    /// shard's <see cref="RocksShard.DurableAppliedIndex"/> to the applied index it had when the call began.
+    /// Call it before compacting the Raft WAL; it costs one flush, so call it in the background, not per batch.
+    /// </summary>
+    public void MakeDurable()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        lock (durableLock)
+        {
+            // Capture first: every write that completed before the capture is covered by the flush below.
+            var captured = CaptureAppliedIndexes();
+            if (Options.WalMode == RocksWalMode.Disabled)
+            {
+                db.Flush(flushOptions);
+            }
+            else
+            {
+                Native.Instance.rocksdb_flush_wal(db.Handle, 1);
+            }
+
+            foreach (var (shard, appliedIndex, generation) in captured)
+            {
+                shard.MarkDurable(appliedIndex, generation);
+            }
+        }
+    }
+
+    private List<(RocksShard Shard, ulong AppliedIndex, ulong Generation)> CaptureAppliedIndexes()
+    {
+        lock (shardsLock)
+        {
+            var captured = new List<(RocksShard, ulong, ulong)>(shards.Count);
+            foreach (var shard in shards.Values)
+            {
+                var (appliedIndex, generation) = shard.CaptureApplied();
+                captured.Add((shard, appliedIndex, generation));
+            }
+
+            return captured;
+        }
+    }
+
+    /// <summary>Writes a batch without sync, per the durability rule on this class.</summary>
+    internal void Write(WriteBatch batch)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        db.Write(batch, writeOptions);
+    }
+
+    /// <summary>A RocksDB property, for diagnostics (e.g. <c>rocksdb.stats</c>).</summary>
+    public string? GetProperty(string name) => db.GetProperty(name);
+
+    /// <summary>
+    /// Closes the database. RocksDB flushes unpersisted memtables on a clean close; durable indexes do not
+    /// matter after this point.
+    /// </summary>
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        db.Dispose();
+        GC.KeepAlive(dbOptions);
+        GC.KeepAlive(blockCache);
+    }
+}

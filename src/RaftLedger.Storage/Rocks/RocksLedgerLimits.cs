@@ -1,0 +1,40 @@
+namespace RaftLedger.Storage.Rocks;
+
+/// <summary>
+/// Every limit of the RocksDB ledger state, in one place (units last). A test asserts how they relate.
+/// </summary>
+public static class RocksLedgerLimits
+{
+    /// <summary>Bytes of the shard prefix in front of every key: the shard id, big-endian.</summary>
+    public const int ShardPrefixBytes = sizeof(uint);
+
+    /// <summary>Bytes before a table's own key: shard prefix plus the one-byte table tag.</summary>
+    public const int TablePrefixBytes = ShardPrefixBytes + 1;
+
+    /// <summary>Largest key a table may use (after the table prefix). Ledger keys are 16–48 bytes.</summary>
+    public const int TableKeyBytesMax = 256;
+
+    /// <summary>Largest value stored under one key. Accounts and transfers encode to well under 1 KiB.</summary>
+    public const int ValueBytesMax = 64 * 1024;
+
+    /// <summary>
+    /// Payload bytes of one snapshot chunk at most. Bounded so that a receiver needs only this much memory
+    /// per chunk and a corrupt chunk is detected before much of it is applied.
+    /// </summary>
+    public const int SnapshotChunkPayloadBytesMax = 1024 * 1024;
+
+    /// <summary>Bytes of one encoded key/value record inside a chunk, at most (header + key + value).</summary>
+    public const int SnapshotRecordBytesMax = SnapshotRecordHeaderBytes + TableKeyBytesMax + ValueBytesMax;
+
+    /// <summary>Per-record header inside a chunk: table tag (1), key length (2), value length (4).</summary>
+    public const int SnapshotRecordHeaderBytes = 1 + sizeof(ushort) + sizeof(int);
+
+    /// <summary>Chunks in one snapshot stream at most: 1 Mi chunks of 1 MiB is 1 TiB, far above any shard.</summary>
+    public const int SnapshotChunksMax = 1024 * 1024;
+
+    /// <summary>Memtable size. Larger memtables mean fewer flushes while applying, and more replay after a crash.</summary>
+    public const ulong WriteBufferBytesDefault = 64UL * 1024 * 1024;
+
+    /// <summary>Shared LRU block cache for the node's RocksDB instance.</summary>
+    public const ulong BlockCacheBytesDefault = 256UL * 1024 * 1024;
+}

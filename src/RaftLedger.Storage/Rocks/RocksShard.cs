@@ -1,0 +1,226 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using RaftLedger.Common;
+using RocksDbSharp;
+
+namespace RaftLedger.Storage.Rocks;
+
+/// <summary>
+/// One shard's slice of the node's RocksDB: its applied index, reads, batches, cursors and snapshots.
+/// Obtain it with <see cref="RocksLedgerDatabase.OpenShard"/>.
+/// </summary>
+public sealed class RocksShard
+{
+    private readonly Lock stateLock = new();
+
+    // Invariant: durableAppliedIndex <= appliedIndex, both guarded by stateLock.
+    // appliedIndex only grows, except when a snapshot install replaces the state (then generation grows).
+    private ulong appliedIndex;
+    private ulong durableAppliedIndex;
+    private ulong generation;
+    private bool installing;
+
+    [ThreadStatic]
+    private static byte[]? keyBufferPerThread;
+
+    internal RocksShard(RocksLedgerDatabase database, uint shardId)
+    {
+        Database = database;
+        ShardId = shardId;
+        var onDisk = ReadMeta(RocksKeys.MetaAppliedIndex, out var value) ? BinaryPrimitives.ReadUInt64BigEndian(value) : 0;
+        installing = ReadMeta(RocksKeys.MetaInstalling, out _);
+
+        // What a fresh open reads is on disk: flushed SSTs (WAL disabled) or a RocksDB WAL that Open synced.
+        appliedIndex = onDisk;
+        durableAppliedIndex = onDisk;
+    }
+
+    public RocksLedgerDatabase Database { get; }
+
+    public uint ShardId { get; }
+
+    /// <summary>The Raft index of the last batch committed to this shard (durable or not).</summary>
+    public ulong AppliedIndex
+    {
+        get
+        {
+            lock (stateLock)
+            {
+                return appliedIndex;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The highest applied index that is on disk: after any crash the shard reopens at this index or later.
+    /// The host must not compact this shard's Raft WAL past it.
+    /// </summary>
+    public ulong DurableAppliedIndex
+    {
+        get
+        {
+            lock (stateLock)
+            {
+                return durableAppliedIndex;
+            }
+        }
+    }
+
+    /// <summary>
+    /// True while a snapshot install is incomplete (also after a crash or a corrupt chunk during one): the
+    /// shard's data is partial and must not be served. Installing a complete snapshot clears it.
+    /// </summary>
+    public bool IsInstalling
+    {
+        get
+        {
+            lock (stateLock)
+            {
+                return installing;
+            }
+        }
+    }
+
+    /// <summary>A new reusable write batch for this shard.</summary>
+    public RocksShardBatch NewBatch() => new(this);
+
+    /// <summary>
+    /// Reads the value of <paramref name="key"/> in <paramref name="table"/> into <paramref name="value"/>.
+    /// Returns false when absent; <paramref name="length"/> is the value's length (the buffer must hold it).
+    /// </summary>
+    public bool TryGet(RocksTable table, ReadOnlySpan<byte> key, Span<byte> value, out int length)
+    {
+        var keyBuffer = keyBufferPerThread ??= new byte[RocksLedgerLimits.TablePrefixBytes + RocksLedgerLimits.TableKeyBytesMax];
+        var keyLength = RocksKeys.Write(keyBuffer, ShardId, table, key);
+        return TryGetRaw(keyBuffer, keyLength, value, out length);
+    }
+
+    /// <summary>True when <paramref name="key"/> exists in <paramref name="table"/>.</summary>
+    public bool Contains(RocksTable table, ReadOnlySpan<byte> key) => TryGet(table, key, [], out _);
+
+    private bool TryGetRaw(byte[] key, int keyLength, Span<byte> value, out int length)
+    {
+        var native = Native.Instance;
+        var slice = native.rocksdb_get_pinned(Database.Db.Handle, Database.ReadOptions.Handle, key, (UIntPtr)keyLength);
+        if (slice == IntPtr.Zero)
+        {
+            length = 0;
+            return false;
+        }
+
+        try
+        {
+            var pointer = native.rocksdb_pinnableslice_value(slice, out var valueLength);
+            length = checked((int)valueLength);
+            if (value.Length > 0)
+            {
+                Invariant.Check(length <= value.Length, "value buffer too small for stored value");
+                CopyNative(pointer, value[..length]);
+            }
+
+            return true;
+        }
+        finally
+        {
+            native.rocksdb_pinnableslice_destroy(slice);
+        }
+    }
+
+    private static void CopyNative(IntPtr source, Span<byte> destination)
+    {
+        // Marshal.Copy needs an array (this project has no unsafe code), so stage through a per-thread buffer.
+        var staging = CopyBuffer(destination.Length);
+        Marshal.Copy(source, staging, 0, destination.Length);
+        staging.AsSpan(0, destination.Length).CopyTo(destination);
+    }
+
+    [ThreadStatic]
+    private static byte[]? copyBufferPerThread;
+
+    private static byte[] CopyBuffer(int length)
+    {
+        var buffer = copyBufferPerThread;
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer = new byte[Math.Max(length, 512)];
+            copyBufferPerThread = buffer;
+        }
+
+        return buffer;
+    }
+
+    /// <summary>A cursor over one table of this shard, from <paramref name="startKey"/> (inclusive) to the table's end.</summary>
+    public RocksShardCursor NewCursor(RocksTable table, ReadOnlySpan<byte> startKey = default) =>
+        new(Database.Db, ShardId, table, startKey, snapshot: null);
+
+    private bool ReadMeta(byte metaKey, out byte[] value)
+    {
+        var key = new byte[RocksLedgerLimits.TablePrefixBytes + 1];
+        var length = RocksKeys.Write(key, ShardId, RocksTable.Meta, [metaKey]);
+        value = new byte[sizeof(ulong)];
+        return TryGetRaw(key, length, value, out _);
+    }
+
+    /// <summary>Writes a batch and advances the applied index; the batch holds the applied-index key already.</summary>
+    internal void CommitBatch(WriteBatch batch, ulong newAppliedIndex)
+    {
+        lock (stateLock)
+        {
+            Invariant.Check(!installing, "shard is being installed from a snapshot; finish or redo the install first");
+            Invariant.Check(newAppliedIndex > appliedIndex, "applied index must grow with every batch");
+        }
+
+        Database.Write(batch);
+        lock (stateLock)
+        {
+            appliedIndex = newAppliedIndex;
+        }
+    }
+
+    internal (ulong AppliedIndex, ulong Generation) CaptureApplied()
+    {
+        lock (stateLock)
+        {
+            return (appliedIndex, generation);
+        }
+    }
+
+    internal void MarkDurable(ulong capturedAppliedIndex, ulong capturedGeneration)
+    {
+        lock (stateLock)
+        {
+            // An install since the capture replaced the state; the capture says nothing about the new state.
+            if (capturedGeneration != generation || installing)
+            {
+                return;
+            }
+
+            Invariant.Check(capturedAppliedIndex <= appliedIndex);
+            durableAppliedIndex = Math.Max(durableAppliedIndex, capturedAppliedIndex);
+        }
+    }
+
+    /// <summary>Starts an install: the state is about to be cleared; nothing of it is durable any more.</summary>
+    internal void BeginInstall()
+    {
+        lock (stateLock)
+        {
+            installing = true;
+            generation++;
+            appliedIndex = 0;
+            durableAppliedIndex = 0;
+        }
+    }
+
+    /// <summary>Ends an install whose final batch (data, applied index, marker removal) has been written.</summary>
+    internal void EndInstall(ulong installedAppliedIndex)
+    {
+        lock (stateLock)
+        {
+            Invariant.Check(installing);
+            installing = false;
+            generation++;
+            appliedIndex = installedAppliedIndex;
+        }
+    }
+}

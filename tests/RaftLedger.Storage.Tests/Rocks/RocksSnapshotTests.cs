@@ -1,0 +1,243 @@
+using RaftLedger.Storage.Rocks;
+using static RaftLedger.Storage.Tests.Rocks.RocksTestSupport;
+
+namespace RaftLedger.Storage.Tests.Rocks;
+
+public sealed class RocksSnapshotTests
+{
+    private static void Fill(RocksShard shard, int records, ulong appliedIndex, int valueBytes = 100)
+    {
+        using var batch = shard.NewBatch();
+        for (var i = 0; i < records; i++)
+        {
+            var table = i % 3 == 0 ? RocksTable.Accounts : RocksTable.Transfers;
+            batch.Put(table, Key((ulong)i), Value(new string((char)('a' + (i % 26)), valueBytes) + shard.ShardId));
+        }
+
+        batch.Commit(appliedIndex);
+    }
+
+    [Fact]
+    public void Snapshot_installed_into_another_shard_reproduces_it_and_leaves_other_shards_untouched()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var source = database.OpenShard(1);
+        var target = database.OpenShard(2);
+        var bystander = database.OpenShard(3);
+        Fill(source, 25_000, appliedIndex: 40); // ~2.7 MB: several chunks
+        Fill(target, 10, appliedIndex: 5);
+        Fill(bystander, 100, appliedIndex: 77);
+        var bystanderRows = Dump(bystander);
+
+        using var stream = new MemoryStream();
+        RocksSnapshotSummary written;
+        using (var snapshot = source.CreateSnapshot())
+        {
+            written = snapshot.WriteTo(stream);
+        }
+
+        Assert.True(written.DataChunkCount > 1);
+        Assert.Equal(25_000, written.RecordCount);
+        Assert.True(stream.Length <= written.DataChunkCount * (long)(RocksLedgerLimits.SnapshotChunkPayloadBytesMax + RocksSnapshotFormat.ChunkHeaderBytes) + 1024);
+
+        stream.Position = 0;
+        var installed = target.InstallSnapshot(stream);
+        Assert.Equal(40UL, installed.AppliedIndex);
+        Assert.Equal(40UL, target.AppliedIndex);
+        Assert.Equal(40UL, target.DurableAppliedIndex);
+        Assert.False(target.IsInstalling);
+        Assert.Equal(Fingerprint(source), Fingerprint(target));
+        Assert.Equal(Dump(source), Dump(target));
+        Assert.Equal(bystanderRows, Dump(bystander));
+        Assert.Equal(77UL, bystander.AppliedIndex);
+    }
+
+    [Fact]
+    public void Snapshot_is_a_consistent_view_while_applying_continues()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var shard = database.OpenShard(5);
+        Fill(shard, 50, appliedIndex: 3);
+        var before = Fingerprint(shard);
+        using var snapshot = shard.CreateSnapshot();
+        using (var batch = shard.NewBatch())
+        {
+            batch.Put(RocksTable.Accounts, Key(999), Value("written after the snapshot"));
+            batch.Delete(RocksTable.Transfers, Key(1));
+            batch.Commit(4);
+        }
+
+        Assert.Equal(3UL, snapshot.AppliedIndex);
+        Assert.Equal(before, snapshot.ContentFingerprint());
+        Assert.NotEqual(before, Fingerprint(shard));
+
+        using var stream = new MemoryStream();
+        snapshot.WriteTo(stream);
+        var copy = database.OpenShard(6);
+        stream.Position = 0;
+        copy.InstallSnapshot(stream);
+        Assert.Equal(3UL, copy.AppliedIndex);
+        Assert.Equal(before, Fingerprint(copy));
+    }
+
+    [Fact]
+    public void Corrupt_chunk_in_a_seekable_stream_is_refused_and_the_previous_state_is_unchanged()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var source = database.OpenShard(1);
+        var target = database.OpenShard(2);
+        Fill(source, 20_000, appliedIndex: 10);
+        Fill(target, 30, appliedIndex: 8);
+        var targetBefore = Dump(target);
+        var bytes = WriteSnapshot(source);
+
+        // A byte in the last data chunk: everything before it would pass.
+        bytes[bytes.Length - 200] ^= 0x10;
+        var error = Assert.Throws<RocksSnapshotCorruptException>(() => target.InstallSnapshot(new MemoryStream(bytes)));
+
+        Assert.Contains("checksum mismatch", error.Message);
+        Assert.Contains("previous state is unchanged", error.Message);
+        Assert.False(target.IsInstalling);
+        Assert.Equal(8UL, target.AppliedIndex);
+        Assert.Equal(targetBefore, Dump(target));
+    }
+
+    [Fact]
+    public void Corrupt_chunk_in_a_streamed_install_marks_the_shard_unusable_until_a_good_snapshot_is_installed()
+    {
+        using var directory = new TempDirectory();
+        var path = directory.Sub("db");
+        byte[] good;
+        UInt128 sourceFingerprint;
+        using (var database = Open(path))
+        {
+            var source = database.OpenShard(1);
+            var target = database.OpenShard(2);
+            Fill(source, 20_000, appliedIndex: 10);
+            Fill(target, 30, appliedIndex: 8);
+            sourceFingerprint = Fingerprint(source);
+            good = WriteSnapshot(source);
+            var bad = (byte[])good.Clone();
+            bad[bad.Length - 200] ^= 0x01;
+
+            var error = Assert.Throws<RocksSnapshotCorruptException>(() => target.InstallSnapshot(new NonSeekableStream(bad)));
+            Assert.Contains("marked unusable", error.Message);
+            Assert.True(target.IsInstalling);
+            Assert.Equal(0UL, target.DurableAppliedIndex);
+            using var batch = target.NewBatch();
+            Assert.Throws<RaftLedger.Common.InvariantViolationException>(() => batch.Commit(9));
+            database.MakeDurable();
+        }
+
+        using (var reopened = Open(path))
+        {
+            var target = reopened.OpenShard(2);
+            Assert.True(target.IsInstalling);
+            target.InstallSnapshot(new NonSeekableStream(good));
+            Assert.False(target.IsInstalling);
+            Assert.Equal(10UL, target.AppliedIndex);
+            Assert.Equal(sourceFingerprint, Fingerprint(target));
+        }
+    }
+
+    [Fact]
+    public void Every_single_byte_flip_anywhere_in_a_snapshot_is_refused()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var source = database.OpenShard(1);
+        Fill(source, 12, appliedIndex: 3, valueBytes: 10);
+        var bytes = WriteSnapshot(source);
+        Assert.Equal(12, RocksShardSnapshots.Verify(new MemoryStream(bytes)).RecordCount);
+        for (var position = 0; position < bytes.Length; position++)
+        {
+            var flipped = (byte[])bytes.Clone();
+            flipped[position] ^= 0x80;
+            Assert.Throws<RocksSnapshotCorruptException>(() => RocksShardSnapshots.Verify(new MemoryStream(flipped)));
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(24)]
+    [InlineData(-1)]
+    public void Truncated_or_extended_snapshot_is_refused(int cut)
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var source = database.OpenShard(1);
+        Fill(source, 40, appliedIndex: 3);
+        var bytes = WriteSnapshot(source);
+        var changed = cut > 0 ? bytes[..^cut] : [.. bytes, 0];
+        var error = Assert.Throws<RocksSnapshotCorruptException>(() => RocksShardSnapshots.Verify(new MemoryStream(changed)));
+        Assert.Contains("Snapshot chunk", error.Message);
+    }
+
+    [Fact]
+    public void Dropped_data_chunk_is_refused_by_sequence_number()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var source = database.OpenShard(1);
+        Fill(source, 20_000, appliedIndex: 3);
+        var bytes = WriteSnapshot(source);
+        var chunks = SplitChunks(bytes);
+        Assert.True(chunks.Count >= 4);
+        var withoutSecondChunk = chunks.Where((_, i) => i != 1).SelectMany(chunk => chunk).ToArray();
+        var error = Assert.Throws<RocksSnapshotCorruptException>(() => RocksShardSnapshots.Verify(new MemoryStream(withoutSecondChunk)));
+        Assert.Contains("sequence", error.Message);
+    }
+
+    private static byte[] WriteSnapshot(RocksShard shard)
+    {
+        using var stream = new MemoryStream();
+        using var snapshot = shard.CreateSnapshot();
+        snapshot.WriteTo(stream);
+        return stream.ToArray();
+    }
+
+    private static List<byte[]> SplitChunks(byte[] bytes)
+    {
+        var chunks = new List<byte[]>();
+        var offset = 0;
+        while (offset < bytes.Length)
+        {
+            var length = RocksSnapshotFormat.ChunkHeaderBytes + (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(offset + 12));
+            chunks.Add(bytes[offset..(offset + length)]);
+            offset += length;
+        }
+
+        return chunks;
+    }
+
+    /// <summary>A stream as it arrives from the network: read-only, forward-only.</summary>
+    private sealed class NonSeekableStream(byte[] bytes) : Stream
+    {
+        private readonly MemoryStream inner = new(bytes);
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

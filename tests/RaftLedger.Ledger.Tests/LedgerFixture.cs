@@ -20,7 +20,7 @@ internal sealed class LedgerFixture
 
     public LedgerStateMachine Ledger { get; }
 
-    /// <summary>Logical cluster time in ns; the next batch's timestamp is at least this.</summary>
+    /// <summary>Logical cluster time in ns; the next batch's timestamp is at least this, and it becomes the batch's timestamp.</summary>
     public ulong ClockNanoseconds { get; set; } = StartNanoseconds;
 
     public void AdvanceSeconds(ulong seconds) => ClockNanoseconds += seconds * LedgerLimits.NanosecondsPerSecond;
@@ -28,17 +28,20 @@ internal sealed class LedgerFixture
     public ulong NextBatchTimestamp(int eventCount) =>
         Math.Max(ClockNanoseconds, Ledger.LastTimestamp + (ulong)Math.Max(eventCount, 1));
 
+    // The clock moves to each batch's timestamp, so AdvanceSeconds counts from the last batch.
     public CreateAccountResult[] CreateAccounts(params Account[] accounts)
     {
         var results = new CreateAccountResult[accounts.Length];
-        Ledger.CreateAccounts(accounts, NextBatchTimestamp(accounts.Length), results);
+        ClockNanoseconds = NextBatchTimestamp(accounts.Length);
+        Ledger.CreateAccounts(accounts, ClockNanoseconds, results);
         return results;
     }
 
     public CreateTransferResult[] CreateTransfers(params Transfer[] transfers)
     {
         var results = new CreateTransferResult[transfers.Length];
-        Ledger.CreateTransfers(transfers, NextBatchTimestamp(transfers.Length), results);
+        ClockNanoseconds = NextBatchTimestamp(transfers.Length);
+        Ledger.CreateTransfers(transfers, ClockNanoseconds, results);
         return results;
     }
 

@@ -47,6 +47,28 @@ internal sealed class TestCluster
         }
     }
 
+    /// <summary>
+    /// A cluster whose nodes start from the given logs (terms of entries 1..n) with membership {1..logs.Length}
+    /// set by an index-0 snapshot, and each node's hard-state term at its last log term.
+    /// </summary>
+    public static TestCluster FromLogs(ulong[][] termsPerNode, Func<ulong, RaftConfig>? configFor = null)
+    {
+        var cluster = new TestCluster(0, configFor);
+        var voters = Enumerable.Range(1, termsPerNode.Length).Select(i => (ulong)i).ToArray();
+        for (var i = 0; i < termsPerNode.Length; i++)
+        {
+            var id = (ulong)i + 1;
+            var storage = new MemoryLogStorage();
+            storage.ApplySnapshot(new SnapshotMetadata(0, 0, ConfState.OfVoters(voters)));
+            var terms = termsPerNode[i];
+            storage.Append(terms.Select((t, j) => new Entry(t, (ulong)j + 1, EntryType.Normal, new byte[] { (byte)t, (byte)j })).ToArray());
+            storage.SetHardState(new HardState(terms.Length == 0 ? 0 : terms[^1], 0, 0));
+            cluster._nodes[id] = new TestNode(new RaftNode(cluster._configFor(id), storage, new DeterministicRandom(id)), storage);
+        }
+
+        return cluster;
+    }
+
     /// <summary>Messages sent and not yet delivered, in send order.</summary>
     public List<Message> Pending { get; } = [];
 
@@ -95,6 +117,13 @@ internal sealed class TestCluster
         node.Raft = new RaftNode(_configFor(id), node.Storage, new DeterministicRandom(_seed * 7777 + id));
     }
 
+    /// <summary>Sets a node's persisted term (as if it had seen that term) and restarts it.</summary>
+    public void SetTerm(ulong id, ulong term)
+    {
+        _nodes[id].Storage.SetHardState(new HardState(term, 0, _nodes[id].Storage.HardState.Commit));
+        Restart(id);
+    }
+
     /// <summary>Runs the host loop of one node until it has no Ready: persist, queue messages, apply, advance.</summary>
     public void Process(ulong id)
     {
@@ -116,7 +145,11 @@ internal sealed class TestCluster
             foreach (var message in ready.Messages)
             {
                 Sent.Add(message);
-                Pending.Add(message);
+                // A cut drops messages both when sent and when delivered.
+                if (!_cut.Contains((message.From, message.To)))
+                {
+                    Pending.Add(message);
+                }
             }
 
             node.Applied.AddRange(ready.CommittedEntries);
@@ -161,7 +194,49 @@ internal sealed class TestCluster
 
         _nodes[message.To].Raft.Step(message);
         Process(message.To);
+        if (message.Type == MessageType.Snapshot)
+        {
+            // The host streamed the state machine alongside; tell the sender it arrived.
+            _nodes[message.From].Raft.ReportSnapshot(message.To, SnapshotStatus.Finished);
+            Process(message.From);
+        }
     }
+
+    /// <summary>Steps a message into its receiver regardless of cuts (for hand-crafted or held messages).</summary>
+    public void StepDirect(Message message)
+    {
+        _nodes[message.To].Raft.Step(message);
+        Process(message.To);
+    }
+
+    /// <summary>Term of each entry in a node's log (durable part), index 1 first.</summary>
+    public List<ulong> LogTerms(ulong id) => _nodes[id].Storage.Entries.Select(e => e.Term).ToList();
+
+    /// <summary>Number of nodes that are leader, per term (for "at most one leader per term").</summary>
+    public void AssertAtMostOneLeaderPerTerm()
+    {
+        var leaders = Nodes.Where(n => n.Raft.Role == RaftRole.Leader).GroupBy(n => n.Raft.Term);
+        Assert.All(leaders, g => Assert.Single(g));
+    }
+
+    /// <summary>Ticks all nodes (stabilizing after each round) until some node leads; returns it.</summary>
+    public TestNode TickUntilLeader(int roundsMax = 200)
+    {
+        for (var round = 0; round < roundsMax; round++)
+        {
+            var leader = Nodes.FirstOrDefault(n => n.Raft.Role == RaftRole.Leader && !IsIsolated(n.Id));
+            if (leader is not null)
+            {
+                return leader;
+            }
+
+            TickAll();
+        }
+
+        throw new InvalidOperationException("no leader elected");
+    }
+
+    private bool IsIsolated(ulong id) => _nodes.Keys.Where(o => o != id).All(o => _cut.Contains((id, o)));
 
     /// <summary>Removes and returns queued messages matching <paramref name="match"/> (to deliver by hand).</summary>
     public List<Message> Take(Func<Message, bool> match)

@@ -12,33 +12,39 @@ public enum RocksTable : byte
     /// <summary>Per-shard bookkeeping (applied index, install marker). Never part of a snapshot's data.</summary>
     Meta = 0,
 
-    /// <summary>Accounts by id.</summary>
+    /// <summary>Accounts: id (u128 big-endian) → account (128 bytes, <c>LedgerCodec</c>).</summary>
     Accounts = 1,
 
-    /// <summary>Transfers by id.</summary>
+    /// <summary>
+    /// Transfer ids: id → transfer (128 bytes), or a one-byte marker for an id burnt by a transient failure.
+    /// One table for both so that the duplicate check and the burnt-id check of a new transfer are one read.
+    /// </summary>
     Transfers = 2,
 
-    /// <summary>Ids of events that failed transiently (the id is burnt).</summary>
-    FailedIds = 3,
+    /// <summary>Transfers in timestamp order: timestamp (u64 big-endian) → id.</summary>
+    TransferTimestamps = 3,
 
-    /// <summary>Pending transfers by expiry: timestamp then id.</summary>
-    Expiry = 4,
+    /// <summary>Pending transfers' status: id → one byte.</summary>
+    PendingStatuses = 4,
 
-    /// <summary>Per-account transfer history: account id then timestamp.</summary>
-    AccountTransfers = 5,
+    /// <summary>Expiry index: expires-at (u64 BE) then id (u128 BE) → empty.</summary>
+    Expiry = 5,
 
-    /// <summary>Per-account balance history (accounts with the history flag): account id then timestamp.</summary>
-    AccountBalances = 6,
+    /// <summary>Per-account transfer index: account id then timestamp → transfer id and side (0 debit, 1 credit).</summary>
+    AccountTransfers = 6,
 
-    /// <summary>Anything else the ledger stores by key (counters, singletons).</summary>
-    Other = 7,
+    /// <summary>Balance history: account id then timestamp → balances (128 bytes).</summary>
+    AccountBalances = 7,
+
+    /// <summary>Ledger singletons, e.g. the last timestamp.</summary>
+    LedgerState = 8,
 }
 
 /// <summary>Builds and takes apart the keys of the key layout described on <see cref="RocksTable"/>.</summary>
 public static class RocksKeys
 {
     /// <summary>Table tags above this one are unused; a tag in a snapshot beyond it is corruption.</summary>
-    public const RocksTable TableMax = RocksTable.Other;
+    public const RocksTable TableMax = RocksTable.LedgerState;
 
     /// <summary>Meta key: the highest Raft index whose effects are in this shard's state.</summary>
     public const byte MetaAppliedIndex = 1;

@@ -35,6 +35,12 @@ public static class RocksLedgerLimits
     /// <summary>Memtable size. Larger memtables mean fewer flushes while applying, and more replay after a crash.</summary>
     public const ulong WriteBufferBytesDefault = 64UL * 1024 * 1024;
 
+    /// <summary>
+    /// Accounts a <see cref="RocksLedgerStore"/> keeps decoded in memory (write-through). Every transfer reads two
+    /// accounts, so hot accounts must not cost a RocksDB read each; 256 Ki accounts are about 40 MiB.
+    /// </summary>
+    public const int AccountCacheEntriesMaxDefault = 256 * 1024;
+
     /// <summary>Shared LRU block cache for the node's RocksDB instance.</summary>
     public const ulong BlockCacheBytesDefault = 256UL * 1024 * 1024;
 }

@@ -81,6 +81,12 @@ public sealed class RocksShard
         }
     }
 
+    /// <summary>
+    /// Changes whenever the shard's state is replaced wholesale (snapshot install, reset), so that caches
+    /// built on the old state know to drop themselves.
+    /// </summary>
+    public ulong Generation => Volatile.Read(ref generation);
+
     /// <summary>A new reusable write batch for this shard.</summary>
     public RocksShardBatch NewBatch() => new(this);
 
@@ -93,6 +99,23 @@ public sealed class RocksShard
         var keyBuffer = keyBufferPerThread ??= new byte[RocksLedgerLimits.TablePrefixBytes + RocksLedgerLimits.TableKeyBytesMax];
         var keyLength = RocksKeys.Write(keyBuffer, ShardId, table, key);
         return TryGetRaw(keyBuffer, keyLength, value, out length);
+    }
+
+    /// <summary>
+    /// Like <see cref="TryGet"/> with a caller-owned key buffer whose first <paramref name="keyLength"/> bytes
+    /// are a full key (prefix included, see <see cref="RocksKeys.Write"/>): the allocation-free hot path.
+    /// </summary>
+    public bool TryGetRawKey(byte[] key, int keyLength, Span<byte> value, out int length)
+    {
+        Invariant.Check(RocksKeys.ShardOf(key) == ShardId, "key belongs to another shard");
+        return TryGetRaw(key, keyLength, value, out length);
+    }
+
+    /// <summary>A cursor over the raw keys [<paramref name="lower"/>, <paramref name="upper"/>) of this shard (prefixes included).</summary>
+    public RocksShardCursor NewRawCursor(byte[] lower, byte[] upper, bool reverse = false)
+    {
+        Invariant.Check(RocksKeys.ShardOf(lower) == ShardId && RocksKeys.ShardOf(upper) == ShardId, "range outside the shard");
+        return new RocksShardCursor(Database.Db, lower, upper, startKey: default, snapshot: null, reverse);
     }
 
     /// <summary>True when <paramref name="key"/> exists in <paramref name="table"/>.</summary>
@@ -161,20 +184,48 @@ public sealed class RocksShard
         return TryGetRaw(key, length, value, out _);
     }
 
-    /// <summary>Writes a batch and advances the applied index; the batch holds the applied-index key already.</summary>
+    /// <summary>
+    /// Writes a batch and advances the applied index; the batch holds the applied-index key already.
+    /// <paramref name="newAppliedIndex"/> 0 means the batch carries no index and the applied index stays.
+    /// </summary>
     internal void CommitBatch(WriteBatch batch, ulong newAppliedIndex)
     {
         lock (stateLock)
         {
             Invariant.Check(!installing, "shard is being installed from a snapshot; finish or redo the install first");
-            Invariant.Check(newAppliedIndex > appliedIndex, "applied index must grow with every batch");
+            Invariant.Check(newAppliedIndex == 0 || newAppliedIndex > appliedIndex, "applied index must grow with every batch");
         }
 
         Database.Write(batch);
+        if (newAppliedIndex != 0)
+        {
+            lock (stateLock)
+            {
+                appliedIndex = newAppliedIndex;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deletes the shard's whole range, applied index included, in one batch: the shard becomes empty at
+    /// applied index 0. Until the next <see cref="RocksLedgerDatabase.MakeDurable"/> a crash may bring back the
+    /// old state, so the durable applied index drops to 0 (nothing of the new state is durable yet).
+    /// </summary>
+    internal void ResetState()
+    {
+        using var batch = new WriteBatch();
+        var start = RocksKeys.ShardStart(ShardId);
+        var end = RocksKeys.ShardEnd(ShardId);
+        batch.DeleteRange(start, (ulong)start.Length, end, (ulong)end.Length);
         lock (stateLock)
         {
-            appliedIndex = newAppliedIndex;
+            Invariant.Check(!installing, "shard is being installed from a snapshot; finish or redo the install first");
+            generation++;
+            appliedIndex = 0;
+            durableAppliedIndex = 0;
         }
+
+        Database.Write(batch);
     }
 
     internal (ulong AppliedIndex, ulong Generation) CaptureApplied()

@@ -58,6 +58,22 @@ public sealed class RocksShardBatch : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes everything staged atomically but leaves the applied index as it is: for writes that do not come
+    /// from the Raft log (the ledger's own snapshot restore). Raft-driven writes use <see cref="Commit"/>.
+    /// </summary>
+    public void CommitWithoutIndex()
+    {
+        try
+        {
+            shard.CommitBatch(batch, newAppliedIndex: 0);
+        }
+        finally
+        {
+            batch.Clear();
+        }
+    }
+
     /// <summary>Drops everything staged.</summary>
     public void Clear() => batch.Clear();
 

@@ -11,6 +11,7 @@ public sealed class RocksShardCursor : IDisposable
 {
     private readonly Iterator iterator;
     private readonly ReadOptions readOptions;
+    private readonly bool reverse;
     private bool started;
 
     internal RocksShardCursor(RocksDb db, uint shardId, RocksTable table, ReadOnlySpan<byte> startKey, Snapshot? snapshot)
@@ -19,8 +20,10 @@ public sealed class RocksShardCursor : IDisposable
     }
 
     /// <summary>A cursor over the raw keys in [<paramref name="lower"/>, <paramref name="upper"/>).</summary>
-    internal RocksShardCursor(RocksDb db, byte[] lower, byte[] upper, ReadOnlySpan<byte> startKey, Snapshot? snapshot)
+    internal RocksShardCursor(RocksDb db, byte[] lower, byte[] upper, ReadOnlySpan<byte> startKey, Snapshot? snapshot, bool reverse = false)
     {
+        Invariant.Check(!reverse || startKey.IsEmpty, "a reverse cursor starts at the upper bound");
+        this.reverse = reverse;
         Invariant.Check(lower.AsSpan().SequenceCompareTo(upper) < 0);
         readOptions = new ReadOptions().SetIterateLowerBound(lower).SetIterateUpperBound(upper).SetFillCache(false);
         if (snapshot is not null)
@@ -29,7 +32,11 @@ public sealed class RocksShardCursor : IDisposable
         }
 
         iterator = db.NewIterator(readOptions: readOptions);
-        if (startKey.IsEmpty)
+        if (reverse)
+        {
+            iterator.SeekToLast();
+        }
+        else if (startKey.IsEmpty)
         {
             iterator.Seek(lower);
         }
@@ -50,10 +57,14 @@ public sealed class RocksShardCursor : IDisposable
 
     public ReadOnlySpan<byte> Value => iterator.GetValueSpan();
 
-    /// <summary>Advances to the next entry (the first on the first call); false at the end of the range.</summary>
+    /// <summary>Advances to the next entry (the first on the first call; backwards for a reverse cursor); false at the end of the range.</summary>
     public bool MoveNext()
     {
-        if (started)
+        if (started && reverse)
+        {
+            iterator.Prev();
+        }
+        else if (started)
         {
             iterator.Next();
         }

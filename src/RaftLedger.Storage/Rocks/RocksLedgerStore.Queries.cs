@@ -1,0 +1,153 @@
+using System.Buffers.Binary;
+using RaftLedger.Common;
+using RaftLedger.Ledger;
+
+namespace RaftLedger.Storage.Rocks;
+
+public sealed partial class RocksLedgerStore
+{
+    public int CollectExpired(ulong expiresAtMax, ExpiryEntry after, Span<ExpiryEntry> into)
+    {
+        EnsureCurrent();
+        if (into.IsEmpty || expiresAtMax < after.ExpiresAt)
+        {
+            return 0;
+        }
+
+        Span<byte> key = stackalloc byte[TimestampBytes + IdBytes];
+        var lower = RangeKey(RocksTable.Expiry, ExpiryKey(key, after), extraByte: null);
+        ExpiryKey(key, new ExpiryEntry(expiresAtMax, UInt128.MaxValue));
+        var upper = RangeKey(RocksTable.Expiry, key, extraByte: 0); // just above (expiresAtMax, max id)
+        using var cursor = shard.NewRawCursor(lower, upper);
+        var written = 0;
+        while (written < into.Length && cursor.MoveNext())
+        {
+            var entryKey = cursor.Key;
+            var entry = new ExpiryEntry(BinaryPrimitives.ReadUInt64BigEndian(entryKey), BinaryPrimitives.ReadUInt128BigEndian(entryKey[TimestampBytes..]));
+            if (entry.CompareTo(after) > 0)
+            {
+                into[written++] = entry;
+            }
+        }
+
+        return written;
+    }
+
+    public int GetAccountTransfers(in AccountFilter filter, Span<Transfer> into)
+    {
+        EnsureCurrent();
+        var limit = (int)Math.Min(Math.Min(filter.Limit, (uint)into.Length), int.MaxValue);
+        var wanted = filter.Flags & (AccountFilterFlags.Debits | AccountFilterFlags.Credits);
+        if (limit == 0 || wanted == 0)
+        {
+            return 0;
+        }
+
+        using var cursor = AccountRangeCursor(RocksTable.AccountTransfers, filter);
+        var written = 0;
+        while (written < limit && cursor.MoveNext())
+        {
+            var value = cursor.Value;
+            Invariant.Check(value.Length == TransferIndexValueBytes);
+            var side = value[IdBytes] == 0 ? AccountFilterFlags.Debits : AccountFilterFlags.Credits;
+            if ((wanted & side) == 0)
+            {
+                continue;
+            }
+
+            var found = TryGetTransfer(BinaryPrimitives.ReadUInt128BigEndian(value), out into[written]);
+            Invariant.Check(found, "the account index names stored transfers only");
+            written++;
+        }
+
+        return written;
+    }
+
+    public int GetAccountBalances(in AccountFilter filter, Span<AccountBalance> into)
+    {
+        EnsureCurrent();
+        var limit = (int)Math.Min(Math.Min(filter.Limit, (uint)into.Length), int.MaxValue);
+        if (limit == 0)
+        {
+            return 0;
+        }
+
+        using var cursor = AccountRangeCursor(RocksTable.AccountBalances, filter);
+        var written = 0;
+        while (written < limit && cursor.MoveNext())
+        {
+            into[written++] = LedgerCodec.ReadAccountBalance(cursor.Value);
+        }
+
+        return written;
+    }
+
+    /// <summary>The keys (account, timestamp) of one account within the filter's inclusive timestamp bounds.</summary>
+    private RocksShardCursor AccountRangeCursor(RocksTable table, in AccountFilter filter)
+    {
+        Span<byte> key = stackalloc byte[IdBytes + TimestampBytes];
+        var lower = RangeKey(table, AccountTimeKey(key, filter.AccountId, filter.TimestampMin), extraByte: null);
+        var timestampMax = filter.TimestampMax == 0 ? ulong.MaxValue : filter.TimestampMax;
+        var upper = RangeKey(table, AccountTimeKey(key, filter.AccountId, timestampMax), extraByte: 0);
+        return shard.NewRawCursor(lower, upper, reverse: (filter.Flags & AccountFilterFlags.Reversed) != 0);
+    }
+
+    /// <summary>A full key for a cursor bound; one extra byte makes an exclusive upper bound just above the key.</summary>
+    private byte[] RangeKey(RocksTable table, ReadOnlySpan<byte> tableKey, byte? extraByte)
+    {
+        var key = new byte[RocksLedgerLimits.TablePrefixBytes + tableKey.Length + (extraByte is null ? 0 : 1)];
+        RocksKeys.Write(key, shard.ShardId, table, tableKey);
+        if (extraByte is { } extra)
+        {
+            key[^1] = extra;
+        }
+
+        return key;
+    }
+
+    public IEnumerable<Account> EnumerateAccounts()
+    {
+        EnsureCurrent();
+        using var cursor = shard.NewCursor(RocksTable.Accounts);
+        while (cursor.MoveNext())
+        {
+            yield return LedgerCodec.ReadAccount(cursor.Value);
+        }
+    }
+
+    /// <summary>Ascending by timestamp, through the timestamp index.</summary>
+    public IEnumerable<Transfer> EnumerateTransfers()
+    {
+        EnsureCurrent();
+        using var cursor = shard.NewCursor(RocksTable.TransferTimestamps);
+        while (cursor.MoveNext())
+        {
+            var found = TryGetTransfer(BinaryPrimitives.ReadUInt128BigEndian(cursor.Value), out var transfer);
+            Invariant.Check(found, "the timestamp index names stored transfers only");
+            yield return transfer;
+        }
+    }
+
+    public IEnumerable<UInt128> EnumerateTransientFailures()
+    {
+        EnsureCurrent();
+        using var cursor = shard.NewCursor(RocksTable.Transfers);
+        while (cursor.MoveNext())
+        {
+            if (cursor.Value.Length == 1)
+            {
+                yield return BinaryPrimitives.ReadUInt128BigEndian(cursor.Key);
+            }
+        }
+    }
+
+    public IEnumerable<AccountBalanceEntry> EnumerateAccountBalances()
+    {
+        EnsureCurrent();
+        using var cursor = shard.NewCursor(RocksTable.AccountBalances);
+        while (cursor.MoveNext())
+        {
+            yield return new AccountBalanceEntry(BinaryPrimitives.ReadUInt128BigEndian(cursor.Key), LedgerCodec.ReadAccountBalance(cursor.Value));
+        }
+    }
+}

@@ -1,0 +1,136 @@
+using System.Buffers.Binary;
+using RaftLedger.Common;
+using RaftLedger.Ledger;
+
+namespace RaftLedger.Storage.Rocks;
+
+public sealed partial class RocksLedgerStore
+{
+    /// <summary>
+    /// Writes the batch's changes in the order the contract gives, plus the last timestamp and the applied index,
+    /// as one RocksDB WriteBatch (not synced: the Raft WAL is the durable record, see <see cref="RocksLedgerDatabase"/>).
+    /// </summary>
+    public void Commit(LedgerWriteSet writes)
+    {
+        ArgumentNullException.ThrowIfNull(writes);
+        EnsureCurrent();
+        Invariant.Check(writes.LastTimestamp >= LastTimestamp, "timestamps never go back");
+        Span<byte> value = stackalloc byte[LedgerLimits.RecordSizeBytes];
+        foreach (ref readonly var account in writes.Accounts)
+        {
+            LedgerCodec.WriteAccount(value, account);
+            batch.Put(RocksTable.Accounts, IdKey(account.Id), value);
+        }
+
+        StageTransfers(writes.Transfers, value);
+        StageIndexes(writes, value);
+        BinaryPrimitives.WriteUInt64LittleEndian(value, writes.LastTimestamp);
+        batch.Put(RocksTable.LedgerState, LedgerStateLastTimestamp, value[..TimestampBytes]);
+        if (writes.AppliedIndex == 0)
+        {
+            batch.CommitWithoutIndex();
+        }
+        else
+        {
+            batch.Commit(writes.AppliedIndex);
+        }
+
+        AfterCommit(writes);
+    }
+
+    private void StageTransfers(ReadOnlySpan<Transfer> transfers, Span<byte> value)
+    {
+        Span<byte> key = stackalloc byte[IdBytes + TimestampBytes];
+        Span<byte> index = stackalloc byte[TransferIndexValueBytes];
+        foreach (ref readonly var transfer in transfers)
+        {
+            LedgerCodec.WriteTransfer(value, transfer);
+            batch.Put(RocksTable.Transfers, IdKey(transfer.Id), value);
+            BinaryPrimitives.WriteUInt64BigEndian(key, transfer.Timestamp);
+            batch.Put(RocksTable.TransferTimestamps, key[..TimestampBytes], IdKey(transfer.Id));
+
+            // The per-account index: one entry under each account, the value says which side it is on.
+            BinaryPrimitives.WriteUInt128BigEndian(index, transfer.Id);
+            index[IdBytes] = 0;
+            batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, transfer.DebitAccountId, transfer.Timestamp), index);
+            index[IdBytes] = 1;
+            batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, transfer.CreditAccountId, transfer.Timestamp), index);
+        }
+    }
+
+    private void StageIndexes(LedgerWriteSet writes, Span<byte> value)
+    {
+        Span<byte> key = stackalloc byte[IdBytes + TimestampBytes];
+        foreach (var (id, status) in writes.PendingStatuses)
+        {
+            Invariant.Check(status != PendingStatus.None, "a stored status is a real status");
+            value[0] = (byte)status;
+            batch.Put(RocksTable.PendingStatuses, IdKey(id), value[..1]);
+        }
+
+        foreach (var entry in writes.ExpiryAdds)
+        {
+            batch.Put(RocksTable.Expiry, ExpiryKey(key, entry), []);
+        }
+
+        foreach (var entry in writes.ExpiryRemoves)
+        {
+            batch.Delete(RocksTable.Expiry, ExpiryKey(key, entry));
+        }
+
+        value[0] = BurntIdMarker;
+        foreach (var id in writes.TransientFailures)
+        {
+            batch.Put(RocksTable.Transfers, IdKey(id), value[..1]);
+        }
+
+        foreach (ref readonly var entry in writes.AccountBalances)
+        {
+            LedgerCodec.WriteAccountBalance(value, entry.Balance);
+            batch.Put(RocksTable.AccountBalances, AccountTimeKey(key, entry.AccountId, entry.Balance.Timestamp), value);
+        }
+    }
+
+    private void AfterCommit(LedgerWriteSet writes)
+    {
+        foreach (ref readonly var account in writes.Accounts)
+        {
+            CacheAccount(account);
+        }
+
+        lookupMemoValid = false;
+        LastTimestamp = writes.LastTimestamp;
+    }
+
+    /// <summary>
+    /// Deletes the shard's whole state, applied index included (it becomes 0). Nothing of the emptied state is
+    /// durable until the next <see cref="RocksLedgerDatabase.MakeDurable"/>.
+    /// </summary>
+    public void Clear()
+    {
+        batch.Clear();
+        shard.ResetState();
+        Reload();
+        Invariant.Check(LastTimestamp == 0);
+    }
+
+    private ReadOnlySpan<byte> IdKey(UInt128 id)
+    {
+        BinaryPrimitives.WriteUInt128BigEndian(idKeyScratch, id);
+        return idKeyScratch;
+    }
+
+    private static ReadOnlySpan<byte> AccountTimeKey(Span<byte> key, UInt128 accountId, ulong timestamp)
+    {
+        BinaryPrimitives.WriteUInt128BigEndian(key, accountId);
+        BinaryPrimitives.WriteUInt64BigEndian(key[IdBytes..], timestamp);
+        return key;
+    }
+
+    private static ReadOnlySpan<byte> ExpiryKey(Span<byte> key, ExpiryEntry entry)
+    {
+        BinaryPrimitives.WriteUInt64BigEndian(key, entry.ExpiresAt);
+        BinaryPrimitives.WriteUInt128BigEndian(key[TimestampBytes..], entry.TransferId);
+        return key;
+    }
+}

@@ -1,0 +1,95 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Storage.Wal;
+
+/// <summary>
+/// Every limit of the write-ahead log, in one place. Defaults suit a production node; tests and the
+/// crash child shrink segments so that rolling and compaction happen often.
+/// </summary>
+public sealed record WalOptions
+{
+    /// <summary>Default segment file size: large enough that rolling is rare, small enough to delete promptly.</summary>
+    public const long SegmentBytesDefault = 64L * 1024 * 1024;
+
+    /// <summary>Largest segment we accept: record locations store the offset as an int.</summary>
+    public const long SegmentBytesMaxLimit = 1L << 30;
+
+    /// <summary>Default bytes written by one flush (one fdatasync); also the largest single append.</summary>
+    public const int FlushBytesMaxDefault = 4 * 1024 * 1024;
+
+    /// <summary>Default largest single record (header + payload).</summary>
+    public const int RecordBytesMaxDefault = 1024 * 1024;
+
+    /// <summary>Default number of appends that may wait for the writer before appenders are held back.</summary>
+    public const int QueueLengthMaxDefault = 4096;
+
+    /// <summary>Default bytes of recent entries each group keeps in memory.</summary>
+    public const long GroupCacheBytesMaxDefault = 4L * 1024 * 1024;
+
+    /// <summary>Default number of groups one node's log may hold.</summary>
+    public const int GroupsMaxDefault = 4096;
+
+    /// <summary>Default bytes of one group's live log that compaction will copy forward to free an old segment.</summary>
+    public const int CompactionRewriteBytesMaxDefault = 1024 * 1024;
+
+    /// <summary>Default number of segments the log may hold before compaction copies small lagging groups forward.</summary>
+    public const int CompactionRewriteSegmentsMinDefault = 4;
+
+    /// <summary>Directory holding the segment files; created if missing.</summary>
+    public required string Directory { get; init; }
+
+    /// <summary>Size of each preallocated (zero-filled) segment file.</summary>
+    public long SegmentBytes { get; init; } = SegmentBytesDefault;
+
+    /// <summary>Upper bound on bytes written per fdatasync, and on the encoded size of one append.</summary>
+    public int FlushBytesMax { get; init; } = FlushBytesMaxDefault;
+
+    /// <summary>Upper bound on one record (header + entry payload).</summary>
+    public int RecordBytesMax { get; init; } = RecordBytesMaxDefault;
+
+    /// <summary>Appends queued for the writer; more wait (back-pressure).</summary>
+    public int QueueLengthMax { get; init; } = QueueLengthMaxDefault;
+
+    /// <summary>Bytes (counted as <see cref="Raft.Entry.SizeBytes"/>) of recent entries cached per group.</summary>
+    public long GroupCacheBytesMax { get; init; } = GroupCacheBytesMaxDefault;
+
+    /// <summary>Groups one log can hold; the node-wide cache bound is GroupsMax * GroupCacheBytesMax.</summary>
+    public int GroupsMax { get; init; } = GroupsMaxDefault;
+
+    /// <summary>A group whose whole live log is at most this big is copied forward to free an old segment.</summary>
+    public int CompactionRewriteBytesMax { get; init; } = CompactionRewriteBytesMaxDefault;
+
+    /// <summary>
+    /// Compaction copies small lagging groups forward only while the log holds more segments than this;
+    /// below it, old segments wait for snapshots (copying active groups on every roll would multiply writes).
+    /// </summary>
+    public int CompactionRewriteSegmentsMin { get; init; } = CompactionRewriteSegmentsMinDefault;
+
+    /// <summary>Receives operational log lines (recovery truncations, compaction). Defaults to stderr.</summary>
+    public Action<string> Log { get; init; } = static line => Console.Error.WriteLine(line);
+
+    /// <summary>Checks how the limits relate; throws ArgumentException naming the bad option.</summary>
+    public void Validate()
+    {
+        Check(!string.IsNullOrWhiteSpace(Directory), "Directory must name the WAL directory");
+        Check(RecordBytesMax >= WalRecord.HeaderBytes + 64, "RecordBytesMax must hold a header and a small payload");
+        Check(FlushBytesMax >= RecordBytesMax, "FlushBytesMax must be >= RecordBytesMax so any record fits in a flush");
+        Check(CompactionRewriteBytesMax <= FlushBytesMax, "CompactionRewriteBytesMax must be <= FlushBytesMax (a rewrite is one append)");
+        Check(SegmentBytes >= 2L * FlushBytesMax, "SegmentBytes must be >= 2 * FlushBytesMax so a flush always fits in a fresh segment");
+        Check(SegmentBytes <= SegmentBytesMaxLimit, $"SegmentBytes must be <= {SegmentBytesMaxLimit}");
+        Check(SegmentBytes % WalRecord.AlignmentBytes == 0, "SegmentBytes must be a multiple of 8");
+        Check(CompactionRewriteSegmentsMin >= 1, "CompactionRewriteSegmentsMin must be >= 1");
+        Check(QueueLengthMax >= 1, "QueueLengthMax must be >= 1");
+        Check(GroupCacheBytesMax >= 0, "GroupCacheBytesMax must be >= 0");
+        Check(GroupsMax >= 1, "GroupsMax must be >= 1");
+        Invariant.Check(WalRecord.HeaderBytes % WalRecord.AlignmentBytes == 0);
+    }
+
+    private static void Check(bool condition, string message)
+    {
+        if (!condition)
+        {
+            throw new ArgumentException($"Invalid WAL options: {message}.");
+        }
+    }
+}

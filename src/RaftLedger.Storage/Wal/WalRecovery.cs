@@ -1,0 +1,288 @@
+using System.Buffers.Binary;
+using RaftLedger.Common;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Storage.Wal;
+
+/// <summary>What recovery found: the segments to keep and where writing resumes.</summary>
+internal sealed record WalRecoveryResult(List<WalSegment> Segments, ulong NextFlushSequence, long TailEndBytes, bool TailAppendable);
+
+/// <summary>
+/// Rebuilds every group's state from the segments, oldest first. Appends are atomic (an append whose
+/// last record is missing is discarded) and flush sequence numbers must run without gaps. Where the
+/// valid records stop, we look at everything after that point: a record from a later flush than the
+/// damaged one means synced data was lost (refuse to start); otherwise it is a torn, never-acknowledged
+/// tail, which is zeroed and logged.
+/// </summary>
+internal sealed class WalRecovery
+{
+    private readonly WalOptions _options;
+    private readonly Func<ulong, WalGroupStorage> _groupFor;
+    private readonly List<RecoveredRecord> _append = [];
+    private long _appendStart;
+    private ulong? _lastFlush;
+    private (ulong? Flush, bool EndsFlush) _beforeAppend;
+    private bool _lastEndsFlush;
+    private byte[] _buffer = [];
+
+    public WalRecovery(WalOptions options, Func<ulong, WalGroupStorage> groupFor)
+    {
+        _options = options;
+        _groupFor = groupFor;
+    }
+
+    public WalRecoveryResult Run()
+    {
+        foreach (var stale in Directory.EnumerateFiles(_options.Directory, "wal-*.log.tmp"))
+        {
+            File.Delete(stale);
+        }
+
+        var files = WalFiles.ListSegments(_options.Directory);
+        var segments = new List<WalSegment>();
+        var ends = new List<long>();
+        bool torn;
+        try
+        {
+            torn = ScanAll(files, segments, ends);
+        }
+        catch
+        {
+            foreach (var segment in segments)
+            {
+                segment.Dispose();
+            }
+
+            throw;
+        }
+
+        DropTrailingEmpty(segments, ends, files);
+        // Writing resumes in the last segment only after a clean end: a new flush must follow a finished one.
+        var appendable = !torn && _lastEndsFlush && segments.Count > 0;
+        return new WalRecoveryResult(segments, (_lastFlush ?? 0) + 1, segments.Count > 0 ? ends[^1] : 0, appendable);
+    }
+
+    private bool ScanAll(List<(ulong Sequence, string Path)> files, List<WalSegment> segments, List<long> ends)
+    {
+        for (var i = 0; i < files.Count; i++)
+        {
+            var segment = new WalSegment(files[i].Sequence, files[i].Path, WalFiles.OpenSegment(files[i].Path), new FileInfo(files[i].Path).Length);
+            segments.Add(segment);
+            var data = Load(segment);
+            var (endOfData, damaged) = ScanSegment(segment, data);
+            if (damaged)
+            {
+                EnsureNothingAfter(files, i + 1);
+                ends.Add(Truncate(segment, data, endOfData));
+                return true;
+            }
+
+            ends.Add(endOfData);
+        }
+
+        return false;
+    }
+
+    private ReadOnlySpan<byte> Load(WalSegment segment)
+    {
+        var length = (int)segment.CapacityBytes;
+        if (_buffer.Length < length)
+        {
+            _buffer = GC.AllocateUninitializedArray<byte>(length);
+        }
+
+        var read = 0;
+        while (read < length)
+        {
+            var n = RandomAccess.Read(segment.Handle, _buffer.AsSpan(read, length - read), read);
+            Invariant.Check(n > 0, "segment shorter than its length");
+            read += n;
+        }
+
+        return _buffer.AsSpan(0, length);
+    }
+
+    private (long EndOfData, bool Damaged) ScanSegment(WalSegment segment, ReadOnlySpan<byte> data)
+    {
+        var position = 0;
+        while (WalRecord.TryRead(data[position..], _options.RecordBytesMax, out var header, out var length))
+        {
+            CheckChain(segment, position, header);
+            if (_append.Count == 0)
+            {
+                _appendStart = position;
+                _beforeAppend = (_lastFlush, _lastEndsFlush);
+            }
+
+            _append.Add(Decode(segment, position, header, data.Slice(position, length)));
+            _lastFlush = header.FlushSequence;
+            _lastEndsFlush = header.EndsFlush;
+            position += WalRecord.Align(length);
+            if (header.EndsAppend)
+            {
+                ApplyAppend(segment);
+            }
+        }
+
+        CheckNothingSyncedAfter(segment, data, position);
+        var damaged = _append.Count > 0 || data[position..].IndexOfAnyExcept((byte)0) >= 0;
+        return (position, damaged);
+    }
+
+    private void CheckChain(WalSegment segment, int position, WalRecordHeader header)
+    {
+        if (_lastFlush is not ulong last)
+        {
+            return;
+        }
+
+        // Within a flush records continue it; a new flush follows a finished one, or starts a segment
+        // (after recovery cut a torn flush short, writing resumes in a fresh segment).
+        var continues = position > 0 && header.FlushSequence == last && !_lastEndsFlush;
+        var next = header.FlushSequence == last + 1 && (_lastEndsFlush || position == 0);
+        if (!continues && !next)
+        {
+            throw new WalCorruptionException(segment.Path, position,
+                $"record of flush {header.FlushSequence} follows flush {last} (a synced flush is missing or out of order)");
+        }
+    }
+
+    private void CheckNothingSyncedAfter(WalSegment segment, ReadOnlySpan<byte> data, int endOfData)
+    {
+        var (found, offset, minFlush, maxFlush) = ScanForRecords(data, endOfData + WalRecord.AlignmentBytes);
+        if (!found)
+        {
+            return;
+        }
+
+        // The damaged spot belongs to the flush after the last good record if that record ended its flush.
+        var corrupt = _lastFlush is ulong last
+            ? maxFlush > (_lastEndsFlush || endOfData == 0 ? last + 1 : last)
+            : minFlush != maxFlush;
+        if (corrupt)
+        {
+            throw new WalCorruptionException(segment.Path, endOfData,
+                $"unreadable record (bad checksum, length or header) followed at offset {offset} by a record of a later, synced flush {maxFlush}");
+        }
+    }
+
+    private (bool Found, long Offset, ulong MinFlush, ulong MaxFlush) ScanForRecords(ReadOnlySpan<byte> data, int from)
+    {
+        var found = false;
+        long first = 0;
+        ulong min = ulong.MaxValue, max = 0;
+        for (var at = from; at <= data.Length - WalRecord.HeaderBytes; at += WalRecord.AlignmentBytes)
+        {
+            if (BinaryPrimitives.ReadUInt16LittleEndian(data[(at + 8)..]) != WalRecord.Magic ||
+                !WalRecord.TryRead(data[at..], _options.RecordBytesMax, out var header, out _))
+            {
+                continue;
+            }
+
+            first = found ? first : at;
+            found = true;
+            min = Math.Min(min, header.FlushSequence);
+            max = Math.Max(max, header.FlushSequence);
+        }
+
+        return (found, first, min, max);
+    }
+
+    private void EnsureNothingAfter(List<(ulong Sequence, string Path)> files, int from)
+    {
+        for (var i = from; i < files.Count; i++)
+        {
+            using var handle = WalFiles.OpenSegment(files[i].Path);
+            var segment = new WalSegment(files[i].Sequence, files[i].Path, handle, new FileInfo(files[i].Path).Length);
+            var (found, offset, _, maxFlush) = ScanForRecords(Load(segment), 0);
+            if (found)
+            {
+                throw new WalCorruptionException(files[i].Path, offset,
+                    $"record of flush {maxFlush} found after an incomplete flush in an earlier segment");
+            }
+        }
+    }
+
+    private long Truncate(WalSegment segment, ReadOnlySpan<byte> data, long endOfData)
+    {
+        var from = _append.Count > 0 ? _appendStart : endOfData;
+        if (_append.Count > 0)
+        {
+            // The discarded records must not count as written: writing resumes after the last kept flush.
+            (_lastFlush, _lastEndsFlush) = _beforeAppend;
+        }
+
+        _options.Log($"WAL recovery: torn tail in {segment.Path} at offset {from}: discarding {_append.Count} record(s) " +
+            $"of an incomplete append and {data.Length - from} trailing bytes; they were never acknowledged as durable.");
+        _append.Clear();
+        WalFiles.ZeroRange(segment.Handle, from, data.Length);
+        return from;
+    }
+
+    private static void DropTrailingEmpty(List<WalSegment> segments, List<long> ends, List<(ulong Sequence, string Path)> files)
+    {
+        // Segments after the last one read (a torn tail stops the scan) and an empty last segment (a spare
+        // created before the crash, or one whose only append was torn) are removed; writing starts afresh.
+        for (var i = segments.Count; i < files.Count; i++)
+        {
+            File.Delete(files[i].Path);
+        }
+
+        while (segments.Count > 0 && segments[^1].Groups.Count == 0)
+        {
+            segments[^1].Dispose();
+            File.Delete(segments[^1].Path);
+            segments.RemoveAt(segments.Count - 1);
+            ends.RemoveAt(ends.Count - 1);
+        }
+
+        if (files.Count > 0)
+        {
+            WalFiles.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(files[0].Path))!);
+        }
+    }
+
+    private static RecoveredRecord Decode(WalSegment segment, int position, WalRecordHeader header, ReadOnlySpan<byte> record)
+    {
+        var payload = record[WalRecord.HeaderBytes..];
+        try
+        {
+            return header.Kind switch
+            {
+                WalRecordKind.Entry => new RecoveredRecord(header, new EntryLocation(header.Term, segment.Sequence, position, record.Length), default, null),
+                WalRecordKind.HardState => new RecoveredRecord(header, default, WalRecord.ReadHardState(header.Term, payload), null),
+                _ => new RecoveredRecord(header, default, default,
+                    new SnapshotMetadata(header.Index, header.Term, WalRecord.ReadConfState(payload))),
+            };
+        }
+        catch (Exception e) when (e is FormatException or ArgumentOutOfRangeException)
+        {
+            throw new WalCorruptionException(segment.Path, position, $"checksummed record does not parse ({e.Message})");
+        }
+    }
+
+    private void ApplyAppend(WalSegment segment)
+    {
+        foreach (var record in _append)
+        {
+            var group = _groupFor(record.Header.GroupId);
+            segment.Groups.Add(record.Header.GroupId);
+            switch (record.Header.Kind)
+            {
+                case WalRecordKind.Entry:
+                    group.ApplyRecoveredEntry(record.Header.Index, record.Location);
+                    break;
+                case WalRecordKind.HardState:
+                    group.ApplyHardState(record.HardState, segment.Sequence);
+                    break;
+                default:
+                    group.ApplySnapshot(record.Snapshot!, segment.Sequence);
+                    break;
+            }
+        }
+
+        _append.Clear();
+    }
+
+    private readonly record struct RecoveredRecord(WalRecordHeader Header, EntryLocation Location, HardState HardState, SnapshotMetadata? Snapshot);
+}

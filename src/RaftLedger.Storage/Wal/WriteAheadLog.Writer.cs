@@ -1,0 +1,268 @@
+using System.Buffers;
+using RaftLedger.Common;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Storage.Wal;
+
+// The writer thread: group commit, validation against what it has accepted, compaction.
+public sealed partial class WriteAheadLog
+{
+    private void WriterLoop()
+    {
+        try
+        {
+            while (_checkpoints.Count > 0 || _queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            {
+                if (_active.CapacityBytes - _writePosition < _options.FlushBytesMax)
+                {
+                    Roll();
+                }
+
+                _batch.Clear();
+                _flushLocations.Clear();
+                var used = EncodeFlush();
+                if (used > 0)
+                {
+                    WriteAndSync(used);
+                }
+
+                ApplyAndComplete();
+                if (_compactionDue)
+                {
+                    Compact();
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvariantViolationException or ObjectDisposedException)
+        {
+            Fault(e);
+        }
+    }
+
+    private int EncodeFlush()
+    {
+        var used = 0;
+        var lastRecord = -1;
+        // A checkpoint is taken now, not when compaction asked for it: everything before this flush is
+        // applied, so it is the group's current log and no later append can be overtaken by it.
+        while (_checkpoints.TryPeek(out var groupId))
+        {
+            var write = _groups[groupId].Checkpoint();
+            var bytes = write.StoredBytes();
+            if (used > 0 && used + bytes > _options.FlushBytesMax)
+            {
+                break;
+            }
+
+            _checkpoints.Dequeue();
+            if (bytes > _options.CompactionRewriteBytesMax)
+            {
+                _checkpointing.Remove(groupId); // Grew meanwhile: the next compaction reports it instead.
+                continue;
+            }
+
+            var checkpoint = new PendingAppend([write], bytes, isCheckpoint: true);
+            _batch.Add(checkpoint);
+            used = Encode(checkpoint, used, ref lastRecord);
+        }
+
+        while (_queue.Reader.TryPeek(out var next) && (used == 0 || used + next.StoredBytes <= _options.FlushBytesMax))
+        {
+            _queue.Reader.TryRead(out var pending);
+            Invariant.Check(ReferenceEquals(pending, next), "single reader");
+            _batch.Add(pending);
+            pending.Rejection = Validate(pending.Writes);
+            if (pending.Rejection is null)
+            {
+                used = Encode(pending, used, ref lastRecord);
+            }
+        }
+
+        if (lastRecord >= 0)
+        {
+            WalRecord.AddFlags(_flushBuffer.AsSpan(lastRecord), WalRecord.FlagEndOfFlush);
+        }
+
+        Invariant.Check(used <= _options.FlushBytesMax);
+        return used;
+    }
+
+    private void WriteAndSync(int used)
+    {
+        RandomAccess.Write(_active.Handle, _flushBuffer.AsSpan(0, used), _writePosition);
+        WalFiles.SyncData(_active.Handle);
+        _writePosition += used;
+        _nextFlushSequence++;
+        Interlocked.Increment(ref _flushes);
+        Interlocked.Add(ref _flushedBytes, used);
+    }
+
+    private int Encode(PendingAppend pending, int used, ref int lastRecord)
+    {
+        pending.LocationStart = _flushLocations.Count;
+        var start = used;
+        var lastOfAppend = -1;
+        foreach (var write in pending.Writes)
+        {
+            var group = _groups[write.GroupId];
+            if (write.Snapshot is { } snapshot)
+            {
+                lastOfAppend = used;
+                used += EncodeSnapshot(write.GroupId, snapshot, used);
+                group.Writer = group.Writer with
+                {
+                    SnapshotIndex = snapshot.Index,
+                    LastIndex = LastAfterSnapshot(group, group.Writer.LastIndex, snapshot),
+                };
+            }
+
+            for (var i = 0; i < write.Entries.Count; i++)
+            {
+                var entry = write.Entries[i];
+                var header = new WalRecordHeader(WalRecordKind.Entry, 0, entry.Type, _nextFlushSequence, write.GroupId, entry.Term, entry.Index);
+                lastOfAppend = used;
+                var stored = WalRecord.Write(_flushBuffer.AsSpan(used), header, entry.Data.Span);
+                _flushLocations.Add(new EntryLocation(entry.Term, _active.Sequence, checked((int)(_writePosition + used)), WalRecord.HeaderBytes + entry.Data.Length));
+                used += stored;
+            }
+
+            if (write.Entries.Count > 0)
+            {
+                group.Writer = group.Writer with { LastIndex = write.Entries[^1].Index };
+            }
+
+            if (write.HardState is { } state)
+            {
+                lastOfAppend = used;
+                used += EncodeHardState(write.GroupId, state, used);
+                group.Writer = group.Writer with { Term = state.Term, Commit = state.Commit };
+            }
+        }
+
+        if (lastOfAppend >= 0)
+        {
+            WalRecord.AddFlags(_flushBuffer.AsSpan(lastOfAppend), WalRecord.FlagEndOfAppend);
+            lastRecord = lastOfAppend;
+        }
+
+        Invariant.Check(used - start == pending.StoredBytes, "encoded size matches the size checked at append");
+        return used;
+    }
+
+    private int EncodeSnapshot(ulong groupId, SnapshotMetadata snapshot, int at)
+    {
+        var payloadBytes = WalRecord.SnapshotPayloadBytes(snapshot.ConfState);
+        var payload = ArrayPool<byte>.Shared.Rent(payloadBytes);
+        try
+        {
+            WalRecord.WriteConfState(payload, snapshot.ConfState);
+            var header = new WalRecordHeader(WalRecordKind.Snapshot, 0, EntryType.Normal, _nextFlushSequence, groupId, snapshot.Term, snapshot.Index);
+            return WalRecord.Write(_flushBuffer.AsSpan(at), header, payload.AsSpan(0, payloadBytes));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(payload);
+        }
+    }
+
+    private int EncodeHardState(ulong groupId, HardState state, int at)
+    {
+        Span<byte> payload = stackalloc byte[WalRecord.HardStatePayloadBytes];
+        WalRecord.WriteHardState(payload, state);
+        var header = new WalRecordHeader(WalRecordKind.HardState, 0, EntryType.Normal, _nextFlushSequence, groupId, state.Term, 0);
+        return WalRecord.Write(_flushBuffer.AsSpan(at), header, payload);
+    }
+
+    private void ApplyAndComplete()
+    {
+        foreach (var pending in _batch)
+        {
+            if (pending.Rejection is { } rejection)
+            {
+                pending.Fail(rejection);
+                continue;
+            }
+
+            var location = pending.LocationStart;
+            foreach (var write in pending.Writes)
+            {
+                location = Apply(write, location);
+                if (pending.IsCheckpoint)
+                {
+                    _checkpointing.Remove(write.GroupId);
+                    _compactionDue = true;
+                }
+            }
+
+            if (!pending.IsCheckpoint)
+            {
+                Interlocked.Increment(ref _appends);
+            }
+
+            pending.Complete();
+        }
+
+        _batch.Clear();
+    }
+
+    private int Apply(WalGroupWrite write, int location)
+    {
+        var group = _groups[write.GroupId];
+        _active.Groups.Add(write.GroupId);
+        if (write.Snapshot is { } snapshot)
+        {
+            group.ApplySnapshot(snapshot, _active.Sequence);
+            _compactionDue = true;
+        }
+
+        if (write.Entries.Count > 0)
+        {
+            var entries = AsSpan(write.Entries, out var rented);
+            group.ApplyEntries(entries, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_flushLocations).Slice(location, entries.Length), cache: true);
+            location += entries.Length;
+            if (rented is not null)
+            {
+                ArrayPool<Entry>.Shared.Return(rented, clearArray: true);
+            }
+        }
+
+        if (write.HardState is { } state)
+        {
+            group.ApplyHardState(state, _active.Sequence);
+        }
+
+        return location;
+    }
+
+    private void Roll()
+    {
+        var next = _spare.GetAwaiter().GetResult();
+        lock (_segmentsLock)
+        {
+            _segments.Add(next.Sequence, next);
+        }
+
+        _active = next;
+        _writePosition = 0;
+        _spare = StartSpare(next.Sequence + 1);
+        _compactionDue = true;
+    }
+
+    private void Fault(Exception error)
+    {
+        _options.Log($"WAL writer stopped: {error.Message}. Pending appends fail; restart the node to recover.");
+        _fault = error;
+        _queue.Writer.TryComplete(error);
+        var failure = new IOException("The write-ahead log failed before this append was durable; restart the node.", error);
+        foreach (var pending in _batch)
+        {
+            pending.Fail(failure);
+        }
+
+        _checkpoints.Clear();
+        while (_queue.Reader.TryRead(out var pending))
+        {
+            pending.Fail(failure);
+        }
+    }
+}

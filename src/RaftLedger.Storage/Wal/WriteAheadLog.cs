@@ -1,0 +1,301 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using RaftLedger.Common;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Storage.Wal;
+
+/// <summary>Counters for metrics and tests.</summary>
+public sealed record WalStatistics(long Flushes, long FlushedBytes, long Appends, int Segments, IReadOnlyList<ulong> GroupsNeedingSnapshot);
+
+/// <summary>
+/// The node's write-ahead log, shared by all its Raft groups. Appends from any thread are queued (bounded:
+/// appenders wait when it is full); one writer thread takes everything queued, writes it with one write and
+/// one fdatasync, applies it to each group's <see cref="WalGroupStorage"/>, then completes the appends.
+/// A completed <see cref="AppendAsync(IReadOnlyList{WalGroupWrite}, CancellationToken)"/> means durable.
+/// </summary>
+public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
+{
+    private readonly WalOptions _options;
+    private readonly ConcurrentDictionary<ulong, WalGroupStorage> _groups = new();
+    private readonly Lock _segmentsLock = new();
+    private readonly SortedDictionary<ulong, WalSegment> _segments = []; // guarded by _segmentsLock
+    private readonly Channel<PendingAppend> _queue;
+    private readonly Thread _writer;
+
+    // Writer-thread state.
+    private readonly byte[] _flushBuffer;
+    private readonly List<EntryLocation> _flushLocations = [];
+    private readonly List<PendingAppend> _batch = [];
+    private readonly Queue<ulong> _checkpoints = new(); // groups to copy forward in the next flush
+    private readonly HashSet<ulong> _checkpointing = [];
+    private WalSegment _active;
+    private long _writePosition; // Invariant: _writePosition <= _active.CapacityBytes, multiple of 8.
+    private ulong _nextFlushSequence;
+    private Task<WalSegment> _spare;
+    private bool _compactionDue = true;
+
+    private volatile Exception? _fault;
+    private ulong[] _groupsNeedingSnapshot = [];
+    private long _flushes;
+    private long _flushedBytes;
+    private long _appends;
+
+    private WriteAheadLog(WalOptions options)
+    {
+        _options = options;
+        _flushBuffer = GC.AllocateUninitializedArray<byte>(options.FlushBytesMax, pinned: true);
+        var recovered = new WalRecovery(options, GetGroup).Run();
+        foreach (var group in _groups.Values)
+        {
+            var error = group.FinishRecovery();
+            if (error is not null)
+            {
+                recovered.Segments.ForEach(static s => s.Dispose());
+                throw new WalCorruptionException($"Write-ahead log in {options.Directory} is corrupt: {error}. " +
+                    "Recover by wiping this replica's data directory and letting the node rejoin its groups.");
+            }
+        }
+
+        foreach (var segment in recovered.Segments)
+        {
+            _segments.Add(segment.Sequence, segment);
+        }
+
+        _nextFlushSequence = recovered.NextFlushSequence;
+        var lastSequence = recovered.Segments.Count > 0 ? recovered.Segments[^1].Sequence : 0;
+        if (recovered.TailAppendable && recovered.Segments[^1].CapacityBytes - recovered.TailEndBytes >= options.FlushBytesMax)
+        {
+            _active = recovered.Segments[^1];
+            _writePosition = recovered.TailEndBytes;
+        }
+        else
+        {
+            _active = CreateSegment(lastSequence + 1);
+            _segments.Add(_active.Sequence, _active);
+        }
+
+        _spare = StartSpare(_active.Sequence + 1);
+        _queue = Channel.CreateBounded<PendingAppend>(new BoundedChannelOptions(options.QueueLengthMax)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _writer = new Thread(WriterLoop) { IsBackground = true, Name = "wal-writer" };
+        _writer.Start();
+    }
+
+    /// <summary>
+    /// Opens (creating if needed) the log in <see cref="WalOptions.Directory"/>, recovering every group.
+    /// Throws <see cref="WalCorruptionException"/> when synced data is damaged.
+    /// </summary>
+    public static WriteAheadLog Open(WalOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Directory.CreateDirectory(options.Directory);
+        return new WriteAheadLog(options);
+    }
+
+    /// <summary>Ids of the groups with state in this log (recovered or written since).</summary>
+    public IReadOnlyCollection<ulong> GroupIds => [.. _groups.Keys];
+
+    /// <summary>Current counters.</summary>
+    public WalStatistics Statistics
+    {
+        get
+        {
+            int segments;
+            lock (_segmentsLock)
+            {
+                segments = _segments.Count;
+            }
+
+            return new WalStatistics(Interlocked.Read(ref _flushes), Interlocked.Read(ref _flushedBytes),
+                Interlocked.Read(ref _appends), segments, Volatile.Read(ref _groupsNeedingSnapshot));
+        }
+    }
+
+    /// <summary>The storage of <paramref name="groupId"/>, created empty if the log has none yet.</summary>
+    public WalGroupStorage GetGroup(ulong groupId)
+    {
+        if (_groups.TryGetValue(groupId, out var existing))
+        {
+            return existing;
+        }
+
+        if (_groups.Count >= _options.GroupsMax)
+        {
+            throw new InvalidOperationException(
+                $"The WAL already holds {_options.GroupsMax} groups (WalOptions.GroupsMax); raise the limit or place fewer groups on this node.");
+        }
+
+        return _groups.GetOrAdd(groupId, id => new WalGroupStorage(id, this, _options.GroupCacheBytesMax));
+    }
+
+    /// <summary>See <see cref="WalGroupStorage.SetCompactableIndex"/>.</summary>
+    public void SetCompactableIndex(ulong groupId, ulong index) => GetGroup(groupId).SetCompactableIndex(index);
+
+    /// <summary>Appends one group's write; see <see cref="AppendAsync(IReadOnlyList{WalGroupWrite}, CancellationToken)"/>.</summary>
+    public Task AppendAsync(WalGroupWrite write, CancellationToken cancellationToken = default) =>
+        AppendAsync([write], cancellationToken);
+
+    /// <summary>
+    /// Queues the writes as one atomic append (after a crash either all of it is recovered or none) and
+    /// completes once it is durable and every group's storage shows it. Waits while the queue is full.
+    /// Fails with <see cref="ArgumentException"/> for a write that breaks the log's rules (see
+    /// <see cref="WalGroupWrite"/>), and with <see cref="IOException"/> once the log has failed.
+    /// </summary>
+    public Task AppendAsync(IReadOnlyList<WalGroupWrite> writes, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(writes);
+        ThrowIfFaulted();
+        long bytes = 0;
+        for (var w = 0; w < writes.Count; w++)
+        {
+            bytes += CheckShape(writes[w]);
+        }
+
+        if (bytes > _options.FlushBytesMax)
+        {
+            throw new ArgumentException(
+                $"An append of {bytes} bytes exceeds WalOptions.FlushBytesMax ({_options.FlushBytesMax}); split the entries over several appends.",
+                nameof(writes));
+        }
+
+        var pending = new PendingAppend(writes, (int)bytes, isCheckpoint: false);
+        return _queue.Writer.TryWrite(pending) ? pending.Task : EnqueueAsync(pending, cancellationToken);
+    }
+
+    private async Task EnqueueAsync(PendingAppend pending, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            ThrowIfFaulted();
+            throw new ObjectDisposedException(nameof(WriteAheadLog));
+        }
+
+        await pending.Task.ConfigureAwait(false);
+    }
+
+    private long CheckShape(WalGroupWrite write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        ArgumentNullException.ThrowIfNull(write.Entries);
+        _ = GetGroup(write.GroupId);
+        for (var i = 0; i < write.Entries.Count; i++)
+        {
+            if (WalRecord.StoredBytes(write.Entries[i].Data.Length) > _options.RecordBytesMax)
+            {
+                throw new ArgumentException(
+                    $"Entry {write.Entries[i].Index} of group {write.GroupId} has {write.Entries[i].Data.Length} payload bytes; " +
+                    $"a record may hold at most {_options.RecordBytesMax - WalRecord.HeaderBytes} (WalOptions.RecordBytesMax).",
+                    nameof(write));
+            }
+        }
+
+        return write.StoredBytes();
+    }
+
+    private void ThrowIfFaulted()
+    {
+        if (_fault is { } fault)
+        {
+            throw new IOException("The write-ahead log failed and accepts no more appends; restart the node (recovery will run).", fault);
+        }
+    }
+
+    /// <summary>Reads an entry record back from its segment (entries older than the cache).</summary>
+    Entry IWalEntryReader.ReadEntry(ulong groupId, ulong index, EntryLocation location)
+    {
+        WalSegment? segment;
+        lock (_segmentsLock)
+        {
+            _segments.TryGetValue(location.Segment, out segment);
+        }
+
+        Invariant.Check(segment is not null, "a live entry's segment is never deleted");
+        var buffer = new byte[location.Length];
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = RandomAccess.Read(segment.Handle, buffer.AsSpan(read), location.Offset + read);
+            if (n == 0)
+            {
+                break;
+            }
+
+            read += n;
+        }
+
+        if (!WalRecord.TryRead(buffer.AsSpan(0, read), _options.RecordBytesMax, out var header, out var length) ||
+            header.Kind != WalRecordKind.Entry || header.GroupId != groupId || header.Index != index || header.Term != location.Term)
+        {
+            throw new WalCorruptionException(segment.Path, location.Offset,
+                $"entry {index} of group {groupId} does not read back intact");
+        }
+
+        return new Entry(header.Term, header.Index, header.EntryType, buffer.AsMemory(WalRecord.HeaderBytes, length - WalRecord.HeaderBytes));
+    }
+
+    private WalSegment CreateSegment(ulong sequence)
+    {
+        var path = Path.Combine(_options.Directory, WalFiles.SegmentName(sequence));
+        WalFiles.CreateZeroFilled(path, _options.SegmentBytes);
+        return new WalSegment(sequence, path, WalFiles.OpenSegment(path), _options.SegmentBytes);
+    }
+
+    // The next segment is zero-filled in the background so that rolling does not stall appends.
+    private Task<WalSegment> StartSpare(ulong sequence) => Task.Run(() => CreateSegment(sequence));
+
+    /// <summary>Stops the writer after it has written everything queued, and closes the files.</summary>
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _writer.Join();
+        try
+        {
+            _spare.GetAwaiter().GetResult().Dispose();
+        }
+        catch (IOException)
+        {
+            // A spare that failed to be created was never used; nothing to close.
+        }
+
+        lock (_segmentsLock)
+        {
+            foreach (var segment in _segments.Values)
+            {
+                segment.Dispose();
+            }
+
+            _segments.Clear();
+        }
+    }
+
+    private static ReadOnlySpan<Entry> AsSpan(IReadOnlyList<Entry> entries, out Entry[]? rented)
+    {
+        rented = null;
+        switch (entries)
+        {
+            case Entry[] array:
+                return array;
+            case List<Entry> list:
+                return CollectionsMarshal.AsSpan(list);
+            default:
+                rented = ArrayPool<Entry>.Shared.Rent(entries.Count);
+                for (var i = 0; i < entries.Count; i++)
+                {
+                    rented[i] = entries[i];
+                }
+
+                return rented.AsSpan(0, entries.Count);
+        }
+    }
+}

@@ -25,6 +25,9 @@ public sealed record NodeLaunchOptions
     /// <summary>Every member of a new cluster: node id → peer address (includes this node).</summary>
     public required IReadOnlyDictionary<ulong, IPEndPoint> Peers { get; init; }
 
+    /// <summary>Client API addresses of the members (node id → REST address), shown by /v1/cluster; may be empty.</summary>
+    public IReadOnlyDictionary<ulong, IPEndPoint> ApiPeers { get; init; } = new Dictionary<ulong, IPEndPoint>();
+
     public required int ShardCount { get; init; }
 
     public required int Replication { get; init; }
@@ -44,13 +47,14 @@ public static class NodeCommand
         var api = new Option<string>("--api") { Description = "REST/JSON client API address, host:port.", Required = true };
         var grpc = new Option<string?>("--grpc") { Description = "gRPC client API address, host:port (cleartext HTTP/2 needs its own port)." };
         var peers = new Option<string>("--peers") { Description = "Every node of a new cluster: id=host:port,id=host:port,...", Required = true };
+        var apiPeers = new Option<string?>("--api-peers") { Description = "Every node's REST API address, id=host:port,... (shown by /v1/cluster and status)." };
         var shards = new Option<int>("--shards") { Description = "Shards of a new cluster.", DefaultValueFactory = _ => 8 };
         var replication = new Option<int>("--replication") { Description = "Replicas per shard (at most the node count).", DefaultValueFactory = _ => 3 };
         var secret = new Option<string?>("--secret") { Description = "Cluster secret that peers must present." };
         var parent = new Option<int?>("--exit-with-parent") { Description = "Stop when this process id exits (used by cluster up and demo).", Hidden = true };
         var command = new Command("node", "Run one RaftLedger node.")
         {
-            id, data, listen, api, grpc, peers, shards, replication, secret, parent,
+            id, data, listen, api, grpc, peers, apiPeers, shards, replication, secret, parent,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -73,7 +77,13 @@ public static class NodeCommand
             options = null;
             if (!TryEndpoint(parse.GetValue(listen)!, "--listen", out var listenEndpoint, out error) ||
                 !TryEndpoint(parse.GetValue(api)!, "--api", out var apiEndpoint, out error) ||
-                !TryPeers(parse.GetValue(peers)!, out var peerMap, out error))
+                !TryPeers(parse.GetValue(peers)!, "--peers", out var peerMap, out error))
+            {
+                return false;
+            }
+
+            Dictionary<ulong, IPEndPoint>? apiPeerMap = [];
+            if (parse.GetValue(apiPeers) is { } apiPeersText && !TryPeers(apiPeersText, "--api-peers", out apiPeerMap, out error))
             {
                 return false;
             }
@@ -92,6 +102,7 @@ public static class NodeCommand
                 Api = apiEndpoint!,
                 Grpc = grpcEndpoint,
                 Peers = peerMap!,
+                ApiPeers = apiPeerMap!,
                 ShardCount = parse.GetValue(shards),
                 Replication = parse.GetValue(replication),
                 Secret = parse.GetValue(secret),
@@ -145,7 +156,7 @@ public static class NodeCommand
         return false;
     }
 
-    public static bool TryPeers(string text, out Dictionary<ulong, IPEndPoint>? peers, out string error)
+    public static bool TryPeers(string text, string flag, out Dictionary<ulong, IPEndPoint>? peers, out string error)
     {
         peers = [];
         foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -153,12 +164,12 @@ public static class NodeCommand
             var equals = item.IndexOf('=');
             if (equals <= 0 || !ulong.TryParse(item[..equals], NumberStyles.None, CultureInfo.InvariantCulture, out var peerId) || peerId == 0)
             {
-                error = $"--peers entries must look like 1=127.0.0.1:7101; '{item}' does not.";
+                error = $"{flag} entries must look like 1=127.0.0.1:7101; '{item}' does not.";
                 peers = null;
                 return false;
             }
 
-            if (!TryEndpoint(item[(equals + 1)..], $"--peers entry {peerId}", out var endpoint, out error))
+            if (!TryEndpoint(item[(equals + 1)..], $"{flag} entry {peerId}", out var endpoint, out error))
             {
                 peers = null;
                 return false;
@@ -166,13 +177,13 @@ public static class NodeCommand
 
             if (!peers.TryAdd(peerId, endpoint!))
             {
-                error = $"--peers lists node {peerId} twice; give each node once.";
+                error = $"{flag} lists node {peerId} twice; give each node once.";
                 peers = null;
                 return false;
             }
         }
 
-        error = peers.Count == 0 ? "--peers is empty; list every node as id=host:port." : "";
+        error = peers.Count == 0 ? $"{flag} is empty; list every node as id=host:port." : "";
         return peers.Count > 0;
     }
 

@@ -42,6 +42,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
     private readonly Dictionary<ulong, NodeProcess> running = [];
     private readonly string peersArgument;
+    private readonly string apiPeersArgument;
     private readonly string secret;
 
     private LocalCluster(LocalClusterOptions options, IReadOnlyList<LocalNodeSpec> nodes, string secret)
@@ -50,6 +51,7 @@ public sealed class LocalCluster : IAsyncDisposable
         Nodes = nodes;
         this.secret = secret;
         peersArgument = string.Join(',', nodes.Select(node => $"{node.Id}={node.Peer}"));
+        apiPeersArgument = string.Join(',', nodes.Select(node => $"{node.Id}={node.Api}"));
     }
 
     public LocalClusterOptions Options { get; }
@@ -110,6 +112,7 @@ public sealed class LocalCluster : IAsyncDisposable
             "--api", node.Api.ToString(),
             "--grpc", node.Grpc.ToString(),
             "--peers", peersArgument,
+            "--api-peers", apiPeersArgument,
             "--shards", Options.ShardCount.ToString(CultureInfo.InvariantCulture),
             "--replication", Options.Replication.ToString(CultureInfo.InvariantCulture),
             "--secret", secret,

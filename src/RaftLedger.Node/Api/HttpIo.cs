@@ -85,6 +85,14 @@ internal static class HttpIo
             (media.Charset.Length == 0 || media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
     }
 
+    // Responses are JSON for programs, never embedded in HTML, so quotes and apostrophes in
+    // error messages stay readable instead of becoming \u0027.
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        SkipValidation = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
     public delegate void JsonBodyWriter<TState>(Utf8JsonWriter writer, TState state);
 
     /// <summary>Writes a JSON response with <paramref name="write"/> (a static method, no captured state).</summary>
@@ -99,7 +107,7 @@ internal static class HttpIo
 
     private static void WriteTo<TState>(PipeWriter pipe, TState state, JsonBodyWriter<TState> write)
     {
-        using var writer = new Utf8JsonWriter(pipe, new JsonWriterOptions { SkipValidation = true });
+        using var writer = new Utf8JsonWriter(pipe, WriterOptions);
         write(writer, state);
     }
 

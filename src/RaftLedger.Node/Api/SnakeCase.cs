@@ -17,20 +17,15 @@ public static class SnakeCase
         for (var i = 0; i < name.Length; i++)
         {
             var c = name[i];
-            if (char.IsUpper(c))
+            // A new word starts at an upper-case letter, and at a digit run after a letter
+            // (UserData128 → user_data_128, as TigerBeetle spells it), except at the start.
+            var startsWord = char.IsUpper(c) || (char.IsDigit(c) && i > 0 && !char.IsDigit(name[i - 1]));
+            if (startsWord && i > 0)
             {
-                // A new word starts at an upper-case letter, except at the start of the name.
-                if (i > 0)
-                {
-                    builder.Append('_');
-                }
+                builder.Append('_');
+            }
 
-                builder.Append(char.ToLowerInvariant(c));
-            }
-            else
-            {
-                builder.Append(c);
-            }
+            builder.Append(char.ToLowerInvariant(c));
         }
 
         return builder.ToString();

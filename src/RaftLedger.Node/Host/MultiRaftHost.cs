@@ -55,6 +55,9 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
 
     public int ShardCount => views.Length;
 
+    /// <summary>Completes when the scheduler loop ends; faulted when it failed (a failed fsync, a broken invariant).</summary>
+    public Task Completion => loop ?? Task.CompletedTask;
+
     /// <summary>Starts the loop and the tick timer; messages go out through <paramref name="messageSender"/>.</summary>
     public void Start(IRaftMessageSender messageSender)
     {

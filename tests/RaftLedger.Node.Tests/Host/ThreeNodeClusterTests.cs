@@ -166,8 +166,10 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         Assert.All(cluster.Shards, s => Assert.NotEqual(0UL, s.Leader));
     }
 
-    [Fact]
-    public async Task A_restarted_node_recovers_from_its_wal_and_rocksdb_and_catches_up()
+    [Theory]
+    [InlineData(1UL)] // the lowest id: it dials its peers again
+    [InlineData(3UL)] // the highest id: its peers redial it
+    public async Task A_restarted_node_recovers_from_its_wal_and_rocksdb_and_catches_up(ulong restarted)
     {
         var cancel = TestContext.Current.CancellationToken;
         await WaitReady(nodes.Values);
@@ -178,19 +180,19 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         var firstResult = await nodes[1].Service.CreateTransfersAsync(first, cancel);
         Assert.True(firstResult.IsOk, firstResult.Detail);
 
-        await nodes[3].DisposeAsync();
-        nodes.Remove(3);
+        await nodes[restarted].DisposeAsync();
+        nodes.Remove(restarted);
         var second = pairs.Values.Select((p, i) => NewTransfer((UInt128)(200 + i), p.B, p.A, 1)).ToArray();
-        var written = await nodes[1].Service.CreateTransfersAsync(second, cancel);
+        var written = await nodes[restarted == 1 ? 2UL : 1UL].Service.CreateTransfersAsync(second, cancel);
         Assert.True(written.IsOk, written.Detail);
         Assert.All(written.Value!, r => Assert.Equal(CreateTransferResult.Created, r.Status));
 
         // Same data folder, a different --shards flag: the stored cluster map wins.
-        nodes[3] = await NodeHost.StartAsync(Options(3, shards: 8), cancel: cancel);
-        Assert.Equal(Shards, nodes[3].Map.ShardCount);
+        nodes[restarted] = await NodeHost.StartAsync(Options(restarted, shards: 8), cancel: cancel);
+        Assert.Equal(Shards, nodes[restarted].Map.ShardCount);
         await WaitReady(nodes.Values);
         await Eventually.Until(
-            () => Enumerable.Range(0, Shards).All(s => nodes[3].Scheduler.View(s).Applied == nodes[1].Scheduler.View(s).Applied),
+            () => Enumerable.Range(0, Shards).All(s => nodes[restarted].Scheduler.View(s).Applied == nodes[2].Scheduler.View(s).Applied),
             "the restarted node applies everything the others applied");
 
         var statuses = new List<NodeStatus>();
@@ -204,7 +206,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
             Assert.Single(statuses.Select(s => s.Replicas.Single(r => r.ShardId == shard).Fingerprint).Distinct());
         }
 
-        var balances = await nodes[3].Service.LookupAccountsAsync(pairs.Values.Select(p => p.A).ToArray(), cancel);
+        var balances = await nodes[restarted].Service.LookupAccountsAsync(pairs.Values.Select(p => p.A).ToArray(), cancel);
         Assert.True(balances.IsOk, balances.Detail);
         Assert.All(balances.Value!, a => Assert.Equal((UInt128)3, a.DebitsPosted));
         Assert.All(balances.Value!, a => Assert.Equal((UInt128)1, a.CreditsPosted));

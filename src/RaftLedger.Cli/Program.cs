@@ -5,9 +5,17 @@ namespace RaftLedger.Cli;
 /// <summary>The <c>raftledger</c> command: each subcommand is added by the issue that builds it.</summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+
+    public static RootCommand BuildRoot()
     {
-        var root = new RootCommand("RaftLedger: a replicated, sharded double-entry payment ledger.");
-        return root.Parse(args).Invoke();
+        var root = new RootCommand("RaftLedger: a replicated, sharded double-entry payment ledger.")
+        {
+            NodeCommand.Create(),
+            ClusterCommand.Create(),
+            DemoCommand.Create(),
+            StatusCommand.Create(),
+        };
+        return root;
     }
 }

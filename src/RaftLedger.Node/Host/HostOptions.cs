@@ -1,0 +1,125 @@
+using System.Net;
+using RaftLedger.Ledger;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Node.Host;
+
+/// <summary>
+/// Settings of one node. Limits of the host live here, in one place; a test asserts how they relate
+/// (a full coalesced entry fits in a Raft message, which fits in a transport message).
+/// </summary>
+public sealed record HostOptions
+{
+    /// <summary>Events coalesced into one Raft entry at most: one ledger command holds one batch.</summary>
+    public const int EntryEventsMax = LedgerLimits.BatchEventsMax;
+
+    /// <summary>Bytes of one coalesced entry at most (a full ledger command).</summary>
+    public const int EntryBytesMax = LedgerLimits.CommandBytesMax;
+
+    /// <summary>Entries one shard proposes per scheduler round at most (keeps one busy shard from starving the rest).</summary>
+    public const int EntriesPerRoundMax = 8;
+
+    /// <summary>Inputs (peer messages, ticks, client requests) taken per scheduler round at most.</summary>
+    public const int InputsPerRoundMax = 16_384;
+
+    /// <summary>Peer messages waiting for the scheduler before new ones are dropped (Raft retransmits).</summary>
+    public const int InboxPeerMessagesMax = 65_536;
+
+    /// <summary>Client requests waiting in a shard's queue before new ones are refused as overloaded.</summary>
+    public const int ShardQueueRequestsMax = 4096;
+
+    /// <summary>Raft's per-message entry budget: a full entry plus headroom, below the transport's message limit.</summary>
+    public const long RaftMessageBytesMax = 2L * EntryBytesMax;
+
+    /// <summary>This node's id (never 0).</summary>
+    public required ulong NodeId { get; init; }
+
+    /// <summary>Folder of the node's WAL, ledger state and cluster map.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>Peer address to listen on (port 0 picks a free port, for tests).</summary>
+    public required IPEndPoint Listen { get; init; }
+
+    /// <summary>This node's client API address, as shown to operators (informational).</summary>
+    public string ApiAddress { get; init; } = "";
+
+    /// <summary>Every founding member: node id → peer address host:port (includes this node).</summary>
+    public required IReadOnlyDictionary<ulong, string> Peers { get; init; }
+
+    /// <summary>Client API addresses of the members, when known (node id → host:port), for cluster status.</summary>
+    public IReadOnlyDictionary<ulong, string> ApiAddresses { get; init; } = new Dictionary<ulong, string>();
+
+    /// <summary>Shards of a new cluster (ignored when --data already holds a cluster map).</summary>
+    public int ShardCount { get; init; } = 8;
+
+    /// <summary>Replicas per shard of a new cluster.</summary>
+    public int Replication { get; init; } = 3;
+
+    /// <summary>Shared cluster secret peers present on every stream.</summary>
+    public string Secret { get; init; } = "raftledger-dev";
+
+    /// <summary>Scheduler tick (Raft's logical clock).</summary>
+    public TimeSpan TickInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Election timeout in ticks (randomized in [ET, 2ET) by the core).</summary>
+    public int ElectionTimeoutTicks { get; init; } = 10;
+
+    /// <summary>Heartbeat interval in ticks.</summary>
+    public int HeartbeatTicks { get; init; } = 1;
+
+    /// <summary>How long a client request waits for its outcome before it is reported unknown (504).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Ticks between leadership-balance checks (moves leaders back to preferred replicas).</summary>
+    public int LeaderBalanceTicks { get; init; } = 20;
+
+    /// <summary>Use the durable WAL and RocksDB (true) or in-memory storage (tests of the scheduler only).</summary>
+    public bool Durable { get; init; } = true;
+
+    /// <summary>Clock for ticks, timeouts and cluster timestamps.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Throws when the options cannot work, naming the value to fix.</summary>
+    public void Validate()
+    {
+        if (NodeId == 0)
+        {
+            throw new ArgumentException("--id must be 1 or more (0 means 'no node' in Raft)", nameof(NodeId));
+        }
+
+        if (!Peers.ContainsKey(NodeId))
+        {
+            throw new ArgumentException($"--peers must list this node ({NodeId}=<its --listen address>)", nameof(Peers));
+        }
+
+        if (ElectionTimeoutTicks <= HeartbeatTicks || HeartbeatTicks < 1)
+        {
+            throw new ArgumentException("election timeout ticks must exceed heartbeat ticks (≥ 1); 10 and 1 are usual", nameof(ElectionTimeoutTicks));
+        }
+
+        if (TickInterval <= TimeSpan.Zero || RequestTimeout <= TickInterval)
+        {
+            throw new ArgumentException("the tick must be positive and shorter than the request timeout", nameof(TickInterval));
+        }
+    }
+
+    /// <summary>The Raft configuration of every group on this node.</summary>
+    public RaftConfig RaftConfig(ulong applied) => new()
+    {
+        Id = NodeId,
+        ElectionTimeoutTicks = ElectionTimeoutTicks,
+        HeartbeatTicks = HeartbeatTicks,
+        InflightMessagesMax = 256,
+        InflightBytesMax = 64L << 20,
+        MessageBytesMax = RaftMessageBytesMax,
+        UncommittedBytesMax = 128L << 20,
+        PreVote = true,
+        CheckQuorum = true,
+        ReadOnlyMode = ReadOnlyMode.Safe,
+        // Proposals are routed to leaders by the host (and forwarded between nodes by the service), so a
+        // follower refuses rather than forwards: the caller then learns the outcome and the leader hint at once.
+        ProposalForwarding = ProposalForwarding.Refuse,
+        ReadyCommittedBytesMax = 4L * EntryBytesMax,
+        Applied = applied,
+    };
+}

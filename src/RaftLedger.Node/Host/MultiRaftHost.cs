@@ -1,0 +1,222 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using RaftLedger.Common;
+using RaftLedger.Node.Transport;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Node.Host;
+
+/// <summary>One shard's state as last published by the scheduler (read by any thread; may lag one round).</summary>
+public readonly record struct ShardView(int Shard, bool Hosted, ulong Leader, ulong Term, ulong Commit, ulong Applied, RaftRole Role);
+
+/// <summary>
+/// The multi-raft scheduler: one loop drives every Raft group on this node. Each round it takes the inputs that
+/// arrived (peer messages, ticks, client requests), lets each replica propose and start reads, collects every
+/// group's Ready, makes all their entries and hard states durable with one call to the node log (one fsync),
+/// sends the messages, applies committed entries to the ledgers, and advances the cores.
+/// </summary>
+public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
+{
+    private readonly Channel<HostInput> inbox = Channel.CreateUnbounded<HostInput>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly HostOptions options;
+    private readonly INodeStorage log;
+    private readonly ILogger logger;
+    private readonly Dictionary<ulong, ShardReplica> replicasByGroup = [];
+    private readonly ShardReplica[] replicas;
+    private readonly ShardView[] views;
+    private readonly CancellationTokenSource stopping = new();
+    private IRaftMessageSender? sender;
+    private Task? loop;
+    private Task? ticker;
+    private long inboxPeerMessages;
+    private long droppedPeerMessages;
+    private long ticks;
+
+    internal MultiRaftHost(HostOptions options, int shardCount, IEnumerable<ShardReplica> replicas, INodeStorage log, ILogger logger)
+    {
+        this.options = options;
+        this.log = log;
+        this.logger = logger;
+        this.replicas = [.. replicas];
+        foreach (var replica in this.replicas)
+        {
+            replicasByGroup.Add(replica.GroupId, replica);
+        }
+
+        views = new ShardView[shardCount];
+        PublishViews();
+    }
+
+    /// <summary>Peer messages dropped because the inbox was full or they did not decode.</summary>
+    public long DroppedPeerMessages => Interlocked.Read(ref droppedPeerMessages);
+
+    /// <summary>The state of every shard as of the last round (non-hosted shards: Hosted = false).</summary>
+    public ShardView View(int shard) => views[shard];
+
+    public int ShardCount => views.Length;
+
+    /// <summary>Completes when the scheduler loop ends; faulted when it failed (a failed fsync, a broken invariant).</summary>
+    public Task Completion => loop ?? Task.CompletedTask;
+
+    /// <summary>Starts the loop and the tick timer; messages go out through <paramref name="messageSender"/>.</summary>
+    public void Start(IRaftMessageSender messageSender)
+    {
+        Invariant.Check(loop is null, "Start is called once");
+        sender = messageSender;
+        loop = Task.Factory.StartNew(() => RunAsync(stopping.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        ticker = Task.Run(() => TickAsync(stopping.Token));
+    }
+
+    /// <summary>
+    /// Runs a client request on this node's replica of its shard. Completes with NotLeader (and a hint) when this
+    /// node does not lead the shard, and with OutcomeUnknown or NoLeader when the deadline passes.
+    /// </summary>
+    public async Task<ShardCallResult> ExecuteAsync(int shard, ShardRequestKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancel)
+    {
+        if (!ShardPayload.IsWellFormed(kind, payload.Length) || shard < 0 || shard >= views.Length)
+        {
+            throw new ArgumentException($"malformed {kind} request for shard {shard} ({payload.Length} bytes)");
+        }
+
+        var request = new ShardRequest(shard, kind, payload);
+        if (!inbox.Writer.TryWrite(new HostInput.Request(request)))
+        {
+            return ShardCallResult.Fail(ShardCallStatus.Unavailable, "the node is stopping; retry on another node");
+        }
+
+        try
+        {
+            return await request.Done.Task.WaitAsync(options.RequestTimeout, options.Time, cancel).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            return request.TryAbandon()
+                ? ShardCallResult.Fail(ShardCallStatus.NoLeader, $"shard {shard} could not take the request within {options.RequestTimeout.TotalSeconds:0.#} s; nothing was applied, retry")
+                : request.IsWrite
+                    ? ShardCallResult.Fail(ShardCallStatus.OutcomeUnknown, $"shard {shard} did not confirm the write within {options.RequestTimeout.TotalSeconds:0.#} s; retry with the same ids")
+                    : ShardCallResult.Fail(ShardCallStatus.NoLeader, $"shard {shard} did not confirm the read within {options.RequestTimeout.TotalSeconds:0.#} s; retry");
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="query"/> on the scheduler thread over every local replica's state and returns its value.
+    /// Fingerprints read the whole ledger, so they are computed only when <paramref name="withFingerprints"/> is set.
+    /// </summary>
+    public Task<T> QueryAsync<T>(Func<IReadOnlyList<ShardReplicaState>, T> query, bool withFingerprints = false)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var input = new HostInput.Query(() =>
+        {
+            try
+            {
+                var states = new List<ShardReplicaState>(replicas.Length);
+                foreach (var replica in replicas)
+                {
+                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), withFingerprints ? replica.Ledger.Fingerprint() : UInt128.Zero, replica.Replicas));
+                }
+
+                done.TrySetResult(query(states));
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        });
+        if (!inbox.Writer.TryWrite(input))
+        {
+            done.TrySetException(new ObjectDisposedException(nameof(MultiRaftHost), "the node is stopping"));
+        }
+
+        return done.Task;
+    }
+
+    /// <summary>Asks this node's replica of <paramref name="shard"/> to hand leadership to <paramref name="toNode"/>.</summary>
+    public void TransferLeadership(int shard, ulong toNode) =>
+        inbox.Writer.TryWrite(new HostInput.Transfer(shard, toNode));
+
+    /// <summary>Transport callback: decodes off the scheduler thread, then queues for the loop.</summary>
+    public void OnMessage(ulong fromNode, ulong groupId, ReadOnlyMemory<byte> raft)
+    {
+        if (Interlocked.Increment(ref inboxPeerMessages) > HostOptions.InboxPeerMessagesMax ||
+            !MessageCodec.TryDecode(raft, out var message, out _) || message is null || message.From != fromNode ||
+            !inbox.Writer.TryWrite(new HostInput.Peer(groupId, message)))
+        {
+            Interlocked.Decrement(ref inboxPeerMessages);
+            Interlocked.Increment(ref droppedPeerMessages);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await stopping.CancelAsync().ConfigureAwait(false);
+        inbox.Writer.TryComplete();
+        if (loop is not null)
+        {
+            await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (ticker is not null)
+        {
+            await ticker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        foreach (var replica in replicas)
+        {
+            replica.Shutdown();
+        }
+
+        while (inbox.Reader.TryRead(out var input))
+        {
+            if (input is HostInput.Request request)
+            {
+                request.Value.Complete(ShardCallResult.Fail(ShardCallStatus.Unavailable, "the node is stopping; retry on another node"));
+            }
+        }
+
+        stopping.Dispose();
+    }
+
+    private async Task TickAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(options.TickInterval, options.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                inbox.Writer.TryWrite(HostInput.Tick.Instance);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void PublishViews()
+    {
+        foreach (var replica in replicas)
+        {
+            var raft = replica.Raft;
+            views[replica.Shard] = new ShardView(replica.Shard, true, raft.Leader, raft.Term, raft.CommitIndex, replica.Applied, raft.Role);
+        }
+    }
+}
+
+/// <summary>A replica's state taken on the scheduler thread (Fingerprint is 0 unless asked for).</summary>
+public sealed record ShardReplicaState(int Shard, RaftStatus Raft, UInt128 Fingerprint, IReadOnlyList<ulong> Replicas);
+
+/// <summary>What the scheduler loop consumes.</summary>
+internal abstract record HostInput
+{
+    public sealed record Peer(ulong GroupId, Message Message) : HostInput;
+
+    public sealed record Tick : HostInput
+    {
+        public static readonly Tick Instance = new();
+    }
+
+    public sealed record Request(ShardRequest Value) : HostInput;
+
+    public sealed record Query(Action Run) : HostInput;
+
+    public sealed record Transfer(int Shard, ulong ToNode) : HostInput;
+}

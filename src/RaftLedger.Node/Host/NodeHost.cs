@@ -1,0 +1,158 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using RaftLedger.Ledger;
+using RaftLedger.Node.Api;
+using RaftLedger.Node.Placement;
+using RaftLedger.Node.Transport;
+using RaftLedger.Node.Transport.Protos;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Node.Host;
+
+/// <summary>
+/// One running node: the cluster map, the node log, a replica (Raft core + ledger) of each shard placed on this
+/// node, the multi-raft scheduler, the peer transport and the client-facing <see cref="ILedgerService"/>.
+/// Start with <see cref="StartAsync"/>; <see cref="DisposeAsync"/> stops it cleanly.
+/// </summary>
+public sealed class NodeHost : IForwardHandler, IAsyncDisposable
+{
+    private readonly INodeStorage log;
+    private readonly ILogger logger;
+
+    private NodeHost(HostOptions options, ClusterMap map, INodeStorage log, MultiRaftHost scheduler, PeerTransport transport, ILogger logger)
+    {
+        Options = options;
+        Map = map;
+        this.log = log;
+        Scheduler = scheduler;
+        Transport = transport;
+        this.logger = logger;
+        var router = new ShardRequestRouter(options, map, scheduler, transport);
+        Service = new NodeLedgerService(options, map, scheduler, transport, router);
+    }
+
+    public HostOptions Options { get; }
+
+    /// <summary>The cluster map this node runs with (from its data folder, or the bootstrap map).</summary>
+    public ClusterMap Map { get; }
+
+    public MultiRaftHost Scheduler { get; }
+
+    public PeerTransport Transport { get; }
+
+    /// <summary>The client API's view of the cluster, served through this node.</summary>
+    public ILedgerService Service { get; }
+
+    /// <summary>Starts a node: loads or bootstraps the cluster map, opens storage, starts the transport and the scheduler.</summary>
+    public static async Task<NodeHost> StartAsync(HostOptions options, ILogger? logger = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        logger ??= NullLogger.Instance;
+        var (map, created, ignored) = ClusterMapFile.LoadOrCreate(options.DataDirectory, BootstrapMap(options));
+        foreach (var flag in ignored)
+        {
+            logger.LogWarning("ignoring {Flag}: this node's data folder already holds the cluster's configuration", flag);
+        }
+
+        if (map.Node(options.NodeId) is null)
+        {
+            throw new InvalidOperationException($"node {options.NodeId} is not a member of the cluster in {options.DataDirectory}; use an id from its cluster map or an empty data folder");
+        }
+
+        INodeStorage log = options.Durable ? new DurableNodeStorage(options.DataDirectory) : new MemoryNodeStorage();
+        List<ShardReplica> replicas;
+        try
+        {
+            replicas = CreateReplicas(options, map, log, logger);
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+
+        var scheduler = new MultiRaftHost(options, map.ShardCount, replicas, log, logger);
+        var transport = new PeerTransport(new TransportOptions { NodeId = options.NodeId, Secret = options.Secret, Time = options.Time }, scheduler, logger);
+        var node = new NodeHost(options, map, log, scheduler, transport, logger);
+        transport.ForwardHandler = node;
+        await transport.StartAsync(options.Listen, cancel).ConfigureAwait(false);
+        foreach (var member in map.Nodes)
+        {
+            transport.SetPeer(member.Id, member.PeerAddress);
+        }
+
+        scheduler.Start(transport);
+        logger.LogInformation("node {Node} started ({State}): {Shards} shards, {Local} replicas here, peer port {Port}",
+            options.NodeId, created ? "new cluster" : "existing cluster", map.ShardCount, replicas.Count, transport.Port);
+        return node;
+    }
+
+    private static ClusterMap BootstrapMap(HostOptions options)
+    {
+        var nodes = options.Peers.Select(p => new ClusterNode(p.Key, p.Value, options.ApiAddresses.GetValueOrDefault(p.Key, p.Key == options.NodeId ? options.ApiAddress : ""))).ToList();
+        return ClusterMap.Bootstrap(nodes, options.ShardCount, Math.Min(options.Replication, nodes.Count));
+    }
+
+    private static List<ShardReplica> CreateReplicas(HostOptions options, ClusterMap map, INodeStorage log, ILogger logger)
+    {
+        var replicas = new List<ShardReplica>();
+        foreach (var placement in map.ShardsOn(options.NodeId))
+        {
+            var groupId = ClusterMap.GroupOf(placement.Shard);
+            var storage = log.Group(groupId);
+            var (store, applied) = log.OpenLedger(placement.Shard);
+            var ledger = new LedgerStateMachine(store);
+            var raft = new RaftNode(options.RaftConfig(applied), storage, new DeterministicRandom(Seed(options, groupId)));
+            if (storage.LastIndex == 0 && storage.HardState.IsEmpty)
+            {
+                // A founding member of a new group: every founder writes the same membership (the placement).
+                raft.Bootstrap(placement.Replicas);
+                logger.LogInformation("shard {Shard}: bootstrapped with replicas {Replicas}", placement.Shard, string.Join(",", placement.Replicas));
+            }
+
+            replicas.Add(new ShardReplica(placement.Shard, placement.Replicas, raft, ledger, applied, options.Time));
+        }
+
+        return replicas;
+    }
+
+    /// <summary>Election randomness: distinct per node, group and start, so nodes do not time out in lockstep.</summary>
+    private static ulong Seed(HostOptions options, ulong groupId)
+    {
+        Span<byte> bytes = stackalloc byte[24];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, options.NodeId);
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes[8..], groupId);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes[16..], options.Time.GetTimestamp());
+        return XxHash64.HashToUInt64(bytes);
+    }
+
+    /// <summary>Serves a request another node forwarded here because this node leads the shard (no further hops).</summary>
+    async Task<ForwardResponse> IForwardHandler.HandleAsync(ForwardRequest request, CancellationToken cancel)
+    {
+        var kind = (ShardRequestKind)request.Kind;
+        if (request.Shard >= (uint)Map.ShardCount || !Enum.IsDefined(kind) || !ShardPayload.IsWellFormed(kind, request.Payload.Length))
+        {
+            return new ForwardResponse { Status = (uint)ShardCallStatus.Unavailable, Detail = $"malformed forwarded request ({kind}, shard {request.Shard}); the nodes run different versions" };
+        }
+
+        var result = await Scheduler.ExecuteAsync((int)request.Shard, kind, request.Payload.Memory, cancel).ConfigureAwait(false);
+        return new ForwardResponse
+        {
+            Status = (uint)result.Status,
+            Payload = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(result.Payload),
+            LeaderHint = result.LeaderHint,
+            Detail = result.Detail,
+        };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        logger.LogInformation("node {Node} stopping", Options.NodeId);
+        await Scheduler.DisposeAsync().ConfigureAwait(false);
+        await Transport.DisposeAsync().ConfigureAwait(false);
+        log.Dispose();
+    }
+}

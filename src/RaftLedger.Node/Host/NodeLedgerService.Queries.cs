@@ -1,0 +1,207 @@
+using RaftLedger.Ledger;
+using RaftLedger.Node.Api;
+
+namespace RaftLedger.Node.Host;
+
+internal sealed partial class NodeLedgerService
+{
+    private readonly record struct Resolved(int[]? Shards, bool[]? CrossShard, Failure? Failure);
+
+    /// <summary>
+    /// The shard of each transfer: its debit account's. A post or void may leave the account ids zero (they come
+    /// from the pending transfer), so those pending transfers are looked up first on every shard.
+    /// </summary>
+    private async Task<Resolved> ResolveAccountsAsync(ReadOnlyMemory<Transfer> transfers, CancellationToken cancel)
+    {
+        var pendingIds = new List<UInt128>();
+        foreach (var transfer in transfers.Span)
+        {
+            if (transfer.DebitAccountId == UInt128.Zero && transfer.PendingId != UInt128.Zero)
+            {
+                pendingIds.Add(transfer.PendingId);
+            }
+        }
+
+        var pendingDebit = new Dictionary<UInt128, Transfer>();
+        if (pendingIds.Count > 0)
+        {
+            var found = await LookupTransfersAsync(pendingIds.ToArray(), cancel).ConfigureAwait(false);
+            if (!found.IsOk)
+            {
+                return new Resolved(null, null, new Failure(found.Status, found.Detail, found.RetryAfter));
+            }
+
+            foreach (var pending in found.Value!)
+            {
+                pendingDebit[pending.Id] = pending;
+            }
+        }
+
+        var shards = new int[transfers.Length];
+        var crossShard = new bool[transfers.Length];
+        for (var i = 0; i < transfers.Length; i++)
+        {
+            var transfer = transfers.Span[i];
+            var debit = transfer.DebitAccountId;
+            var credit = transfer.CreditAccountId;
+            if (debit == UInt128.Zero && pendingDebit.TryGetValue(transfer.PendingId, out var pending))
+            {
+                debit = pending.DebitAccountId;
+                credit = credit == UInt128.Zero ? pending.CreditAccountId : credit;
+            }
+
+            // An id of 0 with no pending transfer to take it from: any shard gives the same validation error.
+            shards[i] = map.ShardOf(debit != UInt128.Zero ? debit : credit);
+            crossShard[i] = debit != UInt128.Zero && credit != UInt128.Zero && map.ShardOf(credit) != shards[i];
+        }
+
+        return new Resolved(shards, crossShard, null);
+    }
+
+    public async ValueTask<ServiceResult<Account[]>> LookupAccountsAsync(ReadOnlyMemory<UInt128> ids, CancellationToken cancellationToken)
+    {
+        var shards = new int[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            shards[i] = map.ShardOf(ids.Span[i]);
+        }
+
+        var parts = Split(shards, new bool[ids.Length]);
+        var calls = new Task<ShardCallResult>[parts.Count];
+        for (var p = 0; p < parts.Count; p++)
+        {
+            var partIds = new UInt128[parts[p].Events.Count];
+            for (var j = 0; j < partIds.Length; j++)
+            {
+                partIds[j] = ids.Span[parts[p].Events[j]];
+            }
+
+            calls[p] = router.CallAsync(parts[p].Shard, ShardRequestKind.LookupAccounts, ShardPayload.EncodeIds(partIds), cancellationToken);
+        }
+
+        if (await Gather(calls).ConfigureAwait(false) is { } failure)
+        {
+            return ServiceResult<Account[]>.Failed(ReadStatus(failure), failure.Detail, failure.RetryAfter);
+        }
+
+        var found = new Dictionary<UInt128, Account>();
+        foreach (var call in calls)
+        {
+            foreach (var account in ShardPayload.DecodeAccounts(call.Result.Payload.Span))
+            {
+                found[account.Id] = account;
+            }
+        }
+
+        var ordered = new List<Account>(found.Count);
+        foreach (var id in ids.Span)
+        {
+            if (found.TryGetValue(id, out var account))
+            {
+                ordered.Add(account);
+            }
+        }
+
+        return ServiceResult<Account[]>.Ok([.. ordered]);
+    }
+
+    /// <summary>A transfer lives on its debit account's shard, which its id does not tell: every shard is asked.</summary>
+    public async ValueTask<ServiceResult<Transfer[]>> LookupTransfersAsync(ReadOnlyMemory<UInt128> ids, CancellationToken cancellationToken)
+    {
+        var payload = ShardPayload.EncodeIds(ids.Span);
+        var calls = new Task<ShardCallResult>[map.ShardCount];
+        for (var shard = 0; shard < calls.Length; shard++)
+        {
+            calls[shard] = router.CallAsync(shard, ShardRequestKind.LookupTransfers, payload, cancellationToken);
+        }
+
+        if (await Gather(calls).ConfigureAwait(false) is { } failure)
+        {
+            return ServiceResult<Transfer[]>.Failed(ReadStatus(failure), failure.Detail, failure.RetryAfter);
+        }
+
+        var found = new Dictionary<UInt128, Transfer>();
+        foreach (var call in calls)
+        {
+            foreach (var transfer in ShardPayload.DecodeTransfers(call.Result.Payload.Span))
+            {
+                found[transfer.Id] = transfer;
+            }
+        }
+
+        var ordered = new List<Transfer>(found.Count);
+        foreach (var id in ids.Span)
+        {
+            if (found.TryGetValue(id, out var transfer))
+            {
+                ordered.Add(transfer);
+            }
+        }
+
+        return ServiceResult<Transfer[]>.Ok([.. ordered]);
+    }
+
+    public async ValueTask<ServiceResult<Transfer[]>> GetAccountTransfersAsync(AccountFilter filter, CancellationToken cancellationToken)
+    {
+        var result = await router.CallAsync(map.ShardOf(filter.AccountId), ShardRequestKind.AccountTransfers, ShardPayload.EncodeFilter(filter), cancellationToken).ConfigureAwait(false);
+        return result.IsOk
+            ? ServiceResult<Transfer[]>.Ok(ShardPayload.DecodeTransfers(result.Payload.Span))
+            : ServiceResult<Transfer[]>.Failed(ReadStatus(result.Status), result.Detail);
+    }
+
+    public async ValueTask<ServiceResult<AccountBalance[]>> GetAccountBalancesAsync(AccountFilter filter, CancellationToken cancellationToken)
+    {
+        var result = await router.CallAsync(map.ShardOf(filter.AccountId), ShardRequestKind.AccountBalances, ShardPayload.EncodeFilter(filter), cancellationToken).ConfigureAwait(false);
+        return result.IsOk
+            ? ServiceResult<AccountBalance[]>.Ok(ShardPayload.DecodeBalances(result.Payload.Span))
+            : ServiceResult<AccountBalance[]>.Failed(ReadStatus(result.Status), result.Detail);
+    }
+
+    /// <summary>Reads change nothing, so an unknown outcome is simply "no answer": 503, retry.</summary>
+    private static ServiceStatus ReadStatus(Failure failure) =>
+        failure.Status == ServiceStatus.OutcomeUnknown ? ServiceStatus.Unavailable : failure.Status;
+
+    private static ServiceStatus ReadStatus(ShardCallStatus status) => status switch
+    {
+        ShardCallStatus.NotLeader or ShardCallStatus.NoLeader => ServiceStatus.NoLeader,
+        _ => ServiceStatus.Unavailable,
+    };
+
+    public async ValueTask<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken)
+    {
+        var local = await host.QueryAsync(states => states).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var nodes = new List<NodeInfo>(map.Nodes.Count);
+        foreach (var node in map.Nodes)
+        {
+            var up = node.Id == options.NodeId || transport.IsConnected(node.Id);
+            nodes.Add(new NodeInfo(node.Id, node.ApiAddress, node.PeerAddress, up));
+        }
+
+        var shards = new List<ShardInfo>(map.ShardCount);
+        foreach (var placement in map.Shards)
+        {
+            var state = local.FirstOrDefault(s => s.Shard == placement.Shard);
+            if (state is null)
+            {
+                shards.Add(new ShardInfo((uint)placement.Shard, placement.Replicas, 0, 0, 0, 0));
+                continue;
+            }
+
+            var raft = state.Raft;
+            shards.Add(new ShardInfo((uint)placement.Shard, placement.Replicas, raft.Leader, raft.Term, raft.Commit, raft.Applied)
+            {
+                Progress = [.. raft.Progress.Select(p => new ReplicaProgress(p.Id, p.Match))],
+            });
+        }
+
+        return new ClusterStatus(nodes, shards);
+    }
+
+    public async ValueTask<NodeStatus> GetNodeStatusAsync(CancellationToken cancellationToken)
+    {
+        var local = await host.QueryAsync(states => states, withFingerprints: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var replicas = local.Select(s => new LocalReplicaStatus(
+            (uint)s.Shard, s.Raft.Role == Raft.RaftRole.Leader, s.Raft.Term, s.Raft.Commit, s.Raft.Applied, s.Fingerprint)).ToList();
+        return new NodeStatus(options.NodeId, replicas);
+    }
+}

@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Logging;
+using RaftLedger.Node.Api;
+
+namespace RaftLedger.Node.Host;
+
+/// <summary>
+/// The `raftledger node` process body: starts the node host and the client API in front of it, runs until
+/// <paramref name="stop"/> fires (SIGTERM / Ctrl+C, wired by the CLI), then stops both cleanly.
+/// </summary>
+public static class NodeRunner
+{
+    /// <summary>Runs one node; returns the process exit code (0 after a clean stop).</summary>
+    public static async Task<int> RunAsync(HostOptions options, ApiServerOptions? api, ILoggerFactory? logging, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var logger = logging?.CreateLogger("RaftLedger.Node");
+        await using var node = await NodeHost.StartAsync(options, logger, stop).ConfigureAwait(false);
+        ApiServer? server = null;
+        try
+        {
+            if (api is not null)
+            {
+                server = await ApiServer.StartAsync(api, node.Service, stop).ConfigureAwait(false);
+            }
+
+            // Run until stopped, or until the scheduler fails: a node whose WAL cannot sync or whose invariants broke
+            // must stop serving rather than answer from state it cannot trust.
+            var stopped = Task.Delay(Timeout.Infinite, stop);
+            await Task.WhenAny(stopped, node.Scheduler.Completion).ConfigureAwait(false);
+            if (node.Scheduler.Completion.IsFaulted)
+            {
+                logger?.LogCritical(node.Scheduler.Completion.Exception, "node {Node} stops: its scheduler failed", options.NodeId);
+                return 1;
+            }
+
+            return 0;
+        }
+        finally
+        {
+            if (server is not null)
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+using Grpc.Core;
+using RaftLedger.Common;
+using RaftLedger.Node.Placement;
+using RaftLedger.Node.Transport;
+using RaftLedger.Node.Transport.Protos;
+
+namespace RaftLedger.Node.Host;
+
+/// <summary>
+/// Sends one shard request to the shard's leader wherever it is: this node's own replica when it leads, or the
+/// leader node through the peer Forward call. Follows leader hints, and while a shard has no leader (an election
+/// is running) retries until the request timeout before giving up with NoLeader. Retries carry the same
+/// event ids, so the ledger's idempotency keeps a write from being applied twice.
+/// </summary>
+internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, MultiRaftHost host, PeerTransport transport)
+{
+    /// <summary>Attempts per request (hops to hinted leaders and retries during elections) at most.</summary>
+    private const int AttemptsMax = 256;
+
+    public async Task<ShardCallResult> CallAsync(int shard, ShardRequestKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancel)
+    {
+        Invariant.Check(shard >= 0 && shard < map.ShardCount);
+        // While a shard elects a leader, requests wait for it, up to the request timeout, rather than fail at once.
+        var waitForLeaderUntil = options.Time.GetUtcNow() + options.RequestTimeout;
+        var replicas = map.Shards[shard].Replicas;
+        var target = Guess(shard, 0);
+        var last = ShardCallResult.Fail(ShardCallStatus.NoLeader, $"shard {shard} has no leader; retry shortly");
+        var mayHaveApplied = false;
+        for (var attempt = 0; attempt < AttemptsMax && !cancel.IsCancellationRequested; attempt++)
+        {
+            last = target == options.NodeId
+                ? await host.ExecuteAsync(shard, kind, payload, cancel).ConfigureAwait(false)
+                : await ForwardAsync(target, shard, kind, payload, cancel).ConfigureAwait(false);
+            if (last.Status == ShardCallStatus.NotLeader && last.LeaderHint != 0 && last.LeaderHint != target)
+            {
+                target = last.LeaderHint;
+                continue;
+            }
+
+            // "Nothing applied" outcomes are retried. So is a forwarded write whose connection broke mid-call: the
+            // retry carries the same ids, so the ledger's idempotency answers `exists` if the first attempt applied.
+            // A local proposal that timed out is not retried: its deadline has passed.
+            var brokenForward = last.Status == ShardCallStatus.OutcomeUnknown && target != options.NodeId;
+            mayHaveApplied |= brokenForward;
+            if (!(brokenForward || last.Status is ShardCallStatus.NotLeader or ShardCallStatus.NoLeader or ShardCallStatus.Unavailable) ||
+                options.Time.GetUtcNow() >= waitForLeaderUntil)
+            {
+                break;
+            }
+
+            // No leader known, or the one we knew is gone: wait a tick for the election, then try the next replica.
+            await Task.Delay(options.TickInterval, options.Time, cancel).ConfigureAwait(false);
+            target = Guess(shard, attempt + 1);
+        }
+
+        return !last.IsOk && mayHaveApplied && last.Status != ShardCallStatus.OutcomeUnknown
+            ? ShardCallResult.Fail(ShardCallStatus.OutcomeUnknown, $"{last.Detail}; an earlier attempt may have applied the write, retry with the same ids")
+            : last;
+
+        ulong Guess(int s, int attempt)
+        {
+            var view = host.View(s);
+            return view.Hosted && view.Leader != 0 ? view.Leader : replicas[attempt % replicas.Length];
+        }
+    }
+
+    private async Task<ShardCallResult> ForwardAsync(ulong node, int shard, ShardRequestKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancel)
+    {
+        var request = new ForwardRequest { Shard = (uint)shard, Kind = (uint)kind, Payload = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(payload) };
+        try
+        {
+            var response = await transport.ForwardAsync(node, request, options.RequestTimeout + options.TickInterval, cancel).ConfigureAwait(false);
+            return new ShardCallResult((ShardCallStatus)response.Status, response.Payload.Memory, response.LeaderHint, response.Detail);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable &&
+                                     e.Status.DebugException is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError })
+        {
+            // The connection could not be made: the request never reached the node, nothing was proposed there.
+            return ShardCallResult.Fail(ShardCallStatus.Unavailable, $"node {node} (leader of shard {shard}) is unreachable: {e.Status.Detail}");
+        }
+        catch (RpcException e)
+        {
+            // The call may have reached the node and proposed the write before failing (connection lost, deadline).
+            return kind is ShardRequestKind.CreateAccounts or ShardRequestKind.CreateTransfers
+                ? ShardCallResult.Fail(ShardCallStatus.OutcomeUnknown, $"the request forwarded to node {node} ended with {e.StatusCode}; retry with the same ids")
+                : ShardCallResult.Fail(ShardCallStatus.Unavailable, $"the read forwarded to node {node} ended with {e.StatusCode}; retry");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Node.Placement;
+
+/// <summary>A member node: its id (never 0), the address peers dial and the address clients use.</summary>
+public sealed record ClusterNode(ulong Id, string PeerAddress, string ApiAddress);
+
+/// <summary>
+/// The cluster map: the nodes, the shard count, the replication factor and every shard's replicas.
+/// Raft group ids: group 0 is reserved for the meta group; shard s is group s + 1.
+/// </summary>
+public sealed record ClusterMap(IReadOnlyList<ClusterNode> Nodes, int ShardCount, int Replication, IReadOnlyList<ShardPlacement> Shards)
+{
+    /// <summary>The Raft group id reserved for the meta group (the cluster map itself).</summary>
+    public const ulong MetaGroupId = 0;
+
+    /// <summary>The deterministic bootstrap map: the same peers, shard count and replication give the same map on every node.</summary>
+    public static ClusterMap Bootstrap(IReadOnlyList<ClusterNode> nodes, int shardCount, int replication)
+    {
+        var ids = nodes.Select(n => n.Id).ToArray();
+        var shards = ReplicaPlacer.Place(ids, shardCount, replication);
+        var sorted = nodes.OrderBy(n => n.Id).ToArray();
+        return new ClusterMap(sorted, shardCount, replication, shards);
+    }
+
+    /// <summary>The Raft group that replicates <paramref name="shard"/>.</summary>
+    public static ulong GroupOf(int shard)
+    {
+        Invariant.Check(shard >= 0);
+        return (ulong)shard + 1;
+    }
+
+    /// <summary>The shard replicated by data group <paramref name="groupId"/> (not the meta group).</summary>
+    public static int ShardOfGroup(ulong groupId)
+    {
+        Invariant.Check(groupId != MetaGroupId);
+        return (int)(groupId - 1);
+    }
+
+    /// <summary>The shard owning <paramref name="accountId"/>.</summary>
+    public int ShardOf(UInt128 accountId) => ShardRouter.ShardOf(accountId, ShardCount);
+
+    /// <summary>The node with id <paramref name="nodeId"/>, or null when it is not a member.</summary>
+    public ClusterNode? Node(ulong nodeId)
+    {
+        foreach (var node in Nodes)
+        {
+            if (node.Id == nodeId)
+            {
+                return node;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The shards that have a replica on <paramref name="nodeId"/>.</summary>
+    public IEnumerable<ShardPlacement> ShardsOn(ulong nodeId) => Shards.Where(s => s.Replicas.Contains(nodeId));
+
+    /// <summary>True when both maps describe the same cluster (the record's own equality compares list references).</summary>
+    public bool SameAs(ClusterMap other) =>
+        ShardCount == other.ShardCount && Replication == other.Replication &&
+        Nodes.SequenceEqual(other.Nodes) &&
+        Shards.Count == other.Shards.Count &&
+        Shards.Zip(other.Shards).All(p => p.First.Shard == p.Second.Shard && p.First.Replicas.SequenceEqual(p.Second.Replicas));
+}

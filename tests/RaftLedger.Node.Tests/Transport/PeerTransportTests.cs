@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Net;
+using RaftLedger.Node.Transport;
+
+namespace RaftLedger.Node.Tests.Transport;
+
+public sealed class PeerTransportTests
+{
+    private sealed class Inbox : IPeerMessageSink
+    {
+        public ConcurrentQueue<(ulong From, ulong Group, byte[] Raft)> Messages { get; } = new();
+
+        public void OnMessage(ulong fromNode, ulong groupId, ReadOnlyMemory<byte> raft) =>
+            Messages.Enqueue((fromNode, groupId, raft.ToArray()));
+    }
+
+    private static async Task<(PeerTransport Transport, Inbox Inbox)> Start(ulong nodeId, string secret = "s3cret", int port = 0)
+    {
+        var inbox = new Inbox();
+        var transport = new PeerTransport(new TransportOptions { NodeId = nodeId, Secret = secret }, inbox);
+        await transport.StartAsync(new IPEndPoint(IPAddress.Loopback, port), TestContext.Current.CancellationToken);
+        return (transport, inbox);
+    }
+
+    private static string Address(PeerTransport t) => $"127.0.0.1:{t.Port}";
+
+    [Fact]
+    public async Task Messages_of_several_groups_travel_both_ways_over_one_stream()
+    {
+        var (one, inboxOne) = await Start(1);
+        await using var _ = one;
+        var (two, inboxTwo) = await Start(2);
+        await using var __ = two;
+        one.SetPeer(2, Address(two));
+        two.SetPeer(1, Address(one));
+
+        Assert.True(one.Send(2, 7, new byte[] { 1, 2, 3 }));
+        Assert.True(one.Send(2, 9, new byte[] { 4 }));
+        Assert.True(two.Send(1, 7, new byte[] { 5, 6 }));
+
+        await Eventually.Until(() => inboxTwo.Messages.Count == 2 && inboxOne.Messages.Count == 1, "messages delivered");
+        Assert.Equal([(1UL, 7UL), (1UL, 9UL)], inboxTwo.Messages.Select(m => (m.From, m.Group)));
+        Assert.Equal(new byte[] { 1, 2, 3 }, inboxTwo.Messages.First().Raft);
+        var back = Assert.Single(inboxOne.Messages);
+        Assert.Equal((2UL, 7UL), (back.From, back.Group));
+        Assert.Equal(new byte[] { 5, 6 }, back.Raft);
+    }
+
+    [Fact]
+    public async Task Messages_queued_for_a_peer_go_out_in_one_batch()
+    {
+        var (one, _) = await Start(1);
+        await using var a = one;
+        var (two, inboxTwo) = await Start(2);
+        await using var b = two;
+        const int messages = 300;
+        for (var i = 0; i < messages; i++)
+        {
+            // Many groups' heartbeats to the same node: they must share a send.
+            Assert.True(one.Send(2, (ulong)i, new byte[] { (byte)i }));
+        }
+
+        one.SetPeer(2, Address(two));
+        two.SetPeer(1, Address(one));
+        await Eventually.Until(() => inboxTwo.Messages.Count == messages, "all messages delivered");
+        Assert.Equal(1, two.ReceivedBatches);
+        Assert.Equal(Enumerable.Range(0, messages).Select(i => (ulong)i), inboxTwo.Messages.Select(m => m.Group));
+    }
+
+    [Fact]
+    public async Task A_peer_with_the_wrong_secret_is_refused_and_delivers_nothing()
+    {
+        var (intruder, _) = await Start(1, secret: "wrong");
+        await using var a = intruder;
+        var (two, inboxTwo) = await Start(2);
+        await using var b = two;
+        intruder.Send(2, 1, new byte[] { 42 });
+        intruder.SetPeer(2, Address(two));
+
+        await Eventually.Until(() => two.RejectedStreams >= 2, "the intruder's streams are refused (and redialed)");
+        Assert.Empty(inboxTwo.Messages);
+        Assert.False(two.IsConnected(1));
+        Assert.Equal(0, two.ReceivedBatches);
+    }
+
+    [Fact]
+    public async Task The_dialer_reconnects_after_the_peer_restarts()
+    {
+        var (one, _) = await Start(1);
+        await using var a = one;
+        var (two, inboxTwo) = await Start(2);
+        var port = two.Port;
+        one.SetPeer(2, Address(two));
+        one.Send(2, 1, new byte[] { 1 });
+        await Eventually.Until(() => inboxTwo.Messages.Count == 1, "first message delivered");
+
+        await two.DisposeAsync();
+        await Eventually.Until(() => !one.IsConnected(2), "the dialer notices the peer is gone");
+        var (twoAgain, inboxAgain) = await Start(2, port: port);
+        await using var b = twoAgain;
+        await Eventually.Until(() => one.IsConnected(2), "the dialer reconnects");
+        one.Send(2, 3, new byte[] { 3 });
+        await Eventually.Until(() => inboxAgain.Messages.Any(m => m.Group == 3), "a message after reconnect is delivered");
+    }
+
+    [Fact]
+    public async Task Oversized_messages_and_queue_overflow_are_dropped_and_counted()
+    {
+        var (one, _) = await Start(1);
+        await using var a = one;
+        Assert.False(one.Send(2, 1, new byte[TransportOptions.MessageBytesMax + 1]));
+        Assert.Equal(1, one.DroppedMessages(2));
+        for (var i = 0; i < TransportOptions.QueueMessagesMax; i++)
+        {
+            Assert.True(one.Send(2, 1, new byte[] { 1 }));
+        }
+
+        Assert.False(one.Send(2, 1, new byte[] { 1 }));
+        Assert.Equal(2, one.DroppedMessages(2));
+    }
+
+    [Fact]
+    public void Transport_limits_fit_inside_each_other()
+    {
+        Assert.True(TransportOptions.BatchBytesMax >= TransportOptions.MessageBytesMax);
+        Assert.True(TransportOptions.GrpcMessageBytesMax > TransportOptions.BatchBytesMax);
+        Assert.True(TransportOptions.QueueBytesMax >= TransportOptions.BatchBytesMax);
+        Assert.True(TransportOptions.SnapshotChunkBytesMax <= TransportOptions.MessageBytesMax);
+    }
+
+    [Fact]
+    public void Options_without_a_secret_or_with_node_zero_are_rejected()
+    {
+        Assert.Throws<ArgumentException>(() => new TransportOptions { NodeId = 0, Secret = "x" }.Validate());
+        Assert.Throws<ArgumentException>(() => new TransportOptions { NodeId = 1, Secret = "" }.Validate());
+    }
+}

@@ -15,6 +15,7 @@ public static class Program
             ClusterCommand.Create(),
             DemoCommand.Create(),
             StatusCommand.Create(),
+            SimCommand.Create(),
         };
         return root;
     }

@@ -19,7 +19,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
 {
     private readonly Channel<HostInput> inbox = Channel.CreateUnbounded<HostInput>(new UnboundedChannelOptions { SingleReader = true });
     private readonly HostOptions options;
-    private readonly INodeLog log;
+    private readonly INodeStorage log;
     private readonly ILogger logger;
     private readonly Dictionary<ulong, ShardReplica> replicasByGroup = [];
     private readonly ShardReplica[] replicas;
@@ -32,7 +32,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
     private long droppedPeerMessages;
     private long ticks;
 
-    internal MultiRaftHost(HostOptions options, int shardCount, IEnumerable<ShardReplica> replicas, INodeLog log, ILogger logger)
+    internal MultiRaftHost(HostOptions options, int shardCount, IEnumerable<ShardReplica> replicas, INodeStorage log, ILogger logger)
     {
         this.options = options;
         this.log = log;
@@ -54,6 +54,9 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
     public ShardView View(int shard) => views[shard];
 
     public int ShardCount => views.Length;
+
+    /// <summary>Completes when the scheduler loop ends; faulted when it failed (a failed fsync, a broken invariant).</summary>
+    public Task Completion => loop ?? Task.CompletedTask;
 
     /// <summary>Starts the loop and the tick timer; messages go out through <paramref name="messageSender"/>.</summary>
     public void Start(IRaftMessageSender messageSender)
@@ -95,8 +98,11 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="query"/> on the scheduler thread (for status and fingerprints) and returns its value.</summary>
-    public Task<T> QueryAsync<T>(Func<IReadOnlyList<ShardReplicaState>, T> query)
+    /// <summary>
+    /// Runs <paramref name="query"/> on the scheduler thread over every local replica's state and returns its value.
+    /// Fingerprints read the whole ledger, so they are computed only when <paramref name="withFingerprints"/> is set.
+    /// </summary>
+    public Task<T> QueryAsync<T>(Func<IReadOnlyList<ShardReplicaState>, T> query, bool withFingerprints = false)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var input = new HostInput.Query(() =>
@@ -106,7 +112,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
                 var states = new List<ShardReplicaState>(replicas.Length);
                 foreach (var replica in replicas)
                 {
-                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), replica.Ledger.Fingerprint(), replica.Replicas));
+                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), withFingerprints ? replica.Ledger.Fingerprint() : UInt128.Zero, replica.Replicas));
                 }
 
                 done.TrySetResult(query(states));
@@ -195,7 +201,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
     }
 }
 
-/// <summary>A replica's state taken on the scheduler thread.</summary>
+/// <summary>A replica's state taken on the scheduler thread (Fingerprint is 0 unless asked for).</summary>
 public sealed record ShardReplicaState(int Shard, RaftStatus Raft, UInt128 Fingerprint, IReadOnlyList<ulong> Replicas);
 
 /// <summary>What the scheduler loop consumes.</summary>

@@ -18,10 +18,10 @@ namespace RaftLedger.Node.Host;
 /// </summary>
 public sealed class NodeHost : IForwardHandler, IAsyncDisposable
 {
-    private readonly INodeLog log;
+    private readonly INodeStorage log;
     private readonly ILogger logger;
 
-    private NodeHost(HostOptions options, ClusterMap map, INodeLog log, MultiRaftHost scheduler, PeerTransport transport, ILogger logger)
+    private NodeHost(HostOptions options, ClusterMap map, INodeStorage log, MultiRaftHost scheduler, PeerTransport transport, ILogger logger)
     {
         Options = options;
         Map = map;
@@ -62,8 +62,18 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
             throw new InvalidOperationException($"node {options.NodeId} is not a member of the cluster in {options.DataDirectory}; use an id from its cluster map or an empty data folder");
         }
 
-        INodeLog log = new MemoryNodeLog();
-        var replicas = CreateReplicas(options, map, log, logger);
+        INodeStorage log = options.Durable ? new DurableNodeStorage(options.DataDirectory) : new MemoryNodeStorage();
+        List<ShardReplica> replicas;
+        try
+        {
+            replicas = CreateReplicas(options, map, log, logger);
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+
         var scheduler = new MultiRaftHost(options, map.ShardCount, replicas, log, logger);
         var transport = new PeerTransport(new TransportOptions { NodeId = options.NodeId, Secret = options.Secret, Time = options.Time }, scheduler, logger);
         var node = new NodeHost(options, map, log, scheduler, transport, logger);
@@ -86,15 +96,15 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
         return ClusterMap.Bootstrap(nodes, options.ShardCount, Math.Min(options.Replication, nodes.Count));
     }
 
-    private static List<ShardReplica> CreateReplicas(HostOptions options, ClusterMap map, INodeLog log, ILogger logger)
+    private static List<ShardReplica> CreateReplicas(HostOptions options, ClusterMap map, INodeStorage log, ILogger logger)
     {
         var replicas = new List<ShardReplica>();
         foreach (var placement in map.ShardsOn(options.NodeId))
         {
             var groupId = ClusterMap.GroupOf(placement.Shard);
             var storage = log.Group(groupId);
-            var ledger = new LedgerStateMachine(new InMemoryLedgerStore());
-            const ulong applied = 0;
+            var (store, applied) = log.OpenLedger(placement.Shard);
+            var ledger = new LedgerStateMachine(store);
             var raft = new RaftNode(options.RaftConfig(applied), storage, new DeterministicRandom(Seed(options, groupId)));
             if (storage.LastIndex == 0 && storage.HardState.IsEmpty)
             {

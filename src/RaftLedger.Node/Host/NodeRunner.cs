@@ -23,7 +23,16 @@ public static class NodeRunner
                 server = await ApiServer.StartAsync(api, node.Service, stop).ConfigureAwait(false);
             }
 
-            await Task.Delay(Timeout.Infinite, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            // Run until stopped, or until the scheduler fails: a node whose WAL cannot sync or whose invariants broke
+            // must stop serving rather than answer from state it cannot trust.
+            var stopped = Task.Delay(Timeout.Infinite, stop);
+            await Task.WhenAny(stopped, node.Scheduler.Completion).ConfigureAwait(false);
+            if (node.Scheduler.Completion.IsFaulted)
+            {
+                logger?.LogCritical(node.Scheduler.Completion.Exception, "node {Node} stops: its scheduler failed", options.NodeId);
+                return 1;
+            }
+
             return 0;
         }
         finally

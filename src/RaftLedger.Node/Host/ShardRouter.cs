@@ -9,21 +9,23 @@ namespace RaftLedger.Node.Host;
 /// <summary>
 /// Sends one shard request to the shard's leader wherever it is: this node's own replica when it leads, or the
 /// leader node through the peer Forward call. Follows leader hints, and while a shard has no leader (an election
-/// is running) retries for up to two election timeouts before giving up with NoLeader. Only results that mean
-/// "nothing applied" are retried, so a write is never applied twice by this layer.
+/// is running) retries until the request timeout before giving up with NoLeader. Retries carry the same
+/// event ids, so the ledger's idempotency keeps a write from being applied twice.
 /// </summary>
 internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, MultiRaftHost host, PeerTransport transport)
 {
     /// <summary>Attempts per request (hops to hinted leaders and retries during elections) at most.</summary>
-    private const int AttemptsMax = 64;
+    private const int AttemptsMax = 256;
 
     public async Task<ShardCallResult> CallAsync(int shard, ShardRequestKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancel)
     {
         Invariant.Check(shard >= 0 && shard < map.ShardCount);
-        var waitForLeaderUntil = options.Time.GetUtcNow() + (2 * options.ElectionTimeoutTicks * options.TickInterval);
+        // While a shard elects a leader, requests wait for it, up to the request timeout, rather than fail at once.
+        var waitForLeaderUntil = options.Time.GetUtcNow() + options.RequestTimeout;
         var replicas = map.Shards[shard].Replicas;
         var target = Guess(shard, 0);
         var last = ShardCallResult.Fail(ShardCallStatus.NoLeader, $"shard {shard} has no leader; retry shortly");
+        var mayHaveApplied = false;
         for (var attempt = 0; attempt < AttemptsMax && !cancel.IsCancellationRequested; attempt++)
         {
             last = target == options.NodeId
@@ -35,12 +37,15 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
                 continue;
             }
 
-            // Only "nothing applied" outcomes are retried; an unknown outcome goes back to the client, who retries
-            // with the same ids (idempotency makes that safe), rather than this layer guessing.
-            if (last.Status is not (ShardCallStatus.NotLeader or ShardCallStatus.NoLeader or ShardCallStatus.Unavailable) ||
+            // "Nothing applied" outcomes are retried. So is a forwarded write whose connection broke mid-call: the
+            // retry carries the same ids, so the ledger's idempotency answers `exists` if the first attempt applied.
+            // A local proposal that timed out is not retried: its deadline has passed.
+            var brokenForward = last.Status == ShardCallStatus.OutcomeUnknown && target != options.NodeId;
+            mayHaveApplied |= brokenForward;
+            if (!(brokenForward || last.Status is ShardCallStatus.NotLeader or ShardCallStatus.NoLeader or ShardCallStatus.Unavailable) ||
                 options.Time.GetUtcNow() >= waitForLeaderUntil)
             {
-                return last;
+                break;
             }
 
             // No leader known, or the one we knew is gone: wait a tick for the election, then try the next replica.
@@ -48,7 +53,9 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
             target = Guess(shard, attempt + 1);
         }
 
-        return last;
+        return !last.IsOk && mayHaveApplied && last.Status != ShardCallStatus.OutcomeUnknown
+            ? ShardCallResult.Fail(ShardCallStatus.OutcomeUnknown, $"{last.Detail}; an earlier attempt may have applied the write, retry with the same ids")
+            : last;
 
         ulong Guess(int s, int attempt)
         {

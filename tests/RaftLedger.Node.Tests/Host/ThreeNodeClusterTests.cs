@@ -34,17 +34,17 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         Directory.Delete(root, recursive: true);
     }
 
-    private HostOptions Options(ulong id) => new()
+    private HostOptions Options(ulong id, int shards = Shards) => new()
     {
         NodeId = id,
         DataDirectory = Path.Combine(root, $"n{id}"),
         Listen = IPEndPoint.Parse(peers[id]),
         Peers = peers,
-        ShardCount = Shards,
+        ShardCount = shards,
         Replication = 3,
         Secret = "test-secret",
         // Short ticks keep the test quick; nothing waits on time, only on conditions.
-        TickInterval = TimeSpan.FromMilliseconds(20),
+        TickInterval = TimeSpan.FromMilliseconds(50),
         RequestTimeout = TimeSpan.FromSeconds(10),
         LeaderBalanceTicks = 10,
     };
@@ -164,5 +164,72 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         Assert.Equal(3, cluster.Nodes.Count);
         Assert.Equal(Shards, cluster.Shards.Count);
         Assert.All(cluster.Shards, s => Assert.NotEqual(0UL, s.Leader));
+    }
+
+    [Theory]
+    [InlineData(1UL)] // the lowest id: it dials its peers again
+    [InlineData(3UL)] // the highest id: its peers redial it
+    public async Task A_restarted_node_recovers_from_its_wal_and_rocksdb_and_catches_up(ulong restarted)
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await WaitReady(nodes.Values);
+        var pairs = PairsPerShard();
+        var accounts = pairs.Values.SelectMany(p => new[] { NewAccount(p.A), NewAccount(p.B) }).ToArray();
+        Assert.True((await nodes[1].Service.CreateAccountsAsync(accounts, cancel)).IsOk);
+        var first = pairs.Values.Select((p, i) => NewTransfer((UInt128)(100 + i), p.A, p.B, 3)).ToArray();
+        var firstResult = await nodes[1].Service.CreateTransfersAsync(first, cancel);
+        Assert.True(firstResult.IsOk, firstResult.Detail);
+
+        await nodes[restarted].DisposeAsync();
+        nodes.Remove(restarted);
+        var second = pairs.Values.Select((p, i) => NewTransfer((UInt128)(200 + i), p.B, p.A, 1)).ToArray();
+        var written = await nodes[restarted == 1 ? 2UL : 1UL].Service.CreateTransfersAsync(second, cancel);
+        Assert.True(written.IsOk, written.Detail);
+        Assert.All(written.Value!, r => Assert.Equal(CreateTransferResult.Created, r.Status));
+
+        // Same data folder, a different --shards flag: the stored cluster map wins.
+        nodes[restarted] = await NodeHost.StartAsync(Options(restarted, shards: 8), cancel: cancel);
+        Assert.Equal(Shards, nodes[restarted].Map.ShardCount);
+        await WaitReady(nodes.Values);
+        await Eventually.Until(
+            () => Enumerable.Range(0, Shards).All(s => nodes[restarted].Scheduler.View(s).Applied == nodes[2].Scheduler.View(s).Applied),
+            "the restarted node applies everything the others applied");
+
+        var statuses = new List<NodeStatus>();
+        foreach (var node in nodes.Values)
+        {
+            statuses.Add(await node.Service.GetNodeStatusAsync(cancel));
+        }
+
+        for (var shard = 0u; shard < Shards; shard++)
+        {
+            Assert.Single(statuses.Select(s => s.Replicas.Single(r => r.ShardId == shard).Fingerprint).Distinct());
+        }
+
+        var balances = await nodes[restarted].Service.LookupAccountsAsync(pairs.Values.Select(p => p.A).ToArray(), cancel);
+        Assert.True(balances.IsOk, balances.Detail);
+        Assert.All(balances.Value!, a => Assert.Equal((UInt128)3, a.DebitsPosted));
+        Assert.All(balances.Value!, a => Assert.Equal((UInt128)1, a.CreditsPosted));
+    }
+
+    [Fact]
+    public async Task Leadership_moves_to_each_shards_preferred_replica_so_leaders_are_spread()
+    {
+        await WaitReady(nodes.Values);
+        var preferred = nodes[1].Map.Shards.ToDictionary(s => s.Shard, s => s.PreferredLeader);
+        Assert.True(preferred.Values.Distinct().Count() == 3, "placement spreads preferred leaders over all three nodes");
+        await Eventually.Until(
+            () => preferred.All(p => nodes[p.Value].Scheduler.View(p.Key) is { Role: RaftLedger.Raft.RaftRole.Leader }),
+            "every shard is led by its preferred replica");
+    }
+
+    [Fact]
+    public void Host_limits_fit_inside_each_other()
+    {
+        Assert.True(HostOptions.EntryBytesMax <= HostOptions.RaftMessageBytesMax, "a full coalesced entry fits in one Raft message");
+        Assert.True(HostOptions.RaftMessageBytesMax + (64 * 1024) <= RaftLedger.Node.Transport.TransportOptions.MessageBytesMax,
+            "a full Raft message plus its encoding overhead fits in one transport message");
+        Assert.True(HostOptions.EntryEventsMax == LedgerLimits.BatchEventsMax);
+        Options(1).RaftConfig(0).Validate();
     }
 }

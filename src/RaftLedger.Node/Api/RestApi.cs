@@ -285,6 +285,8 @@ public sealed class RestApi
             return false;
         }
 
+        // The service's detail says what happened; make it a sentence before adding what to do.
+        detail = detail.TrimEnd().EndsWith('.') ? detail.TrimEnd() : detail.TrimEnd() + ".";
         var retryAfterSeconds = retryAfter <= TimeSpan.Zero
             ? ApiLimits.RetryAfterSecondsDefault
             : (int)Math.Ceiling(retryAfter.TotalSeconds);

@@ -1,0 +1,177 @@
+using RaftLedger.Cli.Client;
+using RaftLedger.Cli.Demo;
+using RaftLedger.Cli.Processes;
+using RaftLedger.Ledger;
+
+namespace RaftLedger.Node.Tests.Cluster;
+
+/// <summary>
+/// Real <c>raftledger node</c> processes on loopback (free ports) in a temporary folder, for one
+/// test. It kills exactly the processes it started and deletes the folder (kept on failure for
+/// the logs, whose path the failing assertion prints).
+/// </summary>
+internal sealed class ClusterHarness : IAsyncDisposable
+{
+    public const int ShardCount = 4;
+    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
+    public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(60);
+    private readonly string dataRoot = Path.Combine(Path.GetTempPath(), $"raftledger-test-{Guid.NewGuid():N}");
+
+    private ClusterHarness()
+    {
+        Cluster = LocalCluster.Create(new LocalClusterOptions { DataRoot = dataRoot, NodeCount = 3, ShardCount = ShardCount });
+        Probe = new ClusterProbe(Client);
+    }
+
+    public LocalCluster Cluster { get; }
+
+    public LedgerHttpClient Client { get; } = new(TimeSpan.FromSeconds(15));
+
+    public ClusterProbe Probe { get; }
+
+    public IReadOnlyList<(ulong Id, Uri Url)> Nodes => Cluster.Nodes.Select(n => (n.Id, n.ApiUrl)).ToList();
+
+    public Uri Api(ulong id) => Cluster.Node(id).ApiUrl;
+
+    public static async Task<ClusterHarness> StartAsync()
+    {
+        var harness = new ClusterHarness();
+        harness.Cluster.StartAll();
+        await harness.Cluster.WaitAllReadyAsync(ReadyTimeout, TestContext.Current.CancellationToken);
+        return harness;
+    }
+
+    /// <summary>Accounts by shard: one bank and a few customers on each.</summary>
+    public static DemoAccounts Accounts(int seed) => DemoAccounts.Create(ShardCount, 3, new Random(seed));
+
+    /// <summary>Retries a create call on the given nodes (same ids, so idempotent) until answered with 200.</summary>
+    public async Task<CreateResult[]> CreateTransfersAsync(Transfer[] transfers, IReadOnlyList<ulong> nodes)
+    {
+        var deadline = DateTime.UtcNow + WriteTimeout;
+        var attempt = 0;
+        var problem = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                var answer = await Client.CreateTransfersAsync(Api(nodes[attempt++ % nodes.Count]), transfers, TestContext.Current.CancellationToken);
+                if (answer.IsOk)
+                {
+                    return answer.Value!;
+                }
+
+                problem = $"{(int)answer.StatusCode}: {answer.Problem}";
+            }
+            catch (HttpRequestException exception)
+            {
+                problem = exception.Message;
+            }
+            catch (TaskCanceledException exception) when (!TestContext.Current.CancellationToken.IsCancellationRequested)
+            {
+                problem = exception.Message;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);
+        }
+
+        throw new TimeoutException($"no answer to create_transfers within {WriteTimeout.TotalSeconds:0} s; last: {problem}. Logs: {dataRoot}");
+    }
+
+    public async Task CreateAccountsAsync(Account[] accounts)
+    {
+        var deadline = DateTime.UtcNow + WriteTimeout;
+        while (true)
+        {
+            try
+            {
+                var answer = await Client.CreateAccountsAsync(Api(1), accounts, TestContext.Current.CancellationToken);
+                if (answer.IsOk)
+                {
+                    Assert.All(answer.Value!, r => Assert.Contains(r.Status, new[] { "created", "exists" }));
+                    return;
+                }
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"accounts not created within {WriteTimeout.TotalSeconds:0} s. Logs: {dataRoot}");
+            await Task.Delay(TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);
+        }
+    }
+
+    /// <summary>Moves 1,000,000 from the shard's bank to each of its customers.</summary>
+    public static Transfer[] Funding(DemoAccounts accounts, int shard, ulong firstId) =>
+        accounts.Customers[shard].Select((customer, i) => new Transfer
+        {
+            Id = firstId + (ulong)i,
+            DebitAccountId = accounts.Banks[shard],
+            CreditAccountId = customer,
+            Amount = 1_000_000,
+            Ledger = DemoAccounts.Ledger,
+            Code = DemoAccounts.Code,
+        }).ToArray();
+
+    /// <summary>Small payments between the (funded) customers of <paramref name="shard"/>.</summary>
+    public static Transfer[] Payments(DemoAccounts accounts, int shard, int count, ulong firstId)
+    {
+        var customers = accounts.Customers[shard];
+        return Enumerable.Range(0, count).Select(i => new Transfer
+        {
+            Id = firstId + (ulong)i,
+            DebitAccountId = customers[i % customers.Length],
+            CreditAccountId = customers[(i + 1) % customers.Length],
+            Amount = 1,
+            Ledger = DemoAccounts.Ledger,
+            Code = DemoAccounts.Code,
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// Calls until the cluster answers something other than 503/504 (which the contract says to
+    /// retry), within <see cref="WriteTimeout"/>; asserts the answer is 200.
+    /// </summary>
+    public async Task<T> AnsweredAsync<T>(Func<Task<HttpAnswer<T>>> call)
+    {
+        var deadline = DateTime.UtcNow + WriteTimeout;
+        var last = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                var answer = await call();
+                if (answer.StatusCode is not (System.Net.HttpStatusCode.ServiceUnavailable or System.Net.HttpStatusCode.GatewayTimeout))
+                {
+                    Assert.True(answer.IsOk, $"answered {(int)answer.StatusCode}: {answer.Problem}. {LogHint}");
+                    return answer.Value!;
+                }
+
+                last = $"{(int)answer.StatusCode}: {answer.Problem}";
+            }
+            catch (HttpRequestException exception)
+            {
+                last = exception.Message;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);
+        }
+
+        throw new TimeoutException($"no answer within {WriteTimeout.TotalSeconds:0} s; last: {last}. {LogHint}");
+    }
+
+    public string LogHint => $"Node logs: {dataRoot}";
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        Client.Dispose();
+        try
+        {
+            Directory.Delete(dataRoot, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still held open by a dying process: the OS temp cleaner takes it later.
+        }
+    }
+}

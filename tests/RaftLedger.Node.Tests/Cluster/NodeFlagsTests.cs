@@ -1,0 +1,104 @@
+using System.Net;
+using RaftLedger.Cli;
+using RaftLedger.Cli.Processes;
+
+namespace RaftLedger.Node.Tests.Cluster;
+
+/// <summary>The `raftledger node` flags and the local cluster's layout, without starting processes.</summary>
+public sealed class NodeFlagsTests
+{
+    [Fact]
+    public void Peers_flag_parses_ids_and_endpoints()
+    {
+        Assert.True(NodeCommand.TryPeers("1=127.0.0.1:7101, 2=localhost:7102", "--peers", out var peers, out var error), error);
+
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 7101), peers![1]);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 7102), peers[2]);
+    }
+
+    [Theory]
+    [InlineData("1=127.0.0.1:7101,1=127.0.0.1:7102", "lists node 1 twice")]
+    [InlineData("0=127.0.0.1:7101", "must look like 1=127.0.0.1:7101")]
+    [InlineData("a=127.0.0.1:7101", "must look like 1=127.0.0.1:7101")]
+    [InlineData("1=127.0.0.1", "must be an IP address and port")]
+    [InlineData("", "is empty")]
+    public void Bad_peers_flag_is_refused_with_a_message_naming_the_problem(string text, string expected)
+    {
+        Assert.False(NodeCommand.TryPeers(text, "--peers", out _, out var error));
+
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0UL, 8, 3, "--id must be 1 or more")]
+    [InlineData(4UL, 8, 3, "does not list this node's id 4")]
+    [InlineData(1UL, 0, 3, "--shards must be from 1 to 4096")]
+    [InlineData(1UL, 8, 4, "--replication must be from 1 to the number of peers (3)")]
+    public void Impossible_node_options_are_refused(ulong id, int shards, int replication, string expected)
+    {
+        var options = Options(id, shards, replication);
+
+        Assert.False(NodeCommand.Validate(options, out var error));
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Valid_node_options_map_to_host_options()
+    {
+        var options = Options(2, 8, 3) with { Secret = "s3cret" };
+
+        Assert.True(NodeCommand.Validate(options, out var error), error);
+        var host = NodeLauncher.ToHostOptions(options);
+        Assert.Equal(2ul, host.NodeId);
+        Assert.Equal("127.0.0.1:7103", host.Peers[3]);
+        Assert.Equal("s3cret", host.Secret);
+        Assert.Equal(8, host.ShardCount);
+    }
+
+    [Fact]
+    public void Local_cluster_with_a_base_port_uses_the_documented_port_layout()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"raftledger-layout-{Guid.NewGuid():N}");
+        try
+        {
+            var cluster = LocalCluster.Create(new LocalClusterOptions { DataRoot = root, NodeCount = 3, BasePort = 7100 });
+            var node = cluster.Node(2);
+            var arguments = cluster.NodeArguments(2);
+
+            Assert.Equal(7102, node.Peer.Port);
+            Assert.Equal(8102, node.Api.Port);
+            Assert.Equal(9102, node.Grpc.Port);
+            Assert.Equal("1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103", arguments[arguments.ToList().IndexOf("--peers") + 1]);
+            Assert.Equal(File.ReadAllText(Path.Combine(root, "cluster-secret")), arguments[arguments.ToList().IndexOf("--secret") + 1]);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Free_ports_are_distinct()
+    {
+        var ports = FreePorts.Take(9);
+
+        Assert.Equal(9, ports.Distinct().Count());
+        Assert.All(ports, port => Assert.InRange(port, 1, 65535));
+    }
+
+    private static NodeLaunchOptions Options(ulong id, int shards, int replication) => new()
+    {
+        NodeId = id,
+        DataDirectory = "./data/n1",
+        Listen = new IPEndPoint(IPAddress.Loopback, 7101),
+        Api = new IPEndPoint(IPAddress.Loopback, 8101),
+        Peers = new Dictionary<ulong, IPEndPoint>
+        {
+            [1] = new(IPAddress.Loopback, 7101),
+            [2] = new(IPAddress.Loopback, 7102),
+            [3] = new(IPAddress.Loopback, 7103),
+        },
+        ShardCount = shards,
+        Replication = replication,
+    };
+}

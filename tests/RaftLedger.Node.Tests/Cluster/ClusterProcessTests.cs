@@ -108,9 +108,7 @@ public sealed class ClusterProcessTests
         Assert.True(reply.Accounts_[0].DebitsPostedLo >= 1_000_000);
     }
 
-    // Skipped until the host is fixed: the restarted node never catches up on shards that get no new writes
-    // (observed 2026-11-26: "node 3 did not catch up within 60 s; behind on shard(s) 1, 2, 3"). Remove Skip to run.
-    [Fact(Timeout = TestTimeoutMilliseconds, Skip = "host: a restarted node does not catch up on idle shards (see comment)")]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Writes_resume_after_the_leader_is_killed_and_the_restarted_node_catches_up()
     {
         await using var harness = await ClusterHarness.StartAsync();
@@ -135,10 +133,7 @@ public sealed class ClusterProcessTests
         Assert.All(views.GroupBy(v => v.Replica.ShardId), shard => Assert.Single(shard.Select(v => v.Replica.Fingerprint).Distinct()));
     }
 
-    // Skipped until the host/storage is fixed: after SIGKILL of every node and a restart, no acknowledged
-    // transfer or account is found (observed 2026-11-26: "0 of 172 acknowledged transfers found"), while
-    // /v1/node reports the old applied index. Remove Skip to run.
-    [Fact(Timeout = TestTimeoutMilliseconds, Skip = "host: acknowledged writes are lost when every node is SIGKILLed (see comment)")]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Killing_every_node_with_sigkill_and_restarting_loses_no_acknowledged_transfer()
     {
         await using var harness = await ClusterHarness.StartAsync();

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 results_dir="$(mktemp -d)"
 trap 'rm -rf "$results_dir"' EXIT
-dotnet test RaftLedger.slnx -c Release --logger "trx;LogFilePrefix=results" --results-directory "$results_dir" "$@"
+# One test project at a time (-m:1): the process-level cluster tests wait on real elections, and on 2 cores
+# they should not compete with the simulator's seed sweep.
+dotnet test RaftLedger.slnx -c Release -m:1 --logger "trx;LogFilePrefix=results" --results-directory "$results_dir" "$@"
 # A plain totals line over every test project, read from the TRX files the runs wrote.
 passed=0; failed=0; skipped=0
 for trx in "$results_dir"/*.trx; do

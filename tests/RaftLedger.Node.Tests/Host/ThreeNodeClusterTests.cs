@@ -220,7 +220,10 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         Assert.True(preferred.Values.Distinct().Count() == 3, "placement spreads preferred leaders over all three nodes");
         await Eventually.Until(
             () => preferred.All(p => nodes[p.Value].Scheduler.View(p.Key) is { Role: RaftLedger.Raft.RaftRole.Leader }),
-            "every shard is led by its preferred replica");
+            "every shard is led by its preferred replica",
+            // Rebalancing runs every LeaderBalanceTicks and waits out a cooldown after each transfer, so on a loaded
+            // 2-core machine it can need several rounds; the bound only stops a test that never converges.
+            TimeSpan.FromSeconds(60));
     }
 
     [Fact]

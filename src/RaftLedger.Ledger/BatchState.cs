@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using RaftLedger.Common;
 
 namespace RaftLedger.Ledger;
@@ -24,7 +23,9 @@ internal sealed class BatchState
 
     // Transfers created in this batch: id -> index in Writes.Transfers.
     private readonly IdTable createdTransferById = new(LedgerLimits.BatchEventsMax);
-    private readonly Dictionary<UInt128, PendingStatus> statusById = [];
+    // Pending-status changes of this batch: id -> (int)PendingStatus. An IdTable rather than a
+    // Dictionary: two-phase batches look a status up for every post or void.
+    private readonly IdTable statusById = new(2 * LedgerLimits.BatchEventsMax);
     private readonly HashSet<UInt128> transientFailures = [];
 
     // Invariant: undo is empty unless a chain is open (savepointTaken).
@@ -48,6 +49,12 @@ internal sealed class BatchState
     /// <summary>Second prefetch stage for the in-memory store: the account records themselves.</summary>
     public void PrefetchAccountRecords(UInt128 debitAccountId, UInt128 creditAccountId) =>
         memoryStore?.PrefetchAccountRecords(debitAccountId, creditAccountId);
+
+    /// <summary>Starts loading the id-table entry of the pending transfer a post or void will read (in-memory store only).</summary>
+    public void PrefetchPending(UInt128 pendingId) => memoryStore?.PrefetchTransfer(pendingId);
+
+    /// <summary>Second stage for a post or void: the pending transfer's record.</summary>
+    public void PrefetchPendingRecord(UInt128 pendingId) => memoryStore?.PrefetchTransferRecord(pendingId);
 
     /// <summary>Finds (and caches) an account; returns its slot, whose <c>Exists</c> says whether it is there.</summary>
     public int LoadAccount(UInt128 id)
@@ -115,17 +122,17 @@ internal sealed class BatchState
     }
 
     public PendingStatus GetPendingStatus(UInt128 id) =>
-        statusById.TryGetValue(id, out var status) ? status : store.GetPendingStatus(id);
+        statusById.TryGetValue(id, out var status) ? (PendingStatus)status : store.GetPendingStatus(id);
 
     public void SetPendingStatus(UInt128 id, PendingStatus status)
     {
-        ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(statusById, id, out var existed);
+        ref var entry = ref statusById.GetOrAdd(id, out var added);
         if (savepointTaken)
         {
-            Push(new UndoRecord { Kind = UndoKind.Status, Id = id, Exists = existed, Status = entry });
+            Push(new UndoRecord { Kind = UndoKind.Status, Id = id, Exists = !added, Status = (PendingStatus)entry });
         }
 
-        entry = status;
+        entry = (int)status;
         Writes.AddPendingStatus(id, status);
     }
 
@@ -172,7 +179,7 @@ internal sealed class BatchState
             }
             else if (record.Exists)
             {
-                statusById[record.Id] = record.Status;
+                statusById.GetOrAdd(record.Id, out _) = (int)record.Status;
             }
             else
             {

@@ -103,6 +103,18 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         }
     }
 
+    /// <summary>Like <see cref="Prefetch"/>, for the pending transfer a post or void reads.</summary>
+    internal void PrefetchTransfer(UInt128 transferId) => transferSlotById.Prefetch(transferId);
+
+    /// <summary>Second stage of <see cref="PrefetchTransfer"/>: the transfer record itself.</summary>
+    internal unsafe void PrefetchTransferRecord(UInt128 transferId)
+    {
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported && transferSlotById.TryGetValue(transferId, out var slot))
+        {
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(System.Runtime.CompilerServices.Unsafe.AsPointer(ref transfers[slot]));
+        }
+    }
+
     /// <summary>The ledger's fast path: also says which slot the account lives in (-1 when absent), for <see cref="LedgerWriteSet"/> hints.</summary>
     internal bool TryGetAccount(UInt128 id, out Account account, out int slot)
     {

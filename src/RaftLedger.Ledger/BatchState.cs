@@ -50,11 +50,8 @@ internal sealed class BatchState
     public void PrefetchAccountRecords(UInt128 debitAccountId, UInt128 creditAccountId) =>
         memoryStore?.PrefetchAccountRecords(debitAccountId, creditAccountId);
 
-    /// <summary>Starts loading the id-table entry of the pending transfer a post or void will read (in-memory store only).</summary>
-    public void PrefetchPending(UInt128 pendingId) => memoryStore?.PrefetchTransfer(pendingId);
-
-    /// <summary>Second stage for a post or void: the pending transfer's record.</summary>
-    public void PrefetchPendingRecord(UInt128 pendingId) => memoryStore?.PrefetchTransferRecord(pendingId);
+    /// <summary>Prefetch stage 0..3 of a post or void (in-memory store only): see <see cref="InMemoryLedgerStore.PrefetchPending"/>.</summary>
+    public void PrefetchPending(UInt128 transferId, UInt128 pendingId, int stage) => memoryStore?.PrefetchPending(transferId, pendingId, stage);
 
     /// <summary>Finds (and caches) an account; returns its slot, whose <c>Exists</c> says whether it is there.</summary>
     public int LoadAccount(UInt128 id)

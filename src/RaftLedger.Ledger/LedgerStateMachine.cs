@@ -32,6 +32,11 @@ public sealed partial class LedgerStateMachine
     // several cache misses, few enough that the lines are still cached when the event runs.
     private const int PrefetchDistance = 8;
 
+    // Prefetch stages, each PrefetchDistance events after the previous one: a post or void needs
+    // four dependent loads (pending id entry, pending record, account id entries, account records),
+    // a new transfer two (id entries, account records: stages 2 and 3).
+    private const int PrefetchStages = 4;
+
     private readonly ILedgerStore store;
     private readonly BatchState batch;
     private readonly ExpiryEntry[] expiredScratch = new ExpiryEntry[ExpiryChunk];
@@ -173,14 +178,13 @@ public sealed partial class LedgerStateMachine
         var chainBroken = false;
         for (var i = 0; i < count; i++)
         {
-            if (i + (2 * PrefetchDistance) < count)
+            for (var stage = 0; stage < PrefetchStages; stage++)
             {
-                events.Prefetch(this, i + (2 * PrefetchDistance), secondStage: false);
-            }
-
-            if (i + PrefetchDistance < count)
-            {
-                events.Prefetch(this, i + PrefetchDistance, secondStage: true);
+                var ahead = i + ((PrefetchStages - stage) * PrefetchDistance);
+                if (ahead < count)
+                {
+                    events.Prefetch(this, ahead, stage);
+                }
             }
 
             var linked = events.IsLinked(i);
@@ -289,7 +293,7 @@ public sealed partial class LedgerStateMachine
 
         void AfterResult(LedgerStateMachine ledger, int index, byte result);
 
-        void Prefetch(LedgerStateMachine ledger, int index, bool secondStage);
+        void Prefetch(LedgerStateMachine ledger, int index, int stage);
     }
 
     private readonly ref struct TypedAccounts(ReadOnlySpan<Account> events) : IEventSource
@@ -306,7 +310,7 @@ public sealed partial class LedgerStateMachine
         {
         }
 
-        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
         }
     }
@@ -326,7 +330,7 @@ public sealed partial class LedgerStateMachine
         {
         }
 
-        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
         }
     }
@@ -343,30 +347,21 @@ public sealed partial class LedgerStateMachine
 
         public void AfterResult(LedgerStateMachine ledger, int index, byte result) => ledger.AfterTransfer(events[index].Id, result);
 
-        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
             ref readonly var e = ref events[index];
             if (e.PendingId != UInt128.Zero)
             {
-                // A post or void reads its pending transfer (and that transfer's accounts, which
-                // the pending transfer's own creation already brought in), not the event's accounts.
-                if (secondStage)
-                {
-                    ledger.batch.PrefetchPendingRecord(e.PendingId);
-                }
-                else
-                {
-                    ledger.batch.Prefetch(e.Id, e.DebitAccountId, e.CreditAccountId);
-                    ledger.batch.PrefetchPending(e.PendingId);
-                }
+                // A post or void reads its pending transfer and that transfer's accounts.
+                ledger.batch.PrefetchPending(e.Id, e.PendingId, stage);
             }
-            else if (secondStage)
-            {
-                ledger.batch.PrefetchAccountRecords(e.DebitAccountId, e.CreditAccountId);
-            }
-            else
+            else if (stage == 2)
             {
                 ledger.batch.Prefetch(e.Id, e.DebitAccountId, e.CreditAccountId);
+            }
+            else if (stage == 3)
+            {
+                ledger.batch.PrefetchAccountRecords(e.DebitAccountId, e.CreditAccountId);
             }
         }
     }
@@ -385,14 +380,14 @@ public sealed partial class LedgerStateMachine
         public void AfterResult(LedgerStateMachine ledger, int index, byte result) =>
             ledger.AfterTransfer(LedgerCodec.ReadId(LedgerCommand.Event(command, index)), result);
 
-        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
             var bytes = LedgerCommand.Event(command, index);
-            if (secondStage)
+            if (stage == 3)
             {
                 ledger.batch.PrefetchAccountRecords(LedgerCodec.ReadId(bytes[16..]), LedgerCodec.ReadId(bytes[32..]));
             }
-            else
+            else if (stage == 2)
             {
                 ledger.batch.Prefetch(LedgerCodec.ReadId(bytes), LedgerCodec.ReadId(bytes[16..]), LedgerCodec.ReadId(bytes[32..]));
             }

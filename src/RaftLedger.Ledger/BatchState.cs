@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using RaftLedger.Common;
 
 namespace RaftLedger.Ledger;
@@ -24,7 +23,9 @@ internal sealed class BatchState
 
     // Transfers created in this batch: id -> index in Writes.Transfers.
     private readonly IdTable createdTransferById = new(LedgerLimits.BatchEventsMax);
-    private readonly Dictionary<UInt128, PendingStatus> statusById = [];
+    // Pending-status changes of this batch: id -> (int)PendingStatus. An IdTable rather than a
+    // Dictionary: two-phase batches look a status up for every post or void.
+    private readonly IdTable statusById = new(2 * LedgerLimits.BatchEventsMax);
     private readonly HashSet<UInt128> transientFailures = [];
 
     // Invariant: undo is empty unless a chain is open (savepointTaken).
@@ -48,6 +49,9 @@ internal sealed class BatchState
     /// <summary>Second prefetch stage for the in-memory store: the account records themselves.</summary>
     public void PrefetchAccountRecords(UInt128 debitAccountId, UInt128 creditAccountId) =>
         memoryStore?.PrefetchAccountRecords(debitAccountId, creditAccountId);
+
+    /// <summary>Prefetch stage 0..3 of a post or void (in-memory store only): see <see cref="InMemoryLedgerStore.PrefetchPending"/>.</summary>
+    public void PrefetchPending(UInt128 transferId, UInt128 pendingId, int stage) => memoryStore?.PrefetchPending(transferId, pendingId, stage);
 
     /// <summary>Finds (and caches) an account; returns its slot, whose <c>Exists</c> says whether it is there.</summary>
     public int LoadAccount(UInt128 id)
@@ -115,17 +119,17 @@ internal sealed class BatchState
     }
 
     public PendingStatus GetPendingStatus(UInt128 id) =>
-        statusById.TryGetValue(id, out var status) ? status : store.GetPendingStatus(id);
+        statusById.TryGetValue(id, out var status) ? (PendingStatus)status : store.GetPendingStatus(id);
 
     public void SetPendingStatus(UInt128 id, PendingStatus status)
     {
-        ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(statusById, id, out var existed);
+        ref var entry = ref statusById.GetOrAdd(id, out var added);
         if (savepointTaken)
         {
-            Push(new UndoRecord { Kind = UndoKind.Status, Id = id, Exists = existed, Status = entry });
+            Push(new UndoRecord { Kind = UndoKind.Status, Id = id, Exists = !added, Status = (PendingStatus)entry });
         }
 
-        entry = status;
+        entry = (int)status;
         Writes.AddPendingStatus(id, status);
     }
 
@@ -172,7 +176,7 @@ internal sealed class BatchState
             }
             else if (record.Exists)
             {
-                statusById[record.Id] = record.Status;
+                statusById.GetOrAdd(record.Id, out _) = (int)record.Status;
             }
             else
             {

@@ -103,6 +103,41 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         }
     }
 
+    /// <summary>
+    /// The ledger's fast path for a post or void, in four stages a few events apart, each using what
+    /// the previous one brought into cache: 0 the id entries of the event and its pending transfer,
+    /// 1 the pending transfer's record, 2 its accounts' id entries, 3 its accounts' records.
+    /// </summary>
+    internal unsafe void PrefetchPending(UInt128 transferId, UInt128 pendingId, int stage)
+    {
+        if (stage == 0)
+        {
+            transferSlotById.Prefetch(transferId);
+            transferSlotById.Prefetch(pendingId);
+            return;
+        }
+
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported || !transferSlotById.TryGetValue(pendingId, out var slot))
+        {
+            return;
+        }
+
+        ref readonly var pending = ref transfers[slot].Transfer;
+        if (stage == 1)
+        {
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(System.Runtime.CompilerServices.Unsafe.AsPointer(ref transfers[slot]));
+        }
+        else if (stage == 2)
+        {
+            accountSlotById.Prefetch(pending.DebitAccountId);
+            accountSlotById.Prefetch(pending.CreditAccountId);
+        }
+        else
+        {
+            PrefetchAccountRecords(pending.DebitAccountId, pending.CreditAccountId);
+        }
+    }
+
     /// <summary>The ledger's fast path: also says which slot the account lives in (-1 when absent), for <see cref="LedgerWriteSet"/> hints.</summary>
     internal bool TryGetAccount(UInt128 id, out Account account, out int slot)
     {

@@ -426,7 +426,8 @@ public sealed partial class LedgerStateMachine
 
     private CreateTransferResult CheckPendingStatus(in Transfer p, ulong timestamp)
     {
-        switch (batch.GetPendingStatus(p.Id))
+        var status = batch.GetPendingStatus(p.Id);
+        switch (status)
         {
             case PendingStatus.Posted:
                 return CreateTransferResult.PendingTransferAlreadyPosted;
@@ -438,7 +439,7 @@ public sealed partial class LedgerStateMachine
                 break;
         }
 
-        Invariant.Check(batch.GetPendingStatus(p.Id) == PendingStatus.Pending);
+        Invariant.Check(status == PendingStatus.Pending);
 
         // Expired by time within this batch, though the sweep at the batch's start did not release it yet.
         return p.TimeoutSeconds != 0 && ExpiresAt(p.Timestamp, p.TimeoutSeconds) <= timestamp

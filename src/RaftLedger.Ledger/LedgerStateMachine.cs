@@ -32,6 +32,11 @@ public sealed partial class LedgerStateMachine
     // several cache misses, few enough that the lines are still cached when the event runs.
     private const int PrefetchDistance = 8;
 
+    // Prefetch stages, each PrefetchDistance events after the previous one: a post or void needs
+    // four dependent loads (pending id entry, pending record, account id entries, account records),
+    // a new transfer two (id entries, account records: stages 2 and 3).
+    private const int PrefetchStages = 4;
+
     private readonly ILedgerStore store;
     private readonly BatchState batch;
     private readonly ExpiryEntry[] expiredScratch = new ExpiryEntry[ExpiryChunk];
@@ -41,6 +46,44 @@ public sealed partial class LedgerStateMachine
         ArgumentNullException.ThrowIfNull(store);
         this.store = store;
         batch = new BatchState(store);
+    }
+
+    /// <summary>
+    /// True when <see cref="Transfer"/>'s memory layout is exactly its <see cref="LedgerCodec"/> form
+    /// (little-endian machine, same field offsets, 128 bytes): then encoded events can be read in place.
+    /// Checked once by encoding a probe both ways, so a layout change falls back to decoding.
+    /// </summary>
+    internal static readonly bool TransferLayoutMatchesCodec = ProbeTransferLayout();
+
+    private static bool ProbeTransferLayout()
+    {
+        if (!BitConverter.IsLittleEndian || System.Runtime.CompilerServices.Unsafe.SizeOf<Transfer>() != LedgerCodec.TransferSizeBytes)
+        {
+            return false;
+        }
+
+        // Every field distinct and with no zero byte, so a moved or resized field changes the bytes.
+        var probe = new Transfer
+        {
+            Id = new UInt128(0x0102030405060708, 0x090A0B0C0D0E0F10),
+            DebitAccountId = new UInt128(0x1112131415161718, 0x191A1B1C1D1E1F20),
+            CreditAccountId = new UInt128(0x2122232425262728, 0x292A2B2C2D2E2F30),
+            Amount = new UInt128(0x3132333435363738, 0x393A3B3C3D3E3F40),
+            PendingId = new UInt128(0x4142434445464748, 0x494A4B4C4D4E4F50),
+            UserData128 = new UInt128(0x5152535455565758, 0x595A5B5C5D5E5F60),
+            UserData64 = 0x6162636465666768,
+            UserData32 = 0x696A6B6C,
+            TimeoutSeconds = 0x6D6E6F70,
+            Ledger = 0x71727374,
+            Code = 0x7576,
+            Flags = (TransferFlags)0x7778,
+            Timestamp = 0x797A7B7C7D7E7F80,
+        };
+        Span<byte> encoded = stackalloc byte[LedgerCodec.TransferSizeBytes];
+        Span<byte> raw = stackalloc byte[LedgerCodec.TransferSizeBytes];
+        LedgerCodec.WriteTransfer(encoded, probe);
+        System.Runtime.InteropServices.MemoryMarshal.Write(raw, in probe);
+        return encoded.SequenceEqual(raw);
     }
 
     /// <summary>The store this ledger reads and writes.</summary>
@@ -70,6 +113,13 @@ public sealed partial class LedgerStateMachine
         if (operation == LedgerOperation.CreateAccounts)
         {
             RunBatch(new EncodedAccounts(command, count), timestamp, results, appliedIndex);
+        }
+        else if (TransferLayoutMatchesCodec)
+        {
+            // The events already are Transfer structs byte for byte: apply them in place, no decode.
+            var events = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Transfer>(command[LedgerLimits.CommandHeaderBytes..]);
+            Invariant.Check(events.Length == count);
+            RunBatch(new TypedTransfers(events), timestamp, results, appliedIndex);
         }
         else
         {
@@ -128,14 +178,13 @@ public sealed partial class LedgerStateMachine
         var chainBroken = false;
         for (var i = 0; i < count; i++)
         {
-            if (i + (2 * PrefetchDistance) < count)
+            for (var stage = 0; stage < PrefetchStages; stage++)
             {
-                events.Prefetch(this, i + (2 * PrefetchDistance), secondStage: false);
-            }
-
-            if (i + PrefetchDistance < count)
-            {
-                events.Prefetch(this, i + PrefetchDistance, secondStage: true);
+                var ahead = i + ((PrefetchStages - stage) * PrefetchDistance);
+                if (ahead < count)
+                {
+                    events.Prefetch(this, ahead, stage);
+                }
             }
 
             var linked = events.IsLinked(i);
@@ -244,7 +293,7 @@ public sealed partial class LedgerStateMachine
 
         void AfterResult(LedgerStateMachine ledger, int index, byte result);
 
-        void Prefetch(LedgerStateMachine ledger, int index, bool secondStage);
+        void Prefetch(LedgerStateMachine ledger, int index, int stage);
     }
 
     private readonly ref struct TypedAccounts(ReadOnlySpan<Account> events) : IEventSource
@@ -261,7 +310,7 @@ public sealed partial class LedgerStateMachine
         {
         }
 
-        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
         }
     }
@@ -281,7 +330,7 @@ public sealed partial class LedgerStateMachine
         {
         }
 
-        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
         }
     }
@@ -298,16 +347,21 @@ public sealed partial class LedgerStateMachine
 
         public void AfterResult(LedgerStateMachine ledger, int index, byte result) => ledger.AfterTransfer(events[index].Id, result);
 
-        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
             ref readonly var e = ref events[index];
-            if (secondStage)
+            if (e.PendingId != UInt128.Zero)
             {
-                ledger.batch.PrefetchAccountRecords(e.DebitAccountId, e.CreditAccountId);
+                // A post or void reads its pending transfer and that transfer's accounts.
+                ledger.batch.PrefetchPending(e.Id, e.PendingId, stage);
             }
-            else
+            else if (stage == 2)
             {
                 ledger.batch.Prefetch(e.Id, e.DebitAccountId, e.CreditAccountId);
+            }
+            else if (stage == 3)
+            {
+                ledger.batch.PrefetchAccountRecords(e.DebitAccountId, e.CreditAccountId);
             }
         }
     }
@@ -326,14 +380,14 @@ public sealed partial class LedgerStateMachine
         public void AfterResult(LedgerStateMachine ledger, int index, byte result) =>
             ledger.AfterTransfer(LedgerCodec.ReadId(LedgerCommand.Event(command, index)), result);
 
-        public void Prefetch(LedgerStateMachine ledger, int index, bool secondStage)
+        public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
             var bytes = LedgerCommand.Event(command, index);
-            if (secondStage)
+            if (stage == 3)
             {
                 ledger.batch.PrefetchAccountRecords(LedgerCodec.ReadId(bytes[16..]), LedgerCodec.ReadId(bytes[32..]));
             }
-            else
+            else if (stage == 2)
             {
                 ledger.batch.Prefetch(LedgerCodec.ReadId(bytes), LedgerCodec.ReadId(bytes[16..]), LedgerCodec.ReadId(bytes[32..]));
             }

@@ -1,3 +1,4 @@
+using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
 using RaftLedger.Node.Placement;
 

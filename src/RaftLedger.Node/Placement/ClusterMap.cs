@@ -1,4 +1,5 @@
 using RaftLedger.Common;
+using RaftLedger.Common.Placement;
 
 namespace RaftLedger.Node.Placement;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using RaftLedger.Common;
+using RaftLedger.Common.Placement;
 
 namespace RaftLedger.Node.Placement;
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Grpc.Net.Client;
 using RaftLedger.Cli.Client;
 using RaftLedger.Cli.Demo;
+using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
 using RaftLedger.Node.Api;
 using Wire = RaftLedger.Node.Api.Wire;
@@ -30,7 +31,7 @@ public sealed class ClusterProcessTests
     {
         await using var harness = await ClusterHarness.StartAsync();
         var accounts = ClusterHarness.Accounts(seed: 1);
-        Assert.Equal(0, Node.Placement.ShardRouter.ShardOf(accounts.Customers[0][0], ClusterHarness.ShardCount));
+        Assert.Equal(0, ShardRouter.ShardOf(accounts.Customers[0][0], ClusterHarness.ShardCount));
         await harness.CreateAccountsAsync([.. accounts.NewAccounts()]);
         var funding = ClusterHarness.Funding(accounts, 0, firstId: 100);
         AllCreated(await harness.CreateTransfersAsync(funding, [2]), harness.LogHint);
@@ -193,7 +194,7 @@ public sealed class ClusterProcessTests
     private static UInt128 FindIdOnShard(int shard, ulong start)
     {
         var id = (UInt128)start;
-        while (Node.Placement.ShardRouter.ShardOf(id, ClusterHarness.ShardCount) != shard)
+        while (ShardRouter.ShardOf(id, ClusterHarness.ShardCount) != shard)
         {
             id++;
         }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
 using RaftLedger.Node.Api;
 using RaftLedger.Node.Host;
@@ -67,7 +68,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         var pairs = new Dictionary<int, List<UInt128>>();
         for (UInt128 id = 1; pairs.Count < Shards || pairs.Values.Any(l => l.Count < 2); id++)
         {
-            var shard = RaftLedger.Node.Placement.ShardRouter.ShardOf(id, Shards);
+            var shard = ShardRouter.ShardOf(id, Shards);
             pairs.TryAdd(shard, []);
             if (pairs[shard].Count < 2)
             {

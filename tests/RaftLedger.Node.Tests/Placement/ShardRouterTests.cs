@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using RaftLedger.Common.Placement;
 using RaftLedger.Node.Placement;
 
 namespace RaftLedger.Node.Tests.Placement;

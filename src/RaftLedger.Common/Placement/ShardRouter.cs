@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using RaftLedger.Common;
 
-namespace RaftLedger.Node.Placement;
+namespace RaftLedger.Common.Placement;
 
 /// <summary>
 /// Account → shard routing. Every node and every client must compute the same answer forever, so the

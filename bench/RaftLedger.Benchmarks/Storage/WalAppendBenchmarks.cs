@@ -34,11 +34,21 @@ public class WalAppendBenchmarks
     [Params(1, 16)]
     public int Appenders { get; set; }
 
+    /// <summary>
+    /// The writer's idle spin (<see cref="WalOptions.IdleSpinMicroseconds"/>): the default only, or with
+    /// <c>WAL_BENCH_SPIN_AB=1</c> also 0, to compare spinning against sleeping side by side in one run.
+    /// </summary>
+    [ParamsSource(nameof(IdleSpinValues))]
+    public int IdleSpinMicroseconds { get; set; }
+
+    public static IEnumerable<int> IdleSpinValues =>
+        Environment.GetEnvironmentVariable("WAL_BENCH_SPIN_AB") == "1" ? [0, WalOptions.IdleSpinMicrosecondsDefault] : [WalOptions.IdleSpinMicrosecondsDefault];
+
     [GlobalSetup]
     public void Setup()
     {
         _directory = WalBenchmarkPaths.NewDirectory("append");
-        _wal = WriteAheadLog.Open(new WalOptions { Directory = _directory, Log = static _ => { } });
+        _wal = WriteAheadLog.Open(new WalOptions { Directory = _directory, IdleSpinMicroseconds = IdleSpinMicroseconds, Log = static _ => { } });
         _next = new ulong[Appenders + 1];
         Array.Fill(_next, 1UL);
         Random.Shared.NextBytes(_payload);
@@ -124,7 +134,7 @@ public class WalAppendBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _recorder.Report($"wal-append batch={BatchSize} appenders={Appenders}");
+        _recorder.Report($"wal-append batch={BatchSize} appenders={Appenders} spin={IdleSpinMicroseconds}us");
         _wal?.Dispose();
         _rawFile?.Dispose();
         Directory.Delete(_directory, recursive: true);

@@ -35,6 +35,16 @@ public sealed record WalOptions
     /// <summary>Default number of segments the log may hold before compaction copies small lagging groups forward.</summary>
     public const int CompactionRewriteSegmentsMinDefault = 4;
 
+    /// <summary>
+    /// Default time the writer polls for the next append after a flush before it sleeps. A lone appender's
+    /// next append arrives a few microseconds after its completion; catching it without a thread wake-up
+    /// keeps its latency close to the raw fdatasync. Short enough that an idle node burns no measurable CPU.
+    /// </summary>
+    public const int IdleSpinMicrosecondsDefault = 50;
+
+    /// <summary>Largest idle spin accepted: beyond this the writer would steal a core for nothing.</summary>
+    public const int IdleSpinMicrosecondsMaxLimit = 1000;
+
     /// <summary>Directory holding the segment files; created if missing.</summary>
     public required string Directory { get; init; }
 
@@ -65,6 +75,9 @@ public sealed record WalOptions
     /// </summary>
     public int CompactionRewriteSegmentsMin { get; init; } = CompactionRewriteSegmentsMinDefault;
 
+    /// <summary>How long the writer polls for more appends after a flush before sleeping (0 = never spin).</summary>
+    public int IdleSpinMicroseconds { get; init; } = IdleSpinMicrosecondsDefault;
+
     /// <summary>Receives operational log lines (recovery truncations, compaction). Defaults to stderr.</summary>
     public Action<string> Log { get; init; } = static line => Console.Error.WriteLine(line);
 
@@ -82,6 +95,7 @@ public sealed record WalOptions
         Check(QueueLengthMax >= 1, "QueueLengthMax must be >= 1");
         Check(GroupCacheBytesMax >= 0, "GroupCacheBytesMax must be >= 0");
         Check(GroupsMax >= 1, "GroupsMax must be >= 1");
+        Check(IdleSpinMicroseconds is >= 0 and <= IdleSpinMicrosecondsMaxLimit, $"IdleSpinMicroseconds must be in [0, {IdleSpinMicrosecondsMaxLimit}]");
         Invariant.Check(WalRecord.HeaderBytes % WalRecord.AlignmentBytes == 0);
     }
 

@@ -106,6 +106,7 @@ public class WalRecordTests
         Assert.True(options.SegmentBytes <= WalOptions.SegmentBytesMaxLimit, "offsets fit in an int");
         // The benchmark's largest batch (8189 entries of 128 bytes) is one append.
         Assert.True(8189L * WalRecord.StoredBytes(128) <= options.FlushBytesMax);
+        Assert.InRange(options.IdleSpinMicroseconds, 1, WalOptions.IdleSpinMicrosecondsMaxLimit);
     }
 
     [Fact]
@@ -116,5 +117,9 @@ public class WalRecordTests
         Assert.Contains("SegmentBytes", error.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() =>
             new WalOptions { Directory = "unused", RecordBytesMax = 8 * 1024 * 1024 }.Validate());
+        var spin = Assert.Throws<ArgumentException>(() =>
+            new WalOptions { Directory = "unused", IdleSpinMicroseconds = WalOptions.IdleSpinMicrosecondsMaxLimit + 1 }.Validate());
+        Assert.Contains("IdleSpinMicroseconds", spin.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new WalOptions { Directory = "unused", IdleSpinMicroseconds = -1 }.Validate());
     }
 }

@@ -71,6 +71,8 @@ public sealed class CrossShardProtocolTests
 
         Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var reserved));
         Assert.Equal((UInt128)9, reserved.CreditsPending);
+        Assert.True(cluster.Shards[1].Driver.HasPreparedLegs(b));
+        Assert.False(cluster.Shards[1].Driver.HasPreparedLegs(a));
         cluster.Shards[0].CrashLosingLog();
         Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
         Assert.Single(request.Failures);
@@ -80,6 +82,7 @@ public sealed class CrossShardProtocolTests
         Assert.Equal(UInt128.Zero, released.CreditsPending);
         Assert.Equal(UInt128.Zero, released.CreditsPosted);
         Assert.Contains(cluster.Shards[0].Store.EnumerateSideRecords(), r => r.Table == CrossShardTables.Tombstone);
+        Assert.False(cluster.Shards[1].Driver.HasPreparedLegs(b));
         CrossShardChecks.AssertConsistent(cluster);
     }
 

@@ -23,6 +23,8 @@ internal sealed class ClusterRouter : IAsyncDisposable
     private Task<RouteTable?>? refreshing;
     private long lastRefreshTimestamp;
     private int roundRobin;
+    // 1 while a failure-triggered refresh waits for the refresh gap to pass.
+    private int refreshScheduled;
 
     public ClusterRouter(LedgerClientOptions options, TimeProvider time, StatisticsCounters statistics, Func<Uri, INodeConnection> connect)
     {
@@ -104,9 +106,30 @@ internal sealed class ClusterRouter : IAsyncDisposable
             SlotFor(connection.Address).AvoidUntil(time.GetTimestamp() + (long)(ClientLimits.NodeAvoidDuration.TotalSeconds * time.TimestampFrequency));
         }
 
-        if (time.GetElapsedTime(Interlocked.Read(ref lastRefreshTimestamp)) >= ClientLimits.ClusterMapRefreshGapMin)
+        var sinceLast = time.GetElapsedTime(Interlocked.Read(ref lastRefreshTimestamp));
+        if (sinceLast >= ClientLimits.ClusterMapRefreshGapMin)
         {
             _ = RefreshAsync(force: false);
+        }
+        else if (Interlocked.Exchange(ref refreshScheduled, 1) == 0)
+        {
+            // A refresh ran moments ago, maybe before the failure it should explain (mid-election):
+            // read again once the gap has passed, once for any number of failures meanwhile.
+            _ = RefreshLaterAsync(ClientLimits.ClusterMapRefreshGapMin - sinceLast);
+        }
+    }
+
+    private async Task RefreshLaterAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, time, stopping.Token);
+            Volatile.Write(ref refreshScheduled, 0);
+            await RefreshAsync(force: true);
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed.
         }
     }
 

@@ -257,6 +257,11 @@ public sealed class LedgerClient : IAsyncDisposable
             {
                 return await read(connection, remaining < options.RequestTimeout ? remaining : options.RequestTimeout, linked.Token);
             }
+            catch (RpcException exception) when (linked.IsCancellationRequested)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                throw new ObjectDisposedException($"{nameof(LedgerClient)} was disposed while the read was in flight.", exception);
+            }
             catch (RpcException exception) when (!linked.IsCancellationRequested)
             {
                 var problem = $"{connection.Address}: {exception.Status.StatusCode}: {exception.Status.Detail}";

@@ -28,6 +28,7 @@ public sealed class ClientClusterTests(ClusterFixture fixture) : IClassFixture<C
         var outcomes = await Task.WhenAll(transfers.Select(t => client.CreateTransferAsync(t, cancellationToken: Cancel)));
 
         var after = client.Statistics;
+        fixture.Log($"{calls} concurrent calls: {after.CreateRequests - before.CreateRequests} requests");
         Assert.All(outcomes, outcome => Assert.True(outcome.IsCreated, $"{outcome.StatusName} {outcome.Outcome} {outcome.Problem}. {fixture.LogHint}"));
         Assert.Equal(calls, after.CreateCalls - before.CreateCalls);
         var requests = after.CreateRequests - before.CreateRequests;
@@ -38,6 +39,7 @@ public sealed class ClientClusterTests(ClusterFixture fixture) : IClassFixture<C
     [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Calls_keep_succeeding_while_a_leader_is_killed_and_nothing_is_applied_twice()
     {
+        await fixture.EnsureAllRunningAsync();
         await using var client = new LedgerClient(fixture.Options);
         var pairs = ClusterFixture.NewAccountPairs(seed: 2);
         await CreateAccountsAsync(client, pairs);
@@ -46,11 +48,12 @@ public sealed class ClientClusterTests(ClusterFixture fixture) : IClassFixture<C
         var stream = new PaymentStream(client, pairs, workers: 16);
         var running = stream.RunAsync();
         await stream.Completed(100).WaitAsync(ElectionWaitMax, Cancel);
+        fixture.Log($"100 calls done; killing node {leader}, leader of shard 0");
         await fixture.Cluster.KillAsync(leader);
         // Keep the stream going until 300 more calls have completed after the kill.
         stream.StopAfter(300);
         await running.WaitAsync(TimeSpan.FromSeconds(120), Cancel);
-        await fixture.RestartAsync(leader);
+        fixture.Log($"stream done: {stream.Outcomes.Count} calls, statistics {client.Statistics}");
 
         var failed = stream.Outcomes.Where(o => !o.Outcome.IsCreatedOrExists).ToList();
         Assert.True(failed.Count == 0, $"{failed.Count} calls did not succeed, e.g. {failed.FirstOrDefault().Outcome}. {fixture.LogHint}");
@@ -61,10 +64,12 @@ public sealed class ClientClusterTests(ClusterFixture fixture) : IClassFixture<C
     [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task A_dead_leader_in_the_map_is_replaced_and_requests_then_go_to_the_new_leader()
     {
+        await fixture.EnsureAllRunningAsync();
         await using var client = new LedgerClient(fixture.Options);
         var pairs = ClusterFixture.NewAccountPairs(seed: 3);
         await CreateAccountsAsync(client, pairs);
         var leader = await LeaderAsync(client, shard: 1, notOn: 0);
+        fixture.Log($"killing node {leader}, leader of shard 1");
         await fixture.Cluster.KillAsync(leader);
         var before = client.Statistics;
 
@@ -78,13 +83,13 @@ public sealed class ClientClusterTests(ClusterFixture fixture) : IClassFixture<C
 
         // Without being asked, the client learns the new leader and sends to it directly.
         var newLeader = await LeaderAsync(client, shard: 1, notOn: leader);
+        fixture.Log($"client's map names node {newLeader} as the new leader of shard 1");
         var direct = await client.CreateTransferAsync(ClusterFixture.Payment(pairs[1]), cancellationToken: Cancel);
         var last = client.Statistics;
         Assert.True(direct.IsCreated);
         Assert.Equal(1, last.CreateRequests - afterFailure.CreateRequests);
         Assert.Equal(1, last.RequestsToLeader - afterFailure.RequestsToLeader);
         Assert.NotEqual(leader, newLeader);
-        await fixture.RestartAsync(leader);
     }
 
     private async Task CreateAccountsAsync(LedgerClient client, (UInt128 Debit, UInt128 Credit)[] pairs)

@@ -38,12 +38,25 @@ public sealed class ClusterFixture : IAsyncLifetime
         await Cluster.WaitAllReadyAsync(ReadyTimeout, CancellationToken.None);
     }
 
-    /// <summary>Restarts node <paramref name="id"/> (killed by a test) and waits until it is ready again.</summary>
-    public async Task RestartAsync(ulong id)
+    /// <summary>
+    /// Restarts every node a test killed and waits until it is ready. A test that kills a node calls
+    /// this first (a second kill needs all three up to keep a quorum); a test that leaves a node
+    /// dead saves the restart when it runs last.
+    /// </summary>
+    public async Task EnsureAllRunningAsync()
     {
-        Cluster.Start(id);
-        await Cluster.WaitReadyAsync([id], ReadyTimeout, TestContext.Current.CancellationToken);
+        var stopped = Cluster.Nodes.Select(node => node.Id).Where(id => !Cluster.IsRunning(id)).ToList();
+        foreach (var id in stopped)
+        {
+            Cluster.Start(id);
+        }
+
+        await Cluster.WaitReadyAsync(stopped, ReadyTimeout, TestContext.Current.CancellationToken);
     }
+
+    /// <summary>A timestamped line in the test output, so a slow run shows where its time went.</summary>
+    public void Log(string message) =>
+        TestContext.Current.TestOutputHelper?.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {message}");
 
     /// <summary>Two new accounts on each shard: payments go from the first to the second of a shard.</summary>
     public static (UInt128 Debit, UInt128 Credit)[] NewAccountPairs(int seed)

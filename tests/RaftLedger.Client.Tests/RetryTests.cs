@@ -59,9 +59,14 @@ public sealed class RetryTests
     {
         var cluster = new FakeCluster(1, _ => 1);
         var failures = 3;
-        cluster.Node(1).OnTransfers = events => failures-- > 0
-            ? Task.FromException<EventAnswer[]>(new RpcException(new Status(StatusCode.DeadlineExceeded, "outcome unknown")))
-            : Task.FromResult(new[] { new EventAnswer("exists", 0) });
+        foreach (var node in cluster.Nodes)
+        {
+            // Whichever node the client tries: three unknown outcomes, then the transfer is found.
+            node.OnTransfers = events => Interlocked.Decrement(ref failures) >= 0
+                ? Task.FromException<EventAnswer[]>(new RpcException(new Status(StatusCode.DeadlineExceeded, "outcome unknown")))
+                : Task.FromResult(new[] { new EventAnswer("exists", 0) });
+        }
+
         await using var client = cluster.Client();
 
         var outcome = await client.CreateTransferAsync(Payment, cancellationToken: Cancel);
@@ -71,14 +76,18 @@ public sealed class RetryTests
         Assert.Equal(CreateTransferResult.Exists, outcome.Status);
         Assert.Equal(4, client.Statistics.CreateRequests);
         Assert.Equal(3, client.Statistics.CreateRetries);
-        Assert.All(cluster.Node(1).TransferRequests, request => Assert.Equal(Payment, Assert.Single(request)));
+        Assert.All(cluster.Nodes.SelectMany(node => node.TransferRequests), request => Assert.Equal(Payment, Assert.Single(request)));
     }
 
     [Fact]
     public async Task At_the_deadline_an_event_whose_attempts_timed_out_is_unknown()
     {
         var cluster = new FakeCluster(1, _ => 1);
-        cluster.Node(1).OnTransfers = _ => Task.FromException<EventAnswer[]>(new RpcException(new Status(StatusCode.DeadlineExceeded, "outcome unknown")));
+        foreach (var node in cluster.Nodes)
+        {
+            node.OnTransfers = _ => Task.FromException<EventAnswer[]>(new RpcException(new Status(StatusCode.DeadlineExceeded, "outcome unknown")));
+        }
+
         await using var client = cluster.Client();
         await client.ConnectAsync(Cancel);
 
@@ -138,6 +147,20 @@ public sealed class RetryTests
         Assert.Equal("http://node2/", cluster.Log[0].Node.ToString());
         Assert.NotEqual("http://node2/", cluster.Log[^1].Node.ToString());
         Assert.True(client.Statistics.ClusterMapRefreshes > readsBefore);
+    }
+
+    [Fact]
+    public async Task A_client_given_one_address_reaches_the_other_members_when_that_node_fails()
+    {
+        var cluster = new FakeCluster(1, _ => 0); // no leader known: any node will do
+        cluster.Node(1).OnTransfers = _ => Task.FromException<EventAnswer[]>(FakeNode.Unavailable(fromNode: false));
+        await using var client = cluster.Client(); // only node1's address is configured
+        await client.ConnectAsync(Cancel);
+
+        var outcome = await client.CreateTransferAsync(Payment, timeout: TimeSpan.FromSeconds(10), cancellationToken: Cancel);
+
+        Assert.True(outcome.IsCreated, $"{outcome.Outcome} {outcome.Problem}");
+        Assert.NotEqual("http://node1/", cluster.Log[^1].Node.ToString());
     }
 
     [Fact]

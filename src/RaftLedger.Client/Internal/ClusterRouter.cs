@@ -84,10 +84,11 @@ internal sealed class ClusterRouter : IAsyncDisposable
         }
 
         toLeader = false;
+        var nodes = route.Nodes.Length > 0 ? route.Nodes : seeds;
         var start = Interlocked.Increment(ref roundRobin);
-        for (var i = 0; i < seeds.Length; i++)
+        for (var i = 0; i < nodes.Length; i++)
         {
-            var slot = seeds[(int)((uint)(start + i) % (uint)seeds.Length)];
+            var slot = nodes[(int)((uint)(start + i) % (uint)nodes.Length)];
             if (!slot.IsAvoided(now))
             {
                 return slot.Connection;
@@ -95,7 +96,7 @@ internal sealed class ClusterRouter : IAsyncDisposable
         }
 
         // Every node failed recently: try them in turn rather than give up before the deadline.
-        return seeds[(int)((uint)start % (uint)seeds.Length)].Connection;
+        return nodes[(int)((uint)start % (uint)nodes.Length)].Connection;
     }
 
     /// <summary>A request to <paramref name="connection"/> failed: avoid the node for a while (if it is down) and re-read the map.</summary>
@@ -216,7 +217,10 @@ internal sealed class ClusterRouter : IAsyncDisposable
             leaders[shard] = addresses.GetValueOrDefault(map.LeaderOf(shard));
         }
 
-        return new RouteTable(map, leaders);
+        // Fallback targets: the seeds plus every member whose address is known, so a client given
+        // one address still reaches the others when that one is down.
+        var nodes = seeds.Concat(addresses.Values).Distinct().ToArray();
+        return new RouteTable(map, leaders, nodes);
     }
 
     /// <summary>The node's gRPC address: from the map when the node publishes it, else from the options.</summary>
@@ -300,8 +304,11 @@ internal sealed class NodeSlot(INodeConnection connection)
     public void AvoidUntil(long timestamp) => Interlocked.Exchange(ref avoidUntil, timestamp);
 }
 
-/// <summary>An immutable routing snapshot: the merged map and each shard's leader slot (null when unknown or unreachable).</summary>
-internal sealed record RouteTable(ClusterMap Map, NodeSlot?[] Leaders)
+/// <summary>
+/// An immutable routing snapshot: the merged map, each shard's leader slot (null when unknown or its
+/// address is not known), and every reachable node for fallback.
+/// </summary>
+internal sealed record RouteTable(ClusterMap Map, NodeSlot?[] Leaders, NodeSlot[] Nodes)
 {
     public int ShardCount => Map.ShardCount;
 }

@@ -80,6 +80,40 @@ public sealed class RetryTests
     }
 
     [Fact]
+    public async Task A_retry_resends_the_events_as_given_even_if_the_caller_reused_its_buffer()
+    {
+        var cluster = new FakeCluster(1, _ => 1);
+        var gate = new TaskCompletionSource();
+        var attempts = 0;
+        foreach (var node in cluster.Nodes)
+        {
+            node.OnTransfers = async events =>
+            {
+                if (Interlocked.Increment(ref attempts) == 1)
+                {
+                    await gate.Task;
+                    throw new RpcException(new Status(StatusCode.DeadlineExceeded, "outcome unknown"));
+                }
+
+                return FakeNode.Created(events.Length);
+            };
+        }
+
+        await using var client = cluster.Client();
+        await client.ConnectAsync(Cancel);
+        var buffer = new[] { Payment };
+        var call = client.CreateTransfersAsync(buffer, cancellationToken: Cancel);
+        buffer[0] = Payment with { Id = 999, Amount = 1_000_000 };
+        gate.SetResult();
+        var reply = await call;
+
+        Assert.True(reply[0].IsCreated);
+        var sent = cluster.Nodes.SelectMany(node => node.TransferRequests).ToList();
+        Assert.Equal(2, sent.Count);
+        Assert.All(sent, request => Assert.Equal(Payment, Assert.Single(request)));
+    }
+
+    [Fact]
     public async Task At_the_deadline_an_event_whose_attempts_timed_out_is_unknown()
     {
         var cluster = new FakeCluster(1, _ => 1);

@@ -22,8 +22,8 @@ public static class BankChecker
             stored[shard] = StoredTransfers(shard, ledgers[shard]);
         }
 
-        CheckLegsMatchRecords(stored, shards);
-        CheckAccounts(cluster, ledgers, stored);
+        var records = CommittedRecords(stored, shards);
+        CheckAccounts(cluster, ledgers, records);
         CheckHistory(cluster.Workload, stored, shards);
     }
 
@@ -59,44 +59,46 @@ public static class BankChecker
     }
 
     /// <summary>
-    /// A transfer stored away from its home shard is a leg's copy: the home must hold the committed record with
-    /// the same fields, and the copy must be on a shard of one of its accounts (no leg of an uncommitted transfer).
-    /// Every record at home is also stored on its debit and credit accounts' shards (both legs applied).
+    /// The committed records: every transfer stored on its home shard (the shard of its id). A transfer stored
+    /// away from its home is a participant's copy of a leg: the home must hold the committed record with the same
+    /// fields, and the copy must be on the shard of one of its accounts (no leg of an uncommitted transfer).
     /// </summary>
-    private static void CheckLegsMatchRecords(Dictionary<UInt128, Transfer>[] stored, int shards)
+    private static Dictionary<UInt128, Transfer> CommittedRecords(Dictionary<UInt128, Transfer>[] stored, int shards)
     {
+        var records = new Dictionary<UInt128, Transfer>();
         for (var shard = 0; shard < shards; shard++)
         {
             foreach (var (id, transfer) in stored[shard])
             {
                 var home = ShardRouter.ShardOf(id, shards);
-                var debitShard = ShardRouter.ShardOf(transfer.DebitAccountId, shards);
-                var creditShard = ShardRouter.ShardOf(transfer.CreditAccountId, shards);
                 if (home == shard)
                 {
-                    Fail(debitShard == shard || stored[debitShard].ContainsKey(id), $"transfer {id} is committed on shard {home} but its debit leg is missing on shard {debitShard}");
-                    Fail(creditShard == shard || stored[creditShard].ContainsKey(id), $"transfer {id} is committed on shard {home} but its credit leg is missing on shard {creditShard}");
+                    records.Add(id, transfer);
                     continue;
                 }
 
+                var debitShard = ShardRouter.ShardOf(transfer.DebitAccountId, shards);
+                var creditShard = ShardRouter.ShardOf(transfer.CreditAccountId, shards);
                 Fail(shard == debitShard || shard == creditShard, $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id");
                 Fail(stored[home].TryGetValue(id, out var record), $"a leg of transfer {id} is applied on shard {shard} but its home shard {home} has no committed record");
                 Fail(SameFields(record, transfer), $"the leg of transfer {id} on shard {shard} differs from its committed record on shard {home}");
             }
         }
+
+        return records;
     }
 
     /// <summary>
-    /// Per account: exists, its posted balances are the sum of the transfers its shard holds for it (each applied
-    /// once), no pending amounts are left (nothing reserved once quiet), guarded customers are not overdrawn; per
+    /// Per account: exists, its posted balances are the sum of the committed transfers that name it (so each
+    /// transfer's both legs were applied, exactly once, and nothing else was), no pending amounts are left (nothing reserved once quiet), guarded customers are not overdrawn; per
     /// ledger: total debits == total credits, posted and pending.
     /// </summary>
-    private static void CheckAccounts(MultiShardCluster cluster, LedgerStateMachine[] ledgers, Dictionary<UInt128, Transfer>[] stored)
+    private static void CheckAccounts(MultiShardCluster cluster, LedgerStateMachine[] ledgers, Dictionary<UInt128, Transfer> records)
     {
         UInt128 debitsPosted = 0, creditsPosted = 0, debitsPending = 0, creditsPending = 0;
+        var (debitSums, creditSums) = SumByAccount(records);
         for (var shard = 0; shard < ledgers.Length; shard++)
         {
-            var (debitSums, creditSums) = SumByAccount(stored[shard]);
             foreach (var bank in cluster.Workload.AccountsOf(shard))
             {
                 Fail(ledgers[shard].TryLookupAccount(bank.Id, out var account), $"account {bank.Id} is missing on shard {shard}");

@@ -51,7 +51,7 @@ public sealed partial class MultiShardCluster
             while (!AccountsExist(shard, events))
             {
                 Require(RunUntil(() => Leader(shard) is not null, (int)(deadline - NowTicks)), $"set-up: no leader of shard {shard}");
-                ProposeStamped(Leader(shard)!, LedgerCommand.EncodeCreateAccounts(0, events), new PendingProposal(0, null, 0, 0, LedgerOperation.CreateAccounts));
+                ProposeStamped(Leader(shard)!, LedgerCommand.EncodeCreateAccounts(0, events), new PendingProposal(0, null, 0, null, LedgerOperation.CreateAccounts));
                 RunUntil(() => AccountsExist(shard, events), Options.RequestTimeoutTicks);
                 Require(NowTicks < deadline, $"set-up: accounts of shard {shard} not created");
             }
@@ -182,7 +182,7 @@ public sealed partial class MultiShardCluster
             }
 
             var result = ProposeStamped(leader, LedgerCommand.EncodeCreateTransfers(0, events),
-                new PendingProposal(0, request, request.Attempt, 0, LedgerOperation.CreateTransfers));
+                new PendingProposal(0, request, request.Attempt, null, LedgerOperation.CreateTransfers));
             if (result.Status != ProposalStatus.Accepted)
             {
                 return false;
@@ -211,9 +211,9 @@ public sealed partial class MultiShardCluster
 
     private void ProposalApplied(ShardReplica replica, PendingProposal proposal, Entry entry, ReadOnlySpan<byte> results)
     {
-        if (proposal.DriverToken != 0)
+        if (proposal.DriverToken is { } token)
         {
-            DriverProposalApplied(replica, proposal.DriverToken, results);
+            DriverProposalApplied(replica, token, results);
         }
         else if (proposal.Request is { } request && request.Attempt == proposal.Attempt && request.PartsOutstanding > 0)
         {
@@ -227,7 +227,7 @@ public sealed partial class MultiShardCluster
             PartDone(request);
         }
 
-        if (Trap is { Moment: TrapMoment.Applied } trap && LedgerCommand.TryReadHeader(entry.Data.Span, out var operation, out _, out _) && operation == trap.Operation)
+        if (Trap is { Moment: TrapMoment.Applied } trap && trap.Operation == proposal.Operation)
         {
             FireTrap(replica, trap);
         }
@@ -236,9 +236,9 @@ public sealed partial class MultiShardCluster
     private void ProposalFailed(ShardReplica replica, PendingProposal proposal)
     {
         // A client's part whose entry was replaced: the client times out and retries the same ids.
-        if (proposal.DriverToken != 0)
+        if (proposal.DriverToken is { } token)
         {
-            DriverProposalFailed(replica, proposal.DriverToken);
+            DriverProposalFailed(replica, token);
         }
     }
 

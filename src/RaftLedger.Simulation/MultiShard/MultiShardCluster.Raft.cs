@@ -118,13 +118,11 @@ public sealed partial class MultiShardCluster
 
     private void InstallSnapshot(ShardReplica replica, SnapshotMetadata snapshot)
     {
-        var ledger = NewLedger();
         using (var stream = new MemoryStream(replica.Disk.Image.SnapshotData, writable: false))
         {
-            ledger.RestoreSnapshot(stream);
+            replica.Ledger!.RestoreSnapshot(stream);
         }
 
-        replica.Ledger = ledger;
         replica.AppliedIndex = snapshot.Index;
         replica.AppliedTerm = snapshot.Term;
         SnapshotsInstalled++;
@@ -222,10 +220,11 @@ public sealed partial class MultiShardCluster
     private ProposalResult ProposeStamped(ShardReplica replica, byte[] command, PendingProposal proposal)
     {
         Invariant.Check(replica.IsReadyLeader, "only a ready leader proposes");
-        Invariant.Check(LedgerCommand.TryReadHeader(command, out _, out _, out var count), "the host proposes only ledger commands");
+        var count = LedgerCommand.TimestampCount(command);
+        Invariant.Check(count >= 1 && (LedgerOperation)command[OperationOffset] == proposal.Operation, "the host proposes ledger commands of the operation it recorded");
         var floor = Math.Max(replica.Ledger!.LastTimestamp, replica.LastProposedTimestamp) + (ulong)count;
         var timestamp = Math.Max(ClusterTimeNs, floor);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(command.AsSpan(TimestampOffset), timestamp);
+        LedgerCommand.SetBatchTimestamp(command, timestamp);
         var result = replica.RunningCore.Propose(command);
         if (result.Status == ProposalStatus.Accepted)
         {
@@ -238,6 +237,6 @@ public sealed partial class MultiShardCluster
         return result;
     }
 
-    /// <summary>Where <see cref="LedgerCommand"/> keeps the batch timestamp (version, operation, 2 zero bytes, u32 count).</summary>
-    private const int TimestampOffset = 8;
+    /// <summary>Where <see cref="LedgerCommand"/> keeps the operation byte (after the version byte).</summary>
+    private const int OperationOffset = 1;
 }

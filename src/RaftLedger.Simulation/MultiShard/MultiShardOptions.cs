@@ -1,4 +1,5 @@
 using RaftLedger.Common.Placement;
+using RaftLedger.Ledger.CrossShard;
 using RaftLedger.Raft;
 
 namespace RaftLedger.Simulation.MultiShard;
@@ -20,8 +21,8 @@ public static class MultiShardLimits
     /// <summary>Most transfers in one client request.</summary>
     public const int RequestTransfersMax = 8;
 
-    /// <summary>Logical nanoseconds per tick: a tick stands for 10 ms of cluster time.</summary>
-    public const ulong TickNs = 10_000_000;
+    /// <summary>Logical nanoseconds per tick: a tick stands for 100 ms of cluster time (RaftConfig.Recommended's tick).</summary>
+    public const ulong TickNs = 100_000_000;
 }
 
 /// <summary>Deliberate host bugs, so tests can prove the bank checkers catch them. Never set outside such tests.</summary>
@@ -76,6 +77,16 @@ public sealed record MultiShardOptions
 
     /// <summary>Leaders send before persisting when their Ready allows it.</summary>
     public bool SendBeforePersistWhenAllowed { get; init; }
+
+    /// <summary>
+    /// The drivers' timing in cluster time: resend unanswered messages every 2 ticks, ask about a leg prepared for
+    /// 30 ticks (3 s; about 3 election timeouts, so a crashed coordinator's shard has a new leader by then).
+    /// </summary>
+    public CrossShardOptions CrossShard { get; init; } = new()
+    {
+        RetryIntervalNs = 2 * MultiShardLimits.TickNs,
+        AbandonTimeoutNs = 30 * MultiShardLimits.TickNs,
+    };
 
     /// <summary>A deliberate bug in the host (tests of the checkers only).</summary>
     public MultiShardHostBug HostBug { get; init; }

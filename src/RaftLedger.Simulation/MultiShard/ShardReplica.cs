@@ -1,11 +1,12 @@
 using RaftLedger.Common;
 using RaftLedger.Ledger;
+using RaftLedger.Ledger.CrossShard;
 using RaftLedger.Raft;
 
 namespace RaftLedger.Simulation.MultiShard;
 
 /// <summary>A proposal a leader replica is waiting to see applied: a client's fast-path part, or a driver's command.</summary>
-internal sealed record PendingProposal(ulong Term, ClientRequest? Request, int Attempt, long DriverToken, LedgerOperation Operation);
+internal sealed record PendingProposal(ulong Term, ClientRequest? Request, int Attempt, long? DriverToken, LedgerOperation Operation);
 
 /// <summary>
 /// One replica of one shard on one simulated node: a real <see cref="RaftNode"/> over a simulated disk, and the
@@ -42,6 +43,9 @@ public sealed class ShardReplica : ISimRaftReplica
 
     public LedgerStateMachine? Ledger { get; internal set; }
 
+    /// <summary>The cross-shard protocol driver of this replica (volatile, rebuilt on restart over the ledger).</summary>
+    public CrossShardDriver? Driver { get; internal set; }
+
     public bool IsUp => Core is not null;
 
     // Invariant: AppliedIndex is the index of the last entry applied to Ledger (or of the restored snapshot).
@@ -64,6 +68,9 @@ public sealed class ShardReplica : ISimRaftReplica
 
     internal Dictionary<ulong, byte[]> ReceivedSnapshots { get; } = [];
 
+    /// <summary>Driver proposals that will never apply, to report to the driver once its current actions are taken.</summary>
+    internal List<long> FailedTokens { get; } = [];
+
     public bool IsReadyLeader => ReadyTerm != 0 && Core is { Role: RaftRole.Leader } core && core.Term == ReadyTerm;
 
     /// <summary>Drops everything volatile (power loss).</summary>
@@ -71,9 +78,11 @@ public sealed class ShardReplica : ISimRaftReplica
     {
         Core = null;
         Ledger = null;
+        Driver = null;
         ReadyTerm = 0;
         LastProposedTimestamp = 0;
         Waiting.Clear();
+        FailedTokens.Clear();
         ReceivedSnapshots.Clear();
     }
 

@@ -22,9 +22,26 @@ public static class BankChecker
             stored[shard] = StoredTransfers(shard, ledgers[shard]);
         }
 
+        CheckNothingUnfinished(cluster);
         var records = CommittedRecords(stored, shards);
         CheckAccounts(cluster, ledgers, records);
         CheckHistory(cluster.Workload, stored, shards);
+    }
+
+    /// <summary>No replica holds a coordinator record (a transaction not retired) or a prepared leg once quiet.</summary>
+    private static void CheckNothingUnfinished(MultiShardCluster cluster)
+    {
+        for (var shard = 0; shard < cluster.Options.ShardCount; shard++)
+        {
+            foreach (var replica in cluster.ReplicasOf(shard))
+            {
+                if (replica.Ledger is { } ledger && MultiShardCluster.UnfinishedSideRecord(ledger) is { } record)
+                {
+                    var what = record.Table == Ledger.CrossShard.CrossShardTables.Prepared ? "a prepared leg" : "an unretired coordinator record";
+                    throw new SimulationFailureException($"shard {shard} replica on node {replica.NodeId} still holds {what} of transaction {record.Key} once quiet");
+                }
+            }
+        }
     }
 
     private static LedgerStateMachine[] NewestLedgers(MultiShardCluster cluster)

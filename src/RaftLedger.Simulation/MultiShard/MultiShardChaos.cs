@@ -29,6 +29,9 @@ public sealed record MultiShardChaosOptions
 
     /// <summary>Receives the run's trace when set (replaying one seed).</summary>
     public Action<string>? Trace { get; init; }
+
+    /// <summary>Called with the cluster at the end of the run, passed or failed (replay tooling and tests that inspect a run).</summary>
+    public Action<MultiShardCluster>? Inspect { get; init; }
 }
 
 /// <summary>The outcome of one multi-shard seed.</summary>
@@ -91,6 +94,11 @@ public static class MultiShardChaos
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             failure = $"{e.GetType().Name}: {e.Message}\n{e.StackTrace}";
+        }
+
+        if (cluster is not null)
+        {
+            options.Inspect?.Invoke(cluster);
         }
 
         var acknowledged = 0;

@@ -13,9 +13,6 @@ internal sealed record DriverRequest(ClientRequest Request, int Attempt, int[] I
 // proposed like any other command; its messages travel the simulated network to the other shard's leader.
 public sealed partial class MultiShardCluster
 {
-    /// <summary>Rounds of draining a driver's actions per call (failures fed back may produce more actions).</summary>
-    private const int DrainRoundsMax = 8;
-
     private readonly Dictionary<long, DriverRequest> _driverRequests = [];
     private long _nextRequestToken;
 
@@ -26,14 +23,42 @@ public sealed partial class MultiShardCluster
     public long LastDriverActionTick { get; private set; }
 
     /// <summary>
-    /// True when no driver proposed or sent anything for an abandonment timeout plus four retry intervals: a
-    /// driver with unfinished work resends every retry interval, and a participant's prepared leg is asked about
-    /// within the abandonment timeout. The ledger checks then find any leg or record left behind.
+    /// True when no cross-shard work is left: every shard has a ready leader whose driver coordinates and watches
+    /// nothing, and no replica's ledger holds a coordinator record or a prepared leg.
     /// </summary>
     public bool CrossShardQuiet()
     {
-        var windowNs = Options.CrossShard.AbandonTimeoutNs + (4 * Options.CrossShard.RetryIntervalNs);
-        return (ulong)(NowTicks - LastDriverActionTick) * MultiShardLimits.TickNs > windowNs;
+        for (var shard = 0; shard < Options.ShardCount; shard++)
+        {
+            if (Leader(shard) is not { Driver: { } driver } || driver.CoordinatorTransactionCount != 0 || driver.PreparedTransactionCount != 0)
+            {
+                return false;
+            }
+
+            foreach (var replica in _shardReplicas[shard])
+            {
+                if (replica.Ledger is { } ledger && UnfinishedSideRecord(ledger) is not null)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The first coordinator record or prepared leg in the ledger's side table, or null.</summary>
+    internal static SideRecord? UnfinishedSideRecord(LedgerStateMachine ledger)
+    {
+        foreach (var record in ledger.Store.EnumerateSideRecords())
+        {
+            if (record.Table is CrossShardTables.Coordinator or CrossShardTables.Prepared)
+            {
+                return record;
+            }
+        }
+
+        return null;
     }
 
     private static string DescribeDriver(ShardReplica replica) => replica.Driver is null ? "" : " driver";
@@ -49,6 +74,7 @@ public sealed partial class MultiShardCluster
         {
             foreach (var replica in node.Replicas)
             {
+                ReportFailedProposals(replica);
                 replica.Driver?.Tick(ClusterTimeNs);
             }
         }
@@ -57,26 +83,34 @@ public sealed partial class MultiShardCluster
     /// <summary>Executes the driver's actions in order: propose, send, answer or fail a client request.</summary>
     private void DrainDriver(ShardReplica replica)
     {
-        for (var round = 0; replica.Driver is { } driver; round++)
+        if (replica.Driver is not { } driver)
         {
-            Invariant.Check(round < DrainRoundsMax, "a driver kept producing actions in answer to failed proposals");
-            for (var taken = 0; driver.TryTakeAction(out var action); taken++)
-            {
-                Invariant.Check(taken < CrossShardLimits.ActionsQueuedMax, "a driver queued more actions than its limit");
-                TakeAction(replica, action);
-            }
+            return;
+        }
 
-            if (replica.FailedTokens.Count == 0)
-            {
-                return;
-            }
+        for (var taken = 0; driver.TryTakeAction(out var action); taken++)
+        {
+            Invariant.Check(taken < CrossShardLimits.ActionsQueuedMax, "a driver queued more actions than its limit");
+            TakeAction(replica, action);
+        }
+    }
 
-            var failed = replica.FailedTokens.ToArray();
-            replica.FailedTokens.Clear();
-            foreach (var token in failed)
-            {
-                driver.OnProposalFailed(token);
-            }
+    /// <summary>
+    /// Tells each driver about its proposals that will never apply. Done once per tick, before the drivers tick,
+    /// so a driver that re-proposes at once and is refused again does not spin within one tick.
+    /// </summary>
+    private void ReportFailedProposals(ShardReplica replica)
+    {
+        if (replica.Driver is not { } driver || replica.FailedTokens.Count == 0)
+        {
+            return;
+        }
+
+        var failed = replica.FailedTokens.ToArray();
+        replica.FailedTokens.Clear();
+        foreach (var token in failed)
+        {
+            driver.OnProposalFailed(token);
         }
     }
 
@@ -86,10 +120,12 @@ public sealed partial class MultiShardCluster
         {
             case ProposeAction propose:
                 LastDriverActionTick = NowTicks;
+                Trace?.Invoke($"{NowTicks} shard {replica.Shard} node {replica.NodeId} proposes {(LedgerOperation)propose.Command[OperationOffset]} token {propose.Token}");
                 ProposeForDriver(replica, propose);
                 break;
             case SendAction send:
                 LastDriverActionTick = NowTicks;
+                Trace?.Invoke($"{NowTicks} shard {replica.Shard} node {replica.NodeId} sends {send.Message.Length} bytes to shard {send.ToShard}");
                 SendCrossShard(replica, send);
                 break;
             case CompleteAction complete:

@@ -21,6 +21,15 @@ public sealed record MultiShardChaosOptions
     /// <summary>Share of client requests that cross shards; a negative value lets the seed choose.</summary>
     public double CrossShardFraction { get; init; } = -1;
 
+    /// <summary>
+    /// Customers start with <see cref="RichBalance"/> instead of 1,000, so no transfer is refused for lack of funds:
+    /// every cross-shard transaction then commits unless a fault aborts it.
+    /// </summary>
+    public bool RichCustomers { get; init; }
+
+    /// <summary>A customer's starting balance with <see cref="RichCustomers"/>.</summary>
+    public const ulong RichBalance = 1_000_000_000;
+
     /// <summary>Every shard must have a leader within this many election timeouts after healing.</summary>
     public int LeaderWithinElectionTimeouts { get; init; } = 10;
 
@@ -56,7 +65,9 @@ public sealed record MultiShardRunResult(
         $"dotnet run --project src/RaftLedger.Cli -c Release -- sim --multishard --seed {Seed}" +
         (Options.Nodes == 0 ? "" : $" --nodes {Options.Nodes}") +
         (Options.Shards == 0 ? "" : $" --shards {Options.Shards}") +
-        (Options.ChaosTicks == MultiShardChaosOptions.ChaosTicksDefault ? "" : $" --ticks {Options.ChaosTicks}");
+        (Options.ChaosTicks == MultiShardChaosOptions.ChaosTicksDefault ? "" : $" --ticks {Options.ChaosTicks}") +
+        (Options.RichCustomers ? " --rich-customers" : "") +
+        (Options.CrossShardFraction < 0 ? "" : $" --cross-shard {Options.CrossShardFraction.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 
     public override string ToString() => Passed
         ? $"multishard seed {Seed} ({Nodes} nodes, {Shards} shards): ok, {Ticks} ticks, {Transfers} transfers ({Acknowledged} acknowledged), {Crashes} crashes, {SnapshotsInstalled} snapshots installed, {MessagesSent} messages, traps fired {TrapsFired.Count}"
@@ -137,6 +148,7 @@ public static class MultiShardChaos
         ShardCount = shards,
         ClientCount = plan.Between(2, 6),
         CustomersPerShard = plan.Between(2, 5),
+        InitialBalance = options.RichCustomers ? MultiShardChaosOptions.RichBalance : 1_000,
         CrossShardFraction = options.CrossShardFraction >= 0 ? options.CrossShardFraction : plan.Pick([0.0, 0.3, 0.6, 1.0]),
         SnapshotEveryEntries = plan.Pick([0, 0, 15, 40]),
         TornWriteProbability = plan.NextDouble() * 0.5,
@@ -173,17 +185,17 @@ public static class MultiShardChaos
         var leaderNode = cluster.Leader(plan.Next(cluster.Options.ShardCount))?.NodeId ?? any;
         switch (plan.Next(100))
         {
-            case < 12:
+            case < 10:
                 cluster.Crash(any);
                 break;
-            case < 22:
+            case < 18:
                 cluster.Crash(leaderNode);
                 break;
-            case < 28:
+            case < 24:
                 cluster.Node(plan.Chance(0.5) ? leaderNode : any).CrashDuringNextPersist = true;
                 break;
             case < 40:
-                cluster.Trap = new CrashTrap(plan.Pick(TrappableOperations), plan.Chance(0.5) ? TrapMoment.Proposed : TrapMoment.Applied);
+                cluster.Trap ??= new CrashTrap(plan.Pick(TrappableOperations), plan.Chance(0.5) ? TrapMoment.Proposed : TrapMoment.Applied);
                 break;
             case < 60:
                 cluster.Restart(any);

@@ -24,9 +24,11 @@ public static class SimCommand
         var trace = new Option<bool>("--trace") { Description = "With --seed: print every message sent and delivered." };
         var multiShard = new Option<bool>("--multishard") { Description = "Run the multi-shard bank simulator (shard Raft groups, real ledger, cross-shard protocol)." };
         var shards = new Option<int>("--shards") { Description = "With --multishard: shards 2..8 (0: each seed chooses).", DefaultValueFactory = _ => 0 };
+        var crossShard = new Option<double>("--cross-shard") { Description = "With --multishard: share of requests that cross shards, 0..1 (-1: each seed chooses).", DefaultValueFactory = _ => -1 };
+        var rich = new Option<bool>("--rich-customers") { Description = "With --multishard: customers start rich, so no transfer is refused for lack of funds." };
         var command = new Command("sim", "Run the deterministic cluster simulator: one seed, or a soak over many seeds.")
         {
-            seed, seeds, from, count, nodes, ticks, parallel, trace, multiShard, shards,
+            seed, seeds, from, count, nodes, ticks, parallel, trace, multiShard, shards, crossShard, rich,
         };
         command.SetAction(parse =>
         {
@@ -38,8 +40,10 @@ public static class SimCommand
                     {
                         Nodes = parse.GetValue(nodes),
                         Shards = parse.GetValue(shards),
-                        ChaosTicks = parse.GetResult(ticks) is null ? MultiShardChaosOptions.ChaosTicksDefault : parse.GetValue(ticks),
+                        ChaosTicks = parse.GetResult(ticks) is { Implicit: false } ? parse.GetValue(ticks) : MultiShardChaosOptions.ChaosTicksDefault,
                         Trace = parse.GetValue(trace) ? Console.WriteLine : null,
+                        CrossShardFraction = parse.GetValue(crossShard),
+                        RichCustomers = parse.GetValue(rich),
                     });
             }
 
@@ -117,6 +121,11 @@ public static class SimCommand
         if (options.ChaosTicks < 0)
         {
             return $"--ticks {options.ChaosTicks} must be 0 or more.";
+        }
+
+        if (options.CrossShardFraction > 1 || (options.CrossShardFraction < 0 && options.CrossShardFraction != -1))
+        {
+            return $"--cross-shard {options.CrossShardFraction} must be in [0, 1] (or -1 to let each seed choose).";
         }
 
         return parallel < 1 ? $"--parallel {parallel} must be at least 1." : null;

@@ -1,0 +1,69 @@
+using RaftLedger.Ledger;
+using RaftLedger.Ledger.CrossShard;
+using RaftLedger.Storage.Rocks;
+using static RaftLedger.Storage.Tests.Rocks.RocksTestSupport;
+
+namespace RaftLedger.Storage.Tests.Rocks;
+
+/// <summary>The cross-shard side table and foreign-account transfers on RocksDB behave as in memory, and survive a reopen.</summary>
+public sealed class RocksCrossShardTests
+{
+    private static readonly UInt128 TransactionId = ((UInt128)3 << 64) | 1;
+
+    [Fact]
+    public void Cross_shard_commands_give_the_in_memory_fingerprint_and_side_records_survive_a_reopen()
+    {
+        using var directory = new TempDirectory();
+        var memory = new LedgerStateMachine(new InMemoryLedgerStore());
+        var database = Open(directory.PathName);
+        try
+        {
+            var rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
+            var clock = 1_000_000_000_000UL;
+            var index = 0UL;
+            void Both(byte[] command)
+            {
+                clock = Math.Max(clock + 1_000, memory.LastTimestamp + (ulong)LedgerCommand.TimestampCount(command));
+                LedgerCommand.SetBatchTimestamp(command, clock);
+                var expected = new byte[LedgerLimits.ResultBytesMax];
+                var actual = new byte[LedgerLimits.ResultBytesMax];
+                var count = memory.Apply(command, expected, ++index).EventCount;
+                Assert.Equal(count, rocks.Apply(command, actual, index).EventCount);
+                Assert.Equal(expected.AsSpan(0, count).ToArray(), actual.AsSpan(0, count).ToArray());
+                Assert.Equal(memory.Fingerprint(), rocks.Fingerprint());
+            }
+
+            Both(LedgerCommand.EncodeCreateAccounts(0, [new Account { Id = 1, Ledger = 1, Code = 1 }, new Account { Id = 2, Ledger = 1, Code = 1, Flags = AccountFlags.History }]));
+            // Account 2 is here; 900 lives on another shard.
+            var leg = new Leg(0, LegSides.Credit, new Transfer { Id = 500, DebitAccountId = 900, CreditAccountId = 2, Amount = 40, Ledger = 1, Code = 1 });
+            Both(CrossShardCommand.EncodePrepare([new PrepareItem(TransactionId, 0, [leg])]));
+            Both(CrossShardCommand.EncodeAbortIfUndecided([TransactionId + 1]));
+
+            database.Dispose();
+            database = Open(directory.PathName);
+            rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
+            Assert.Equal(memory.Fingerprint(), rocks.Fingerprint());
+            Assert.True(CrossShardCommand.TryGetPreparedRecord(rocks.Store, TransactionId, out var record));
+            Assert.Equal((UInt128)40, record.Legs[0].Transfer.Amount);
+
+            Both(CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true)]));
+            Assert.False(CrossShardCommand.TryGetPreparedRecord(rocks.Store, TransactionId, out _));
+            var into = new Transfer[4];
+            var filter = new AccountFilter { AccountId = 2, Limit = 4, Flags = AccountFilterFlags.Credits };
+            Assert.Equal(1, rocks.GetAccountTransfers(filter, into));
+            Assert.Equal((UInt128)500, into[0].Id);
+            Assert.Equal([.. memory.Store.EnumerateSideRecords()], [.. rocks.Store.EnumerateSideRecords()], new SideRecordComparer());
+        }
+        finally
+        {
+            database.Dispose();
+        }
+    }
+
+    private sealed class SideRecordComparer : IEqualityComparer<SideRecord>
+    {
+        public bool Equals(SideRecord x, SideRecord y) => x.Table == y.Table && x.Key == y.Key && x.Value.AsSpan().SequenceEqual(y.Value);
+
+        public int GetHashCode(SideRecord obj) => HashCode.Combine(obj.Table, obj.Key);
+    }
+}

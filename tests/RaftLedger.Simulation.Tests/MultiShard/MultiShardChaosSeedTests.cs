@@ -7,12 +7,6 @@ namespace RaftLedger.Simulation.Tests.MultiShard;
 /// chaos run (every seed draws 3–5 nodes, 2–8 shards, 0–100 % cross-shard requests, crash traps on every protocol
 /// step) with every Raft and bank check. A failure prints each failing seed's replay command.
 /// </summary>
-/// <remarks>
-/// Customers start rich (<see cref="MultiShardChaosOptions.RichCustomers"/>): with the protocol as merged, a
-/// cross-shard transfer whose home-shard leg is refused for lack of funds is never answered (the coordinator
-/// times out and answers "retry", forever; default-balance seeds 8, 43 and 125 show it:
-/// <c>raftledger sim --multishard --seed 8</c>). Switch this back to default balances once that is fixed.
-/// </remarks>
 public sealed class MultiShardChaosSeedTests(ITestOutputHelper output)
 {
     public const int SeedsPerChunk = 50;
@@ -38,7 +32,7 @@ public sealed class MultiShardChaosSeedTests(ITestOutputHelper output)
         var first = (ulong)(chunk * SeedsPerChunk) + 1;
         for (var seed = first; seed < first + SeedsPerChunk; seed++)
         {
-            var result = MultiShardChaos.Execute(seed, new MultiShardChaosOptions { RichCustomers = true });
+            var result = MultiShardChaos.Execute(seed, new MultiShardChaosOptions());
             if (!result.Passed)
             {
                 failures.Add(result.ToString());

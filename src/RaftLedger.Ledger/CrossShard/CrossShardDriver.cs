@@ -100,6 +100,34 @@ public sealed partial class CrossShardDriver
     private int ShardOf(UInt128 id) => ShardRouter.ShardOf(id, shardCount);
 
     /// <summary>
+    /// True when this shard's committed state holds a prepared (undecided or unfinished) leg on
+    /// <paramref name="accountId"/>: its balances may still change when the leg is finished. A read that
+    /// must see every acknowledged transfer as posted waits (re-reads later) while this is true. Works
+    /// on any replica; costs one pass over the prepared records (one per transaction in flight).
+    /// </summary>
+    public bool HasPreparedLegs(UInt128 accountId)
+    {
+        foreach (var record in ledger.Store.EnumerateSideRecords())
+        {
+            if (record.Table != CrossShardTables.Prepared)
+            {
+                continue;
+            }
+
+            foreach (var leg in CrossShardCommand.ReadPreparedRecord(record.Value!).Legs)
+            {
+                if (((leg.Sides & LegSides.Debit) != 0 && leg.Transfer.DebitAccountId == accountId) ||
+                    ((leg.Sides & LegSides.Credit) != 0 && leg.Transfer.CreditAccountId == accountId))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// This replica became leader of <paramref name="term"/> (it resumes unfinished work from the
     /// ledger: decided transactions to finish, prepared legs to watch) or stopped being leader (every
     /// request in flight fails; the new leader finishes what was decided).

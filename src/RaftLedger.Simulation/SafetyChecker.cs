@@ -12,7 +12,7 @@ public sealed class SimulationFailureException(string message) : Exception(messa
 /// that agree on a term at an index but not on everything before it (log matching); a committed entry
 /// that is no longer durable on a majority (lost or changed after crashes).
 /// </summary>
-public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
+public sealed class SafetyChecker(IReadOnlyList<ISimRaftReplica> nodes)
 {
     private readonly Dictionary<ulong, int> _leaderOfTerm = [];
 
@@ -36,7 +36,7 @@ public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
     }
 
     /// <summary>Called after a node persisted and applied a Ready (its durable storage matches its core).</summary>
-    public void AfterReady(SimNode node)
+    public void AfterReady(ISimRaftReplica node)
     {
         var core = node.RunningCore;
         if (core.Role == RaftRole.Leader)
@@ -48,7 +48,7 @@ public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
     }
 
     /// <summary>Called for each entry a node applies: the entry must be the one committed at that index.</summary>
-    public void OnApply(SimNode node, Entry entry) =>
+    public void OnApply(ISimRaftReplica node, Entry entry) =>
         Record(entry.Index, entry.Term, entry.Data, $"node {node.Id} applied");
 
     /// <summary>Full checks over every node's durable log (also the disks of crashed nodes).</summary>
@@ -66,7 +66,7 @@ public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
         CheckCommittedDurableOnMajority();
     }
 
-    private void ObserveLeader(SimNode node, ulong term)
+    private void ObserveLeader(ISimRaftReplica node, ulong term)
     {
         if (_leaderOfTerm.TryGetValue(term, out var existing))
         {
@@ -92,7 +92,7 @@ public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
         }
     }
 
-    private void RecordCommitted(SimNode node, ulong leaderTerm)
+    private void RecordCommitted(ISimRaftReplica node, ulong leaderTerm)
     {
         var storage = node.Storage;
         var commit = Math.Min(storage.HardState.Commit, storage.LastIndex);
@@ -132,7 +132,7 @@ public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
     }
 
     /// <summary>A node's durable entries up to its durable commit index are the committed ones.</summary>
-    private void CheckCommittedPrefix(SimNode node)
+    private void CheckCommittedPrefix(ISimRaftReplica node)
     {
         var storage = node.Storage;
         var high = Math.Min(Math.Min(storage.HardState.Commit, storage.LastIndex), (ulong)_committed.Count);
@@ -148,7 +148,7 @@ public sealed class SafetyChecker(IReadOnlyList<SimNode> nodes)
     }
 
     /// <summary>If two logs have an entry with the same index and term, they are identical up to that index.</summary>
-    private static void CheckLogMatching(SimNode a, SimNode b)
+    private static void CheckLogMatching(ISimRaftReplica a, ISimRaftReplica b)
     {
         var sa = a.Storage;
         var sb = b.Storage;

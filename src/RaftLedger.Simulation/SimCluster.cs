@@ -280,7 +280,8 @@ public sealed class SimCluster
         $"{m.Type} {m.From}->{m.To} term {m.Term} index {m.Index} logTerm {m.LogTerm} commit {m.Commit} entries {m.Entries.Count}" +
         (m.Reject ? $" REJECT hint {m.RejectHint}" : "");
 
-    private static RaftConfig WithApplied(RaftConfig c, ulong applied) => new()
+    /// <summary>A copy of <paramref name="c"/> restarting after <paramref name="applied"/> (RaftConfig has no `with`).</summary>
+    internal static RaftConfig WithApplied(RaftConfig c, ulong applied) => new()
     {
         Id = c.Id,
         ElectionTimeoutTicks = c.ElectionTimeoutTicks,

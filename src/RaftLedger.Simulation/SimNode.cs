@@ -11,7 +11,7 @@ public sealed record SimEnvelope(Message Message, byte[]? SnapshotData);
 /// state machine, requests waiting for an answer, snapshot bytes received but not installed) is volatile
 /// and is rebuilt from the disk on restart.
 /// </summary>
-public sealed class SimNode
+public sealed class SimNode : ISimRaftReplica
 {
     public SimNode(int id, SimDisk<RaftDiskRecord, RaftDiskImage> disk)
     {
@@ -52,6 +52,12 @@ public sealed class SimNode
 
     /// <summary>Highest HardState.Commit of this node the checker has already recorded.</summary>
     internal ulong CheckedCommit { get; set; }
+
+    ulong ISimRaftReplica.CheckedCommit
+    {
+        get => CheckedCommit;
+        set => CheckedCommit = value;
+    }
 
     public MemoryLogStorage Storage => Disk.Image.Storage;
 

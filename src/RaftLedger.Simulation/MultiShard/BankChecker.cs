@@ -1,0 +1,194 @@
+using RaftLedger.Common.Placement;
+using RaftLedger.Ledger;
+
+namespace RaftLedger.Simulation.MultiShard;
+
+/// <summary>
+/// The ledger-level checks of a multi-shard run, made once the cluster is quiet (healed, every request answered,
+/// every replica caught up). Each shard is read from its most advanced running replica. Throws
+/// <see cref="SimulationFailureException"/> naming the transfer or account that is wrong.
+/// </summary>
+public static class BankChecker
+{
+    /// <summary>Runs every check below.</summary>
+    public static void CheckQuiet(MultiShardCluster cluster)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        var ledgers = NewestLedgers(cluster);
+        var shards = cluster.Options.ShardCount;
+        var stored = new Dictionary<UInt128, Transfer>[shards];
+        for (var shard = 0; shard < shards; shard++)
+        {
+            stored[shard] = StoredTransfers(shard, ledgers[shard]);
+        }
+
+        CheckNothingUnfinished(cluster);
+        var records = CommittedRecords(stored, shards);
+        CheckAccounts(cluster, ledgers, records);
+        CheckHistory(cluster.Workload, stored, shards);
+    }
+
+    /// <summary>No replica holds a coordinator record (a transaction not retired) or a prepared leg once quiet.</summary>
+    private static void CheckNothingUnfinished(MultiShardCluster cluster)
+    {
+        for (var shard = 0; shard < cluster.Options.ShardCount; shard++)
+        {
+            foreach (var replica in cluster.ReplicasOf(shard))
+            {
+                if (replica.Ledger is { } ledger && MultiShardCluster.UnfinishedSideRecord(ledger) is { } record)
+                {
+                    var what = record.Table == Ledger.CrossShard.CrossShardTables.Prepared ? "a prepared leg" : "an unretired coordinator record";
+                    throw new SimulationFailureException($"shard {shard} replica on node {replica.NodeId} still holds {what} of transaction {record.Key} once quiet");
+                }
+            }
+        }
+    }
+
+    private static LedgerStateMachine[] NewestLedgers(MultiShardCluster cluster)
+    {
+        var ledgers = new LedgerStateMachine[cluster.Options.ShardCount];
+        for (var shard = 0; shard < ledgers.Length; shard++)
+        {
+            ShardReplica? newest = null;
+            foreach (var replica in cluster.ReplicasOf(shard))
+            {
+                if (replica.Ledger is not null && (newest is null || replica.AppliedIndex > newest.AppliedIndex))
+                {
+                    newest = replica;
+                }
+            }
+
+            ledgers[shard] = newest?.Ledger ?? throw new SimulationFailureException($"shard {shard} has no running replica to check");
+        }
+
+        return ledgers;
+    }
+
+    private static Dictionary<UInt128, Transfer> StoredTransfers(int shard, LedgerStateMachine ledger)
+    {
+        var stored = new Dictionary<UInt128, Transfer>();
+        foreach (var transfer in ledger.Store.EnumerateTransfers())
+        {
+            Fail(stored.TryAdd(transfer.Id, transfer), $"transfer {transfer.Id} is stored twice on shard {shard}");
+        }
+
+        return stored;
+    }
+
+    /// <summary>
+    /// The committed records: every transfer stored on its home shard (the shard of its id). A transfer stored
+    /// away from its home is a participant's copy of a leg: the home must hold the committed record with the same
+    /// fields, and the copy must be on the shard of one of its accounts (no leg of an uncommitted transfer).
+    /// </summary>
+    private static Dictionary<UInt128, Transfer> CommittedRecords(Dictionary<UInt128, Transfer>[] stored, int shards)
+    {
+        var records = new Dictionary<UInt128, Transfer>();
+        for (var shard = 0; shard < shards; shard++)
+        {
+            foreach (var (id, transfer) in stored[shard])
+            {
+                var home = ShardRouter.ShardOf(id, shards);
+                if (home == shard)
+                {
+                    records.Add(id, transfer);
+                    continue;
+                }
+
+                var debitShard = ShardRouter.ShardOf(transfer.DebitAccountId, shards);
+                var creditShard = ShardRouter.ShardOf(transfer.CreditAccountId, shards);
+                Fail(shard == debitShard || shard == creditShard, $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id");
+                Fail(stored[home].TryGetValue(id, out var record), $"a leg of transfer {id} is applied on shard {shard} but its home shard {home} has no committed record");
+                Fail(SameFields(record, transfer), $"the leg of transfer {id} on shard {shard} differs from its committed record on shard {home}");
+            }
+        }
+
+        return records;
+    }
+
+    /// <summary>
+    /// Per account: exists, its posted balances are the sum of the committed transfers that name it (so each
+    /// transfer's both legs were applied, exactly once, and nothing else was), no pending amounts are left (nothing reserved once quiet), guarded customers are not overdrawn; per
+    /// ledger: total debits == total credits, posted and pending.
+    /// </summary>
+    private static void CheckAccounts(MultiShardCluster cluster, LedgerStateMachine[] ledgers, Dictionary<UInt128, Transfer> records)
+    {
+        UInt128 debitsPosted = 0, creditsPosted = 0, debitsPending = 0, creditsPending = 0;
+        var (debitSums, creditSums) = SumByAccount(records);
+        for (var shard = 0; shard < ledgers.Length; shard++)
+        {
+            foreach (var bank in cluster.Workload.AccountsOf(shard))
+            {
+                Fail(ledgers[shard].TryLookupAccount(bank.Id, out var account), $"account {bank.Id} is missing on shard {shard}");
+                Fail(account.DebitsPosted == debitSums.GetValueOrDefault(bank.Id), $"account {bank.Id} on shard {shard}: debits_posted {account.DebitsPosted} but its transfers sum to {debitSums.GetValueOrDefault(bank.Id)}");
+                Fail(account.CreditsPosted == creditSums.GetValueOrDefault(bank.Id), $"account {bank.Id} on shard {shard}: credits_posted {account.CreditsPosted} but its transfers sum to {creditSums.GetValueOrDefault(bank.Id)}");
+                Fail(account.DebitsPending == 0 && account.CreditsPending == 0, $"account {bank.Id} on shard {shard} still has pending amounts (debits {account.DebitsPending}, credits {account.CreditsPending}) once quiet: a leg was left prepared");
+                Fail(bank.IsBank || account.DebitsPosted + account.DebitsPending <= account.CreditsPosted, $"guarded account {bank.Id} on shard {shard} is overdrawn");
+                debitsPosted += account.DebitsPosted;
+                creditsPosted += account.CreditsPosted;
+                debitsPending += account.DebitsPending;
+                creditsPending += account.CreditsPending;
+            }
+        }
+
+        Fail(debitsPosted == creditsPosted, $"money not conserved: total debits posted {debitsPosted} != total credits posted {creditsPosted}");
+        Fail(debitsPending == creditsPending, $"money not conserved: total debits pending {debitsPending} != total credits pending {creditsPending}");
+    }
+
+    private static (Dictionary<UInt128, UInt128> Debits, Dictionary<UInt128, UInt128> Credits) SumByAccount(Dictionary<UInt128, Transfer> transfers)
+    {
+        var debits = new Dictionary<UInt128, UInt128>();
+        var credits = new Dictionary<UInt128, UInt128>();
+        foreach (var transfer in transfers.Values)
+        {
+            Fail((transfer.Flags & ~TransferFlags.Linked) == 0, $"transfer {transfer.Id} has flags {transfer.Flags} the workload never uses");
+            debits[transfer.DebitAccountId] = debits.GetValueOrDefault(transfer.DebitAccountId) + transfer.Amount;
+            credits[transfer.CreditAccountId] = credits.GetValueOrDefault(transfer.CreditAccountId) + transfer.Amount;
+        }
+
+        return (debits, credits);
+    }
+
+    /// <summary>
+    /// Every transfer acknowledged created is committed at its home exactly as submitted; every transfer answered
+    /// with a failure exists nowhere; nothing exists that no client submitted.
+    /// </summary>
+    private static void CheckHistory(BankWorkload workload, Dictionary<UInt128, Transfer>[] stored, int shards)
+    {
+        foreach (var fate in workload.Fates)
+        {
+            var id = fate.Submitted.Id;
+            var found = stored[fate.Home].TryGetValue(id, out var record);
+            switch (fate.Outcome)
+            {
+                case TransferOutcome.Created:
+                    Fail(found, $"transfer {id} was acknowledged {fate.Status} but is not committed on its home shard {fate.Home} (lost)");
+                    Fail(SameFields(record, fate.Submitted), $"transfer {id} is committed with other fields than the client submitted");
+                    break;
+                case TransferOutcome.Failed:
+                    Fail(!found, $"transfer {id} was answered {fate.Status} but is committed on shard {fate.Home}");
+                    break;
+            }
+        }
+
+        for (var shard = 0; shard < shards; shard++)
+        {
+            foreach (var id in stored[shard].Keys)
+            {
+                Fail(workload.TryGetFate(id, out _), $"transfer {id} on shard {shard} was never submitted by a client");
+            }
+        }
+    }
+
+    private static bool SameFields(Transfer a, Transfer b) =>
+        a.Id == b.Id && a.DebitAccountId == b.DebitAccountId && a.CreditAccountId == b.CreditAccountId && a.Amount == b.Amount &&
+        a.PendingId == b.PendingId && a.UserData128 == b.UserData128 && a.UserData64 == b.UserData64 && a.UserData32 == b.UserData32 &&
+        a.TimeoutSeconds == b.TimeoutSeconds && a.Ledger == b.Ledger && a.Code == b.Code && a.Flags == b.Flags;
+
+    private static void Fail(bool condition, string message)
+    {
+        if (!condition)
+        {
+            throw new SimulationFailureException(message);
+        }
+    }
+}

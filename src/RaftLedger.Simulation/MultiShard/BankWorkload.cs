@@ -1,0 +1,246 @@
+using RaftLedger.Common;
+using RaftLedger.Common.Placement;
+using RaftLedger.Ledger;
+
+namespace RaftLedger.Simulation.MultiShard;
+
+/// <summary>One account of the bank workload.</summary>
+public readonly record struct BankAccount(UInt128 Id, int Shard, bool IsBank);
+
+/// <summary>What is known about one transfer a client submitted.</summary>
+public enum TransferOutcome : byte
+{
+    /// <summary>Never answered definitively (the client's attempts timed out or are still running).</summary>
+    Unknown = 0,
+
+    /// <summary>Acknowledged: answered <c>created</c>, or <c>exists</c> on a retry.</summary>
+    Created = 1,
+
+    /// <summary>Answered with a failure status: it must not exist.</summary>
+    Failed = 2,
+}
+
+/// <summary>A transfer as the client submitted it, and what the cluster answered.</summary>
+public sealed class TransferFate(Transfer submitted, int home, bool crossShard)
+{
+    public Transfer Submitted { get; } = submitted;
+
+    /// <summary>The shard of the transfer id: where its record and id uniqueness live.</summary>
+    public int Home { get; } = home;
+
+    public bool CrossShard { get; } = crossShard;
+
+    public TransferOutcome Outcome { get; internal set; }
+
+    public CreateTransferResult Status { get; internal set; }
+}
+
+/// <summary>One client request: transfers whose ids all belong to <see cref="Home"/>, retried unchanged until answered.</summary>
+public sealed class ClientRequest(int client, int home, Transfer[] transfers)
+{
+    public int Client { get; } = client;
+
+    public int Home { get; } = home;
+
+    public Transfer[] Transfers { get; } = transfers;
+
+    /// <summary>Attempts so far; answers to an earlier attempt are ignored (their information is not needed).</summary>
+    public int Attempt { get; internal set; }
+
+    // Per attempt: results collected so far and which parts are still outstanding.
+    internal CreateTransferResult[] Results { get; } = new CreateTransferResult[transfers.Length];
+
+    internal int PartsOutstanding { get; set; }
+
+    // Positions (in Transfers) of the current attempt's fast-path events.
+    internal int[] FastIndices { get; set; } = [];
+}
+
+/// <summary>A client of the bank: one request outstanding, sent to the home shard's leader, retried on timeout.</summary>
+public sealed class BankClient(int id)
+{
+    public int Id { get; } = id;
+
+    public ClientRequest? Outstanding { get; internal set; }
+
+    /// <summary>The node the client believes leads its request's shard (0: pick one).</summary>
+    internal int TargetNode { get; set; }
+
+    internal long NextAttemptTick { get; set; }
+
+    public bool IsIdle => Outstanding is null;
+}
+
+/// <summary>
+/// The bank: per shard one unguarded bank account and guarded customers (<c>debits_must_not_exceed_credits</c>),
+/// all on ledger 1, placed by <see cref="ShardRouter"/>. Generates transfers and records every transfer's fate.
+/// </summary>
+public sealed class BankWorkload
+{
+    public const uint LedgerId = 1;
+    public const ushort Code = 1;
+
+    /// <summary>Largest amount of one generated transfer (customers start with a few multiples of it).</summary>
+    public const ulong AmountMax = 200;
+
+    private readonly SimRandom _random;
+    private readonly int _shardCount;
+    private readonly List<BankAccount>[] _byShard;
+    private readonly Dictionary<UInt128, TransferFate> _fates = [];
+    private readonly List<TransferFate> _fateOrder = [];
+
+    public BankWorkload(SimRandom random, int shardCount, int customersPerShard)
+    {
+        Invariant.Check(shardCount >= 1 && customersPerShard >= 2);
+        _random = random;
+        _shardCount = shardCount;
+        _byShard = new List<BankAccount>[shardCount];
+        for (var shard = 0; shard < shardCount; shard++)
+        {
+            _byShard[shard] = [new BankAccount(NewId(shard), shard, IsBank: true)];
+            for (var c = 0; c < customersPerShard; c++)
+            {
+                _byShard[shard].Add(new BankAccount(NewId(shard), shard, IsBank: false));
+            }
+        }
+    }
+
+    public IReadOnlyList<BankAccount> AccountsOf(int shard) => _byShard[shard];
+
+    public IReadOnlyList<TransferFate> Fates => _fateOrder;
+
+    public bool TryGetFate(UInt128 id, out TransferFate fate) => _fates.TryGetValue(id, out fate!);
+
+    /// <summary>The create_accounts events of one shard.</summary>
+    public Account[] AccountEvents(int shard)
+    {
+        var accounts = _byShard[shard];
+        var events = new Account[accounts.Count];
+        for (var i = 0; i < events.Length; i++)
+        {
+            events[i] = new Account
+            {
+                Id = accounts[i].Id,
+                Ledger = LedgerId,
+                Code = Code,
+                Flags = accounts[i].IsBank ? AccountFlags.None : AccountFlags.DebitsMustNotExceedCredits,
+            };
+        }
+
+        return events;
+    }
+
+    /// <summary>The set-up request of one shard: its bank funds each of its customers.</summary>
+    public ClientRequest FundingRequest(int shard, ulong amount)
+    {
+        var accounts = _byShard[shard];
+        var transfers = new Transfer[accounts.Count - 1];
+        for (var i = 1; i < accounts.Count; i++)
+        {
+            transfers[i - 1] = NewTransfer(shard, accounts[0].Id, accounts[i].Id, amount);
+        }
+
+        return Register(0, shard, transfers, crossShard: false);
+    }
+
+    /// <summary>A new request of 1..<see cref="MultiShardLimits.RequestTransfersMax"/> transfers within one shard.</summary>
+    public ClientRequest SingleShardRequest(int client)
+    {
+        var shard = _random.Next(_shardCount);
+        var count = _random.Chance(0.6) ? 1 : _random.Between(2, MultiShardLimits.RequestTransfersMax + 1);
+        var transfers = new Transfer[count];
+        for (var i = 0; i < count; i++)
+        {
+            var (debit, credit) = TwoAccounts(_byShard[shard], _byShard[shard]);
+            transfers[i] = NewTransfer(shard, debit, credit, RandomAmount());
+        }
+
+        return Register(client, shard, transfers, crossShard: false);
+    }
+
+    /// <summary>A new request of one transfer whose accounts are on two different shards; its id's home is one of them or a third.</summary>
+    public ClientRequest CrossShardRequest(int client)
+    {
+        Invariant.Check(_shardCount >= 2);
+        var debitShard = _random.Next(_shardCount);
+        var creditShard = (debitShard + _random.Between(1, _shardCount)) % _shardCount;
+        var home = _random.Next(3) switch
+        {
+            0 => debitShard,
+            1 => creditShard,
+            _ => _random.Next(_shardCount),
+        };
+        var (debit, credit) = TwoAccounts(_byShard[debitShard], _byShard[creditShard]);
+        return Register(client, home, [NewTransfer(home, debit, credit, RandomAmount())], crossShard: true);
+    }
+
+    internal void Record(Transfer transfer, CreateTransferResult result)
+    {
+        var fate = _fates[transfer.Id];
+        switch (result)
+        {
+            case CreateTransferResult.Created or CreateTransferResult.Exists:
+                fate.Outcome = TransferOutcome.Created;
+                break;
+            case >= CreateTransferResult.ExistsWithDifferentFlags and < CreateTransferResult.Exists:
+                throw new SimulationFailureException($"transfer {transfer.Id} was retried unchanged but answered {result}");
+            default:
+                Invariant.Check(fate.Outcome != TransferOutcome.Created, "a transfer once acknowledged created is never answered with a failure");
+                fate.Outcome = TransferOutcome.Failed;
+                break;
+        }
+
+        fate.Status = result;
+    }
+
+    private ClientRequest Register(int client, int home, Transfer[] transfers, bool crossShard)
+    {
+        foreach (var transfer in transfers)
+        {
+            var fate = new TransferFate(transfer, home, crossShard);
+            _fates.Add(transfer.Id, fate);
+            _fateOrder.Add(fate);
+        }
+
+        return new ClientRequest(client, home, transfers);
+    }
+
+    private (UInt128 Debit, UInt128 Credit) TwoAccounts(List<BankAccount> debitSide, List<BankAccount> creditSide)
+    {
+        while (true)
+        {
+            // Customers pay each other; now and then the bank pays a customer or a customer pays the bank.
+            var debit = debitSide[_random.Chance(0.1) ? 0 : _random.Between(1, debitSide.Count)];
+            var credit = creditSide[_random.Chance(0.1) ? 0 : _random.Between(1, creditSide.Count)];
+            if (debit.Id != credit.Id)
+            {
+                return (debit.Id, credit.Id);
+            }
+        }
+    }
+
+    private UInt128 RandomAmount() => (UInt128)(ulong)_random.Between(1, (int)AmountMax + 1);
+
+    private Transfer NewTransfer(int home, UInt128 debit, UInt128 credit, UInt128 amount) => new()
+    {
+        Id = NewId(home),
+        DebitAccountId = debit,
+        CreditAccountId = credit,
+        Amount = amount,
+        Ledger = LedgerId,
+        Code = Code,
+    };
+
+    /// <summary>A random 128-bit id whose shard is <paramref name="shard"/> (expected S draws).</summary>
+    private UInt128 NewId(int shard)
+    {
+        while (true)
+        {
+            var id = new UInt128(_random.NextUInt64(), _random.NextUInt64());
+            if (id != UInt128.Zero && id != UInt128.MaxValue && ShardRouter.ShardOf(id, _shardCount) == shard && !_fates.ContainsKey(id))
+            {
+                return id;
+            }
+        }
+    }
+}

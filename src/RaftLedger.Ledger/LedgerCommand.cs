@@ -100,6 +100,23 @@ public static class LedgerCommand
         return true;
     }
 
+    /// <summary>
+    /// Stamps a command's batch timestamp (bytes 8..15). The host calls it on every command it proposes
+    /// (including a cross-shard driver's), with T &gt;= max(clock, last proposed + <see cref="TimestampCount"/>).
+    /// </summary>
+    public static void SetBatchTimestamp(Span<byte> command, ulong batchTimestamp)
+    {
+        Invariant.Check(command.Length >= LedgerLimits.CommandHeaderBytes);
+        BinaryPrimitives.WriteUInt64LittleEndian(command[8..], batchTimestamp);
+    }
+
+    /// <summary>How many timestamps a command consumes (its event count; bytes 4..7).</summary>
+    public static int TimestampCount(ReadOnlySpan<byte> command)
+    {
+        Invariant.Check(command.Length >= LedgerLimits.CommandHeaderBytes);
+        return (int)BinaryPrimitives.ReadUInt32LittleEndian(command[4..]);
+    }
+
     /// <summary>The bytes of event <paramref name="index"/> of a well-formed command.</summary>
     public static ReadOnlySpan<byte> Event(ReadOnlySpan<byte> command, int index) =>
         command.Slice(EventOffset(index), LedgerLimits.RecordSizeBytes);

@@ -108,6 +108,13 @@ public enum CreateTransferResult : byte
     OverflowsTimeout,
     ExceedsCredits,
     ExceedsDebits,
+
+    /// <summary>
+    /// Ours, not TigerBeetle's: the event's accounts (or its pending transfer) live on other shards and
+    /// this kind of event is not supported across shards yet (pending, post/void and balancing or
+    /// closing transfers across shards; see docs/design/cross-shard.md). Put the accounts on one shard.
+    /// </summary>
+    CrossShardNotSupported,
 }
 
 /// <summary>Facts about result statuses.</summary>

@@ -1,0 +1,29 @@
+namespace RaftLedger.Ledger.CrossShard;
+
+/// <summary>The cross-shard protocol's limits, in one place (a test asserts how they relate).</summary>
+public static class CrossShardLimits
+{
+    /// <summary>Events in one cross-shard transaction (one <see cref="CrossShardDriver.Submit"/> call).</summary>
+    public const int TransactionEventsMax = 64;
+
+    /// <summary>Shards one transaction touches at most (home plus participants): each event has two legs.</summary>
+    public const int TransactionShardsMax = (2 * TransactionEventsMax) + 1;
+
+    /// <summary>Bytes of one encoded leg (transfer record plus leg header).</summary>
+    public const int LegBytes = LedgerLimits.RecordSizeBytes + 8;
+
+    /// <summary>Message header bytes: version, kind, home shard, transaction id, counts.</summary>
+    public const int MessageHeaderBytes = 32;
+
+    /// <summary>Largest message between shards: a prepare of a full transaction.</summary>
+    public const int MessageBytesMax = MessageHeaderBytes + (TransactionEventsMax * 2 * LegBytes);
+
+    /// <summary>Cross-shard transactions one coordinator drives at once (new submissions beyond this fail with 503).</summary>
+    public const int CoordinatorTransactionsMax = 4096;
+
+    /// <summary>Prepared transactions one participant tracks in memory for abandonment checks.</summary>
+    public const int ParticipantTransactionsMax = 16384;
+
+    /// <summary>Actions queued for the host before the driver stops producing more (it retries on a later tick instead).</summary>
+    public const int ActionsQueuedMax = 65536;
+}

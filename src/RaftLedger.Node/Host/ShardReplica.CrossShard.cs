@@ -266,7 +266,7 @@ internal sealed partial class ShardReplica
     }
 
     /// <summary>The cross-shard events grouped into submissions of whole chains, at most TransactionEventsMax events each (a longer chain alone).</summary>
-    private static List<int[]> CrossShardChunks(Transfer[] transfers, bool[] cross)
+    internal static List<int[]> CrossShardChunks(Transfer[] transfers, bool[] cross)
     {
         var chunks = new List<int[]>();
         var current = new List<int>();

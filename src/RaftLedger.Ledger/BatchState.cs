@@ -28,6 +28,9 @@ internal sealed class BatchState
     private readonly IdTable statusById = new(2 * LedgerLimits.BatchEventsMax);
     private readonly HashSet<UInt128> transientFailures = [];
 
+    // Side-table writes of this batch (cross-shard commands only): null value = deleted.
+    private readonly Dictionary<(byte Table, UInt128 Key), byte[]?> sideRecords = [];
+
     // Invariant: undo is empty unless a chain is open (savepointTaken).
     private UndoRecord[] undo = new UndoRecord[64];
     private int undoCount;
@@ -118,6 +121,38 @@ internal sealed class BatchState
         Writes.AddTransfer(transfer, debitSlot, creditSlot);
     }
 
+    /// <summary>
+    /// Records a transfer that is not indexed through this batch's account slots: a cross-shard
+    /// transfer whose accounts (one or both) live on other shards. A batch that uses this commits
+    /// without the in-memory store's slot hints.
+    /// </summary>
+    public void CreateForeignTransfer(in Transfer transfer)
+    {
+        Invariant.Check(!savepointTaken, "cross-shard writes are not rolled back");
+        createdTransferById.GetOrAdd(transfer.Id, out var added) = Writes.Transfers.Length;
+        Invariant.Check(added, "a transfer id is created once");
+        Writes.AddTransfer(transfer);
+    }
+
+    public bool TryGetSideRecord(byte table, UInt128 key, out byte[] value)
+    {
+        if (sideRecords.TryGetValue((table, key), out var written))
+        {
+            value = written ?? [];
+            return written is not null;
+        }
+
+        return store.TryGetSideRecord(table, key, out value);
+    }
+
+    /// <summary>Puts (or, with a null value, deletes) a side-table record. Not rolled back: cross-shard commands take no savepoints around it.</summary>
+    public void SetSideRecord(byte table, UInt128 key, byte[]? value)
+    {
+        Invariant.Check(!savepointTaken, "side records are written outside linked-chain savepoints");
+        sideRecords[(table, key)] = value;
+        Writes.AddSideRecord(new SideRecord(table, key, value));
+    }
+
     public PendingStatus GetPendingStatus(UInt128 id) =>
         statusById.TryGetValue(id, out var status) ? (PendingStatus)status : store.GetPendingStatus(id);
 
@@ -195,7 +230,7 @@ internal sealed class BatchState
     }
 
     /// <summary>Moves the dirty accounts into the write set, commits it, and forgets the batch.</summary>
-    public void Commit(ulong lastTimestamp, ulong appliedIndex)
+    public void Commit(ulong lastTimestamp, ulong appliedIndex, bool hints = true)
     {
         Invariant.Check(!savepointTaken, "a chain cannot stay open past the end of a batch");
         var written = 0;
@@ -217,7 +252,7 @@ internal sealed class BatchState
             Invariant.Check(positions.Debit >= 0 && positions.Credit >= 0, "a created transfer's accounts are written");
         }
 
-        Writes.HasHints = true;
+        Writes.HasHints = hints;
 
         Writes.LastTimestamp = lastTimestamp;
         Writes.AppliedIndex = appliedIndex;
@@ -233,6 +268,11 @@ internal sealed class BatchState
         createdTransferById.Clear();
         statusById.Clear();
         transientFailures.Clear();
+        if (sideRecords.Count != 0)
+        {
+            sideRecords.Clear();
+        }
+
         undoCount = 0;
         savepointTaken = false;
     }

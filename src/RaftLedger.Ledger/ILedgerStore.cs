@@ -51,10 +51,20 @@ public interface ILedgerStore
     int GetAccountBalances(in AccountFilter filter, Span<AccountBalance> into);
 
     /// <summary>
+    /// Finds a side-table record (cross-shard protocol state: coordinator records, prepared legs,
+    /// abort tombstones) by table tag and key. The value is a fresh copy the caller may keep.
+    /// </summary>
+    bool TryGetSideRecord(byte table, UInt128 key, out byte[] value);
+
+    /// <summary>Every side-table record, ascending by (table, key) (for snapshots, fingerprints and resuming).</summary>
+    IEnumerable<SideRecord> EnumerateSideRecords();
+
+    /// <summary>
     /// Applies every write of one batch atomically (all or nothing, durable when the store is durable)
     /// in this order: accounts (upsert), transfers (insert, and index each under its debit and its
     /// credit account by timestamp), pending statuses (upsert, last one wins), expiry-index adds, then
-    /// expiry-index removes, transient failures (insert), balance-history appends, last timestamp.
+    /// expiry-index removes, transient failures (insert), balance-history appends, side-table records (put or delete, in
+    /// order, last one wins), last timestamp.
     /// </summary>
     void Commit(LedgerWriteSet writes);
 
@@ -73,3 +83,10 @@ public interface ILedgerStore
     /// <summary>Every balance-history record, in any order.</summary>
     IEnumerable<AccountBalanceEntry> EnumerateAccountBalances();
 }
+
+/// <summary>
+/// One record of the store's side table: a small value under (<paramref name="Table"/>, <paramref name="Key"/>).
+/// In a <see cref="LedgerWriteSet"/> a null <paramref name="Value"/> deletes the record; stored records
+/// always have a value (at most <see cref="LedgerLimits.SideRecordBytesMax"/> bytes).
+/// </summary>
+public readonly record struct SideRecord(byte Table, UInt128 Key, byte[]? Value);

@@ -15,6 +15,7 @@ public sealed class InMemoryLedgerStore : ILedgerStore
     private readonly IdTable accountSlotById;
     private readonly IdTable transferSlotById;
     private readonly HashSet<UInt128> transientFailures = [];
+    private readonly Dictionary<(byte Table, UInt128 Key), byte[]> sideRecords = [];
     private readonly List<int> queryScratch = [];
     private int[] resolvedSlots = new int[64];
 
@@ -313,6 +314,18 @@ public sealed class InMemoryLedgerStore : ILedgerStore
             AppendBalance(entry);
         }
 
+        foreach (ref readonly var record in writes.SideRecords)
+        {
+            if (record.Value is null)
+            {
+                sideRecords.Remove((record.Table, record.Key));
+            }
+            else
+            {
+                sideRecords[(record.Table, record.Key)] = record.Value;
+            }
+        }
+
         LastTimestamp = writes.LastTimestamp;
     }
 
@@ -321,6 +334,7 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         accountSlotById.Clear();
         transferSlotById.Clear();
         transientFailures.Clear();
+        sideRecords.Clear();
         accountCount = 0;
         transferCount = 0;
         balanceCount = 0;
@@ -346,6 +360,31 @@ public sealed class InMemoryLedgerStore : ILedgerStore
     }
 
     public IEnumerable<UInt128> EnumerateTransientFailures() => transientFailures;
+
+    public bool TryGetSideRecord(byte table, UInt128 key, out byte[] value)
+    {
+        if (sideRecords.TryGetValue((table, key), out var stored))
+        {
+            value = (byte[])stored.Clone();
+            return true;
+        }
+
+        value = [];
+        return false;
+    }
+
+    public IEnumerable<SideRecord> EnumerateSideRecords()
+    {
+        var keys = new List<(byte Table, UInt128 Key)>(sideRecords.Keys);
+        keys.Sort();
+        foreach (var key in keys)
+        {
+            yield return new SideRecord(key.Table, key.Key, (byte[])sideRecords[key].Clone());
+        }
+    }
+
+    /// <summary>Number of side-table records stored.</summary>
+    public int SideRecordCount => sideRecords.Count;
 
     public IEnumerable<AccountBalanceEntry> EnumerateAccountBalances()
     {
@@ -403,11 +442,8 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         }
     }
 
-    private int AccountSlot(UInt128 id)
-    {
-        Invariant.Check(accountSlotById.TryGetValue(id, out var slot), "a transfer's accounts exist");
-        return slot;
-    }
+    // A cross-shard transfer's record names an account of another shard: it is not indexed under it.
+    private int AccountSlot(UInt128 id) => accountSlotById.TryGetValue(id, out var slot) ? slot : NoSlot;
 
     private int PutAccount(in Account account)
     {
@@ -440,6 +476,11 @@ public sealed class InMemoryLedgerStore : ILedgerStore
 
     private int LinkTransfer(int accountSlot, UInt128 accountId, int transferSlot)
     {
+        if (accountSlot == NoSlot)
+        {
+            return NoSlot;
+        }
+
         ref var account = ref accounts[accountSlot];
         Invariant.Check(account.Account.Id == accountId, "a transfer is linked to its own account");
         var previous = account.LastTransfer;

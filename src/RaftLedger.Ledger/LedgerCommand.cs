@@ -8,6 +8,21 @@ public enum LedgerOperation : byte
 {
     CreateAccounts = 1,
     CreateTransfers = 2,
+
+    /// <summary>Cross-shard: a participant reserves the legs it holds (see <see cref="CrossShard.CrossShardCommand"/>).</summary>
+    CrossShardPrepare = 3,
+
+    /// <summary>Cross-shard: the home shard decides commit or abort (the commit point).</summary>
+    CrossShardDecide = 4,
+
+    /// <summary>Cross-shard: a participant posts or releases its legs.</summary>
+    CrossShardFinish = 5,
+
+    /// <summary>Cross-shard: the home shard forgets a transaction every participant finished.</summary>
+    CrossShardRetire = 6,
+
+    /// <summary>Cross-shard: the home shard aborts a transaction nobody decided (presumed abort), or reports its decision.</summary>
+    CrossShardAbortIfUndecided = 7,
 }
 
 /// <summary>
@@ -87,10 +102,22 @@ public static class LedgerCommand
 
         var op = (LedgerOperation)command[1];
         var count = BinaryPrimitives.ReadUInt32LittleEndian(command[4..]);
-        if (op is not (LedgerOperation.CreateAccounts or LedgerOperation.CreateTransfers) ||
-            count > LedgerLimits.BatchEventsMax ||
-            command.Length != LedgerLimits.CommandHeaderBytes + ((int)count * LedgerLimits.RecordSizeBytes))
+        if (count > LedgerLimits.BatchEventsMax)
         {
+            return false;
+        }
+
+        if (op is LedgerOperation.CreateAccounts or LedgerOperation.CreateTransfers)
+        {
+            if (command.Length != LedgerLimits.CommandHeaderBytes + ((int)count * LedgerLimits.RecordSizeBytes))
+            {
+                return false;
+            }
+        }
+        else if (op is < LedgerOperation.CrossShardPrepare or > LedgerOperation.CrossShardAbortIfUndecided ||
+            count == 0 || command.Length > LedgerLimits.CommandBytesMax)
+        {
+            // Cross-shard commands: count is the timestamps they consume; the body is checked when applied.
             return false;
         }
 

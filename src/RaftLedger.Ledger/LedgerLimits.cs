@@ -26,4 +26,10 @@ public static class LedgerLimits
 
     /// <summary>Transfer timeouts are given in seconds and compared with cluster time in nanoseconds.</summary>
     public const ulong NanosecondsPerSecond = 1_000_000_000;
+
+    /// <summary>Largest value of one side-table record (cross-shard protocol state).</summary>
+    public const int SideRecordBytesMax = 16 * 1024;
+
+    /// <summary>Result bytes one applied command writes at most (one per event for create commands).</summary>
+    public const int ResultBytesMax = BatchEventsMax;
 }

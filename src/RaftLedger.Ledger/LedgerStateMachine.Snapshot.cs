@@ -17,6 +17,8 @@ public sealed partial class LedgerStateMachine
     private const byte TagTransfer = 2; // body: transfer (128) + pending status (1)
     private const byte TagTransientFailure = 3; // body: id (16)
     private const byte TagAccountBalance = 4; // body: account id (16) + balance (128)
+    private const byte TagSideRecord = 5; // body: table (1) + key (16) + value length (u32) + value
+    private const int SideRecordHeaderBytes = 1 + 16 + 4;
     private const int RecordBodyBytesMax = 16 + LedgerLimits.RecordSizeBytes;
     private const int RestoreChunkRecords = 4096;
 
@@ -52,6 +54,12 @@ public sealed partial class LedgerStateMachine
             sum += RecordHash(TagAccountBalance, BalanceBody(entry, body));
         }
 
+        var side = new byte[SideRecordHeaderBytes + LedgerLimits.SideRecordBytesMax];
+        foreach (var record in store.EnumerateSideRecords())
+        {
+            sum += RecordHash(TagSideRecord, SideRecordBody(record, side));
+        }
+
         return sum;
     }
 
@@ -84,6 +92,13 @@ public sealed partial class LedgerStateMachine
         foreach (var entry in store.EnumerateAccountBalances())
         {
             WriteRecord(destination, TagAccountBalance, BalanceBody(entry, body[1..]), body);
+        }
+
+        var side = new byte[SideRecordHeaderBytes + LedgerLimits.SideRecordBytesMax];
+        foreach (var record in store.EnumerateSideRecords())
+        {
+            destination.WriteByte(TagSideRecord);
+            destination.Write(SideRecordBody(record, side));
         }
 
         body[0] = TagEnd;
@@ -179,6 +194,9 @@ public sealed partial class LedgerStateMachine
                 ReadExactly(source, body[..RecordBodyBytesMax]);
                 writes.AddAccountBalance(new AccountBalanceEntry(LedgerCodec.ReadId(body), LedgerCodec.ReadAccountBalance(body[16..])));
                 break;
+            case TagSideRecord:
+                writes.AddSideRecord(ReadSideRecord(source, body));
+                break;
             default:
                 throw new InvalidDataException($"The ledger snapshot has an unknown record tag {tag}: it is corrupt.");
         }
@@ -196,6 +214,31 @@ public sealed partial class LedgerStateMachine
         LedgerCodec.WriteTransfer(body, transfer);
         body[LedgerLimits.RecordSizeBytes] = (byte)store.GetPendingStatus(transfer.Id);
         return body[..(LedgerLimits.RecordSizeBytes + 1)];
+    }
+
+    private static ReadOnlySpan<byte> SideRecordBody(in SideRecord record, byte[] buffer)
+    {
+        var value = record.Value!;
+        Invariant.Check(value.Length <= LedgerLimits.SideRecordBytesMax);
+        buffer[0] = record.Table;
+        LedgerCodec.WriteId(buffer.AsSpan(1), record.Key);
+        BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(17), value.Length);
+        value.CopyTo(buffer.AsSpan(SideRecordHeaderBytes));
+        return buffer.AsSpan(0, SideRecordHeaderBytes + value.Length);
+    }
+
+    private static SideRecord ReadSideRecord(Stream source, Span<byte> body)
+    {
+        ReadExactly(source, body[..SideRecordHeaderBytes]);
+        var length = BinaryPrimitives.ReadInt32LittleEndian(body[17..]);
+        if (length < 0 || length > LedgerLimits.SideRecordBytesMax)
+        {
+            throw new InvalidDataException($"The ledger snapshot has a side record of {length} bytes (at most {LedgerLimits.SideRecordBytesMax}): it is corrupt.");
+        }
+
+        var value = new byte[length];
+        ReadExactly(source, value);
+        return new SideRecord(body[0], LedgerCodec.ReadId(body[1..]), value);
     }
 
     private static ReadOnlySpan<byte> BalanceBody(in AccountBalanceEntry entry, Span<byte> body)

@@ -2,7 +2,10 @@ using RaftLedger.Common;
 
 namespace RaftLedger.Ledger;
 
-/// <summary>What <see cref="LedgerStateMachine.Apply"/> did: which operation, and how many results it wrote.</summary>
+/// <summary>
+/// What <see cref="LedgerStateMachine.Apply"/> did: which operation, and how many result bytes it wrote
+/// (one per event for create commands; for cross-shard commands the count of result bytes).
+/// </summary>
 public readonly record struct LedgerApplyResult(LedgerOperation Operation, int EventCount);
 
 /// <summary>
@@ -103,6 +106,12 @@ public sealed partial class LedgerStateMachine
         if (!LedgerCommand.TryReadHeader(command, out var operation, out var timestamp, out var count))
         {
             throw new InvalidDataException($"A ledger command of {command.Length} bytes is malformed (bad header, version or length).");
+        }
+
+        if (operation >= LedgerOperation.CrossShardPrepare)
+        {
+            // Cross-shard commands: count is the timestamps they consume; their result bytes vary.
+            return ApplyCrossShard(operation, command, count, timestamp, results, appliedIndex);
         }
 
         if (results.Length < count)

@@ -16,6 +16,7 @@ public sealed class LedgerWriteSet
     private readonly Buffer<ExpiryEntry> expiryRemoves = new();
     private readonly Buffer<UInt128> transientFailures = new();
     private readonly Buffer<AccountBalanceEntry> accountBalances = new();
+    private readonly Buffer<SideRecord> sideRecords = new();
 
     // In-memory fast path (internal, not part of the store contract): the store slot each account
     // was read from (-1: new or unknown), and for each transfer the positions of its debit and
@@ -43,6 +44,9 @@ public sealed class LedgerWriteSet
 
     /// <summary>Balance-history records to append (accounts with the history flag).</summary>
     public ReadOnlySpan<AccountBalanceEntry> AccountBalances => accountBalances.Span;
+
+    /// <summary>Side-table puts (value set) and deletes (value null), in order: the last write of a key wins.</summary>
+    public ReadOnlySpan<SideRecord> SideRecords => sideRecords.Span;
 
     /// <summary>The store's new <see cref="ILedgerStore.LastTimestamp"/>.</summary>
     public ulong LastTimestamp { get; set; }
@@ -86,6 +90,7 @@ public sealed class LedgerWriteSet
         expiryRemoves.Clear();
         transientFailures.Clear();
         accountBalances.Clear();
+        sideRecords.Clear();
         LastTimestamp = 0;
         AppliedIndex = 0;
     }
@@ -94,7 +99,7 @@ public sealed class LedgerWriteSet
     public bool IsEmpty =>
         accounts.Count == 0 && transfers.Count == 0 && pendingStatuses.Count == 0 &&
         expiryAdds.Count == 0 && expiryRemoves.Count == 0 && transientFailures.Count == 0 &&
-        accountBalances.Count == 0;
+        accountBalances.Count == 0 && sideRecords.Count == 0;
 
     public void AddAccount(in Account account) => accounts.Add(account);
 
@@ -113,6 +118,13 @@ public sealed class LedgerWriteSet
     public void AddTransientFailure(UInt128 id) => transientFailures.Add(id);
 
     public void AddAccountBalance(in AccountBalanceEntry entry) => accountBalances.Add(entry);
+
+    /// <summary>Puts (non-null value) or deletes (null) a side-table record.</summary>
+    public void AddSideRecord(in SideRecord record)
+    {
+        Invariant.Check(record.Value is null || record.Value.Length <= LedgerLimits.SideRecordBytesMax);
+        sideRecords.Add(record);
+    }
 
     /// <summary>Drops the newest writes (a linked chain that failed); accounts are rolled back by the ledger before they get here.</summary>
     internal void Truncate(int transferCount, int pendingStatusCount, int expiryAddCount, int expiryRemoveCount, int accountBalanceCount)

@@ -9,13 +9,28 @@ namespace RaftLedger.Ledger.CrossShard;
 /// the shard's single thread, feeds it role changes, messages from other shards, applied proposals
 /// and cluster time, and executes the actions it takes out with <see cref="TryTakeAction"/> in order.
 /// </summary>
+/// <remarks>
+/// Only the leader does anything; a follower's driver ignores messages and keeps no state (all
+/// durable state is in the ledger, which every replica applies). The same driver is coordinator for
+/// transactions whose home is this shard and participant for legs whose accounts live here.
+/// </remarks>
 public sealed partial class CrossShardDriver
 {
     private readonly int shard;
     private readonly int shardCount;
     private readonly LedgerStateMachine ledger;
     private readonly CrossShardOptions options;
+
+    // Invariant: actions.Count <= CrossShardLimits.ActionsQueuedMax (sends beyond are dropped and retried).
     private readonly Queue<CrossShardAction> actions = new();
+
+    // Invariant: all in-memory state below is empty unless isLeader.
+    private bool isLeader;
+    private ulong term;
+    private ulong transactionSequence;
+    private ulong nowNs;
+    private ulong lastScanNs;
+    private bool scanDue;
 
     public CrossShardDriver(int shard, int shardCount, LedgerStateMachine ledger, CrossShardOptions options)
     {
@@ -34,6 +49,18 @@ public sealed partial class CrossShardDriver
 
     /// <summary>This replica's shard.</summary>
     public int Shard => shard;
+
+    /// <summary>True while this replica's driver acts as its shard's leader.</summary>
+    public bool IsLeader => isLeader;
+
+    /// <summary>Transactions this shard coordinates and has not retired yet (leader only).</summary>
+    public int CoordinatorTransactionCount => transactions.Count;
+
+    /// <summary>Transactions whose legs are prepared here, as far as this leader knows.</summary>
+    public int PreparedTransactionCount => preparedHere.Count;
+
+    /// <summary>Messages that could not be decoded or did not belong here (dropped).</summary>
+    public long MessagesDropped { get; private set; }
 
     /// <summary>
     /// Marks which events of a create_transfers request on this (home) shard must go through the
@@ -64,46 +91,157 @@ public sealed partial class CrossShardDriver
         {
             // A pending transfer is only ever created on one shard (cross-shard pending transfers are
             // refused), so its home holds both its accounts: a post/void is local when it lives here.
-            return ShardRouter.ShardOf(t.PendingId, shardCount) == shard;
+            return ShardOf(t.PendingId) == shard;
         }
 
-        return ShardRouter.ShardOf(t.DebitAccountId, shardCount) == shard &&
-            ShardRouter.ShardOf(t.CreditAccountId, shardCount) == shard;
+        return ShardOf(t.DebitAccountId) == shard && ShardOf(t.CreditAccountId) == shard;
     }
 
-    /// <summary>This replica became leader (resume unfinished work from the ledger) or stopped being one.</summary>
+    private int ShardOf(UInt128 id) => ShardRouter.ShardOf(id, shardCount);
+
+    /// <summary>
+    /// This replica became leader of <paramref name="term"/> (it resumes unfinished work from the
+    /// ledger: decided transactions to finish, prepared legs to watch) or stopped being leader (every
+    /// request in flight fails; the new leader finishes what was decided).
+    /// </summary>
     public void OnRoleChanged(bool isLeader, ulong term)
     {
+        if (this.isLeader)
+        {
+            FailAllRequests();
+        }
+
+        // Proposals and messages of the old role are void; client answers still go out.
+        var kept = actions.Where(a => a is CompleteAction or FailAction).ToArray();
+        actions.Clear();
+        foreach (var action in kept)
+        {
+            actions.Enqueue(action);
+        }
+
+        ClearVolatileState();
+        this.isLeader = isLeader;
+        this.term = term;
+        transactionSequence = 0;
+        scanDue = isLeader;
+        if (isLeader)
+        {
+            ScanLedger();
+        }
     }
 
-    /// <summary>Starts a cross-shard request (leader only): the events <see cref="Classify"/> marked, in request order.</summary>
-    public void Submit(long requestToken, ReadOnlySpan<Transfer> transfers)
-    {
-        var results = new CreateTransferResult[transfers.Length];
-        Array.Fill(results, CreateTransferResult.CrossShardNotSupported);
-        actions.Enqueue(new CompleteAction(requestToken, results, new ulong[transfers.Length]));
-    }
-
-    /// <summary>A message from another shard's leader (possibly late, duplicated or corrupt).</summary>
+    /// <summary>A message from another shard's leader (possibly late, duplicated or corrupt: then dropped).</summary>
     public void OnMessage(int fromShard, ReadOnlySpan<byte> message)
     {
+        if (!isLeader)
+        {
+            return;
+        }
+
+        if (!CrossShardMessage.TryDecode(message, out var decoded) || decoded.From != fromShard ||
+            decoded.Home < 0 || decoded.Home >= shardCount || fromShard < 0 || fromShard >= shardCount)
+        {
+            MessagesDropped++;
+            return;
+        }
+
+        Dispatch(decoded);
     }
 
-    /// <summary>A <see cref="ProposeAction"/>'s entry was applied on this replica; <paramref name="results"/> are Apply's result bytes.</summary>
-    public void OnProposalApplied(long token, ReadOnlySpan<byte> results)
+    private void Dispatch(CrossShardMessage message)
     {
+        switch (message.Kind)
+        {
+            case CrossShardMessageKind.Prepare:
+                OnPrepareRequest(message);
+                break;
+            case CrossShardMessageKind.Prepared:
+                OnPreparedReply(message);
+                break;
+            case CrossShardMessageKind.Finish:
+                OnFinishRequest(message.TransactionId, message.Home, message.Decision);
+                break;
+            case CrossShardMessageKind.Finished:
+                OnFinishedReply(message.TransactionId, message.From);
+                break;
+            case CrossShardMessageKind.Query:
+                OnQuery(message.TransactionId, message.From);
+                break;
+            default:
+                OnDecision(message.TransactionId, message.Decision);
+                break;
+        }
     }
 
-    /// <summary>A <see cref="ProposeAction"/>'s entry will never apply (leadership lost, refused).</summary>
-    public void OnProposalFailed(long token)
+    /// <summary>Sends a message to a shard's leader, or hands it straight to this driver when it is for this shard.</summary>
+    private void Send(int toShard, CrossShardMessage message)
     {
+        if (toShard == shard)
+        {
+            Dispatch(message);
+            return;
+        }
+
+        if (actions.Count >= CrossShardLimits.ActionsQueuedMax)
+        {
+            return; // Dropped like a lost message: the sender's retry sends it again.
+        }
+
+        actions.Enqueue(new SendAction(toShard, message.Encode()));
     }
 
-    /// <summary>Cluster time moved on: resend what is unanswered, ask about abandoned legs.</summary>
+    /// <summary>Cluster time moved on: resend what is unanswered, time out stuck transactions, ask about abandoned legs.</summary>
     public void Tick(ulong clusterTimeNs)
     {
+        nowNs = Math.Max(nowNs, clusterTimeNs);
+        if (!isLeader)
+        {
+            return;
+        }
+
+        if (scanDue || nowNs - lastScanNs >= options.AbandonTimeoutNs / 2)
+        {
+            ScanLedger();
+        }
+
+        TickCoordinator();
+        TickParticipant();
     }
 
     /// <summary>The next action for the host, in order; false when there is none.</summary>
-    public bool TryTakeAction(out CrossShardAction action) => actions.TryDequeue(out action!);
+    public bool TryTakeAction(out CrossShardAction action)
+    {
+        if (actions.Count == 0 && isLeader)
+        {
+            // Proposals go out last so that the items that arrived since the last call share one entry.
+            FlushProposals();
+        }
+
+        return actions.TryDequeue(out action!);
+    }
+
+    private void ScanLedger()
+    {
+        scanDue = false;
+        lastScanNs = nowNs;
+        foreach (var record in ledger.Store.EnumerateSideRecords())
+        {
+            if (record.Table == CrossShardTables.Coordinator)
+            {
+                ResumeCoordinatorRecord(record.Key, CrossShardCommand.ReadCoordinatorRecord(record.Value!));
+            }
+            else if (record.Table == CrossShardTables.Prepared)
+            {
+                TrackPrepared(record.Key, CrossShardCommand.ReadPreparedRecord(record.Value!));
+            }
+        }
+    }
+
+    private void ClearVolatileState()
+    {
+        requests.Clear();
+        transactions.Clear();
+        preparedHere.Clear();
+        ClearProposals();
+    }
 }

@@ -10,13 +10,25 @@ public static class CrossShardLimits
     public const int TransactionShardsMax = (2 * TransactionEventsMax) + 1;
 
     /// <summary>Bytes of one encoded leg (transfer record plus leg header).</summary>
-    public const int LegBytes = LedgerLimits.RecordSizeBytes + 8;
+    public const int LegBytes = CrossShardCommand.LegBytes;
+
+    /// <summary>Transactions in one Finish command: each reserves <see cref="TransactionEventsMax"/> timestamps.</summary>
+    public const int FinishItemsPerCommandMax = LedgerLimits.BatchEventsMax / TransactionEventsMax;
+
+    /// <summary>Transactions in one Prepare, Decide, Retire or AbortIfUndecided command.</summary>
+    public const int ItemsPerCommandMax = 64;
+
+    /// <summary>Commands of each kind the driver has proposed and not yet seen applied.</summary>
+    public const int ProposalsInFlightMax = 8;
 
     /// <summary>Message header bytes: version, kind, home shard, transaction id, counts.</summary>
     public const int MessageHeaderBytes = 32;
 
     /// <summary>Largest message between shards: a prepare of a full transaction.</summary>
     public const int MessageBytesMax = MessageHeaderBytes + (TransactionEventsMax * 2 * LegBytes);
+
+    /// <summary>How many times an unanswered query of a prepared leg is sent before the participant waits a full abandonment timeout again.</summary>
+    public const int QueryRetriesMax = 1_000_000;
 
     /// <summary>Cross-shard transactions one coordinator drives at once (new submissions beyond this fail with 503).</summary>
     public const int CoordinatorTransactionsMax = 4096;

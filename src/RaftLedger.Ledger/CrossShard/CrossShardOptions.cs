@@ -12,6 +12,12 @@ public sealed record CrossShardOptions
     /// </summary>
     public required ulong AbandonTimeoutNs { get; init; }
 
+    /// <summary>
+    /// How long the coordinator waits for every participant's prepare answer before it aborts: half the
+    /// abandonment timeout, so it decides before any participant starts asking.
+    /// </summary>
+    public ulong CoordinatorTimeoutNs => AbandonTimeoutNs / 2;
+
     /// <summary>Defaults for a local cluster: retry every 50 ms, abandon after 5 s.</summary>
     public static CrossShardOptions Default { get; } = new() { RetryIntervalNs = 50_000_000, AbandonTimeoutNs = 5_000_000_000 };
 

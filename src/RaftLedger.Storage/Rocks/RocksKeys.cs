@@ -38,13 +38,16 @@ public enum RocksTable : byte
 
     /// <summary>Ledger singletons, e.g. the last timestamp.</summary>
     LedgerState = 8,
+
+    /// <summary>The ledger's side table (cross-shard protocol state): side table tag (1) then key (u128 big-endian) → value.</summary>
+    SideRecords = 9,
 }
 
 /// <summary>Builds and takes apart the keys of the key layout described on <see cref="RocksTable"/>.</summary>
 public static class RocksKeys
 {
     /// <summary>Table tags above this one are unused; a tag in a snapshot beyond it is corruption.</summary>
-    public const RocksTable TableMax = RocksTable.LedgerState;
+    public const RocksTable TableMax = RocksTable.SideRecords;
 
     /// <summary>Meta key: the highest Raft index whose effects are in this shard's state.</summary>
     public const byte MetaAppliedIndex = 1;

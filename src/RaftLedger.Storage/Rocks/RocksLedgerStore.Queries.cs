@@ -150,4 +150,34 @@ public sealed partial class RocksLedgerStore
             yield return new AccountBalanceEntry(BinaryPrimitives.ReadUInt128BigEndian(cursor.Key), LedgerCodec.ReadAccountBalance(cursor.Value));
         }
     }
+
+    public bool TryGetSideRecord(byte table, UInt128 key, out byte[] value)
+    {
+        EnsureCurrent();
+        Span<byte> sideKey = stackalloc byte[1 + IdBytes];
+        sideKey[0] = table;
+        BinaryPrimitives.WriteUInt128BigEndian(sideKey[1..], key);
+        if (!shard.TryGet(RocksTable.SideRecords, sideKey, [], out var length))
+        {
+            value = [];
+            return false;
+        }
+
+        value = new byte[length];
+        Invariant.Check(shard.TryGet(RocksTable.SideRecords, sideKey, value, out var again) && again == length);
+        return true;
+    }
+
+    /// <summary>Ascending by (table, key): the key layout's order.</summary>
+    public IEnumerable<SideRecord> EnumerateSideRecords()
+    {
+        EnsureCurrent();
+        using var cursor = shard.NewCursor(RocksTable.SideRecords);
+        while (cursor.MoveNext())
+        {
+            var key = cursor.Key;
+            Invariant.Check(key.Length == 1 + IdBytes, "side-table keys are a tag and a u128");
+            yield return new SideRecord(key[0], BinaryPrimitives.ReadUInt128BigEndian(key[1..]), cursor.Value.ToArray());
+        }
+    }
 }

@@ -89,6 +89,25 @@ public sealed partial class RocksLedgerStore
             LedgerCodec.WriteAccountBalance(value, entry.Balance);
             batch.Put(RocksTable.AccountBalances, AccountTimeKey(key, entry.AccountId, entry.Balance.Timestamp), value);
         }
+
+        foreach (ref readonly var record in writes.SideRecords)
+        {
+            if (record.Value is null)
+            {
+                batch.Delete(RocksTable.SideRecords, SideKey(key, record.Table, record.Key));
+            }
+            else
+            {
+                batch.Put(RocksTable.SideRecords, SideKey(key, record.Table, record.Key), record.Value);
+            }
+        }
+    }
+
+    private static ReadOnlySpan<byte> SideKey(Span<byte> key, byte table, UInt128 id)
+    {
+        key[0] = table;
+        BinaryPrimitives.WriteUInt128BigEndian(key[1..], id);
+        return key[..(1 + IdBytes)];
     }
 
     private void AfterCommit(LedgerWriteSet writes)

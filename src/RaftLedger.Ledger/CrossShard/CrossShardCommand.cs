@@ -1,0 +1,228 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Ledger.CrossShard;
+
+/// <summary>
+/// Encodes the cross-shard ledger commands (operations 3..7). They share the create commands' 16-byte
+/// header (<see cref="LedgerCommand"/>): version, operation, 2 zero bytes, u32 timestamp count, u64 batch
+/// timestamp (0 here: the host stamps it with <see cref="LedgerCommand.SetBatchTimestamp"/>). The body
+/// follows, little-endian: u16 item count, then the items (see each method). Legs are u16 event index,
+/// u8 sides, u8 zero, 128-byte transfer.
+/// </summary>
+public static class CrossShardCommand
+{
+    /// <summary>Bytes of one encoded leg.</summary>
+    public const int LegBytes = 4 + LedgerLimits.RecordSizeBytes;
+
+    /// <summary>Result bytes per leg of a Prepare: per side outcome (1) and ledger (4).</summary>
+    public const int LegReportBytes = 10;
+
+    /// <summary>
+    /// Prepare: per item u128 transaction id, u16 home shard, u16 leg count, legs. Consumes 1 timestamp
+    /// (the prepared-at time). Results per item: u8 prepared (1) or refused (0), then
+    /// <see cref="LegReportBytes"/> per leg.
+    /// </summary>
+    public static byte[] EncodePrepare(IReadOnlyList<PrepareItem> items)
+    {
+        var writer = Start(LedgerOperation.CrossShardPrepare, 1, items.Count);
+        foreach (var item in items)
+        {
+            Invariant.Check(item.Legs.Length is > 0 and <= CrossShardLimits.TransactionEventsMax);
+            writer.U128(item.TransactionId);
+            writer.U16(item.Home);
+            writer.U16(item.Legs.Length);
+            foreach (var leg in item.Legs)
+            {
+                writer.Leg(leg);
+            }
+        }
+
+        return writer.ToArray();
+    }
+
+    /// <summary>Result bytes of a Prepare of these items.</summary>
+    public static int PrepareResultBytes(IReadOnlyList<PrepareItem> items)
+    {
+        var bytes = 0;
+        foreach (var item in items)
+        {
+            bytes += 1 + (item.Legs.Length * LegReportBytes);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>
+    /// Decide: per item u128 transaction id, u8 <see cref="DecideFlags"/>, u16 participant count, u16 each,
+    /// u16 event count, then per event the 128-byte transfer and u8 leg status. Consumes one timestamp per
+    /// event. Results per item: u8 <see cref="CrossShardDecision"/>, then one <see cref="CreateTransferResult"/> per event.
+    /// </summary>
+    public static byte[] EncodeDecide(IReadOnlyList<DecideItem> items)
+    {
+        var events = 0;
+        foreach (var item in items)
+        {
+            events += item.Events.Length;
+        }
+
+        var writer = Start(LedgerOperation.CrossShardDecide, Math.Max(events, 1), items.Count);
+        foreach (var item in items)
+        {
+            Invariant.Check(item.Events.Length is > 0 and <= CrossShardLimits.TransactionEventsMax);
+            Invariant.Check(item.LegStatuses.Length == item.Events.Length);
+            writer.U128(item.TransactionId);
+            writer.U8((byte)item.Flags);
+            writer.U16(item.Participants.Length);
+            foreach (var participant in item.Participants)
+            {
+                writer.U16(participant);
+            }
+
+            writer.U16(item.Events.Length);
+            for (var i = 0; i < item.Events.Length; i++)
+            {
+                writer.Transfer(item.Events[i]);
+                writer.U8(item.LegStatuses[i]);
+            }
+        }
+
+        return writer.ToArray();
+    }
+
+    /// <summary>
+    /// Finish: per item u128 transaction id and u8 commit (1) or abort (0). Consumes
+    /// <see cref="CrossShardLimits.TransactionEventsMax"/> timestamps per item (the copies a commit
+    /// stores, at most one per event). Results: per item u8 finished now (1) or nothing to finish (0).
+    /// </summary>
+    public static byte[] EncodeFinish(IReadOnlyList<FinishItem> items)
+    {
+        Invariant.Check(items.Count <= CrossShardLimits.FinishItemsPerCommandMax);
+        var writer = Start(LedgerOperation.CrossShardFinish, Math.Max(items.Count, 1) * CrossShardLimits.TransactionEventsMax, items.Count);
+        foreach (var item in items)
+        {
+            writer.U128(item.TransactionId);
+            writer.U8(item.Commit ? (byte)1 : (byte)0);
+        }
+
+        return writer.ToArray();
+    }
+
+    /// <summary>Retire: u128 transaction ids whose every participant finished. Consumes 1 timestamp. Results: per item u8 retired (1) or unknown (0).</summary>
+    public static byte[] EncodeRetire(IReadOnlyList<UInt128> transactionIds) => EncodeIds(LedgerOperation.CrossShardRetire, transactionIds);
+
+    /// <summary>
+    /// AbortIfUndecided: u128 transaction ids a participant asked about. Consumes 1 timestamp. Results:
+    /// per item u8 <see cref="CrossShardDecision"/> (Committed or Aborted: a tombstone is written when nothing was decided).
+    /// </summary>
+    public static byte[] EncodeAbortIfUndecided(IReadOnlyList<UInt128> transactionIds) =>
+        EncodeIds(LedgerOperation.CrossShardAbortIfUndecided, transactionIds);
+
+    private static byte[] EncodeIds(LedgerOperation operation, IReadOnlyList<UInt128> ids)
+    {
+        var writer = Start(operation, 1, ids.Count);
+        foreach (var id in ids)
+        {
+            writer.U128(id);
+        }
+
+        return writer.ToArray();
+    }
+
+    private static ByteWriter Start(LedgerOperation operation, int timestamps, int items)
+    {
+        Invariant.Check(timestamps is > 0 and <= LedgerLimits.BatchEventsMax);
+        Invariant.Check(items is > 0 and <= ushort.MaxValue);
+        var writer = new ByteWriter(LedgerLimits.CommandHeaderBytes + 64);
+        writer.U8(LedgerCommand.Version);
+        writer.U8((byte)operation);
+        writer.U16(0);
+        writer.U32((uint)timestamps);
+        writer.U64(0);
+        writer.U16(items);
+        return writer;
+    }
+
+    internal static CoordinatorRecord ReadCoordinatorRecord(ReadOnlySpan<byte> value)
+    {
+        var reader = new ByteReader(value);
+        var decision = (CrossShardDecision)reader.U8();
+        var participants = new int[reader.Count(CrossShardLimits.TransactionShardsMax)];
+        for (var i = 0; i < participants.Length; i++)
+        {
+            participants[i] = reader.U16();
+        }
+
+        reader.End();
+        return new CoordinatorRecord(decision, participants);
+    }
+
+    internal static byte[] WriteCoordinatorRecord(CrossShardDecision decision, ReadOnlySpan<int> participants)
+    {
+        var writer = new ByteWriter(3 + (2 * participants.Length));
+        writer.U8((byte)decision);
+        writer.U16(participants.Length);
+        foreach (var participant in participants)
+        {
+            writer.U16(participant);
+        }
+
+        return writer.ToArray();
+    }
+
+    internal static PreparedRecord ReadPreparedRecord(ReadOnlySpan<byte> value)
+    {
+        var reader = new ByteReader(value);
+        var home = reader.U16();
+        var preparedAt = reader.U64();
+        var legs = new Leg[reader.Count(CrossShardLimits.TransactionEventsMax)];
+        for (var i = 0; i < legs.Length; i++)
+        {
+            legs[i] = reader.Leg();
+        }
+
+        reader.End();
+        return new PreparedRecord(home, preparedAt, legs);
+    }
+
+    internal static byte[] WritePreparedRecord(int home, ulong preparedAt, ReadOnlySpan<Leg> legs)
+    {
+        var writer = new ByteWriter(12 + (legs.Length * LegBytes));
+        writer.U16(home);
+        writer.U64(preparedAt);
+        writer.U16(legs.Length);
+        foreach (var leg in legs)
+        {
+            writer.Leg(leg);
+        }
+
+        return writer.ToArray();
+    }
+
+    /// <summary>Reads a coordinator record of the store (for hosts and tests that inspect state).</summary>
+    public static bool TryGetCoordinatorRecord(ILedgerStore store, UInt128 transactionId, out CoordinatorRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        record = null!;
+        if (!store.TryGetSideRecord(CrossShardTables.Coordinator, transactionId, out var value))
+        {
+            return false;
+        }
+
+        record = ReadCoordinatorRecord(value);
+        return true;
+    }
+
+    /// <summary>Reads a participant's prepared record of the store.</summary>
+    public static bool TryGetPreparedRecord(ILedgerStore store, UInt128 transactionId, out PreparedRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        record = null!;
+        if (!store.TryGetSideRecord(CrossShardTables.Prepared, transactionId, out var value))
+        {
+            return false;
+        }
+
+        record = ReadPreparedRecord(value);
+        return true;
+    }
+}

@@ -1,0 +1,498 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Ledger.CrossShard;
+
+// The coordinator: the home shard's leader drives each transaction from prepare to retire.
+public sealed partial class CrossShardDriver
+{
+    private readonly Dictionary<long, Request> requests = [];
+
+    // Invariant: every transaction of a request is in here until the request is answered.
+    private readonly Dictionary<UInt128, Transaction> transactions = [];
+
+    /// <summary>
+    /// Starts a cross-shard request (leader only): the events <see cref="Classify"/> marked, in request
+    /// order. Each non-linked event and each linked chain is one transaction. The request is answered
+    /// with one <see cref="CompleteAction"/> (or <see cref="FailAction"/>) once every transaction is decided.
+    /// </summary>
+    public void Submit(long requestToken, ReadOnlySpan<Transfer> transfers)
+    {
+        if (!isLeader)
+        {
+            actions.Enqueue(new FailAction(requestToken, false, $"Shard {shard} is not the leader here: send the request to the leader."));
+            return;
+        }
+
+        if (requests.ContainsKey(requestToken) || transfers.Length > LedgerLimits.BatchEventsMax)
+        {
+            throw new ArgumentException($"Request token {requestToken} is in use, or the request has more than {LedgerLimits.BatchEventsMax} events.", nameof(requestToken));
+        }
+
+        if (transactions.Count + transfers.Length > CrossShardLimits.CoordinatorTransactionsMax)
+        {
+            actions.Enqueue(new FailAction(requestToken, false,
+                $"Shard {shard} has {transactions.Count} cross-shard transactions in flight (at most {CrossShardLimits.CoordinatorTransactionsMax}): retry later."));
+            return;
+        }
+
+        var request = new Request(requestToken, transfers.Length);
+        requests.Add(requestToken, request);
+        var start = 0;
+        for (var i = 0; i < transfers.Length; i++)
+        {
+            if ((transfers[i].Flags & TransferFlags.Linked) == 0 || i == transfers.Length - 1)
+            {
+                StartUnit(request, transfers[start..(i + 1)], start);
+                start = i + 1;
+            }
+        }
+
+        MaybeAnswer(request);
+    }
+
+    /// <summary>Starts one transaction (a single event or a chain), or answers it at once when its first event fails on this shard's state alone.</summary>
+    private void StartUnit(Request request, ReadOnlySpan<Transfer> events, int offset)
+    {
+        var n = events.Length;
+        if (n > CrossShardLimits.TransactionEventsMax)
+        {
+            request.Results[offset] = CreateTransferResult.CrossShardNotSupported;
+            request.Results.AsSpan(offset + 1, n - 1).Fill(CreateTransferResult.LinkedEventFailed);
+            return;
+        }
+
+        var prepareCount = n;
+        var firstStatus = CreateTransferResult.Created;
+        for (var i = 0; i < n && prepareCount == n; i++)
+        {
+            var status = (events[i].Flags & TransferFlags.Linked) != 0 && i == n - 1
+                ? CreateTransferResult.LinkedEventChainOpen
+                : ledger.CrossShardLocalStatus(events[i]);
+            if (status != CreateTransferResult.Created)
+            {
+                prepareCount = i;
+                firstStatus = status;
+            }
+        }
+
+        if (prepareCount == 0)
+        {
+            // Fails on this shard's committed state alone (these statuses never turn back into created).
+            request.Results.AsSpan(offset, n).Fill(CreateTransferResult.LinkedEventFailed);
+            request.Results[offset] = firstStatus;
+            return;
+        }
+
+        var transaction = new Transaction(NextTransactionId(), request, offset, events.ToArray(), prepareCount, nowNs);
+        AssignLegs(transaction);
+        transactions.Add(transaction.Id, transaction);
+        request.Open++;
+        foreach (var participant in transaction.Participants.Values)
+        {
+            SendPrepare(transaction, participant);
+        }
+    }
+
+    private UInt128 NextTransactionId()
+    {
+        // Unique across this shard's leaders: one leader per term, and a sequence within the term.
+        Invariant.Check(term > 0, "a leader has a term");
+        return ((UInt128)term << 64) | ++transactionSequence;
+    }
+
+    private void AssignLegs(Transaction transaction)
+    {
+        var legsByShard = new Dictionary<int, List<Leg>>();
+        for (var i = 0; i < transaction.PrepareCount; i++)
+        {
+            var t = transaction.Events[i];
+            var debitShard = ShardOf(t.DebitAccountId);
+            var creditShard = ShardOf(t.CreditAccountId);
+            if (debitShard == creditShard)
+            {
+                LegsOf(legsByShard, debitShard).Add(new Leg((ushort)i, LegSides.Debit | LegSides.Credit, t));
+            }
+            else
+            {
+                LegsOf(legsByShard, debitShard).Add(new Leg((ushort)i, LegSides.Debit, t));
+                LegsOf(legsByShard, creditShard).Add(new Leg((ushort)i, LegSides.Credit, t));
+            }
+        }
+
+        foreach (var (participantShard, legs) in legsByShard)
+        {
+            transaction.Participants.Add(participantShard, new Participant(participantShard, legs.ToArray()));
+        }
+
+        Invariant.Check(transaction.Participants.Count <= CrossShardLimits.TransactionShardsMax);
+    }
+
+    private static List<Leg> LegsOf(Dictionary<int, List<Leg>> legsByShard, int participantShard)
+    {
+        if (!legsByShard.TryGetValue(participantShard, out var legs))
+        {
+            legs = [];
+            legsByShard.Add(participantShard, legs);
+        }
+
+        return legs;
+    }
+
+    private void SendPrepare(Transaction transaction, Participant participant)
+    {
+        participant.LastSentNs = nowNs;
+        Send(participant.Shard, new CrossShardMessage(CrossShardMessageKind.Prepare, shard, shard, transaction.Id) { Legs = participant.Legs });
+    }
+
+    private void OnPreparedReply(CrossShardMessage message)
+    {
+        if (message.Home != shard || !transactions.TryGetValue(message.TransactionId, out var transaction) ||
+            transaction.Phase != Phase.Preparing || !transaction.Participants.TryGetValue(message.From, out var participant) ||
+            participant.Reports is not null || message.Reports.Length != participant.Legs.Length)
+        {
+            return; // Late, duplicate or not ours.
+        }
+
+        participant.Reports = message.Reports;
+        foreach (var p in transaction.Participants.Values)
+        {
+            if (p.Reports is null)
+            {
+                return;
+            }
+        }
+
+        EnqueueDecide(transaction, DecideFlags.None);
+    }
+
+    /// <summary>Every participant answered (or the wait timed out): the per-event statuses go to Decide, the commit point.</summary>
+    private void EnqueueDecide(Transaction transaction, DecideFlags flags)
+    {
+        var events = transaction.Events;
+        var legStatuses = new byte[events.Length];
+        Array.Fill(legStatuses, CrossShardRules.NotPrepared);
+        if ((flags & DecideFlags.ForceAbort) == 0)
+        {
+            for (var i = 0; i < transaction.PrepareCount; i++)
+            {
+                var debit = ReportOf(transaction, i, ShardOf(events[i].DebitAccountId), debitSide: true);
+                var credit = ReportOf(transaction, i, ShardOf(events[i].CreditAccountId), debitSide: false);
+                legStatuses[i] = (byte)CrossShardRules.Combine(events[i], debit, credit);
+            }
+        }
+
+        if (transaction.Participants.ContainsKey(shard))
+        {
+            flags |= DecideFlags.HomeHasLegs;
+        }
+
+        var participants = new List<int>();
+        foreach (var participantShard in transaction.Participants.Keys)
+        {
+            if (participantShard != shard)
+            {
+                participants.Add(participantShard);
+            }
+        }
+
+        participants.Sort();
+        transaction.Phase = Phase.Deciding;
+        transaction.Decide = new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses);
+        decideQueue.Add(transaction.Decide);
+    }
+
+    private static SideReport ReportOf(Transaction transaction, int eventIndex, int participantShard, bool debitSide)
+    {
+        var participant = transaction.Participants[participantShard];
+        var reports = participant.Reports!;
+        for (var k = 0; k < reports.Length; k++)
+        {
+            if (reports[k].EventIndex == eventIndex)
+            {
+                return debitSide ? reports[k].Debit : reports[k].Credit;
+            }
+        }
+
+        throw new InvariantViolationException($"participant {participantShard} sent no report for event {eventIndex}");
+    }
+
+    /// <summary>Decide was applied: answer the client's part, then finish the participants.</summary>
+    private void OnDecided(DecideItem item, CrossShardDecision decision, ReadOnlySpan<byte> statuses)
+    {
+        if (!transactions.TryGetValue(item.TransactionId, out var transaction) || transaction.Phase != Phase.Deciding)
+        {
+            return;
+        }
+
+        if (decision == CrossShardDecision.AlreadyDecided)
+        {
+            // A duplicate Decide, or a tombstone won: the ledger holds the outcome.
+            decision = CrossShardCommand.TryGetCoordinatorRecord(ledger.Store, item.TransactionId, out var record)
+                ? (record.Decision == CrossShardDecision.Committed ? CrossShardDecision.Committed : CrossShardDecision.AbortedWithoutStatus)
+                : CrossShardDecision.AbortedWithoutStatus;
+        }
+
+        AnswerTransaction(transaction, decision, statuses);
+        if (!CrossShardCommand.TryGetCoordinatorRecord(ledger.Store, item.TransactionId, out var stored))
+        {
+            transactions.Remove(item.TransactionId); // Tombstoned: nothing of ours to finish.
+            return;
+        }
+
+        StartFinishing(transaction, stored);
+    }
+
+    private void AnswerTransaction(Transaction transaction, CrossShardDecision decision, ReadOnlySpan<byte> statuses)
+    {
+        var request = transaction.Request;
+        if (request is null)
+        {
+            return;
+        }
+
+        transaction.Request = null;
+        request.Open--;
+        var results = request.Results.AsSpan(transaction.Offset, transaction.Events.Length);
+        if (decision == CrossShardDecision.Committed)
+        {
+            results.Fill(CreateTransferResult.Created);
+            for (var i = 0; i < transaction.Events.Length; i++)
+            {
+                Invariant.Check(ledger.TryLookupTransfer(transaction.Events[i].Id, out var created), "a committed transfer is stored at home");
+                request.Timestamps[transaction.Offset + i] = created.Timestamp;
+            }
+
+            request.AnyCommitted = true;
+        }
+        else if (decision == CrossShardDecision.Aborted)
+        {
+            for (var i = 0; i < results.Length; i++)
+            {
+                results[i] = (CreateTransferResult)statuses[i];
+            }
+        }
+        else
+        {
+            request.FailDetail ??= $"Cross-shard transaction {transaction.Id:X32} was aborted because a participant shard did not answer in time: nothing of it was created; retry with the same ids.";
+        }
+
+        MaybeAnswer(request);
+    }
+
+    private void MaybeAnswer(Request request)
+    {
+        if (request.Open != 0 || !requests.Remove(request.Token))
+        {
+            return;
+        }
+
+        actions.Enqueue(request.FailDetail is null
+            ? new CompleteAction(request.Token, request.Results, request.Timestamps)
+            : new FailAction(request.Token, request.AnyCommitted, request.FailDetail));
+    }
+
+    private void StartFinishing(Transaction transaction, CoordinatorRecord record)
+    {
+        transaction.Phase = Phase.Finishing;
+        transaction.Decision = record.Decision;
+        transaction.Unacknowledged.Clear();
+        foreach (var participantShard in record.Participants)
+        {
+            transaction.Unacknowledged.Add(participantShard);
+            SendFinish(transaction, participantShard);
+        }
+
+        transaction.LastFinishSentNs = nowNs;
+        MaybeRetire(transaction);
+    }
+
+    private void SendFinish(Transaction transaction, int participantShard) =>
+        Send(participantShard, new CrossShardMessage(CrossShardMessageKind.Finish, shard, shard, transaction.Id) { Decision = transaction.Decision });
+
+    private void OnFinishedReply(UInt128 transactionId, int from)
+    {
+        if (transactions.TryGetValue(transactionId, out var transaction) && transaction.Phase == Phase.Finishing &&
+            transaction.Unacknowledged.Remove(from))
+        {
+            MaybeRetire(transaction);
+        }
+    }
+
+    private void MaybeRetire(Transaction transaction)
+    {
+        if (transaction.Unacknowledged.Count == 0 && transaction.Phase == Phase.Finishing)
+        {
+            transaction.Phase = Phase.Retiring;
+            retireQueue.Add(transaction.Id);
+        }
+    }
+
+    /// <summary>A new leader found a decided transaction in the ledger: finish it.</summary>
+    private void ResumeCoordinatorRecord(UInt128 transactionId, CoordinatorRecord record)
+    {
+        if (transactions.ContainsKey(transactionId))
+        {
+            return;
+        }
+
+        var transaction = new Transaction(transactionId, null, 0, [], 0, nowNs);
+        transactions.Add(transactionId, transaction);
+        StartFinishing(transaction, record);
+    }
+
+    /// <summary>A participant asks about legs prepared too long.</summary>
+    private void OnQuery(UInt128 transactionId, int from)
+    {
+        if (transactions.TryGetValue(transactionId, out var transaction) && transaction.Phase is Phase.Preparing or Phase.Deciding)
+        {
+            Send(from, new CrossShardMessage(CrossShardMessageKind.Decision, shard, shard, transactionId) { Decision = CrossShardDecision.Undecided });
+            return;
+        }
+
+        if (transaction is not null)
+        {
+            Send(from, new CrossShardMessage(CrossShardMessageKind.Decision, shard, shard, transactionId) { Decision = transaction.Decision });
+            return;
+        }
+
+        // Unknown to this leader: through Raft, so that a Decide still in the log is seen first.
+        if (!queryAskers.TryGetValue(transactionId, out var askers))
+        {
+            askers = [];
+            queryAskers.Add(transactionId, askers);
+            abortQueue.Add(transactionId);
+        }
+
+        askers.Add(from);
+    }
+
+    private void OnAbortIfUndecidedApplied(UInt128 transactionId, CrossShardDecision decision)
+    {
+        if (!queryAskers.Remove(transactionId, out var askers))
+        {
+            return;
+        }
+
+        foreach (var asker in askers)
+        {
+            Send(asker, new CrossShardMessage(CrossShardMessageKind.Decision, shard, shard, transactionId) { Decision = decision });
+        }
+    }
+
+    private void TickCoordinator()
+    {
+        List<Transaction>? timedOut = null;
+        foreach (var transaction in transactions.Values)
+        {
+            if (transaction.Phase == Phase.Preparing)
+            {
+                if (nowNs - transaction.StartedNs >= options.CoordinatorTimeoutNs)
+                {
+                    (timedOut ??= []).Add(transaction);
+                    continue;
+                }
+
+                foreach (var participant in transaction.Participants.Values)
+                {
+                    if (participant.Reports is null && nowNs - participant.LastSentNs >= options.RetryIntervalNs)
+                    {
+                        SendPrepare(transaction, participant);
+                    }
+                }
+            }
+            else if (transaction.Phase == Phase.Finishing && nowNs - transaction.LastFinishSentNs >= options.RetryIntervalNs)
+            {
+                transaction.LastFinishSentNs = nowNs;
+                foreach (var participantShard in transaction.Unacknowledged)
+                {
+                    SendFinish(transaction, participantShard);
+                }
+            }
+        }
+
+        foreach (var transaction in timedOut ?? [])
+        {
+            EnqueueDecide(transaction, DecideFlags.ForceAbort);
+        }
+    }
+
+    private void FailAllRequests()
+    {
+        foreach (var request in requests.Values)
+        {
+            // Outcome unknown when a Decide may be in the log: the next leader finishes it either way.
+            var decideProposed = request.AnyCommitted;
+            foreach (var transaction in transactions.Values)
+            {
+                decideProposed |= transaction.Request == request && transaction.Phase != Phase.Preparing;
+            }
+
+            actions.Enqueue(new FailAction(request.Token, decideProposed,
+                $"Shard {shard} lost its leadership during a cross-shard request: retry with the same ids (created transfers answer exists)."));
+        }
+    }
+
+    private enum Phase : byte
+    {
+        Preparing,
+        Deciding,
+        Finishing,
+        Retiring,
+    }
+
+    private sealed class Request(long token, int count)
+    {
+        public long Token { get; } = token;
+
+        public CreateTransferResult[] Results { get; } = new CreateTransferResult[count];
+
+        public ulong[] Timestamps { get; } = new ulong[count];
+
+        /// <summary>Transactions of this request not decided yet.</summary>
+        public int Open { get; set; }
+
+        public bool AnyCommitted { get; set; }
+
+        public string? FailDetail { get; set; }
+    }
+
+    private sealed class Transaction(UInt128 id, Request? request, int offset, Transfer[] events, int prepareCount, ulong startedNs)
+    {
+        public UInt128 Id { get; } = id;
+
+        /// <summary>The client's request, until answered (null for a transaction resumed from the ledger).</summary>
+        public Request? Request { get; set; } = request;
+
+        public int Offset { get; } = offset;
+
+        public Transfer[] Events { get; } = events;
+
+        /// <summary>Events 0..PrepareCount-1 have legs; the first event after them failed on the home shard alone.</summary>
+        public int PrepareCount { get; } = prepareCount;
+
+        public ulong StartedNs { get; } = startedNs;
+
+        public Dictionary<int, Participant> Participants { get; } = [];
+
+        public Phase Phase { get; set; }
+
+        public DecideItem? Decide { get; set; }
+
+        public CrossShardDecision Decision { get; set; }
+
+        public HashSet<int> Unacknowledged { get; } = [];
+
+        public ulong LastFinishSentNs { get; set; }
+    }
+
+    private sealed class Participant(int shard, Leg[] legs)
+    {
+        public int Shard { get; } = shard;
+
+        public Leg[] Legs { get; } = legs;
+
+        public LegReport[]? Reports { get; set; }
+
+        public ulong LastSentNs { get; set; }
+    }
+}

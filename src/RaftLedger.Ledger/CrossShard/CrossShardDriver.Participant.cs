@@ -1,0 +1,158 @@
+namespace RaftLedger.Ledger.CrossShard;
+
+// The participant: holds legs prepared on this shard until the home shard's decision finishes them.
+public sealed partial class CrossShardDriver
+{
+    // Transactions with legs prepared here (from applied Prepares and from scanning the ledger).
+    private readonly Dictionary<UInt128, PreparedHere> preparedHere = [];
+
+    private void OnPrepareRequest(CrossShardMessage message)
+    {
+        if (message.Legs.Length == 0 || !LegsBelongHere(message.Legs))
+        {
+            MessagesDropped++;
+            return;
+        }
+
+        if (preparedHere.ContainsKey(message.TransactionId))
+        {
+            // Already prepared (a duplicate, or the coordinator's answer was lost): every leg is Ok.
+            SendPrepared(message.Home, message.TransactionId, message.Legs, prepared: true, reports: []);
+            return;
+        }
+
+        if (preparedHere.Count >= CrossShardLimits.ParticipantTransactionsMax || !prepareQueued.Add(message.TransactionId))
+        {
+            return; // Full, or queued already: the coordinator retries.
+        }
+
+        prepareQueue.Add(new PrepareItem(message.TransactionId, message.Home, message.Legs));
+    }
+
+    private bool LegsBelongHere(Leg[] legs)
+    {
+        foreach (var leg in legs)
+        {
+            if (((leg.Sides & LegSides.Debit) != 0 && ShardOf(leg.Transfer.DebitAccountId) != shard) ||
+                ((leg.Sides & LegSides.Credit) != 0 && ShardOf(leg.Transfer.CreditAccountId) != shard))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A Prepare was applied here: answer the coordinator (reports are the Apply result bytes of the item's legs, empty = all Ok).</summary>
+    private void OnPrepareApplied(PrepareItem item, bool prepared, ReadOnlySpan<byte> reports)
+    {
+        prepareQueued.Remove(item.TransactionId);
+        if (prepared && CrossShardCommand.TryGetPreparedRecord(ledger.Store, item.TransactionId, out var record))
+        {
+            TrackPrepared(item.TransactionId, record);
+        }
+
+        SendPrepared(item.Home, item.TransactionId, item.Legs, prepared, reports);
+    }
+
+    private void SendPrepared(int home, UInt128 transactionId, Leg[] legs, bool prepared, ReadOnlySpan<byte> reports)
+    {
+        var legReports = new LegReport[legs.Length];
+        for (var k = 0; k < legs.Length; k++)
+        {
+            if (reports.IsEmpty)
+            {
+                legReports[k] = new LegReport(legs[k].EventIndex, SideReport.Ok, SideReport.Ok);
+                continue;
+            }
+
+            var at = reports.Slice(k * CrossShardCommand.LegReportBytes, CrossShardCommand.LegReportBytes);
+            legReports[k] = new LegReport(
+                legs[k].EventIndex,
+                new SideReport((LegOutcome)at[0], System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(at[1..])),
+                new SideReport((LegOutcome)at[5], System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(at[6..])));
+        }
+
+        Send(home, new CrossShardMessage(CrossShardMessageKind.Prepared, home, shard, transactionId) { Prepared = prepared, Reports = legReports });
+    }
+
+    private void TrackPrepared(UInt128 transactionId, PreparedRecord record)
+    {
+        if (!preparedHere.ContainsKey(transactionId))
+        {
+            preparedHere.Add(transactionId, new PreparedHere(record.Home, record.PreparedAt));
+        }
+    }
+
+    /// <summary>The coordinator (or a query's answer) says how to finish: post or release through Raft, then acknowledge.</summary>
+    private void OnFinishRequest(UInt128 transactionId, int home, CrossShardDecision decision)
+    {
+        if (decision is not (CrossShardDecision.Committed or CrossShardDecision.Aborted))
+        {
+            MessagesDropped++;
+            return;
+        }
+
+        if (home == shard)
+        {
+            // The home shard's own legs are finished by Decide (or AbortIfUndecided) itself.
+            preparedHere.Remove(transactionId);
+            return;
+        }
+
+        // Always through Raft, even when nothing seems prepared: this leader may not have applied the
+        // Prepare yet, and acknowledging without it could let the coordinator forget a commit.
+        if (finishQueued.TryAdd(transactionId, home))
+        {
+            finishQueue.Add(new FinishItem(transactionId, decision == CrossShardDecision.Committed));
+        }
+    }
+
+    private void OnFinishApplied(FinishItem item)
+    {
+        if (finishQueued.Remove(item.TransactionId, out var home))
+        {
+            preparedHere.Remove(item.TransactionId);
+            Send(home, new CrossShardMessage(CrossShardMessageKind.Finished, home, shard, item.TransactionId));
+        }
+    }
+
+    private void OnDecision(UInt128 transactionId, CrossShardDecision decision)
+    {
+        if (decision == CrossShardDecision.Undecided || !preparedHere.TryGetValue(transactionId, out var prepared))
+        {
+            return;
+        }
+
+        OnFinishRequest(transactionId, prepared.Home, decision);
+    }
+
+    /// <summary>Legs prepared longer than the abandonment timeout: ask their home shard what was decided.</summary>
+    private void TickParticipant()
+    {
+        List<(UInt128 Id, int Home)>? queries = null;
+        foreach (var (transactionId, prepared) in preparedHere)
+        {
+            if (nowNs >= prepared.PreparedAt + options.AbandonTimeoutNs && nowNs - prepared.LastQueryNs >= options.RetryIntervalNs &&
+                !finishQueued.ContainsKey(transactionId))
+            {
+                prepared.LastQueryNs = nowNs;
+                (queries ??= []).Add((transactionId, prepared.Home));
+            }
+        }
+
+        foreach (var (transactionId, home) in queries ?? [])
+        {
+            Send(home, new CrossShardMessage(CrossShardMessageKind.Query, home, shard, transactionId));
+        }
+    }
+
+    private sealed class PreparedHere(int home, ulong preparedAt)
+    {
+        public int Home { get; } = home;
+
+        public ulong PreparedAt { get; } = preparedAt;
+
+        public ulong LastQueryNs { get; set; }
+    }
+}

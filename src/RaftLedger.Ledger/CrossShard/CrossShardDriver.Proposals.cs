@@ -1,0 +1,227 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Ledger.CrossShard;
+
+// Items wait in one queue per command kind and go out batched: one proposal carries many
+// transactions' items, and at most ProposalsInFlightMax proposals of a kind are in flight.
+public sealed partial class CrossShardDriver
+{
+    private readonly List<PrepareItem> prepareQueue = [];
+    private readonly HashSet<UInt128> prepareQueued = [];
+    private readonly List<DecideItem> decideQueue = [];
+    private readonly List<FinishItem> finishQueue = [];
+
+    // Transaction → its home shard, for the acknowledgement once the Finish is applied.
+    private readonly Dictionary<UInt128, int> finishQueued = [];
+    private readonly List<UInt128> retireQueue = [];
+    private readonly List<UInt128> abortQueue = [];
+    private readonly Dictionary<UInt128, List<int>> queryAskers = [];
+    private readonly Dictionary<long, Proposal> proposals = [];
+    private readonly int[] inFlight = new int[8];
+    private long nextProposalToken;
+
+    /// <summary>A <see cref="ProposeAction"/>'s entry was applied on this replica; <paramref name="results"/> are Apply's result bytes.</summary>
+    public void OnProposalApplied(long token, ReadOnlySpan<byte> results)
+    {
+        if (!proposals.Remove(token, out var proposal))
+        {
+            return; // Proposed by an earlier leadership of this replica: the ledger has its effects.
+        }
+
+        inFlight[(int)proposal.Operation]--;
+        switch (proposal.Operation)
+        {
+            case LedgerOperation.CrossShardPrepare:
+                PrepareApplied(proposal.Prepares!, results);
+                break;
+            case LedgerOperation.CrossShardDecide:
+                DecideApplied(proposal.Decides!, results);
+                break;
+            case LedgerOperation.CrossShardFinish:
+                foreach (var item in proposal.Finishes!)
+                {
+                    OnFinishApplied(item);
+                }
+
+                break;
+            case LedgerOperation.CrossShardRetire:
+                foreach (var id in proposal.Ids!)
+                {
+                    transactions.Remove(id);
+                }
+
+                break;
+            default:
+                for (var i = 0; i < proposal.Ids!.Count; i++)
+                {
+                    OnAbortIfUndecidedApplied(proposal.Ids[i], (CrossShardDecision)results[i]);
+                }
+
+                break;
+        }
+    }
+
+    private void PrepareApplied(List<PrepareItem> items, ReadOnlySpan<byte> results)
+    {
+        Invariant.Check(results.Length == CrossShardCommand.PrepareResultBytes(items));
+        var position = 0;
+        foreach (var item in items)
+        {
+            var reportBytes = item.Legs.Length * CrossShardCommand.LegReportBytes;
+            OnPrepareApplied(item, results[position] == 1, results.Slice(position + 1, reportBytes));
+            position += 1 + reportBytes;
+        }
+    }
+
+    private void DecideApplied(List<DecideItem> items, ReadOnlySpan<byte> results)
+    {
+        var position = 0;
+        foreach (var item in items)
+        {
+            OnDecided(item, (CrossShardDecision)results[position], results.Slice(position + 1, item.Events.Length));
+            position += 1 + item.Events.Length;
+        }
+
+        Invariant.Check(position == results.Length);
+    }
+
+    /// <summary>A <see cref="ProposeAction"/>'s entry will never apply (leadership lost, refused): its items wait for the next proposal.</summary>
+    public void OnProposalFailed(long token)
+    {
+        if (!proposals.Remove(token, out var proposal))
+        {
+            return;
+        }
+
+        inFlight[(int)proposal.Operation]--;
+        switch (proposal.Operation)
+        {
+            case LedgerOperation.CrossShardPrepare:
+                // Dropped: the coordinator sends the Prepare again.
+                foreach (var item in proposal.Prepares!)
+                {
+                    prepareQueued.Remove(item.TransactionId);
+                }
+
+                break;
+            case LedgerOperation.CrossShardDecide:
+                decideQueue.AddRange(proposal.Decides!);
+                break;
+            case LedgerOperation.CrossShardFinish:
+                // Dropped: the coordinator (or this participant's query) asks again.
+                foreach (var item in proposal.Finishes!)
+                {
+                    finishQueued.Remove(item.TransactionId);
+                }
+
+                break;
+            case LedgerOperation.CrossShardRetire:
+                retireQueue.AddRange(proposal.Ids!);
+                break;
+            default:
+                abortQueue.AddRange(proposal.Ids!);
+                break;
+        }
+    }
+
+    private void FlushProposals()
+    {
+        while (prepareQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardPrepare))
+        {
+            var items = TakePrepares();
+            Propose(new Proposal(LedgerOperation.CrossShardPrepare) { Prepares = items }, CrossShardCommand.EncodePrepare(items));
+        }
+
+        while (decideQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardDecide))
+        {
+            var items = Take(decideQueue, CrossShardLimits.ItemsPerCommandMax);
+            Propose(new Proposal(LedgerOperation.CrossShardDecide) { Decides = items }, CrossShardCommand.EncodeDecide(items));
+        }
+
+        while (finishQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardFinish))
+        {
+            var items = Take(finishQueue, CrossShardLimits.FinishItemsPerCommandMax);
+            Propose(new Proposal(LedgerOperation.CrossShardFinish) { Finishes = items }, CrossShardCommand.EncodeFinish(items));
+        }
+
+        while (retireQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardRetire))
+        {
+            var ids = Take(retireQueue, CrossShardLimits.ItemsPerCommandMax);
+            Propose(new Proposal(LedgerOperation.CrossShardRetire) { Ids = ids }, CrossShardCommand.EncodeRetire(ids));
+        }
+
+        while (abortQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardAbortIfUndecided))
+        {
+            var ids = Take(abortQueue, CrossShardLimits.ItemsPerCommandMax);
+            Propose(new Proposal(LedgerOperation.CrossShardAbortIfUndecided) { Ids = ids }, CrossShardCommand.EncodeAbortIfUndecided(ids));
+        }
+    }
+
+    private bool CanPropose(LedgerOperation operation) => inFlight[(int)operation] < CrossShardLimits.ProposalsInFlightMax;
+
+    // As many prepares as keep the result bytes within one apply's result buffer.
+    private List<PrepareItem> TakePrepares()
+    {
+        var taken = 0;
+        var resultBytes = 0;
+        while (taken < prepareQueue.Count && taken < CrossShardLimits.ItemsPerCommandMax)
+        {
+            var bytes = 1 + (prepareQueue[taken].Legs.Length * CrossShardCommand.LegReportBytes);
+            if (resultBytes + bytes > LedgerLimits.ResultBytesMax)
+            {
+                break;
+            }
+
+            resultBytes += bytes;
+            taken++;
+        }
+
+        Invariant.Check(taken > 0, "one transaction's prepare always fits");
+        var items = prepareQueue.GetRange(0, taken);
+        prepareQueue.RemoveRange(0, taken);
+        return items;
+    }
+
+    private static List<T> Take<T>(List<T> queue, int max)
+    {
+        var count = Math.Min(queue.Count, max);
+        var items = queue.GetRange(0, count);
+        queue.RemoveRange(0, count);
+        return items;
+    }
+
+    private void Propose(Proposal proposal, byte[] command)
+    {
+        var token = ++nextProposalToken;
+        proposals.Add(token, proposal);
+        inFlight[(int)proposal.Operation]++;
+        actions.Enqueue(new ProposeAction(token, command));
+    }
+
+    private void ClearProposals()
+    {
+        prepareQueue.Clear();
+        prepareQueued.Clear();
+        decideQueue.Clear();
+        finishQueue.Clear();
+        finishQueued.Clear();
+        retireQueue.Clear();
+        abortQueue.Clear();
+        queryAskers.Clear();
+        proposals.Clear();
+        Array.Clear(inFlight);
+    }
+
+    private sealed class Proposal(LedgerOperation operation)
+    {
+        public LedgerOperation Operation { get; } = operation;
+
+        public List<PrepareItem>? Prepares { get; init; }
+
+        public List<DecideItem>? Decides { get; init; }
+
+        public List<FinishItem>? Finishes { get; init; }
+
+        public List<UInt128>? Ids { get; init; }
+    }
+}

@@ -1,0 +1,166 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Ledger.CrossShard;
+
+/// <summary>What a message between shard leaders asks or answers.</summary>
+public enum CrossShardMessageKind : byte
+{
+    /// <summary>Home → participant: prepare these legs.</summary>
+    Prepare = 1,
+
+    /// <summary>Participant → home: prepared (or refused), with a report per leg.</summary>
+    Prepared = 2,
+
+    /// <summary>Home → participant: commit or abort your legs.</summary>
+    Finish = 3,
+
+    /// <summary>Participant → home: my legs are finished (or were never there).</summary>
+    Finished = 4,
+
+    /// <summary>Participant → home: my legs are prepared too long, what was decided?</summary>
+    Query = 5,
+
+    /// <summary>Home → participant: the answer to a query.</summary>
+    Decision = 6,
+}
+
+/// <summary>
+/// A message between two shards' drivers. Byte form (little-endian): u8 version (1), u8 kind, u16 home
+/// shard, u16 sender shard, u128 transaction id, then by kind: Prepare u16 leg count and legs; Prepared
+/// u8 prepared, u16 report count, per report u16 event index and two sides (u8 outcome, u32 ledger);
+/// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished and Query nothing.
+/// At most <see cref="CrossShardLimits.MessageBytesMax"/> bytes.
+/// </summary>
+public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int From, UInt128 TransactionId)
+{
+    public const byte Version = 1;
+
+    public Leg[] Legs { get; init; } = [];
+
+    public bool Prepared { get; init; }
+
+    public LegReport[] Reports { get; init; } = [];
+
+    public CrossShardDecision Decision { get; init; }
+
+    public byte[] Encode()
+    {
+        var writer = new ByteWriter(64 + (Legs.Length * CrossShardCommand.LegBytes) + (Reports.Length * 12));
+        writer.U8(Version);
+        writer.U8((byte)Kind);
+        writer.U16(Home);
+        writer.U16(From);
+        writer.U128(TransactionId);
+        switch (Kind)
+        {
+            case CrossShardMessageKind.Prepare:
+                writer.U16(Legs.Length);
+                foreach (var leg in Legs)
+                {
+                    writer.Leg(leg);
+                }
+
+                break;
+            case CrossShardMessageKind.Prepared:
+                writer.U8(Prepared ? (byte)1 : (byte)0);
+                writer.U16(Reports.Length);
+                foreach (var report in Reports)
+                {
+                    writer.U16(report.EventIndex);
+                    WriteSide(writer, report.Debit);
+                    WriteSide(writer, report.Credit);
+                }
+
+                break;
+            case CrossShardMessageKind.Finish or CrossShardMessageKind.Decision:
+                writer.U8((byte)Decision);
+                break;
+            default:
+                break;
+        }
+
+        var bytes = writer.ToArray();
+        Invariant.Check(bytes.Length <= CrossShardLimits.MessageBytesMax, "a message fits its bound");
+        return bytes;
+    }
+
+    /// <summary>Decodes a message; false (never an exception) for bytes that are not a well-formed message.</summary>
+    public static bool TryDecode(ReadOnlySpan<byte> bytes, out CrossShardMessage message)
+    {
+        message = null!;
+        if (bytes.Length > CrossShardLimits.MessageBytesMax)
+        {
+            return false;
+        }
+
+        try
+        {
+            message = Decode(bytes);
+            return true;
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
+    }
+
+    private static CrossShardMessage Decode(ReadOnlySpan<byte> bytes)
+    {
+        var reader = new ByteReader(bytes);
+        var version = reader.U8();
+        var kind = (CrossShardMessageKind)reader.U8();
+        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.Decision)
+        {
+            throw new InvalidDataException("not a cross-shard message of this version");
+        }
+
+        var message = new CrossShardMessage(kind, reader.U16(), reader.U16(), reader.U128());
+        switch (kind)
+        {
+            case CrossShardMessageKind.Prepare:
+                var legs = new Leg[reader.Count(CrossShardLimits.TransactionEventsMax)];
+                for (var i = 0; i < legs.Length; i++)
+                {
+                    legs[i] = reader.Leg();
+                }
+
+                message = message with { Legs = legs };
+                break;
+            case CrossShardMessageKind.Prepared:
+                var prepared = reader.U8() != 0;
+                var reports = new LegReport[reader.Count(CrossShardLimits.TransactionEventsMax)];
+                for (var i = 0; i < reports.Length; i++)
+                {
+                    reports[i] = new LegReport(reader.U16(), ReadSide(ref reader), ReadSide(ref reader));
+                }
+
+                message = message with { Prepared = prepared, Reports = reports };
+                break;
+            case CrossShardMessageKind.Finish or CrossShardMessageKind.Decision:
+                message = message with { Decision = (CrossShardDecision)reader.U8() };
+                break;
+            default:
+                break;
+        }
+
+        reader.End();
+        return message;
+    }
+
+    private static void WriteSide(ByteWriter writer, SideReport side)
+    {
+        writer.U8((byte)side.Outcome);
+        writer.U32(side.Ledger);
+    }
+
+    private static SideReport ReadSide(ref ByteReader reader)
+    {
+        var outcome = (LegOutcome)reader.U8();
+        if (outcome > LegOutcome.AlreadyFinished)
+        {
+            throw new InvalidDataException("unknown leg outcome");
+        }
+
+        return new SideReport(outcome, reader.U32());
+    }
+}

@@ -1,0 +1,109 @@
+namespace RaftLedger.Ledger.CrossShard;
+
+/// <summary>Which sides of a transfer a leg holds on one shard (both when the two accounts share a shard).</summary>
+[Flags]
+public enum LegSides : byte
+{
+    None = 0,
+    Debit = 1,
+    Credit = 2,
+}
+
+/// <summary>
+/// The events of one cross-shard transaction that one participant shard holds: event index in the
+/// transaction, which sides live on that shard, and the transfer as the client sent it.
+/// </summary>
+public readonly record struct Leg(ushort EventIndex, LegSides Sides, Transfer Transfer);
+
+/// <summary>
+/// What a participant found when it checked one side of a leg, in the order it checks (the first
+/// that applies). The coordinator turns the two sides' outcomes into TigerBeetle's status.
+/// </summary>
+public enum LegOutcome : byte
+{
+    Ok = 0,
+    NotFound,
+
+    /// <summary>The account's ledger differs from the transfer's (the report carries the account's ledger).</summary>
+    LedgerMismatch,
+    Closed,
+    PendingOverflow,
+    PostedOverflow,
+    TotalOverflow,
+    ExceedsLimit,
+
+    /// <summary>Not checked: an earlier event of the same chain failed on this shard.</summary>
+    NotEvaluated,
+
+    /// <summary>A transfer with this event's id is already stored here: the transaction was finished before (a late duplicate prepare).</summary>
+    AlreadyFinished,
+}
+
+/// <summary>One side's outcome, with the account's ledger when the outcome is <see cref="LegOutcome.LedgerMismatch"/>.</summary>
+public readonly record struct SideReport(LegOutcome Outcome, uint Ledger)
+{
+    public static SideReport Ok => new(LegOutcome.Ok, 0);
+}
+
+/// <summary>A participant's answer for one leg.</summary>
+public readonly record struct LegReport(ushort EventIndex, SideReport Debit, SideReport Credit);
+
+/// <summary>The decision of a cross-shard transaction, as Decide's result byte and in messages.</summary>
+public enum CrossShardDecision : byte
+{
+    Aborted = 0,
+    Committed = 1,
+
+    /// <summary>The coordinator has not decided yet (answer to a query only).</summary>
+    Undecided = 2,
+
+    /// <summary>Decide found the transaction already decided or tombstoned (it keeps that decision).</summary>
+    AlreadyDecided = 3,
+
+    /// <summary>Decide aborted without TigerBeetle statuses (timeout, or the home shard's own legs were gone).</summary>
+    AbortedWithoutStatus = 4,
+}
+
+/// <summary>Side-table tags used by the cross-shard protocol (see <see cref="ILedgerStore.TryGetSideRecord"/>).</summary>
+public static class CrossShardTables
+{
+    /// <summary>At the home shard: a decided transaction still being finished (decision, participants).</summary>
+    public const byte Coordinator = 1;
+
+    /// <summary>At a participant: the legs it holds prepared (home shard, prepared-at time, legs).</summary>
+    public const byte Prepared = 2;
+
+    /// <summary>At the home shard: a transaction aborted because nobody knew it (presumed abort); a later Decide loses.</summary>
+    public const byte Tombstone = 3;
+}
+
+/// <summary>Flags of a Decide item.</summary>
+[Flags]
+public enum DecideFlags : byte
+{
+    None = 0,
+
+    /// <summary>Abort without statuses (a participant did not answer in time).</summary>
+    ForceAbort = 1,
+
+    /// <summary>The home shard holds legs of this transaction (prepared through its own Prepare command).</summary>
+    HomeHasLegs = 2,
+}
+
+/// <summary>One transaction's part of a Prepare command.</summary>
+public sealed record PrepareItem(UInt128 TransactionId, int Home, Leg[] Legs);
+
+/// <summary>
+/// One transaction's part of a Decide command: its events in order, and per event the status the
+/// participants' reports give (<see cref="CrossShardRules.NotPrepared"/> for events whose legs were not prepared).
+/// </summary>
+public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] Participants, Transfer[] Events, byte[] LegStatuses);
+
+/// <summary>One transaction's part of a Finish command.</summary>
+public readonly record struct FinishItem(UInt128 TransactionId, bool Commit);
+
+/// <summary>A coordinator record (side table <see cref="CrossShardTables.Coordinator"/>).</summary>
+public sealed record CoordinatorRecord(CrossShardDecision Decision, int[] Participants);
+
+/// <summary>A participant's prepared legs (side table <see cref="CrossShardTables.Prepared"/>).</summary>
+public sealed record PreparedRecord(int Home, ulong PreparedAt, Leg[] Legs);

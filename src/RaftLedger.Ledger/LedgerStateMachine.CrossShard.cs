@@ -1,0 +1,292 @@
+using RaftLedger.Common;
+using RaftLedger.Ledger.CrossShard;
+
+namespace RaftLedger.Ledger;
+
+// The cross-shard commands (docs/design/cross-shard.md): applied like every command, by every
+// replica in log order, so that prepared legs, decisions and tombstones are replicated state.
+public sealed partial class LedgerStateMachine
+{
+    /// <summary>
+    /// The status a cross-shard event gets from its home shard's own state and its fields alone:
+    /// TigerBeetle's checks up to (not including) the account checks, then
+    /// <see cref="CreateTransferResult.CrossShardNotSupported"/> for kinds not supported across shards.
+    /// Reads committed state; not to be called while a command is being applied.
+    /// </summary>
+    public CreateTransferResult CrossShardLocalStatus(in Transfer t) => LocalStatus(t);
+
+    private CreateTransferResult LocalStatus(in Transfer t)
+    {
+        var header = ValidateTransferHeader(t);
+        if (header != CreateTransferResult.Created)
+        {
+            return header;
+        }
+
+        if (batch.TryGetTransfer(t.Id, out var existing))
+        {
+            return TransferExists(t, existing);
+        }
+
+        if (batch.IsTransientFailure(t.Id))
+        {
+            return CreateTransferResult.IdAlreadyFailed;
+        }
+
+        if (FlagsAreMutuallyExclusive(t.Flags))
+        {
+            return CreateTransferResult.FlagsAreMutuallyExclusive;
+        }
+
+        if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
+        {
+            return CreateTransferResult.CrossShardNotSupported;
+        }
+
+        var fields = ValidateNewTransferFields(t);
+        if (fields != CreateTransferResult.Created)
+        {
+            return fields;
+        }
+
+        const TransferFlags notAcrossShards = TransferFlags.Pending | TransferFlags.BalancingDebit | TransferFlags.BalancingCredit |
+            TransferFlags.ClosingDebit | TransferFlags.ClosingCredit;
+        return (t.Flags & notAcrossShards) != 0 ? CreateTransferResult.CrossShardNotSupported : CreateTransferResult.Created;
+    }
+
+    private LedgerApplyResult ApplyCrossShard(LedgerOperation operation, ReadOnlySpan<byte> command, int timestamps, ulong batchTimestamp, Span<byte> results, ulong appliedIndex)
+    {
+        Invariant.Check(timestamps > 0 && batchTimestamp >= (ulong)timestamps, "the leader stamps every command");
+        var firstTimestamp = batchTimestamp - (ulong)timestamps + 1;
+        Invariant.Check(firstTimestamp > store.LastTimestamp, "the leader must give each command a timestamp of at least last timestamp + its count");
+        var body = command[LedgerLimits.CommandHeaderBytes..];
+        batch.Reset();
+        ExpirePendingTransfers(firstTimestamp);
+        var written = operation switch
+        {
+            LedgerOperation.CrossShardPrepare => ApplyPrepare(body, batchTimestamp, results),
+            LedgerOperation.CrossShardDecide => ApplyDecide(body, firstTimestamp, results),
+            LedgerOperation.CrossShardFinish => ApplyFinish(body, firstTimestamp, timestamps, results),
+            LedgerOperation.CrossShardRetire => ApplyRetire(body, results),
+            _ => ApplyAbortIfUndecided(body, results),
+        };
+        batch.Commit(batchTimestamp, appliedIndex, hints: false);
+        return new LedgerApplyResult(operation, written);
+    }
+
+    private static void CheckResultRoom(int needed, Span<byte> results)
+    {
+        if (needed > results.Length)
+        {
+            throw new ArgumentException($"The command writes {needed} result bytes but results has room for {results.Length}.", nameof(results));
+        }
+    }
+
+    private int ApplyPrepare(ReadOnlySpan<byte> body, ulong preparedAt, Span<byte> results)
+    {
+        var items = DecodePrepare(body);
+        var needed = CrossShardCommand.PrepareResultBytes(items);
+        CheckResultRoom(needed, results);
+        var position = 0;
+        foreach (var item in items)
+        {
+            var reports = results.Slice(position + 1, item.Legs.Length * CrossShardCommand.LegReportBytes);
+            results[position] = PrepareLegs(item, preparedAt, reports) ? (byte)1 : (byte)0;
+            position += 1 + reports.Length;
+        }
+
+        Invariant.Check(position == needed);
+        return needed;
+    }
+
+    private static List<PrepareItem> DecodePrepare(ReadOnlySpan<byte> body)
+    {
+        var reader = new ByteReader(body);
+        var count = reader.Count(ushort.MaxValue);
+        var items = new List<PrepareItem>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var id = reader.U128();
+            var home = reader.U16();
+            var legs = new Leg[reader.Count(CrossShardLimits.TransactionEventsMax)];
+            for (var k = 0; k < legs.Length; k++)
+            {
+                legs[k] = reader.Leg();
+            }
+
+            items.Add(new PrepareItem(id, home, legs));
+        }
+
+        reader.End();
+        return items;
+    }
+
+    /// <summary>
+    /// Checks and reserves one transaction's legs on this shard, in event order; all or nothing.
+    /// Within a transaction (a linked chain) each leg sees the earlier legs as if they had posted.
+    /// </summary>
+    private bool PrepareLegs(PrepareItem item, ulong preparedAt, Span<byte> reports)
+    {
+        reports.Clear();
+        if (batch.TryGetSideRecord(CrossShardTables.Prepared, item.TransactionId, out _))
+        {
+            return true; // A duplicate: already prepared, every report Ok.
+        }
+
+        for (var k = 0; k < item.Legs.Length; k++)
+        {
+            if (batch.TryGetTransfer(item.Legs[k].Transfer.Id, out _))
+            {
+                WriteReport(reports, k, new SideReport(LegOutcome.AlreadyFinished, 0), new SideReport(LegOutcome.AlreadyFinished, 0));
+                MarkNotEvaluated(reports, k + 1, item.Legs.Length);
+                return false;
+            }
+        }
+
+        batch.Savepoint();
+        for (var k = 0; k < item.Legs.Length; k++)
+        {
+            var leg = item.Legs[k];
+            var debit = (leg.Sides & LegSides.Debit) != 0 ? CheckSide(item.Legs, k, BalanceSide.Debit) : SideReport.Ok;
+            var credit = (leg.Sides & LegSides.Credit) != 0 ? CheckSide(item.Legs, k, BalanceSide.Credit) : SideReport.Ok;
+            WriteReport(reports, k, debit, credit);
+            if (debit.Outcome != LegOutcome.Ok || credit.Outcome != LegOutcome.Ok)
+            {
+                MarkNotEvaluated(reports, k + 1, item.Legs.Length);
+                batch.Rollback();
+                return false;
+            }
+
+            ChangeSides(leg, BalanceChange.Reserve, 0);
+        }
+
+        batch.Release();
+        batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, CrossShardCommand.WritePreparedRecord(item.Home, preparedAt, item.Legs));
+        return true;
+    }
+
+    private SideReport CheckSide(Leg[] legs, int index, BalanceSide side)
+    {
+        var t = legs[index].Transfer;
+        var accountId = side == BalanceSide.Debit ? t.DebitAccountId : t.CreditAccountId;
+        var slot = batch.LoadAccount(accountId);
+        if (!batch.Account(slot).Exists)
+        {
+            return new SideReport(LegOutcome.NotFound, 0);
+        }
+
+        // The view: this account with the transaction's earlier legs posted instead of reserved.
+        var view = batch.Account(slot).Account;
+        for (var j = 0; j < index; j++)
+        {
+            ref readonly var earlier = ref legs[j];
+            foreach (var earlierSide in SidesOf(earlier.Sides))
+            {
+                var earlierAccount = earlierSide == BalanceSide.Debit ? earlier.Transfer.DebitAccountId : earlier.Transfer.CreditAccountId;
+                if (earlierAccount == accountId)
+                {
+                    BalanceSteps.Release(ref view, earlierSide, earlier.Transfer.Amount);
+                    BalanceSteps.Post(ref view, earlierSide, UInt128.Zero, earlier.Transfer.Amount);
+                }
+            }
+        }
+
+        return new SideReport(CheckView(t, view, side), view.Ledger);
+    }
+
+    // One side's checks, in TigerBeetle's order for that side (CrossShardRules interleaves the sides).
+    private static LegOutcome CheckView(in Transfer t, in Account view, BalanceSide side)
+    {
+        if (view.Ledger != t.Ledger)
+        {
+            return LegOutcome.LedgerMismatch;
+        }
+
+        if ((view.Flags & AccountFlags.Closed) != 0)
+        {
+            return LegOutcome.Closed;
+        }
+
+        if ((t.Flags & TransferFlags.Pending) != 0 && BalanceSteps.PendingOverflows(view, side, t.Amount))
+        {
+            return LegOutcome.PendingOverflow;
+        }
+
+        if (BalanceSteps.PostedOverflows(view, side, t.Amount))
+        {
+            return LegOutcome.PostedOverflow;
+        }
+
+        if (BalanceSteps.TotalOverflows(view, side, t.Amount))
+        {
+            return LegOutcome.TotalOverflow;
+        }
+
+        return BalanceSteps.ExceedsLimit(view, side, t.Amount) ? LegOutcome.ExceedsLimit : LegOutcome.Ok;
+    }
+
+    private static BalanceSide[] SidesOf(LegSides sides) => sides switch
+    {
+        LegSides.Debit => DebitOnly,
+        LegSides.Credit => CreditOnly,
+        _ => BothSides,
+    };
+
+    private static readonly BalanceSide[] DebitOnly = [BalanceSide.Debit];
+    private static readonly BalanceSide[] CreditOnly = [BalanceSide.Credit];
+    private static readonly BalanceSide[] BothSides = [BalanceSide.Debit, BalanceSide.Credit];
+
+    private static void WriteReport(Span<byte> reports, int index, SideReport debit, SideReport credit)
+    {
+        var at = reports.Slice(index * CrossShardCommand.LegReportBytes, CrossShardCommand.LegReportBytes);
+        at[0] = (byte)debit.Outcome;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(at[1..], debit.Ledger);
+        at[5] = (byte)credit.Outcome;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(at[6..], credit.Ledger);
+    }
+
+    private static void MarkNotEvaluated(Span<byte> reports, int from, int count)
+    {
+        var notEvaluated = new SideReport(LegOutcome.NotEvaluated, 0);
+        for (var k = from; k < count; k++)
+        {
+            WriteReport(reports, k, notEvaluated, notEvaluated);
+        }
+    }
+
+    private enum BalanceChange : byte
+    {
+        Reserve,
+        Post,
+        Release,
+    }
+
+    /// <summary>Reserves, posts or releases a leg's amount on each of its sides here; <paramref name="historyTimestamp"/> (posts only) stamps history records.</summary>
+    private void ChangeSides(in Leg leg, BalanceChange change, ulong historyTimestamp)
+    {
+        foreach (var side in SidesOf(leg.Sides))
+        {
+            var slot = batch.LoadAccount(side == BalanceSide.Debit ? leg.Transfer.DebitAccountId : leg.Transfer.CreditAccountId);
+            Invariant.Check(batch.Account(slot).Exists, "a prepared leg's account exists");
+            ref var account = ref batch.Modify(slot);
+            var amount = leg.Transfer.Amount;
+            switch (change)
+            {
+                case BalanceChange.Reserve:
+                    BalanceSteps.Reserve(ref account, side, amount);
+                    break;
+                case BalanceChange.Post:
+                    BalanceSteps.Post(ref account, side, amount, amount);
+                    if ((account.Flags & AccountFlags.History) != 0)
+                    {
+                        batch.Writes.AddAccountBalance(new AccountBalanceEntry(account.Id, BalanceOf(account, historyTimestamp)));
+                    }
+
+                    break;
+                default:
+                    BalanceSteps.Release(ref account, side, amount);
+                    break;
+            }
+        }
+    }
+}

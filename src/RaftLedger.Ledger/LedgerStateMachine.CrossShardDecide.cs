@@ -1,0 +1,286 @@
+using RaftLedger.Common;
+using RaftLedger.Ledger.CrossShard;
+
+namespace RaftLedger.Ledger;
+
+// Decide (the commit point, at the home shard), Finish (at participants), Retire and AbortIfUndecided.
+public sealed partial class LedgerStateMachine
+{
+    private int ApplyDecide(ReadOnlySpan<byte> body, ulong firstTimestamp, Span<byte> results)
+    {
+        var items = DecodeDecide(body);
+        var needed = 0;
+        foreach (var item in items)
+        {
+            needed += 1 + item.Events.Length;
+        }
+
+        CheckResultRoom(needed, results);
+        var position = 0;
+        var timestamp = firstTimestamp;
+        foreach (var item in items)
+        {
+            var statuses = results.Slice(position + 1, item.Events.Length);
+            results[position] = (byte)DecideOne(item, timestamp, statuses);
+            position += 1 + item.Events.Length;
+            timestamp += (ulong)item.Events.Length;
+        }
+
+        return needed;
+    }
+
+    private static List<DecideItem> DecodeDecide(ReadOnlySpan<byte> body)
+    {
+        var reader = new ByteReader(body);
+        var count = reader.Count(ushort.MaxValue);
+        var items = new List<DecideItem>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var id = reader.U128();
+            var flags = (DecideFlags)reader.U8();
+            var participants = new int[reader.Count(CrossShardLimits.TransactionShardsMax)];
+            for (var p = 0; p < participants.Length; p++)
+            {
+                participants[p] = reader.U16();
+            }
+
+            var events = new Transfer[reader.Count(CrossShardLimits.TransactionEventsMax)];
+            var legStatuses = new byte[events.Length];
+            for (var e = 0; e < events.Length; e++)
+            {
+                events[e] = reader.Transfer();
+                legStatuses[e] = reader.U8();
+            }
+
+            items.Add(new DecideItem(id, flags, participants, events, legStatuses));
+        }
+
+        reader.End();
+        return items;
+    }
+
+    /// <summary>
+    /// Decides one transaction: re-checks its ids here (a concurrent duplicate loses now), combines
+    /// them with the participants' statuses as a linked chain would, and writes the transfers and
+    /// the coordinator record (commit) or the coordinator record alone (abort). The home shard's own
+    /// legs are finished in the same write.
+    /// </summary>
+    private CrossShardDecision DecideOne(DecideItem item, ulong firstTimestamp, Span<byte> statuses)
+    {
+        statuses.Fill((byte)CreateTransferResult.LinkedEventFailed);
+        if (batch.TryGetSideRecord(CrossShardTables.Coordinator, item.TransactionId, out _) ||
+            batch.TryGetSideRecord(CrossShardTables.Tombstone, item.TransactionId, out _))
+        {
+            return CrossShardDecision.AlreadyDecided;
+        }
+
+        PreparedRecord? homeLegs = null;
+        if (batch.TryGetSideRecord(CrossShardTables.Prepared, item.TransactionId, out var value))
+        {
+            homeLegs = CrossShardCommand.ReadPreparedRecord(value);
+        }
+
+        var decision = CrossShardDecision.AbortedWithoutStatus;
+        var lostHomeLegs = (item.Flags & DecideFlags.HomeHasLegs) != 0 && homeLegs is null;
+        if ((item.Flags & DecideFlags.ForceAbort) == 0 && !lostHomeLegs)
+        {
+            decision = ChainStatuses(item, statuses) ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
+        }
+
+        if (decision == CrossShardDecision.Committed)
+        {
+            for (var i = 0; i < item.Events.Length; i++)
+            {
+                var created = item.Events[i];
+                created.Timestamp = firstTimestamp + (ulong)i;
+                batch.CreateForeignTransfer(created);
+            }
+        }
+
+        FinishHomeLegs(item.TransactionId, homeLegs, decision == CrossShardDecision.Committed, firstTimestamp);
+        var stored = decision == CrossShardDecision.Committed ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
+        batch.SetSideRecord(CrossShardTables.Coordinator, item.TransactionId, CrossShardCommand.WriteCoordinatorRecord(stored, item.Participants));
+        if (decision == CrossShardDecision.AbortedWithoutStatus)
+        {
+            statuses.Fill((byte)CreateTransferResult.LinkedEventFailed);
+        }
+
+        return decision;
+    }
+
+    /// <summary>Fills each event's status as <see cref="RunBatch"/> would for a chain; burns ids that failed transiently. True when all are created.</summary>
+    private bool ChainStatuses(DecideItem item, Span<byte> statuses)
+    {
+        var count = item.Events.Length;
+        var failed = -1;
+        for (var i = 0; i < count && failed < 0; i++)
+        {
+            ref readonly var t = ref item.Events[i];
+            CreateTransferResult status;
+            if ((t.Flags & TransferFlags.Linked) != 0 && i == count - 1)
+            {
+                status = CreateTransferResult.LinkedEventChainOpen;
+            }
+            else
+            {
+                status = LocalStatus(t);
+                for (var j = 0; j < i && status == CreateTransferResult.Created; j++)
+                {
+                    status = item.Events[j].Id == t.Id ? TransferExists(t, item.Events[j]) : status;
+                }
+
+                if (status == CreateTransferResult.Created)
+                {
+                    // NotPrepared with a clean local status cannot happen (local statuses never improve);
+                    // refuse rather than commit an event whose legs nobody holds.
+                    status = item.LegStatuses[i] == CrossShardRules.NotPrepared ? CreateTransferResult.LinkedEventFailed : (CreateTransferResult)item.LegStatuses[i];
+                }
+            }
+
+            statuses[i] = (byte)status;
+            if (status != CreateTransferResult.Created)
+            {
+                failed = i;
+            }
+        }
+
+        if (failed < 0)
+        {
+            return true;
+        }
+
+        var failedStatus = (CreateTransferResult)statuses[failed];
+        if (LedgerResults.IsTransient(failedStatus))
+        {
+            batch.AddTransientFailure(item.Events[failed].Id);
+        }
+
+        return false;
+    }
+
+    private void FinishHomeLegs(UInt128 transactionId, PreparedRecord? homeLegs, bool commit, ulong firstTimestamp)
+    {
+        if (homeLegs is null)
+        {
+            return;
+        }
+
+        foreach (var leg in homeLegs.Legs)
+        {
+            ChangeSides(leg, commit ? BalanceChange.Post : BalanceChange.Release, firstTimestamp + leg.EventIndex);
+        }
+
+        batch.SetSideRecord(CrossShardTables.Prepared, transactionId, null);
+    }
+
+    private int ApplyFinish(ReadOnlySpan<byte> body, ulong firstTimestamp, int timestamps, Span<byte> results)
+    {
+        var reader = new ByteReader(body);
+        var count = reader.Count(CrossShardLimits.FinishItemsPerCommandMax);
+        CheckResultRoom(count, results);
+        Invariant.Check(timestamps >= count * CrossShardLimits.TransactionEventsMax, "a finish reserves a timestamp per possible copy");
+        var items = new FinishItem[count];
+        for (var i = 0; i < count; i++)
+        {
+            items[i] = new FinishItem(reader.U128(), reader.U8() != 0);
+        }
+
+        reader.End();
+        for (var i = 0; i < count; i++)
+        {
+            var itemTimestamp = firstTimestamp + (ulong)(i * CrossShardLimits.TransactionEventsMax);
+            results[i] = FinishOne(items[i], itemTimestamp) ? (byte)1 : (byte)0;
+        }
+
+        return count;
+    }
+
+    /// <summary>Posts (and stores a copy of each transfer, stamped here) or releases a participant's legs; false when there is nothing prepared.</summary>
+    private bool FinishOne(FinishItem item, ulong firstTimestamp)
+    {
+        if (!batch.TryGetSideRecord(CrossShardTables.Prepared, item.TransactionId, out var value))
+        {
+            return false;
+        }
+
+        var record = CrossShardCommand.ReadPreparedRecord(value);
+        for (var k = 0; k < record.Legs.Length; k++)
+        {
+            var leg = record.Legs[k];
+            var timestamp = firstTimestamp + (ulong)k;
+            ChangeSides(leg, item.Commit ? BalanceChange.Post : BalanceChange.Release, timestamp);
+            if (item.Commit)
+            {
+                var copy = leg.Transfer;
+                copy.Timestamp = timestamp;
+                batch.CreateForeignTransfer(copy);
+            }
+        }
+
+        batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, null);
+        return true;
+    }
+
+    private int ApplyRetire(ReadOnlySpan<byte> body, Span<byte> results)
+    {
+        var ids = DecodeIds(body, results);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var known = batch.TryGetSideRecord(CrossShardTables.Coordinator, ids[i], out _);
+            if (known)
+            {
+                batch.SetSideRecord(CrossShardTables.Coordinator, ids[i], null);
+            }
+
+            results[i] = known ? (byte)1 : (byte)0;
+        }
+
+        return ids.Length;
+    }
+
+    /// <summary>Presumed abort: a transaction nobody decided gets a tombstone (a later Decide loses) and the home shard's own legs are released.</summary>
+    private int ApplyAbortIfUndecided(ReadOnlySpan<byte> body, Span<byte> results)
+    {
+        var ids = DecodeIds(body, results);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var id = ids[i];
+            CrossShardDecision decision;
+            if (batch.TryGetSideRecord(CrossShardTables.Coordinator, id, out var value))
+            {
+                decision = CrossShardCommand.ReadCoordinatorRecord(value).Decision;
+            }
+            else
+            {
+                decision = CrossShardDecision.Aborted;
+                if (!batch.TryGetSideRecord(CrossShardTables.Tombstone, id, out _))
+                {
+                    batch.SetSideRecord(CrossShardTables.Tombstone, id, []);
+                    if (batch.TryGetSideRecord(CrossShardTables.Prepared, id, out var legs))
+                    {
+                        FinishHomeLegs(id, CrossShardCommand.ReadPreparedRecord(legs), commit: false, 0);
+                    }
+                }
+            }
+
+            Invariant.Check(decision is CrossShardDecision.Committed or CrossShardDecision.Aborted);
+            results[i] = (byte)decision;
+        }
+
+        return ids.Length;
+    }
+
+    private static UInt128[] DecodeIds(ReadOnlySpan<byte> body, Span<byte> results)
+    {
+        var reader = new ByteReader(body);
+        var ids = new UInt128[reader.Count(ushort.MaxValue)];
+        CheckResultRoom(ids.Length, results);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = reader.U128();
+        }
+
+        reader.End();
+        return ids;
+    }
+}

@@ -7,10 +7,10 @@ namespace RaftLedger.Node.Host;
 
 /// <summary>
 /// Hosting the shard's <see cref="CrossShardDriver"/>: create_transfers requests are classified when the leader
-/// takes them; events the driver marks cross-shard are submitted to it (whole chains, at most
-/// <see cref="CrossShardLimits.TransactionEventsMax"/> events per submission), the rest take the coalesced
-/// fast path; the two halves' results are put back together in input order (<see cref="SplitRequest"/>).
-/// The driver's actions are queued as they come out and executed in order at the start of each round.
+/// takes them; events the driver marks cross-shard are submitted to it in one submission per request, the rest
+/// take the coalesced fast path; the two halves' results are put back together in input order
+/// (<see cref="SplitRequest"/>). The driver's actions are taken once per round, after every input of the round
+/// reached it (so the items of many messages share one proposal), and executed in order.
 /// </summary>
 internal sealed partial class ShardReplica
 {
@@ -23,6 +23,9 @@ internal sealed partial class ShardReplica
     private CrossShardDriver? driver;
     private long nextToken;
 
+    // Set when the driver was called outside the round start: its actions must be taken in another round.
+    private bool driverTouched;
+
     // The term the driver was told it leads in (0 = it was told it is not leader).
     // Invariant: driverTerm is 0 or == leaderTerm, and then timestampsReady (every earlier entry is applied).
     private ulong driverTerm;
@@ -31,7 +34,7 @@ internal sealed partial class ShardReplica
     public Action<int, int, byte[]>? ShardMessageOut { get; set; }
 
     /// <summary>True while driver actions wait to be executed: the scheduler must run another round.</summary>
-    public bool HasCrossShardWork => driverActions.Count > 0 || (unclassified.Count > 0 && driverTerm != 0);
+    public bool HasCrossShardWork => driverTouched || driverActions.Count > 0 || (unclassified.Count > 0 && driverTerm != 0);
 
     /// <summary>Creates this replica's driver (once, before the scheduler starts).</summary>
     public void EnableCrossShard(int shardCount, CrossShardOptions options)
@@ -48,7 +51,7 @@ internal sealed partial class ShardReplica
         if (driver is not null)
         {
             driver.Tick(ClusterTimeNs());
-            TakeDriverActions();
+            driverTouched = true;
         }
     }
 
@@ -61,12 +64,13 @@ internal sealed partial class ShardReplica
         }
 
         driver.OnMessage(fromShard, message);
-        TakeDriverActions();
+        driverTouched = true;
         return true;
     }
 
     private void TakeDriverActions()
     {
+        driverTouched = false;
         while (driver!.TryTakeAction(out var action))
         {
             driverActions.Enqueue(action);
@@ -85,7 +89,8 @@ internal sealed partial class ShardReplica
         {
             driverTerm = 0;
             driver.OnRoleChanged(false, Raft.Term);
-            TakeDriverActions();
+            DropStaleActions();
+            driverTouched = true;
             // The driver's proposals may still commit under the next leader, which resumes from the ledger.
             driverProposals.Clear();
             FailUnclassified(ShardCallResult.Fail(ShardCallStatus.NotLeader, $"node {Raft.Id} lost the leadership of shard {Shard}", Raft.Leader));
@@ -95,20 +100,41 @@ internal sealed partial class ShardReplica
         {
             driverTerm = leaderTerm;
             driver.OnRoleChanged(true, leaderTerm);
-            TakeDriverActions();
+            DropStaleActions();
+            driverTouched = true;
         }
     }
 
-    /// <summary>Runs at the start of each round: role changes, queued driver actions, then new requests.</summary>
+    /// <summary>The driver voided its proposals and messages when its role changed: so are the ones not executed yet.</summary>
+    private void DropStaleActions()
+    {
+        var count = driverActions.Count;
+        for (var i = 0; i < count; i++)
+        {
+            var action = driverActions.Dequeue();
+            if (action is CompleteAction or FailAction)
+            {
+                driverActions.Enqueue(action);
+            }
+        }
+    }
+
+    /// <summary>Runs at the start of each round: role changes, new requests, then the driver's actions in order.</summary>
     private void RunCrossShard()
     {
+        if (driver is null)
+        {
+            return;
+        }
+
         ObserveDriverRole();
-        ExecuteDriverActions();
         if (driverTerm != 0)
         {
             ClassifyQueued();
-            ExecuteDriverActions();
         }
+
+        TakeDriverActions();
+        ExecuteDriverActions();
 
         if (driverTerm == 0 && submissions.Count > 0 && driverActions.Count == 0)
         {
@@ -119,14 +145,8 @@ internal sealed partial class ShardReplica
 
     private void ExecuteDriverActions()
     {
-        while (driverActions.TryPeek(out var action))
+        while (driverActions.TryDequeue(out var action))
         {
-            if (action is ProposeAction && driverTerm != 0 && !timestampsReady)
-            {
-                return; // Proposals wait until timestamps can continue from the ledger's.
-            }
-
-            driverActions.Dequeue();
             switch (action)
             {
                 case ProposeAction propose:
@@ -155,10 +175,10 @@ internal sealed partial class ShardReplica
 
     private void ProposeForDriver(ProposeAction propose)
     {
-        if (driverTerm == 0)
+        if (driverTerm == 0 || !timestampsReady)
         {
             driver!.OnProposalFailed(propose.Token);
-            TakeDriverActions();
+            driverTouched = true;
             return;
         }
 
@@ -170,7 +190,7 @@ internal sealed partial class ShardReplica
         if (!result.IsAccepted)
         {
             driver!.OnProposalFailed(propose.Token);
-            TakeDriverActions();
+            driverTouched = true;
             return;
         }
 
@@ -196,7 +216,7 @@ internal sealed partial class ShardReplica
             driver.OnProposalFailed(mine.Token);
         }
 
-        TakeDriverActions();
+        driverTouched = true;
     }
 
     /// <summary>Splits each waiting create_transfers request into its fast part (queued as today) and its cross-shard part.</summary>
@@ -226,80 +246,35 @@ internal sealed partial class ShardReplica
     {
         var split = new SplitRequest(request);
         var fast = new List<int>();
+        var crossing = new List<int>();
         for (var i = 0; i < cross.Length; i++)
         {
-            if (!cross[i])
-            {
-                fast.Add(i);
-            }
+            (cross[i] ? crossing : fast).Add(i);
         }
 
-        var chunks = CrossShardChunks(transfers, cross);
-        split.Expect(fast.Count > 0 ? chunks.Count + 1 : chunks.Count);
+        split.Expect(fast.Count > 0 ? 2 : 1);
         if (fast.Count > 0)
         {
-            var part = new Transfer[fast.Count];
-            for (var j = 0; j < part.Length; j++)
-            {
-                part[j] = transfers[fast[j]];
-            }
-
-            var child = new ShardRequest(Shard, ShardRequestKind.CreateTransfers, ShardPayload.EncodeTransfers(part));
+            var child = new ShardRequest(Shard, ShardRequestKind.CreateTransfers, ShardPayload.EncodeTransfers(Pick(transfers, fast)));
             var positions = fast.ToArray();
             _ = child.Done.Task.ContinueWith(t => split.FastDone(positions, t.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             writes.Enqueue(child);
         }
 
-        foreach (var positions in chunks)
-        {
-            var part = new Transfer[positions.Length];
-            for (var j = 0; j < part.Length; j++)
-            {
-                part[j] = transfers[positions[j]];
-            }
-
-            var token = ++nextToken;
-            submissions.Add(token, (split, positions));
-            driver!.Submit(token, part);
-            TakeDriverActions();
-        }
+        var token = ++nextToken;
+        submissions.Add(token, (split, crossing.ToArray()));
+        driver!.Submit(token, Pick(transfers, crossing));
     }
 
-    /// <summary>The cross-shard events grouped into submissions of whole chains, at most TransactionEventsMax events each (a longer chain alone).</summary>
-    internal static List<int[]> CrossShardChunks(Transfer[] transfers, bool[] cross)
+    private static Transfer[] Pick(Transfer[] transfers, List<int> positions)
     {
-        var chunks = new List<int[]>();
-        var current = new List<int>();
-        var chain = new List<int>();
-        for (var i = 0; i < transfers.Length; i++)
+        var picked = new Transfer[positions.Count];
+        for (var j = 0; j < picked.Length; j++)
         {
-            if (!cross[i])
-            {
-                continue;
-            }
-
-            chain.Add(i);
-            if ((transfers[i].Flags & TransferFlags.Linked) != 0 && i < transfers.Length - 1)
-            {
-                continue;
-            }
-
-            if (current.Count > 0 && current.Count + chain.Count > CrossShardLimits.TransactionEventsMax)
-            {
-                chunks.Add([.. current]);
-                current.Clear();
-            }
-
-            current.AddRange(chain);
-            chain.Clear();
+            picked[j] = transfers[positions[j]];
         }
 
-        if (current.Count > 0)
-        {
-            chunks.Add([.. current]);
-        }
-
-        return chunks;
+        return picked;
     }
 
     private void FailUnclassified(ShardCallResult result)

@@ -113,25 +113,6 @@ public sealed class CrossShardHostTests
         Assert.Equal(ShardCallStatus.OutcomeUnknown, (await unknown.Done.Task).Status);
     }
 
-    private static Transfer Event(bool linked = false) => new() { Id = 1, Flags = linked ? TransferFlags.Linked : TransferFlags.None };
-
-    [Fact]
-    public void Submissions_keep_chains_whole_and_stay_within_the_transaction_limit()
-    {
-        var max = CrossShardLimits.TransactionEventsMax;
-        // Singles up to twice the limit, then a chain of 3, all cross-shard, except event 1.
-        var transfers = new List<Transfer>();
-        transfers.AddRange(Enumerable.Range(0, (2 * max) - 1).Select(_ => Event()));
-        transfers.AddRange([Event(linked: true), Event(linked: true), Event()]);
-        var cross = Enumerable.Repeat(true, transfers.Count).ToArray();
-        cross[1] = false;
-        var chunks = ShardReplica.CrossShardChunks([.. transfers], cross);
-        Assert.All(chunks, c => Assert.InRange(c.Length, 1, max));
-        Assert.Equal(Enumerable.Range(0, transfers.Count).Where(i => cross[i]), chunks.SelectMany(c => c));
-        var chainStart = (2 * max) - 1;
-        Assert.Contains(chunks, c => c.Contains(chainStart) && c.Contains(chainStart + 1) && c.Contains(chainStart + 2));
-    }
-
     [Fact]
     public void Host_carries_the_largest_cross_shard_message()
     {

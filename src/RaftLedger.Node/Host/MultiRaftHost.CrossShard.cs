@@ -31,6 +31,7 @@ public sealed partial class MultiRaftHost
         foreach (var replica in replicas)
         {
             replica.ShardMessageOut = SendShardMessage;
+            replica.CrossShardLog = logger;
         }
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using RaftLedger.Common;
 using RaftLedger.Ledger;
 using RaftLedger.Ledger.CrossShard;
@@ -29,6 +30,9 @@ internal sealed partial class ShardReplica
     // The term the driver was told it leads in (0 = it was told it is not leader).
     // Invariant: driverTerm is 0 or == leaderTerm, and then timestampsReady (every earlier entry is applied).
     private ulong driverTerm;
+
+    /// <summary>Where the driver's actions are traced (debug level). Set by the host.</summary>
+    public ILogger? CrossShardLog { get; set; }
 
     /// <summary>Sends a driver's message: (from shard, to shard, bytes). Set by the host.</summary>
     public Action<int, int, byte[]>? ShardMessageOut { get; set; }
@@ -63,6 +67,7 @@ internal sealed partial class ShardReplica
             return false;
         }
 
+        CrossShardLog?.LogDebug("shard {Shard}: message from shard {From} kind {Kind} ({Bytes} bytes)", Shard, fromShard, message.Length > 1 ? message[1] : 0, message.Length);
         driver.OnMessage(fromShard, message);
         driverTouched = true;
         return true;
@@ -147,6 +152,11 @@ internal sealed partial class ShardReplica
     {
         while (driverActions.TryDequeue(out var action))
         {
+            if (CrossShardLog?.IsEnabled(LogLevel.Debug) == true)
+            {
+                CrossShardLog.LogDebug("shard {Shard} term {Term}: driver action {Action}", Shard, driverTerm, Describe(action));
+            }
+
             switch (action)
             {
                 case ProposeAction propose:
@@ -172,6 +182,15 @@ internal sealed partial class ShardReplica
             }
         }
     }
+
+    private static string Describe(CrossShardAction action) => action switch
+    {
+        ProposeAction p => $"propose token {p.Token} op {p.Command[1]} ({p.Command.Length} bytes)",
+        SendAction s => $"send to shard {s.ToShard} kind {(s.Message.Length > 1 ? s.Message[1] : 0)} ({s.Message.Length} bytes)",
+        CompleteAction c => $"complete request {c.RequestToken}: {string.Join(",", c.Results)}",
+        FailAction f => $"fail request {f.RequestToken} (unknown {f.OutcomeUnknown}): {f.Detail}",
+        _ => action.ToString(),
+    };
 
     private void ProposeForDriver(ProposeAction propose)
     {
@@ -207,6 +226,8 @@ internal sealed partial class ShardReplica
             return;
         }
 
+        CrossShardLog?.LogDebug("shard {Shard}: driver proposal token {Token} at index {Index} (term {Term}, entry term {EntryTerm}) applied with {Bytes} result bytes",
+            Shard, mine.Token, entry.Index, mine.Term, entry.Term, results.Length);
         if (mine.Term == entry.Term && entry.Type == EntryType.Normal && entry.Data.Length > 0)
         {
             driver.OnProposalApplied(mine.Token, results);

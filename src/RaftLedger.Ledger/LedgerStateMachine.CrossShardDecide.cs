@@ -149,6 +149,8 @@ public sealed partial class LedgerStateMachine
             return true;
         }
 
+        // As in a local chain: the failing event keeps its status, the events before it did not happen.
+        statuses[..failed].Fill((byte)CreateTransferResult.LinkedEventFailed);
         var failedStatus = (CreateTransferResult)statuses[failed];
         if (LedgerResults.IsTransient(failedStatus))
         {

@@ -35,6 +35,7 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        nowNs = Math.Max(nowNs, ledger.LastTimestamp); // Cluster time is at least the last applied timestamp.
         var request = new Request(requestToken, transfers.Length);
         requests.Add(requestToken, request);
         var start = 0;
@@ -95,9 +96,11 @@ public sealed partial class CrossShardDriver
 
     private UInt128 NextTransactionId()
     {
-        // Unique across this shard's leaders: one leader per term, and a sequence within the term.
+        // Unique across the cluster: participants key prepared legs by it. The home shard, its term
+        // (one leader per term) and a sequence within the term: term << 64 | shard << 48 | sequence.
         Invariant.Check(term > 0, "a leader has a term");
-        return ((UInt128)term << 64) | ++transactionSequence;
+        Invariant.Check(transactionSequence < (1UL << 48) - 1, "a term starts fewer than 2^48 transactions");
+        return ((UInt128)term << 64) | ((UInt128)(ulong)shard << 48) | ++transactionSequence;
     }
 
     private void AssignLegs(Transaction transaction)
@@ -232,6 +235,7 @@ public sealed partial class CrossShardDriver
                 : CrossShardDecision.AbortedWithoutStatus;
         }
 
+        preparedHere.Remove(item.TransactionId); // This shard's own legs were finished by Decide itself.
         AnswerTransaction(transaction, decision, statuses);
         if (!CrossShardCommand.TryGetCoordinatorRecord(ledger.Store, item.TransactionId, out var stored))
         {
@@ -368,6 +372,7 @@ public sealed partial class CrossShardDriver
 
     private void OnAbortIfUndecidedApplied(UInt128 transactionId, CrossShardDecision decision)
     {
+        preparedHere.Remove(transactionId); // This shard's own legs were released (or finished by Decide).
         if (!queryAskers.Remove(transactionId, out var askers))
         {
             return;

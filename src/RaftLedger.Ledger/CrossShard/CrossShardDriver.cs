@@ -123,6 +123,7 @@ public sealed partial class CrossShardDriver
         this.isLeader = isLeader;
         this.term = term;
         transactionSequence = 0;
+        nowNs = Math.Max(nowNs, ledger.LastTimestamp);
         scanDue = isLeader;
         if (isLeader)
         {

@@ -1,0 +1,149 @@
+using RaftLedger.Ledger.CrossShard;
+
+namespace RaftLedger.Ledger.Tests.CrossShard;
+
+/// <summary>The checks of a quiet cluster (issue 6 §3), over every shard's ledger.</summary>
+internal static class CrossShardChecks
+{
+    public static void AssertConsistent(CrossShardCluster cluster)
+    {
+        var records = AuthoritativeRecords(cluster);
+        AssertNothingUnfinished(cluster);
+        AssertAnswersMatchRecords(cluster, records);
+        AssertCopiesMatchRecords(cluster, records);
+        AssertBalancesMatchRecords(cluster, records);
+    }
+
+    /// <summary>Every transfer stored on its home shard (the authoritative record), by id.</summary>
+    public static Dictionary<UInt128, Transfer> AuthoritativeRecords(CrossShardCluster cluster)
+    {
+        var records = new Dictionary<UInt128, Transfer>();
+        foreach (var node in cluster.Shards)
+        {
+            foreach (var t in node.Store.EnumerateTransfers())
+            {
+                if (cluster.ShardOf(t.Id) == node.Shard)
+                {
+                    records.Add(t.Id, t);
+                }
+            }
+        }
+
+        return records;
+    }
+
+    public static void AssertNothingUnfinished(CrossShardCluster cluster)
+    {
+        foreach (var node in cluster.Shards)
+        {
+            foreach (var record in node.Store.EnumerateSideRecords())
+            {
+                Assert.True(record.Table == CrossShardTables.Tombstone,
+                    $"shard {node.Shard} still holds a {(record.Table == CrossShardTables.Prepared ? "prepared leg" : "coordinator record")} of transaction {record.Key:X32}");
+            }
+        }
+    }
+
+    private static void AssertAnswersMatchRecords(CrossShardCluster cluster, Dictionary<UInt128, Transfer> records)
+    {
+        var attempts = new Dictionary<UInt128, List<(bool Known, CreateTransferResult Result)>>();
+        foreach (var request in cluster.Requests)
+        {
+            Assert.True(request.Done, "every request was answered");
+            for (var i = 0; i < request.Events.Length; i++)
+            {
+                var id = request.Events[i].Id;
+                if (!attempts.TryGetValue(id, out var list))
+                {
+                    attempts[id] = list = [];
+                }
+
+                list.Add((request.Known[i], request.Results[i]));
+            }
+        }
+
+        foreach (var (id, list) in attempts)
+        {
+            var exists = records.ContainsKey(id);
+            var claimsCreated = list.Exists(a => a.Known && a.Result is CreateTransferResult.Created or CreateTransferResult.Exists);
+            if (claimsCreated)
+            {
+                Assert.True(exists, $"transfer {id} was acknowledged created but its home shard has no record");
+            }
+
+            if (exists)
+            {
+                var explained = list.Exists(a => !a.Known || a.Result is CreateTransferResult.Created or CreateTransferResult.Exists ||
+                    (list.Count > 1 && a.Result == CreateTransferResult.LinkedEventFailed));
+                Assert.True(explained, $"transfer {id} exists though every answer said it failed ({string.Join(", ", list)})");
+            }
+        }
+    }
+
+    // No leg is applied for a transfer that was not committed, and both legs of a committed one are.
+    private static void AssertCopiesMatchRecords(CrossShardCluster cluster, Dictionary<UInt128, Transfer> records)
+    {
+        var copies = new HashSet<(int Shard, UInt128 Id)>();
+        foreach (var node in cluster.Shards)
+        {
+            foreach (var copy in node.Store.EnumerateTransfers())
+            {
+                if (cluster.ShardOf(copy.Id) == node.Shard)
+                {
+                    continue;
+                }
+
+                Assert.True(records.TryGetValue(copy.Id, out var record), $"shard {node.Shard} applied a leg of {copy.Id}, which was never committed");
+                Assert.Equal(record.Amount, copy.Amount);
+                Assert.Equal(record.DebitAccountId, copy.DebitAccountId);
+                Assert.Equal(record.CreditAccountId, copy.CreditAccountId);
+                Assert.True(copies.Add((node.Shard, copy.Id)));
+            }
+        }
+
+        foreach (var record in records.Values)
+        {
+            var home = cluster.ShardOf(record.Id);
+            foreach (var accountShard in new[] { cluster.ShardOf(record.DebitAccountId), cluster.ShardOf(record.CreditAccountId) })
+            {
+                Assert.True(accountShard == home || copies.Contains((accountShard, record.Id)),
+                    $"transfer {record.Id} is committed but its leg on shard {accountShard} was never finished");
+            }
+        }
+    }
+
+    // Every account's balances are exactly the sum of the committed transfers that name it: each leg
+    // applied once, none for aborted transfers, nothing left reserved. And per ledger, debits == credits.
+    private static void AssertBalancesMatchRecords(CrossShardCluster cluster, Dictionary<UInt128, Transfer> records)
+    {
+        var debits = new Dictionary<UInt128, UInt128>();
+        var credits = new Dictionary<UInt128, UInt128>();
+        foreach (var t in records.Values)
+        {
+            Assert.True((t.Flags & TransferFlags.Pending) == 0, "the workload has no pending transfers");
+            debits[t.DebitAccountId] = debits.GetValueOrDefault(t.DebitAccountId) + t.Amount;
+            credits[t.CreditAccountId] = credits.GetValueOrDefault(t.CreditAccountId) + t.Amount;
+        }
+
+        var perLedger = new Dictionary<uint, (UInt128 Debits, UInt128 Credits, UInt128 DebitsPending, UInt128 CreditsPending)>();
+        foreach (var node in cluster.Shards)
+        {
+            foreach (var account in node.Store.EnumerateAccounts())
+            {
+                Assert.Equal(node.Shard, cluster.ShardOf(account.Id));
+                Assert.True(debits.GetValueOrDefault(account.Id) == account.DebitsPosted, $"account {account.Id} debits_posted {account.DebitsPosted}, committed transfers say {debits.GetValueOrDefault(account.Id)}");
+                Assert.True(credits.GetValueOrDefault(account.Id) == account.CreditsPosted, $"account {account.Id} credits_posted {account.CreditsPosted}, committed transfers say {credits.GetValueOrDefault(account.Id)}");
+                Assert.True(account.DebitsPending == UInt128.Zero && account.CreditsPending == UInt128.Zero, $"account {account.Id} still has a reservation");
+                var sums = perLedger.GetValueOrDefault(account.Ledger);
+                perLedger[account.Ledger] = (sums.Debits + account.DebitsPosted, sums.Credits + account.CreditsPosted,
+                    sums.DebitsPending + account.DebitsPending, sums.CreditsPending + account.CreditsPending);
+            }
+        }
+
+        foreach (var (ledgerId, sums) in perLedger)
+        {
+            Assert.True(sums.Debits == sums.Credits, $"ledger {ledgerId}: debits {sums.Debits} != credits {sums.Credits}");
+            Assert.True(sums.DebitsPending == sums.CreditsPending, $"ledger {ledgerId}: pending debits != pending credits");
+        }
+    }
+}

@@ -105,7 +105,7 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
         {
             new Transfer { Id = OnShard(2, 3_000), DebitAccountId = debit, CreditAccountId = credit, Amount = 10, Ledger = 1, Code = 1 },
             new Transfer { Id = OnShard(0, 4_000), DebitAccountId = debit, CreditAccountId = credit, Amount = 5, Ledger = 1, Code = 1 },
-            new Transfer { Id = OnShard(1, 5_000), DebitAccountId = debit, CreditAccountId = credit, Amount = 1, Ledger = 2, Code = 1 },
+            new Transfer { Id = OnShard(2, 5_000), DebitAccountId = debit, CreditAccountId = credit, Amount = 1, Ledger = 2, Code = 1 },
         };
         var sent = await nodes[2].Service.CreateTransfersAsync(transfers, cancel);
         Assert.True(sent.IsOk, $"{sent.Status}: {sent.Detail}. {Counters()}");

@@ -154,5 +154,37 @@ public sealed class CrossShardProcessTests
         Assert.Contains(single.Id, (await AccountTransfersAsync(harness, c[0][0])).Select(t => t.Id));
         Assert.Contains(single.Id, (await AccountTransfersAsync(harness, c[1][0])).Select(t => t.Id));
         Assert.DoesNotContain(failing[0].Id, (await AccountTransfersAsync(harness, c[1][2])).Select(t => t.Id));
+
+        await CheckTwoPhaseAsync(harness, accounts);
+    }
+
+    /// <summary>
+    /// Two-phase transfers: on one shard they work as before (post and void by ids homed there); across shards
+    /// they are refused with cross_shard_not_supported (docs/design/cross-shard.md) and nothing is applied.
+    /// </summary>
+    private static async Task CheckTwoPhaseAsync(ClusterHarness harness, DemoAccounts accounts)
+    {
+        var c = accounts.Customers;
+        var before = await QuietAccountsAsync(harness, [c[0][0], c[0][1], c[1][0]]);
+        var pending = Pay(IdOnShard(0, 20_000), c[0][0], c[0][1], 40, TransferFlags.Pending);
+        var voided = Pay(IdOnShard(0, 21_000), c[0][0], c[0][1], 30, TransferFlags.Pending);
+        var acrossShards = Pay(IdOnShard(0, 22_000), c[0][0], c[1][0], 20, TransferFlags.Pending);
+        var homedElsewhere = Pay(IdOnShard(2, 23_000), c[0][0], c[0][1], 10, TransferFlags.Pending);
+        var created = await harness.CreateTransfersAsync([pending, voided, acrossShards, homedElsewhere], [1]);
+        Assert.Equal(["created", "created", "cross_shard_not_supported", "cross_shard_not_supported"], created.Select(r => r.Status));
+
+        var post = new Transfer { Id = IdOnShard(0, 24_000), PendingId = pending.Id, Amount = 40, Ledger = DemoAccounts.Ledger, Code = DemoAccounts.Code, Flags = TransferFlags.PostPendingTransfer };
+        var voidElsewhere = new Transfer { Id = IdOnShard(3, 25_000), PendingId = voided.Id, Ledger = DemoAccounts.Ledger, Code = DemoAccounts.Code, Flags = TransferFlags.VoidPendingTransfer };
+        var finished = await harness.CreateTransfersAsync([post, voidElsewhere], [2]);
+        Assert.Equal(["created", "cross_shard_not_supported"], finished.Select(r => r.Status));
+        var voidHere = voidElsewhere with { Id = IdOnShard(0, 26_000) };
+        Assert.Equal("created", Assert.Single(await harness.CreateTransfersAsync([voidHere], [3])).Status);
+
+        var after = await QuietAccountsAsync(harness, [c[0][0], c[0][1], c[1][0]]);
+        Assert.Equal(before[c[0][0]].DebitsPosted + 40, after[c[0][0]].DebitsPosted);
+        Assert.Equal(before[c[0][1]].CreditsPosted + 40, after[c[0][1]].CreditsPosted);
+        Assert.Equal(before[c[1][0]].CreditsPosted, after[c[1][0]].CreditsPosted);
+        var found = await harness.AnsweredAsync(() => harness.Client.LookupTransfersAsync(harness.Api(1), [post.Id, acrossShards.Id, voidElsewhere.Id, voidHere.Id], Cancel));
+        Assert.Equal([post.Id, voidHere.Id], found.Select(t => t.Id));
     }
 }

@@ -128,4 +128,27 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
         Assert.True(found.IsOk, found.Detail);
         Assert.Equal([transfers[0].Id, transfers[1].Id], found.Value!.Select(t => t.Id));
     }
+
+    [Fact]
+    public async Task Linked_chain_with_a_failing_event_on_the_home_shard_creates_nothing()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await Eventually.Until(() => nodes.Values.All(n => n.Service.IsReady), "every shard has a leader", TimeSpan.FromSeconds(60));
+        var ids = Enumerable.Range(0, Shards).Select(s => OnShard(s, 1_000 + ((ulong)s * 1_000))).ToArray();
+        var created = await nodes[1].Service.CreateAccountsAsync(ids.Select((id, s) => new Account { Id = id, Ledger = 1, Code = 1, Flags = s == 2 ? AccountFlags.DebitsMustNotExceedCredits : AccountFlags.None }).ToArray(), cancel);
+        Assert.True(created.IsOk, created.Detail);
+
+        // Event 1 debits an account of the home shard (2) that has no credits: exceeds_credits, so event 0 fails too.
+        var chain = new[]
+        {
+            new Transfer { Id = OnShard(2, 10_000), DebitAccountId = ids[0], CreditAccountId = ids[1], Amount = 3, Ledger = 1, Code = 1, Flags = TransferFlags.Linked },
+            new Transfer { Id = OnShard(1, 11_000), DebitAccountId = ids[2], CreditAccountId = ids[3], Amount = 5, Ledger = 1, Code = 1 },
+        };
+        var sent = await nodes[2].Service.CreateTransfersAsync(chain, cancel);
+        Assert.True(sent.IsOk, $"{sent.Status}: {sent.Detail}. {Counters()}");
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.ExceedsCredits], sent.Value!.Select(r => r.Status));
+        var found = await nodes[3].Service.LookupTransfersAsync(chain.Select(t => t.Id).ToArray(), cancel);
+        Assert.True(found.IsOk, found.Detail);
+        Assert.Empty(found.Value!);
+    }
 }

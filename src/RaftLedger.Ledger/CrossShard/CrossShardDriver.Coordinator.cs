@@ -157,6 +157,7 @@ public sealed partial class CrossShardDriver
         }
 
         participant.Reports = message.Reports;
+        participant.Prepared = message.Prepared;
         foreach (var p in transaction.Participants.Values)
         {
             if (p.Reports is null)
@@ -184,7 +185,8 @@ public sealed partial class CrossShardDriver
             }
         }
 
-        if (transaction.Participants.ContainsKey(shard))
+        // Decide must find this shard's own legs still prepared (or abort without statuses).
+        if (transaction.Participants.TryGetValue(shard, out var home) && home.Prepared)
         {
             flags |= DecideFlags.HomeHasLegs;
         }
@@ -497,6 +499,8 @@ public sealed partial class CrossShardDriver
         public Leg[] Legs { get; } = legs;
 
         public LegReport[]? Reports { get; set; }
+
+        public bool Prepared { get; set; }
 
         public ulong LastSentNs { get; set; }
     }

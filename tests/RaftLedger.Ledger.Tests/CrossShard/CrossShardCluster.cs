@@ -334,6 +334,18 @@ internal sealed class CrossShardCluster
 
         public void RequestDone() => OpenRequests--;
 
+        /// <summary>The leader crashes and none of its proposals in flight ever applies.</summary>
+        public void CrashLosingLog()
+        {
+            foreach (var entry in Log)
+            {
+                entry.Request?.PartDone(this);
+            }
+
+            Log.Clear();
+            Crash();
+        }
+
         /// <summary>The leader crashes: a new driver takes over (next term); each proposal in flight applies later or vanishes.</summary>
         public void Crash()
         {

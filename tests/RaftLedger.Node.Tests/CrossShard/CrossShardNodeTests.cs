@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
-using Microsoft.Extensions.Logging;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
 using RaftLedger.Node.Host;

@@ -52,7 +52,11 @@ internal sealed partial class NodeLedgerService
         return ServiceResult<Account[]>.Ok([.. ordered]);
     }
 
-    /// <summary>A transfer's record lives on its home shard, <c>shard(transfer id)</c>: each id is asked there.</summary>
+    /// <summary>
+    /// A transfer's record lives on its home shard, <c>shard(transfer id)</c>, so each id is asked there first. An
+    /// event of a linked chain lives on the home of the chain's first event, which its id does not tell: ids not
+    /// found at their home are then asked of every shard.
+    /// </summary>
     public async ValueTask<ServiceResult<Transfer[]>> LookupTransfersAsync(ReadOnlyMemory<UInt128> ids, CancellationToken cancellationToken)
     {
         var shards = new int[ids.Length];
@@ -74,17 +78,33 @@ internal sealed partial class NodeLedgerService
             calls[p] = router.CallAsync(parts[p].Shard, ShardRequestKind.LookupTransfers, ShardPayload.EncodeIds(partIds), cancellationToken);
         }
 
-        if (await Gather(calls).ConfigureAwait(false) is { } failure)
+        var found = new Dictionary<UInt128, Transfer>();
+        if (await CollectTransfersAsync(calls, found).ConfigureAwait(false) is { } failure)
         {
             return ServiceResult<Transfer[]>.Failed(ReadStatus(failure), failure.Detail, failure.RetryAfter);
         }
 
-        var found = new Dictionary<UInt128, Transfer>();
-        foreach (var call in calls)
+        var missing = new List<UInt128>();
+        foreach (var id in ids.Span)
         {
-            foreach (var transfer in ShardPayload.DecodeTransfers(call.Result.Payload.Span))
+            if (!found.ContainsKey(id))
             {
-                found[transfer.Id] = transfer;
+                missing.Add(id);
+            }
+        }
+
+        if (missing.Count > 0 && map.ShardCount > 1)
+        {
+            var payload = ShardPayload.EncodeIds([.. missing]);
+            var everywhere = new Task<ShardCallResult>[map.ShardCount];
+            for (var shard = 0; shard < everywhere.Length; shard++)
+            {
+                everywhere[shard] = router.CallAsync(shard, ShardRequestKind.LookupTransfers, payload, cancellationToken);
+            }
+
+            if (await CollectTransfersAsync(everywhere, found).ConfigureAwait(false) is { } again)
+            {
+                return ServiceResult<Transfer[]>.Failed(ReadStatus(again), again.Detail, again.RetryAfter);
             }
         }
 
@@ -98,6 +118,24 @@ internal sealed partial class NodeLedgerService
         }
 
         return ServiceResult<Transfer[]>.Ok([.. ordered]);
+    }
+
+    private async Task<Failure?> CollectTransfersAsync(Task<ShardCallResult>[] calls, Dictionary<UInt128, Transfer> found)
+    {
+        if (await Gather(calls).ConfigureAwait(false) is { } failure)
+        {
+            return failure;
+        }
+
+        foreach (var call in calls)
+        {
+            foreach (var transfer in ShardPayload.DecodeTransfers(call.Result.Payload.Span))
+            {
+                found[transfer.Id] = transfer;
+            }
+        }
+
+        return null;
     }
 
     public async ValueTask<ServiceResult<Transfer[]>> GetAccountTransfersAsync(AccountFilter filter, CancellationToken cancellationToken)

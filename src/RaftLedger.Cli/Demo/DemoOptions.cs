@@ -19,6 +19,9 @@ public sealed record DemoOptions
     /// <summary>Transfers per request.</summary>
     public int BatchSize { get; init; } = 16;
 
+    /// <summary>Share of payments (0–100 %) whose credit account is on another shard than the debit account.</summary>
+    public int CrossShardPercent { get; init; }
+
     /// <summary>Payments before the first leader is killed.</summary>
     public TimeSpan WarmUp { get; init; } = TimeSpan.FromSeconds(4);
 

@@ -85,7 +85,7 @@ public sealed partial class DemoRun
         deadline.CancelAfter(options.FailoverTimeout);
         var transfer = new Transfer
         {
-            Id = workload.NewTransferId(),
+            Id = workload.NewTransferId(accounts.Banks[shard]),
             DebitAccountId = accounts.Banks[shard],
             CreditAccountId = accounts.Customers[shard][0],
             Amount = 1,

@@ -103,7 +103,7 @@ public sealed partial class DemoRun : IAsyncDisposable
             {
                 funding.Add(new Transfer
                 {
-                    Id = new UInt128(ulong.MaxValue - 1, ++fundingIds),
+                    Id = FundingId(accounts.Banks.Length, shard, ref fundingIds),
                     DebitAccountId = accounts.Banks[shard],
                     CreditAccountId = customer,
                     Amount = options.OpeningBalance,
@@ -116,6 +116,19 @@ public sealed partial class DemoRun : IAsyncDisposable
         var funded = await AnsweredAsync(() => client.CreateTransfersAsync(LiveNodes[0].Url, funding.ToArray(), cancellationToken));
         RequireAll(funded, "exists", "fund accounts");
         output.WriteLine($"  {newAccounts.Length} accounts created, {funding.Count} customers funded with {options.OpeningBalance:N0} each");
+    }
+
+    /// <summary>The next funding transfer id whose home is <paramref name="shard"/> (the bank's), so funding stays on one shard.</summary>
+    private static UInt128 FundingId(int shardCount, int shard, ref ulong counter)
+    {
+        while (true)
+        {
+            var id = new UInt128(ulong.MaxValue - 1, ++counter);
+            if (RaftLedger.Common.Placement.ShardRouter.ShardOf(id, shardCount) == shard)
+            {
+                return id;
+            }
+        }
     }
 
     private static void RequireAll(CreateResult[] results, string alsoFine, string what)

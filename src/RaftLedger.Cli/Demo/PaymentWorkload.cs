@@ -1,12 +1,14 @@
 using System.Diagnostics;
 using System.Net;
 using RaftLedger.Cli.Client;
+using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
 
 namespace RaftLedger.Cli.Demo;
 
 /// <summary>
-/// Concurrent clients paying between customers of the same shard. A request that fails (503, 504,
+/// Concurrent clients paying between customers (of the same shard, or of two shards for
+/// <see cref="DemoOptions.CrossShardPercent"/> of the payments). A request that fails (503, 504,
 /// connection refused, timeout) is retried unchanged — same ids — on another node until it is
 /// answered, so a transfer counts as acknowledged exactly when the cluster said so.
 /// </summary>
@@ -62,8 +64,22 @@ public sealed class PaymentWorkload
         }
     }
 
-    /// <summary>A fresh transfer id: never reused, so every retry of it is idempotent.</summary>
-    public UInt128 NewTransferId() => new((ulong)options.Seed + 1, (ulong)Interlocked.Increment(ref nextTransfer));
+    /// <summary>
+    /// A fresh transfer id whose home shard is <paramref name="homeAccount"/>'s (like the SDK's id generator), so a
+    /// payment between two accounts of one shard commits in one Raft write. Never reused: retries are idempotent.
+    /// </summary>
+    public UInt128 NewTransferId(UInt128 homeAccount)
+    {
+        var shard = ShardRouter.ShardOf(homeAccount, accounts.Banks.Length);
+        while (true)
+        {
+            var id = new UInt128((ulong)options.Seed + 1, (ulong)Interlocked.Increment(ref nextTransfer));
+            if (ShardRouter.ShardOf(id, accounts.Banks.Length) == shard)
+            {
+                return id;
+            }
+        }
+    }
 
     /// <summary>Runs every worker until <paramref name="stop"/>; a batch in flight at stop is abandoned (not acknowledged).</summary>
     public Task RunAsync(CancellationToken stop) =>
@@ -84,14 +100,22 @@ public sealed class PaymentWorkload
         var batch = new Transfer[options.BatchSize];
         for (var i = 0; i < batch.Length; i++)
         {
-            var customers = accounts.Customers[random.Next(accounts.Customers.Length)];
+            var shard = random.Next(accounts.Customers.Length);
+            var customers = accounts.Customers[shard];
             var debit = random.Next(customers.Length);
-            var credit = (debit + 1 + random.Next(customers.Length - 1)) % customers.Length;
+            var credit = customers[(debit + 1 + random.Next(customers.Length - 1)) % customers.Length];
+            if (accounts.Customers.Length > 1 && random.Next(100) < options.CrossShardPercent)
+            {
+                // A payment to a customer of another shard: the two legs live on different shards.
+                var other = accounts.Customers[(shard + 1 + random.Next(accounts.Customers.Length - 1)) % accounts.Customers.Length];
+                credit = other[random.Next(other.Length)];
+            }
+
             batch[i] = new Transfer
             {
-                Id = NewTransferId(),
+                Id = NewTransferId(customers[debit]),
                 DebitAccountId = customers[debit],
-                CreditAccountId = customers[credit],
+                CreditAccountId = credit,
                 Amount = (UInt128)random.Next(1, 1000),
                 Ledger = DemoAccounts.Ledger,
                 Code = DemoAccounts.Code,

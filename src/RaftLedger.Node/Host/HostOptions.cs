@@ -1,5 +1,6 @@
 using System.Net;
 using RaftLedger.Ledger;
+using RaftLedger.Ledger.CrossShard;
 using RaftLedger.Raft;
 
 namespace RaftLedger.Node.Host;
@@ -30,6 +31,9 @@ public sealed record HostOptions
 
     /// <summary>Raft's per-message entry budget: a full entry plus headroom, below the transport's message limit.</summary>
     public const long RaftMessageBytesMax = 2L * EntryBytesMax;
+
+    /// <summary>Largest cross-shard protocol message the host carries between shard leaders (one transport message).</summary>
+    public const int ShardMessageBytesMax = Transport.TransportOptions.MessageBytesMax;
 
     /// <summary>This node's id (never 0).</summary>
     public required ulong NodeId { get; init; }
@@ -75,6 +79,9 @@ public sealed record HostOptions
 
     /// <summary>Use the durable WAL and RocksDB (true) or in-memory storage (tests of the scheduler only).</summary>
     public bool Durable { get; init; } = true;
+
+    /// <summary>Retry and abandonment timing of the cross-shard protocol (cluster time).</summary>
+    public CrossShardOptions CrossShard { get; init; } = CrossShardOptions.Default;
 
     /// <summary>Clock for ticks, timeouts and cluster timestamps.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;

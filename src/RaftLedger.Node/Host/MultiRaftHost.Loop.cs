@@ -40,7 +40,7 @@ public sealed partial class MultiRaftHost
     {
         foreach (var replica in replicas)
         {
-            if (replica.Raft.HasReady)
+            if (replica.Raft.HasReady || replica.HasCrossShardWork)
             {
                 return true;
             }
@@ -75,6 +75,9 @@ public sealed partial class MultiRaftHost
                 case HostInput.Transfer transfer:
                     FindReplica(transfer.Shard)?.Raft.TransferLeadership(transfer.ToNode);
                     break;
+                case HostInput.ShardMessage shardMessage:
+                    DeliverShardMessage(shardMessage);
+                    break;
             }
         }
     }
@@ -100,6 +103,7 @@ public sealed partial class MultiRaftHost
         foreach (var replica in replicas)
         {
             replica.Raft.Tick();
+            replica.TickCrossShard();
             if (replica.TransferCooldownTicks > 0)
             {
                 replica.TransferCooldownTicks--;

@@ -219,4 +219,7 @@ internal abstract record HostInput
     public sealed record Query(Action Run) : HostInput;
 
     public sealed record Transfer(int Shard, ulong ToNode) : HostInput;
+
+    /// <summary>A cross-shard protocol message for this node's replica of <c>ToShard</c> (see MultiRaftHost.CrossShard).</summary>
+    public sealed record ShardMessage(ulong FromNode, int FromShard, int ToShard, ReadOnlyMemory<byte> Message) : HostInput;
 }

@@ -76,6 +76,7 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
 
         var scheduler = new MultiRaftHost(options, map.ShardCount, replicas, log, logger);
         var transport = new PeerTransport(new TransportOptions { NodeId = options.NodeId, Secret = options.Secret, Time = options.Time }, scheduler, logger);
+        scheduler.UseCrossShard(new ShardMessenger(map), transport);
         var node = new NodeHost(options, map, log, scheduler, transport, logger);
         transport.ForwardHandler = node;
         await transport.StartAsync(options.Listen, cancel).ConfigureAwait(false);
@@ -113,7 +114,9 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
                 logger.LogInformation("shard {Shard}: bootstrapped with replicas {Replicas}", placement.Shard, string.Join(",", placement.Replicas));
             }
 
-            replicas.Add(new ShardReplica(placement.Shard, placement.Replicas, raft, ledger, applied, options.Time));
+            var replica = new ShardReplica(placement.Shard, placement.Replicas, raft, ledger, applied, options.Time);
+            replica.EnableCrossShard(map.ShardCount, options.CrossShard);
+            replicas.Add(replica);
         }
 
         return replicas;

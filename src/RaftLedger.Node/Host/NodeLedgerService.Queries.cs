@@ -5,59 +5,6 @@ namespace RaftLedger.Node.Host;
 
 internal sealed partial class NodeLedgerService
 {
-    private readonly record struct Resolved(int[]? Shards, bool[]? CrossShard, Failure? Failure);
-
-    /// <summary>
-    /// The shard of each transfer: its debit account's. A post or void may leave the account ids zero (they come
-    /// from the pending transfer), so those pending transfers are looked up first on every shard.
-    /// </summary>
-    private async Task<Resolved> ResolveAccountsAsync(ReadOnlyMemory<Transfer> transfers, CancellationToken cancel)
-    {
-        var pendingIds = new List<UInt128>();
-        foreach (var transfer in transfers.Span)
-        {
-            if (transfer.DebitAccountId == UInt128.Zero && transfer.PendingId != UInt128.Zero)
-            {
-                pendingIds.Add(transfer.PendingId);
-            }
-        }
-
-        var pendingDebit = new Dictionary<UInt128, Transfer>();
-        if (pendingIds.Count > 0)
-        {
-            var found = await LookupTransfersAsync(pendingIds.ToArray(), cancel).ConfigureAwait(false);
-            if (!found.IsOk)
-            {
-                return new Resolved(null, null, new Failure(found.Status, found.Detail, found.RetryAfter));
-            }
-
-            foreach (var pending in found.Value!)
-            {
-                pendingDebit[pending.Id] = pending;
-            }
-        }
-
-        var shards = new int[transfers.Length];
-        var crossShard = new bool[transfers.Length];
-        for (var i = 0; i < transfers.Length; i++)
-        {
-            var transfer = transfers.Span[i];
-            var debit = transfer.DebitAccountId;
-            var credit = transfer.CreditAccountId;
-            if (debit == UInt128.Zero && pendingDebit.TryGetValue(transfer.PendingId, out var pending))
-            {
-                debit = pending.DebitAccountId;
-                credit = credit == UInt128.Zero ? pending.CreditAccountId : credit;
-            }
-
-            // An id of 0 with no pending transfer to take it from: any shard gives the same validation error.
-            shards[i] = map.ShardOf(debit != UInt128.Zero ? debit : credit);
-            crossShard[i] = debit != UInt128.Zero && credit != UInt128.Zero && map.ShardOf(credit) != shards[i];
-        }
-
-        return new Resolved(shards, crossShard, null);
-    }
-
     public async ValueTask<ServiceResult<Account[]>> LookupAccountsAsync(ReadOnlyMemory<UInt128> ids, CancellationToken cancellationToken)
     {
         var shards = new int[ids.Length];
@@ -105,27 +52,59 @@ internal sealed partial class NodeLedgerService
         return ServiceResult<Account[]>.Ok([.. ordered]);
     }
 
-    /// <summary>A transfer lives on its debit account's shard, which its id does not tell: every shard is asked.</summary>
+    /// <summary>
+    /// A transfer's record lives on its home shard, <c>shard(transfer id)</c>, so each id is asked there first. An
+    /// event of a linked chain lives on the home of the chain's first event, which its id does not tell: ids not
+    /// found at their home are then asked of every shard.
+    /// </summary>
     public async ValueTask<ServiceResult<Transfer[]>> LookupTransfersAsync(ReadOnlyMemory<UInt128> ids, CancellationToken cancellationToken)
     {
-        var payload = ShardPayload.EncodeIds(ids.Span);
-        var calls = new Task<ShardCallResult>[map.ShardCount];
-        for (var shard = 0; shard < calls.Length; shard++)
+        var shards = new int[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
         {
-            calls[shard] = router.CallAsync(shard, ShardRequestKind.LookupTransfers, payload, cancellationToken);
+            shards[i] = map.ShardOf(ids.Span[i]);
         }
 
-        if (await Gather(calls).ConfigureAwait(false) is { } failure)
+        var parts = Split(shards, new bool[ids.Length]);
+        var calls = new Task<ShardCallResult>[parts.Count];
+        for (var p = 0; p < parts.Count; p++)
+        {
+            var partIds = new UInt128[parts[p].Events.Count];
+            for (var j = 0; j < partIds.Length; j++)
+            {
+                partIds[j] = ids.Span[parts[p].Events[j]];
+            }
+
+            calls[p] = router.CallAsync(parts[p].Shard, ShardRequestKind.LookupTransfers, ShardPayload.EncodeIds(partIds), cancellationToken);
+        }
+
+        var found = new Dictionary<UInt128, Transfer>();
+        if (await CollectTransfersAsync(calls, found).ConfigureAwait(false) is { } failure)
         {
             return ServiceResult<Transfer[]>.Failed(ReadStatus(failure), failure.Detail, failure.RetryAfter);
         }
 
-        var found = new Dictionary<UInt128, Transfer>();
-        foreach (var call in calls)
+        var missing = new List<UInt128>();
+        foreach (var id in ids.Span)
         {
-            foreach (var transfer in ShardPayload.DecodeTransfers(call.Result.Payload.Span))
+            if (!found.ContainsKey(id))
             {
-                found[transfer.Id] = transfer;
+                missing.Add(id);
+            }
+        }
+
+        if (missing.Count > 0 && map.ShardCount > 1)
+        {
+            var payload = ShardPayload.EncodeIds([.. missing]);
+            var everywhere = new Task<ShardCallResult>[map.ShardCount];
+            for (var shard = 0; shard < everywhere.Length; shard++)
+            {
+                everywhere[shard] = router.CallAsync(shard, ShardRequestKind.LookupTransfers, payload, cancellationToken);
+            }
+
+            if (await CollectTransfersAsync(everywhere, found).ConfigureAwait(false) is { } again)
+            {
+                return ServiceResult<Transfer[]>.Failed(ReadStatus(again), again.Detail, again.RetryAfter);
             }
         }
 
@@ -139,6 +118,24 @@ internal sealed partial class NodeLedgerService
         }
 
         return ServiceResult<Transfer[]>.Ok([.. ordered]);
+    }
+
+    private async Task<Failure?> CollectTransfersAsync(Task<ShardCallResult>[] calls, Dictionary<UInt128, Transfer> found)
+    {
+        if (await Gather(calls).ConfigureAwait(false) is { } failure)
+        {
+            return failure;
+        }
+
+        foreach (var call in calls)
+        {
+            foreach (var transfer in ShardPayload.DecodeTransfers(call.Result.Payload.Span))
+            {
+                found[transfer.Id] = transfer;
+            }
+        }
+
+        return null;
     }
 
     public async ValueTask<ServiceResult<Transfer[]>> GetAccountTransfersAsync(AccountFilter filter, CancellationToken cancellationToken)

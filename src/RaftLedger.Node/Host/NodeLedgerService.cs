@@ -8,8 +8,9 @@ namespace RaftLedger.Node.Host;
 /// <summary>
 /// The node's implementation of the client API's <see cref="ILedgerService"/>: splits each batch by shard
 /// (account → shard by jump hash), sends each part to its shard's leader (here or on another node), and puts
-/// the results back in input order. A transfer whose two accounts are on different shards, or a linked chain
-/// that spans shards, is refused until cross-shard transfers exist (issue 6).
+/// the results back in input order. Transfers go to their home shard (<c>shard(transfer id)</c>), whose leader
+/// runs the cross-shard protocol when the accounts live elsewhere; a linked chain of accounts that spans shards
+/// is refused (account chains are not coordinated across shards).
 /// </summary>
 internal sealed partial class NodeLedgerService(HostOptions options, ClusterMap map, MultiRaftHost host, PeerTransport transport, ShardRequestRouter router) : ILedgerService
 {
@@ -80,18 +81,14 @@ internal sealed partial class NodeLedgerService(HostOptions options, ClusterMap 
         return ServiceResult<AccountEventResult[]>.Ok(results);
     }
 
+    /// <summary>
+    /// Each transfer goes to its home shard, <c>shard(transfer id)</c>, which holds its record and coordinates it
+    /// when its accounts live elsewhere; a linked chain goes whole to the home of its first event.
+    /// </summary>
     public async ValueTask<ServiceResult<TransferEventResult[]>> CreateTransfersAsync(ReadOnlyMemory<Transfer> transfers, CancellationToken cancellationToken)
     {
-        var resolved = await ResolveAccountsAsync(transfers, cancellationToken).ConfigureAwait(false);
-        if (resolved.Failure is { } lookupFailure)
-        {
-            return ServiceResult<TransferEventResult[]>.Failed(lookupFailure.Status, lookupFailure.Detail, lookupFailure.RetryAfter);
-        }
-
-        var shards = resolved.Shards!;
-        var refused = resolved.CrossShard!;
-        MarkChainsSpanningShards(transfers.Length, i => (transfers.Span[i].Flags & TransferFlags.Linked) != 0, shards, refused);
-        var parts = Split(shards, refused);
+        var shards = HomeShards(transfers.Span);
+        var parts = Split(shards, new bool[transfers.Length]);
         var calls = new Task<ShardCallResult>[parts.Count];
         var index = 0;
         foreach (var (shard, events) in parts)
@@ -112,11 +109,6 @@ internal sealed partial class NodeLedgerService(HostOptions options, ClusterMap 
         }
 
         var results = new TransferEventResult[transfers.Length];
-        for (var i = 0; i < results.Length; i++)
-        {
-            results[i] = TransferEventResult.CrossShard;
-        }
-
         index = 0;
         foreach (var (_, events) in parts)
         {
@@ -129,6 +121,20 @@ internal sealed partial class NodeLedgerService(HostOptions options, ClusterMap 
         }
 
         return ServiceResult<TransferEventResult[]>.Ok(results);
+    }
+
+    /// <summary>The home shard of each event: its id's shard, or for an event inside a linked chain, the chain's first event's.</summary>
+    private int[] HomeShards(ReadOnlySpan<Transfer> transfers)
+    {
+        var shards = new int[transfers.Length];
+        var chainHome = -1;
+        for (var i = 0; i < transfers.Length; i++)
+        {
+            shards[i] = chainHome >= 0 ? chainHome : map.ShardOf(transfers[i].Id);
+            chainHome = (transfers[i].Flags & TransferFlags.Linked) != 0 ? shards[i] : -1;
+        }
+
+        return shards;
     }
 
     /// <summary>

@@ -95,10 +95,12 @@ internal sealed partial class ShardReplica
             {
                 var result = Ledger.Apply(entry.Data.Span, applyResults, entry.Index);
                 CompleteProposal(entry, result.EventCount);
+                OnEntryApplied(entry, applyResults.AsSpan(0, result.EventCount));
             }
             else
             {
                 FailReplacedProposal(entry);
+                OnEntryApplied(entry, default);
             }
 
             applied = entry.Index;

@@ -82,7 +82,11 @@ internal sealed partial class ShardReplica
             return;
         }
 
-        if (request.IsWrite)
+        if (request.IsWrite && request.Kind == ShardRequestKind.CreateTransfers && driver is not null)
+        {
+            unclassified.Enqueue(request); // Classified by the driver once this leader can propose.
+        }
+        else if (request.IsWrite)
         {
             writes.Enqueue(request);
         }
@@ -96,6 +100,7 @@ internal sealed partial class ShardReplica
     public void BeforeReady()
     {
         ObserveLeadership();
+        RunCrossShard();
         if (leaderTerm == 0)
         {
             return;
@@ -140,6 +145,8 @@ internal sealed partial class ShardReplica
             request.Complete(result);
         }
 
+        FailUnclassified(result);
+
         foreach (var read in newReads)
         {
             read.Complete(result);
@@ -173,5 +180,6 @@ internal sealed partial class ShardReplica
         }
 
         proposed.Clear();
+        FailSubmissions(true, "the node stopped while a cross-shard transfer was in flight; retry with the same ids");
     }
 }

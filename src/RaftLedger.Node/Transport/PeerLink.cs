@@ -36,8 +36,11 @@ internal sealed class PeerLink
 
     public bool IsConnected => Volatile.Read(ref attachedStreams) > 0;
 
-    /// <summary>Queues one message; false (and counted as dropped) when it is too large or the queue is full.</summary>
-    public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft)
+    /// <summary>
+    /// Queues one message; false (and counted as dropped) when it is too large or the queue is full. A
+    /// <paramref name="fromShard"/> of 0 or more marks a cross-shard protocol message from that shard's leader.
+    /// </summary>
+    public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft, int fromShard = -1)
     {
         if (raft.Length > TransportOptions.MessageBytesMax ||
             Interlocked.Add(ref queuedBytes, raft.Length) > TransportOptions.QueueBytesMax)
@@ -52,6 +55,12 @@ internal sealed class PeerLink
         }
 
         var message = new PeerMessage { GroupId = groupId, Raft = UnsafeByteOperations.UnsafeWrap(raft) };
+        if (fromShard >= 0)
+        {
+            message.ShardMessage = true;
+            message.FromShard = (uint)fromShard;
+        }
+
         if (!queue.Writer.TryWrite(message))
         {
             Interlocked.Add(ref queuedBytes, -raft.Length);

@@ -22,6 +22,21 @@ public interface IPeerMessageSink
 {
     /// <summary>One Raft message of group <paramref name="groupId"/> from node <paramref name="fromNode"/>.</summary>
     void OnMessage(ulong fromNode, ulong groupId, ReadOnlyMemory<byte> raft);
+
+    /// <summary>
+    /// A cross-shard protocol message from the leader of <paramref name="fromShard"/> on <paramref name="fromNode"/>
+    /// to this node's replica of group <paramref name="groupId"/>. Sinks that host no cross-shard driver drop it.
+    /// </summary>
+    void OnShardMessage(ulong fromNode, int fromShard, ulong groupId, ReadOnlyMemory<byte> message)
+    {
+    }
+}
+
+/// <summary>Sends cross-shard protocol messages between shard leaders (best effort: lost, late or duplicated).</summary>
+public interface IShardMessageSender
+{
+    /// <summary>Queues one message for <paramref name="toNode"/>'s replica of group <paramref name="groupId"/>; false when dropped.</summary>
+    bool SendShardMessage(ulong toNode, int fromShard, ulong groupId, ReadOnlyMemory<byte> message);
 }
 
 /// <summary>Sends encoded Raft messages to other nodes (the peer transport, or a fake in tests).</summary>
@@ -44,7 +59,7 @@ public interface IForwardHandler
 /// Lifecycle: construct, <see cref="StartAsync"/> (binds the listen address), <see cref="SetPeer"/> for each
 /// peer (any time), <see cref="Send"/> from the host loop, <see cref="DisposeAsync"/>.
 /// </summary>
-public sealed class PeerTransport : IRaftMessageSender, IAsyncDisposable
+public sealed class PeerTransport : IRaftMessageSender, IShardMessageSender, IAsyncDisposable
 {
     private readonly TransportOptions options;
     private readonly IPeerMessageSink sink;
@@ -134,6 +149,14 @@ public sealed class PeerTransport : IRaftMessageSender, IAsyncDisposable
     {
         Invariant.Check(toNode != options.NodeId, "a node never sends to itself");
         return Link(toNode).TryEnqueue(groupId, raft);
+    }
+
+    /// <summary>Queues one cross-shard protocol message for <paramref name="toNode"/>; false when dropped (too large or queue full).</summary>
+    public bool SendShardMessage(ulong toNode, int fromShard, ulong groupId, ReadOnlyMemory<byte> message)
+    {
+        Invariant.Check(toNode != options.NodeId, "a node never sends to itself");
+        Invariant.Check(fromShard >= 0);
+        return Link(toNode).TryEnqueue(groupId, message, fromShard);
     }
 
     /// <summary>Serves requests forwarded by peers; set before peers start forwarding (null refuses them).</summary>
@@ -269,7 +292,14 @@ public sealed class PeerTransport : IRaftMessageSender, IAsyncDisposable
             foreach (var message in batch.Messages)
             {
                 Interlocked.Increment(ref receivedMessages);
-                sink.OnMessage(fromNode, message.GroupId, message.Raft.Memory);
+                if (message.ShardMessage)
+                {
+                    sink.OnShardMessage(fromNode, (int)message.FromShard, message.GroupId, message.Raft.Memory);
+                }
+                else
+                {
+                    sink.OnMessage(fromNode, message.GroupId, message.Raft.Memory);
+                }
             }
         }
     }

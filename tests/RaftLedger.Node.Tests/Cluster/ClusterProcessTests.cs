@@ -68,7 +68,7 @@ public sealed class ClusterProcessTests
 
         var crossShard = new Transfer { Id = 201, DebitAccountId = accounts.Customers[0][0], CreditAccountId = accounts.Customers[1][0], Amount = 1, Ledger = 1, Code = 1 };
         var result = await harness.CreateTransfersAsync([crossShard], [1]);
-        Assert.Equal("cross_shard_not_supported", Assert.Single(result).Status);
+        Assert.Equal("created", Assert.Single(result).Status);
     }
 
     private static async Task CheckErrorsAsync(ClusterHarness harness, HttpClient http)

@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using RaftLedger.Common.Placement;
+using RaftLedger.Ledger;
+using RaftLedger.Node.Host;
+using RaftLedger.Node.Tests.Transport;
+
+namespace RaftLedger.Node.Tests.CrossShard;
+
+/// <summary>
+/// Three nodes in this process over real loopback gRPC, 4 shards: cross-shard transfers go through the hosted
+/// driver (prepare, decide, finish between shard leaders on different nodes) and the service's answers.
+/// </summary>
+public sealed class CrossShardNodeTests : IAsyncLifetime
+{
+    private const int Shards = 4;
+    private readonly string root = Path.Combine(Path.GetTempPath(), "raftledger-xnode-" + Guid.NewGuid().ToString("N"));
+    private readonly Dictionary<ulong, NodeHost> nodes = [];
+    private readonly LineLog log = new();
+
+    /// <summary>Keeps the hosts' log lines (debug and up) to print when a test fails.</summary>
+    private sealed class LineLog : ILogger
+    {
+        public ConcurrentQueue<string> Lines { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            Lines.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {formatter(state, exception)} {exception}");
+            while (Lines.Count > 4000 && Lines.TryDequeue(out _))
+            {
+            }
+        }
+    }
+
+    public async ValueTask InitializeAsync()
+    {
+        var peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{FreePort()}");
+        foreach (var id in peers.Keys)
+        {
+            nodes[id] = await NodeHost.StartAsync(new HostOptions
+            {
+                NodeId = id,
+                DataDirectory = Path.Combine(root, $"n{id}"),
+                Listen = IPEndPoint.Parse(peers[id]),
+                Peers = peers,
+                ShardCount = Shards,
+                Secret = "test-secret",
+                TickInterval = TimeSpan.FromMilliseconds(50),
+                RequestTimeout = TimeSpan.FromSeconds(20),
+            }, log, TestContext.Current.CancellationToken);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in nodes.Values)
+        {
+            await node.DisposeAsync();
+        }
+
+        Directory.Delete(root, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static UInt128 OnShard(int shard, ulong start)
+    {
+        for (var id = start; ; id++)
+        {
+            if (ShardRouter.ShardOf(id, Shards) == shard)
+            {
+                return id;
+            }
+        }
+    }
+
+    private string Counters() => string.Join("; ", nodes.Select(n =>
+        $"node {n.Key}: shard messages delivered {n.Value.Scheduler.DeliveredShardMessages}, dropped {n.Value.Scheduler.DroppedShardMessages}" +
+        (n.Value.Scheduler.Completion.IsFaulted ? $", scheduler failed: {n.Value.Scheduler.Completion.Exception!.InnerException}" : ""))) +
+        "\n" + string.Join("\n", log.Lines.Where(l => !l.Contains("bootstrapped", StringComparison.Ordinal)).TakeLast(300));
+
+    [Fact]
+    public async Task Transfer_between_accounts_of_two_shards_homed_on_a_third_is_created_on_both_legs()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await Eventually.Until(() => nodes.Values.All(n => n.Service.IsReady), "every shard has a leader", TimeSpan.FromSeconds(60));
+        var debit = OnShard(0, 1_000);
+        var credit = OnShard(1, 2_000);
+        var created = await nodes[1].Service.CreateAccountsAsync(new[] { new Account { Id = debit, Ledger = 1, Code = 1 }, new Account { Id = credit, Ledger = 1, Code = 1 } }, cancel);
+        Assert.True(created.IsOk, created.Detail);
+
+        var transfers = new[]
+        {
+            new Transfer { Id = OnShard(2, 3_000), DebitAccountId = debit, CreditAccountId = credit, Amount = 10, Ledger = 1, Code = 1 },
+            new Transfer { Id = OnShard(0, 4_000), DebitAccountId = debit, CreditAccountId = credit, Amount = 5, Ledger = 1, Code = 1 },
+            new Transfer { Id = OnShard(2, 5_000), DebitAccountId = debit, CreditAccountId = credit, Amount = 1, Ledger = 2, Code = 1 },
+        };
+        var sent = await nodes[2].Service.CreateTransfersAsync(transfers, cancel);
+        Assert.True(sent.IsOk, $"{sent.Status}: {sent.Detail}. {Counters()}");
+        Assert.Equal([CreateTransferResult.Created, CreateTransferResult.Created, CreateTransferResult.TransferMustHaveTheSameLedgerAsAccounts],
+            sent.Value!.Select(r => r.Status));
+        Assert.All(sent.Value!.Take(2), r => Assert.NotEqual(0UL, r.Timestamp));
+
+        // Legs are finished after the answer: wait until nothing is pending on either account.
+        Account[] accounts = [];
+        await Eventually.Until(() =>
+        {
+            var looked = nodes[3].Service.LookupAccountsAsync(new[] { debit, credit }, cancel).AsTask().GetAwaiter().GetResult();
+            accounts = looked.IsOk ? looked.Value! : [];
+            return accounts.Length == 2 && accounts.All(a => a.DebitsPending == 0 && a.CreditsPending == 0);
+        }, "both legs finished", TimeSpan.FromSeconds(30));
+        Assert.Equal((UInt128)15, accounts[0].DebitsPosted);
+        Assert.Equal((UInt128)15, accounts[1].CreditsPosted);
+
+        var found = await nodes[3].Service.LookupTransfersAsync(new[] { transfers[0].Id, transfers[1].Id, transfers[2].Id }, cancel);
+        Assert.True(found.IsOk, found.Detail);
+        Assert.Equal([transfers[0].Id, transfers[1].Id], found.Value!.Select(t => t.Id));
+    }
+
+    [Fact]
+    public async Task Linked_chain_with_a_failing_event_on_the_home_shard_creates_nothing()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await Eventually.Until(() => nodes.Values.All(n => n.Service.IsReady), "every shard has a leader", TimeSpan.FromSeconds(60));
+        var ids = Enumerable.Range(0, Shards).Select(s => OnShard(s, 1_000 + ((ulong)s * 1_000))).ToArray();
+        var created = await nodes[1].Service.CreateAccountsAsync(ids.Select((id, s) => new Account { Id = id, Ledger = 1, Code = 1, Flags = s == 2 ? AccountFlags.DebitsMustNotExceedCredits : AccountFlags.None }).ToArray(), cancel);
+        Assert.True(created.IsOk, created.Detail);
+
+        // Event 1 debits an account of the home shard (2) that has no credits: exceeds_credits, so event 0 fails too.
+        var chain = new[]
+        {
+            new Transfer { Id = OnShard(2, 10_000), DebitAccountId = ids[0], CreditAccountId = ids[1], Amount = 3, Ledger = 1, Code = 1, Flags = TransferFlags.Linked },
+            new Transfer { Id = OnShard(1, 11_000), DebitAccountId = ids[2], CreditAccountId = ids[3], Amount = 5, Ledger = 1, Code = 1 },
+        };
+        var sent = await nodes[2].Service.CreateTransfersAsync(chain, cancel);
+        Assert.True(sent.IsOk, $"{sent.Status}: {sent.Detail}. {Counters()}");
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.ExceedsCredits], sent.Value!.Select(r => r.Status));
+        var found = await nodes[3].Service.LookupTransfersAsync(chain.Select(t => t.Id).ToArray(), cancel);
+        Assert.True(found.IsOk, found.Detail);
+        Assert.Empty(found.Value!);
+    }
+}

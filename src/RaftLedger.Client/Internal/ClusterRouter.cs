@@ -1,0 +1,330 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Client.Internal;
+
+/// <summary>
+/// Which node to send a shard's requests to. Holds one connection per node address, the merged
+/// cluster map, and which nodes failed recently; re-reads the map periodically and after failures.
+/// Thread-safe: the routing table is an immutable snapshot swapped atomically.
+/// </summary>
+internal sealed class ClusterRouter : IAsyncDisposable
+{
+    private readonly LedgerClientOptions options;
+    private readonly TimeProvider time;
+    private readonly StatisticsCounters statistics;
+    private readonly Func<Uri, INodeConnection> connect;
+    private readonly Lock connectionsGate = new();
+    private readonly Dictionary<Uri, NodeSlot> slotsByAddress = [];
+    // Invariant: seeds.Length >= 1 (options validated); a seed slot is never removed.
+    private readonly NodeSlot[] seeds;
+    private readonly CancellationTokenSource stopping = new();
+    private readonly Task refreshLoop;
+    private RouteTable? table;
+    private Task<RouteTable?>? refreshing;
+    private long lastRefreshTimestamp;
+    private int roundRobin;
+
+    public ClusterRouter(LedgerClientOptions options, TimeProvider time, StatisticsCounters statistics, Func<Uri, INodeConnection> connect)
+    {
+        this.options = options;
+        this.time = time;
+        this.statistics = statistics;
+        this.connect = connect;
+        seeds = options.Addresses.Distinct().Select(SlotFor).ToArray();
+        Invariant.Check(seeds.Length >= 1);
+        refreshLoop = RefreshPeriodicallyAsync();
+    }
+
+    /// <summary>The routing table, or null before the first successful map read.</summary>
+    public RouteTable? Table => Volatile.Read(ref table);
+
+    public CancellationToken Stopping => stopping.Token;
+
+    /// <summary>The routing table, reading the map first if there is none yet (until <paramref name="deadline"/>).</summary>
+    public async Task<RouteTable> GetTableAsync(long deadline, CancellationToken cancellationToken)
+    {
+        var attempt = 0;
+        while (true)
+        {
+            if (Table is { } known)
+            {
+                return known;
+            }
+
+            if (await RefreshAsync(force: true) is { } fresh)
+            {
+                return fresh;
+            }
+
+            var remaining = Remaining(deadline);
+            if (remaining <= TimeSpan.Zero)
+            {
+                throw new LedgerUnavailableException(
+                    $"No node answered the cluster-map request ({string.Join(", ", seeds.Select(s => s.Connection.Address))}). Check that the nodes run and that the addresses are their --grpc endpoints.");
+            }
+
+            var delay = RetryPolicy.Backoff(attempt++, options.RetryBackoffInitial, options.RetryBackoffMax, Random.Shared.NextDouble());
+            await Task.Delay(delay < remaining ? delay : remaining, time, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// The node to send shard <paramref name="shard"/>'s next request to: its leader when known and
+    /// not recently failed, otherwise the next seed node that has not failed recently.
+    /// </summary>
+    public INodeConnection Pick(RouteTable route, int shard, out bool toLeader)
+    {
+        var now = time.GetTimestamp();
+        if (shard >= 0 && route.Leaders[shard] is { } leader && !leader.IsAvoided(now))
+        {
+            toLeader = true;
+            return leader.Connection;
+        }
+
+        toLeader = false;
+        var start = Interlocked.Increment(ref roundRobin);
+        for (var i = 0; i < seeds.Length; i++)
+        {
+            var slot = seeds[(int)((uint)(start + i) % (uint)seeds.Length)];
+            if (!slot.IsAvoided(now))
+            {
+                return slot.Connection;
+            }
+        }
+
+        // Every node failed recently: try them in turn rather than give up before the deadline.
+        return seeds[(int)((uint)start % (uint)seeds.Length)].Connection;
+    }
+
+    /// <summary>A request to <paramref name="connection"/> failed: avoid the node for a while (if it is down) and re-read the map.</summary>
+    public void ReportFailure(INodeConnection connection, bool nodeLooksDown)
+    {
+        if (nodeLooksDown)
+        {
+            SlotFor(connection.Address).AvoidUntil(time.GetTimestamp() + (long)(ClientLimits.NodeAvoidDuration.TotalSeconds * time.TimestampFrequency));
+        }
+
+        if (time.GetElapsedTime(Interlocked.Read(ref lastRefreshTimestamp)) >= ClientLimits.ClusterMapRefreshGapMin)
+        {
+            _ = RefreshAsync(force: false);
+        }
+    }
+
+    public TimeSpan Remaining(long deadline) => deadline == long.MaxValue
+        ? Timeout.InfiniteTimeSpan
+        : TimeSpan.FromSeconds((double)(deadline - time.GetTimestamp()) / time.TimestampFrequency);
+
+    public long DeadlineAfter(TimeSpan timeout) => time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency);
+
+    /// <summary>Reads the map from every known node at once and installs the merged result; one read at a time.</summary>
+    public Task<RouteTable?> RefreshAsync(bool force)
+    {
+        lock (connectionsGate)
+        {
+            if (refreshing is { IsCompleted: false } running)
+            {
+                return running;
+            }
+
+            if (!force && time.GetElapsedTime(lastRefreshTimestamp) < ClientLimits.ClusterMapRefreshGapMin)
+            {
+                return Task.FromResult(Table);
+            }
+
+            Interlocked.Exchange(ref lastRefreshTimestamp, time.GetTimestamp());
+            refreshing = ReadAndInstallAsync();
+            return refreshing;
+        }
+    }
+
+    private async Task<RouteTable?> ReadAndInstallAsync()
+    {
+        Interlocked.Increment(ref statistics.ClusterMapRefreshes);
+        NodeSlot[] asked;
+        lock (connectionsGate)
+        {
+            asked = [.. slotsByAddress.Values];
+        }
+
+        var reads = new Task<ClusterMap>[asked.Length];
+        for (var i = 0; i < asked.Length; i++)
+        {
+            reads[i] = asked[i].Connection.GetClusterAsync(ClientLimits.ClusterMapReadTimeout, stopping.Token);
+        }
+
+        var answers = new List<ClusterMap>();
+        for (var i = 0; i < reads.Length; i++)
+        {
+            try
+            {
+                answers.Add(await reads[i]);
+            }
+            catch (Exception exception) when (exception is Grpc.Core.RpcException or OperationCanceledException or ObjectDisposedException)
+            {
+                // That node did not answer; the others may have.
+            }
+        }
+
+        if (answers.Count == 0)
+        {
+            return null;
+        }
+
+        var merged = MapMerge.Merge(answers);
+        var route = BuildTable(merged);
+        Volatile.Write(ref table, route);
+        return route;
+    }
+
+    private RouteTable BuildTable(ClusterMap map)
+    {
+        var addresses = new Dictionary<ulong, NodeSlot>();
+        foreach (var node in map.Nodes)
+        {
+            if (AddressOf(node) is { } address)
+            {
+                addresses[node.Id] = SlotFor(address);
+            }
+        }
+
+        var leaders = new NodeSlot?[map.ShardCount];
+        for (var shard = 0; shard < leaders.Length; shard++)
+        {
+            leaders[shard] = addresses.GetValueOrDefault(map.LeaderOf(shard));
+        }
+
+        return new RouteTable(map, leaders);
+    }
+
+    /// <summary>The node's gRPC address: from the map when the node publishes it, else from the options.</summary>
+    private Uri? AddressOf(ClusterNode node)
+    {
+        if (!string.IsNullOrEmpty(node.GrpcAddress))
+        {
+            var text = node.GrpcAddress.Contains("://", StringComparison.Ordinal) ? node.GrpcAddress : "http://" + node.GrpcAddress;
+            if (Uri.TryCreate(text, UriKind.Absolute, out var published))
+            {
+                return published;
+            }
+        }
+
+        return options.NodeAddresses.GetValueOrDefault(node.Id);
+    }
+
+    private NodeSlot SlotFor(Uri address)
+    {
+        lock (connectionsGate)
+        {
+            if (!slotsByAddress.TryGetValue(address, out var slot))
+            {
+                slot = new NodeSlot(connect(address));
+                slotsByAddress[address] = slot;
+            }
+
+            return slot;
+        }
+    }
+
+    private async Task RefreshPeriodicallyAsync()
+    {
+        using var timer = new PeriodicTimer(options.ClusterMapRefreshInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping.Token))
+            {
+                await RefreshAsync(force: false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await stopping.CancelAsync();
+        await refreshLoop;
+        if (refreshing is { } last)
+        {
+            await ((Task)last).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        lock (connectionsGate)
+        {
+            foreach (var slot in slotsByAddress.Values)
+            {
+                slot.Connection.Dispose();
+            }
+
+            slotsByAddress.Clear();
+        }
+
+        stopping.Dispose();
+    }
+}
+
+/// <summary>One node address: its connection and until when to avoid it after a failure.</summary>
+internal sealed class NodeSlot(INodeConnection connection)
+{
+    // Invariant: 0 or a TimeProvider timestamp; the node is avoided while now < avoidUntil.
+    private long avoidUntil;
+
+    public INodeConnection Connection { get; } = connection;
+
+    public bool IsAvoided(long now) => now < Interlocked.Read(ref avoidUntil);
+
+    public void AvoidUntil(long timestamp) => Interlocked.Exchange(ref avoidUntil, timestamp);
+}
+
+/// <summary>An immutable routing snapshot: the merged map and each shard's leader slot (null when unknown or unreachable).</summary>
+internal sealed record RouteTable(ClusterMap Map, NodeSlot?[] Leaders)
+{
+    public int ShardCount => Map.ShardCount;
+}
+
+/// <summary>Merges the maps several nodes answered (pure).</summary>
+internal static class MapMerge
+{
+    /// <summary>
+    /// Per shard, the entry reported with the highest term (a node cut off from the others may still
+    /// believe in an old leader, with an older term); among equal terms, one that names a leader.
+    /// </summary>
+    public static ClusterMap Merge(IReadOnlyList<ClusterMap> answers)
+    {
+        Invariant.Check(answers.Count > 0);
+        var first = answers[0];
+        var shards = new ClusterShard[first.ShardCount];
+        for (var shard = 0; shard < shards.Length; shard++)
+        {
+            ClusterShard? best = null;
+            foreach (var answer in answers)
+            {
+                if (shard >= answer.ShardCount)
+                {
+                    continue;
+                }
+
+                var candidate = answer.Shards[shard];
+                if (best is null || Better(candidate, best))
+                {
+                    best = candidate;
+                }
+            }
+
+            shards[shard] = best!;
+        }
+
+        return new ClusterMap(first.Nodes, shards);
+    }
+
+    private static bool Better(ClusterShard candidate, ClusterShard best)
+    {
+        if (candidate.Term != best.Term)
+        {
+            return candidate.Term > best.Term;
+        }
+
+        return candidate.Leader != 0 && best.Leader == 0;
+    }
+}

@@ -50,14 +50,14 @@ public sealed partial class BenchRun
 
     private Task StartCallers(CancellationToken stopping, CancellationToken abort)
     {
-        // Without the SDK, N independent single-transfer callers are N workers with batches of one.
-        var count = options.Clients > 0 ? options.Clients : options.Concurrency;
-        var batch = options.Clients > 0 ? 1 : options.Batch;
+        var count = sdk is null ? options.Concurrency : options.Clients;
         var callers = new Task[count];
         for (var i = 0; i < count; i++)
         {
             var stream = i;
-            callers[i] = Task.Run(() => WorkerAsync(stream, batch, stopping, abort), CancellationToken.None);
+            callers[i] = sdk is { } client
+                ? Task.Run(() => ClientCallerAsync(client, stream, stopping, abort), CancellationToken.None)
+                : Task.Run(() => WorkerAsync(stream, options.Batch, stopping, abort), CancellationToken.None);
         }
 
         return Task.WhenAll(callers);

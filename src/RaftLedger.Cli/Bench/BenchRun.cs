@@ -47,6 +47,11 @@ public sealed partial class BenchRun : IAsyncDisposable
         var accounts = BenchAccounts.Create(options.Accounts, Ledger.ShardCount, options.Seed);
         chooser = new AccountChooser(accounts, options.Zipf);
         await CreateAccountsAsync(accounts, cancellationToken);
+        if (options.Clients > 0)
+        {
+            sdk = await ConnectSdkAsync(nodes, cancellationToken);
+        }
+
         // Ids must never repeat against the same cluster, even with the same seed: the run id is the start time.
         runId = (ulong)startedUtc.Ticks / TimeSpan.TicksPerMillisecond;
         var measured = await MeasureAsync(cancellationToken);
@@ -144,7 +149,7 @@ public sealed partial class BenchRun : IAsyncDisposable
             Payments = totals.Payments,
             Events = totals.Events,
             Committed = Recorder.Committed,
-            Requests = Recorder.Requests,
+            Requests = sdk is null ? Recorder.Requests : sdk.Statistics.CreateRequests,
             CrossShardPayments = totals.CrossShardPayments,
             PendingPayments = totals.PendingPayments,
             Posts = totals.Posts,
@@ -154,12 +159,24 @@ public sealed partial class BenchRun : IAsyncDisposable
             Failovers = kills,
             LongestGapAnyShardSeconds = Recorder.LongestGapAnyShardSeconds,
             Errors = Recorder.ErrorsSnapshot(),
-            Retries = Recorder.RetriesSnapshot(),
+            Retries = Retries(),
             Timeline = measured.Timeline,
             Histogram = [.. buckets.Select(b => new HistogramBucket(b.Low / 1000.0, b.High / 1000.0, b.Count))],
             LoadAverageBefore = loadBefore,
             LoadAverageAfter = LoadAverage(),
         };
+    }
+
+    /// <summary>Retried attempts by kind; through the SDK only its total is known.</summary>
+    private Dictionary<string, long> Retries()
+    {
+        var retries = Recorder.RetriesSnapshot();
+        if (sdk is not null && sdk.Statistics.CreateRetries > 0)
+        {
+            retries["sdk_retried_requests"] = sdk.Statistics.CreateRetries;
+        }
+
+        return retries;
     }
 
     private static string LoadAverage()
@@ -181,6 +198,11 @@ public sealed partial class BenchRun : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (sdk is not null)
+        {
+            await sdk.DisposeAsync();
+        }
+
         if (ledger is not null)
         {
             await ledger.DisposeAsync();

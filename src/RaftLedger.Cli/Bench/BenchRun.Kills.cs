@@ -39,6 +39,12 @@ public sealed partial class BenchRun
                 return;
             }
 
+            // A kill that fell due while the previous restart was still waiting is dropped once the run has ended.
+            if (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
             await KillOneAsync(kill % Ledger.ShardCount, every, stopping, abort);
         }
     }
@@ -78,10 +84,10 @@ public sealed partial class BenchRun
 
         phase = $"[node {victim} killed, led shard(s) {string.Join(",", led)}]";
         Say($"  {failover.AtSeconds,6:0.0} s  SIGKILL node {victim} (leader of shard(s) {string.Join(", ", led)})");
-        await RestartAsync(victim, failover, every, killed, stopping, abort);
+        await RestartAsync(victim, failover, every, killed, stopping);
     }
 
-    private async Task RestartAsync(ulong victim, FailoverEvent failover, TimeSpan every, long killed, CancellationToken stopping, CancellationToken abort)
+    private async Task RestartAsync(ulong victim, FailoverEvent failover, TimeSpan every, long killed, CancellationToken stopping)
     {
         // Down for 30 % of the period (at most 3 s), so the node is back and caught up before the next kill.
         var downtime = TimeSpan.FromSeconds(Math.Min(3, every.TotalSeconds * 0.3));
@@ -97,8 +103,16 @@ public sealed partial class BenchRun
 
         phase = $"[node {victim} restarting]";
         cluster!.Start(victim);
-        await cluster.WaitReadyAsync([victim], BenchLimits.ReadyTimeout, abort);
-        failover.RestartedReadySeconds = Stopwatch.GetElapsedTime(killed).TotalSeconds;
+        try
+        {
+            // The run may end first: then the wait is dropped (the node keeps starting and is stopped with the cluster).
+            await cluster.WaitReadyAsync([victim], BenchLimits.ReadyTimeout, stopping);
+            failover.RestartedReadySeconds = Stopwatch.GetElapsedTime(killed).TotalSeconds;
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+
         phase = "";
     }
 

@@ -161,6 +161,13 @@ public static class BenchJson
         json.WriteEndObject();
         json.WriteStartObject("machine");
         json.WriteNumber("processors", report.ProcessorCount);
+        json.WriteStartObject("cpu_seconds");
+        json.WriteNumber("nodes", Math.Round(report.Cpu.NodesSeconds, 2));
+        json.WriteNumber("bench", Math.Round(report.Cpu.BenchSeconds, 2));
+        json.WriteNumber("other_programs", Math.Round(report.Cpu.OthersSeconds, 2));
+        json.WriteNumber("machine_busy", Math.Round(report.Cpu.MachineBusySeconds, 2));
+        json.WriteNumber("machine_total", Math.Round(report.Cpu.MachineSeconds, 2));
+        json.WriteEndObject();
         json.WriteString("load_average_before", report.LoadAverageBefore);
         json.WriteString("load_average_after", report.LoadAverageAfter);
         json.WriteString("started_utc", report.StartedUtc.ToString("O", System.Globalization.CultureInfo.InvariantCulture));

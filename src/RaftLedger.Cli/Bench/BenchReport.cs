@@ -80,6 +80,9 @@ public sealed record BenchReport
 
     public required IReadOnlyList<HistogramBucket> Histogram { get; init; }
 
+    /// <summary>CPU seconds used while measuring, by the bench, the local nodes and everything else.</summary>
+    public CpuUsage Cpu { get; init; }
+
     public required string LoadAverageBefore { get; init; }
 
     public required string LoadAverageAfter { get; init; }
@@ -113,6 +116,12 @@ public sealed record BenchReport
         text.AppendLine("  errors (transfers): " + Counts(Errors));
         text.AppendLine("  retried attempts:   " + Counts(Retries));
         text.AppendLine(Invariant($"  load average before {LoadAverageBefore}, after {LoadAverageAfter} ({ProcessorCount} CPUs)"));
+        if (Cpu.MachineSeconds > 0)
+        {
+            var perThousand = Committed > 0 ? 1_000_000.0 / Committed : 0;
+            text.AppendLine(Invariant(
+                $"  CPU while measuring: nodes {Cpu.NodesSeconds:0.0} s, bench {Cpu.BenchSeconds:0.0} s, other programs {Cpu.OthersSeconds:0.0} s, idle {Cpu.MachineSeconds - Cpu.MachineBusySeconds:0.0} s of {Cpu.MachineSeconds:0.0} s; per 1,000 committed transfers: nodes {Cpu.NodesSeconds * perThousand:0.0} ms, bench {Cpu.BenchSeconds * perThousand:0.0} ms"));
+        }
         return text.ToString();
     }
 

@@ -8,7 +8,7 @@ public sealed partial class BenchRun
     private long paymentsReserved;
 
     /// <summary>What the measuring phase leaves for the report.</summary>
-    private readonly record struct Measured(double Seconds, List<TimelineSample> Timeline);
+    private readonly record struct Measured(double Seconds, List<TimelineSample> Timeline, CpuUsage Cpu);
 
     private WorkloadMix Mix => new(options.CrossShard, options.TwoPhase);
 
@@ -20,6 +20,7 @@ public sealed partial class BenchRun
     {
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var abort = new CancellationTokenSource();
+        var cpu = new CpuMeter();
         recorder = new BenchRecorder(Ledger.ShardCount, Stopwatch.GetTimestamp());
         if (options.Transfers is null)
         {
@@ -41,11 +42,12 @@ public sealed partial class BenchRun
 
         await callers;
         var seconds = Recorder.SecondsSinceStart(Stopwatch.GetTimestamp());
+        var used = cpu.Stop();
         await stopping.CancelAsync();
         await sampling;
         await killing;
         live.Finish();
-        return new Measured(seconds, live.Samples);
+        return new Measured(seconds, live.Samples, used);
     }
 
     private Task StartCallers(CancellationToken stopping, CancellationToken abort)

@@ -162,6 +162,7 @@ public sealed partial class BenchRun : IAsyncDisposable
             Retries = Retries(),
             Timeline = measured.Timeline,
             Histogram = [.. buckets.Select(b => new HistogramBucket(b.Low / 1000.0, b.High / 1000.0, b.Count))],
+            Cpu = measured.Cpu,
             LoadAverageBefore = loadBefore,
             LoadAverageAfter = LoadAverage(),
         };

@@ -50,7 +50,7 @@ public static class BenchHtml
             ("duration", F($"{report.Seconds:0.0} s")),
             ("throughput", F($"{report.TransfersPerSecond:N0} transfers/s ({report.Committed:N0} committed of {report.Events:N0} sent)")),
             ("transfer latency", Latency(report.Latency)),
-            ("request latency", report.RequestLatency.Count > 0 ? Latency(report.RequestLatency) : "not measured (SDK batching)"),
+            ("request latency", report.RequestLatency.Count > 0 ? Latency(report.RequestLatency) : report.Mode == "clients" ? "not measured (SDK batching)" : "no request answered"),
             ("failover", report.MaxFailoverGapSeconds is { } gap ? F($"{report.Failovers.Count} kill(s), longest commit gap {gap:0.000} s") : "no kills"),
             ("errors", Counts(report.Errors)),
             ("retried attempts", Counts(report.Retries)),

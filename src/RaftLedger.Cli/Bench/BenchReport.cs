@@ -101,7 +101,9 @@ public sealed record BenchReport
         text.AppendLine(Invariant($"  workload: {Payments:N0} payments ({CrossShardPayments:N0} cross-shard, {PendingPayments:N0} two-phase; {Posts:N0} posts, {Voids:N0} voids), {Events:N0} transfers sent in {Requests:N0} requests"));
         text.AppendLine(Invariant($"  throughput: {TransfersPerSecond:N0} transfers/s ({Committed:N0} committed)"));
         text.AppendLine(Line("  transfer latency", Latency));
-        text.AppendLine(RequestLatency.Count > 0 ? Line("  request latency ", RequestLatency) : "  request latency:  not measured (the SDK batches the callers' transfers into its own requests)");
+        text.AppendLine(RequestLatency.Count > 0 ? Line("  request latency ", RequestLatency)
+            : Mode == "clients" ? "  request latency:  not measured (the SDK batches the callers' transfers into its own requests)"
+            : "  request latency:  no request was answered");
         foreach (var failover in Failovers)
         {
             var ready = failover.RestartedReadySeconds is { } seconds ? Invariant($", back and ready after {seconds:0.0} s") : "";

@@ -95,6 +95,12 @@ public static class BenchCommand
             await Console.Error.WriteLineAsync($"raftledger bench: {exception.Message}");
             return 1;
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C before the measuring began (during cluster start or account creation): nothing to report.
+            await Console.Error.WriteLineAsync("raftledger bench: cancelled before measuring.");
+            return 130;
+        }
     }
 
     private static async Task<int> UsageAsync(string problem)

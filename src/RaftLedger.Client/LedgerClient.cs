@@ -92,7 +92,7 @@ public sealed class LedgerClient : IAsyncDisposable
     /// calls, and retried with the same ids until answered or until the deadline. Linked chains are
     /// kept whole (sent to the shard of the chain's first event).
     /// </summary>
-    /// <param name="events">1 to 8189 transfers (ids chosen by the caller, e.g. with <see cref="NewTransferId"/>).</param>
+    /// <param name="events">1 to 8189 transfers (ids chosen by the caller, e.g. with <see cref="NewTransferId"/>); copied, so the buffer may be reused at once.</param>
     /// <param name="timeout">How long to keep trying; default <see cref="LedgerClientOptions.CallTimeout"/>.</param>
     /// <param name="cancellationToken">Stops waiting; events already sent may still be applied (retry with the same ids to find out).</param>
     /// <returns>One outcome per event in input order; <see cref="CreateReply{TOutcome}.IsDefinite"/> is false if the deadline passed first.</returns>
@@ -100,7 +100,7 @@ public sealed class LedgerClient : IAsyncDisposable
     /// <exception cref="LedgerUnavailableException">The cluster map could not be read before the deadline; nothing was sent.</exception>
     public async Task<CreateReply<TransferOutcome>> CreateTransfersAsync(ReadOnlyMemory<Transfer> events, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        var call = await RunAsync(transfers, events, timeout, cancellationToken);
+        var call = await RunAsync(transfers, events.ToArray(), timeout, cancellationToken);
         var outcomes = new TransferOutcome[events.Length];
         var definite = true;
         for (var i = 0; i < outcomes.Length; i++)
@@ -120,7 +120,7 @@ public sealed class LedgerClient : IAsyncDisposable
     }
 
     /// <summary>Creates accounts: routed by account id, batched and retried like <see cref="CreateTransfersAsync"/>.</summary>
-    /// <param name="events">1 to 8189 accounts (ids chosen by the caller, e.g. with <see cref="AccountIds.New()"/>).</param>
+    /// <param name="events">1 to 8189 accounts (ids chosen by the caller, e.g. with <see cref="AccountIds.New()"/>); copied, so the buffer may be reused at once.</param>
     /// <param name="timeout">How long to keep trying; default <see cref="LedgerClientOptions.CallTimeout"/>.</param>
     /// <param name="cancellationToken">Stops waiting; events already sent may still be applied.</param>
     /// <returns>One outcome per event in input order.</returns>
@@ -128,7 +128,7 @@ public sealed class LedgerClient : IAsyncDisposable
     /// <exception cref="LedgerUnavailableException">The cluster map could not be read before the deadline; nothing was sent.</exception>
     public async Task<CreateReply<AccountOutcome>> CreateAccountsAsync(ReadOnlyMemory<Account> events, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        var call = await RunAsync(accounts, events, timeout, cancellationToken);
+        var call = await RunAsync(accounts, events.ToArray(), timeout, cancellationToken);
         var outcomes = new AccountOutcome[events.Length];
         var definite = true;
         for (var i = 0; i < outcomes.Length; i++)
@@ -207,7 +207,11 @@ public sealed class LedgerClient : IAsyncDisposable
         }
     }
 
-    private async Task<CreateCall<TEvent>> RunAsync<TEvent>(CreatePipeline<TEvent> pipeline, ReadOnlyMemory<TEvent> events, TimeSpan? timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a create call on <paramref name="events"/>, an array the client owns: retries may still
+    /// read it after a cancelled caller has reused its own buffer, so public methods pass a copy.
+    /// </summary>
+    private async Task<CreateCall<TEvent>> RunAsync<TEvent>(CreatePipeline<TEvent> pipeline, TEvent[] events, TimeSpan? timeout, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         if (events.Length is 0 or > ClientLimits.BatchEventsMax)
@@ -256,6 +260,11 @@ public sealed class LedgerClient : IAsyncDisposable
             try
             {
                 return await read(connection, remaining < options.RequestTimeout ? remaining : options.RequestTimeout, linked.Token);
+            }
+            catch (RpcException exception) when (linked.IsCancellationRequested)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                throw new ObjectDisposedException($"{nameof(LedgerClient)} was disposed while the read was in flight.", exception);
             }
             catch (RpcException exception) when (!linked.IsCancellationRequested)
             {

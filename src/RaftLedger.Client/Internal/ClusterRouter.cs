@@ -23,6 +23,8 @@ internal sealed class ClusterRouter : IAsyncDisposable
     private Task<RouteTable?>? refreshing;
     private long lastRefreshTimestamp;
     private int roundRobin;
+    // 1 while a failure-triggered refresh waits for the refresh gap to pass.
+    private int refreshScheduled;
 
     public ClusterRouter(LedgerClientOptions options, TimeProvider time, StatisticsCounters statistics, Func<Uri, INodeConnection> connect)
     {
@@ -82,10 +84,11 @@ internal sealed class ClusterRouter : IAsyncDisposable
         }
 
         toLeader = false;
+        var nodes = route.Nodes.Length > 0 ? route.Nodes : seeds;
         var start = Interlocked.Increment(ref roundRobin);
-        for (var i = 0; i < seeds.Length; i++)
+        for (var i = 0; i < nodes.Length; i++)
         {
-            var slot = seeds[(int)((uint)(start + i) % (uint)seeds.Length)];
+            var slot = nodes[(int)((uint)(start + i) % (uint)nodes.Length)];
             if (!slot.IsAvoided(now))
             {
                 return slot.Connection;
@@ -93,7 +96,7 @@ internal sealed class ClusterRouter : IAsyncDisposable
         }
 
         // Every node failed recently: try them in turn rather than give up before the deadline.
-        return seeds[(int)((uint)start % (uint)seeds.Length)].Connection;
+        return nodes[(int)((uint)start % (uint)nodes.Length)].Connection;
     }
 
     /// <summary>A request to <paramref name="connection"/> failed: avoid the node for a while (if it is down) and re-read the map.</summary>
@@ -104,9 +107,30 @@ internal sealed class ClusterRouter : IAsyncDisposable
             SlotFor(connection.Address).AvoidUntil(time.GetTimestamp() + (long)(ClientLimits.NodeAvoidDuration.TotalSeconds * time.TimestampFrequency));
         }
 
-        if (time.GetElapsedTime(Interlocked.Read(ref lastRefreshTimestamp)) >= ClientLimits.ClusterMapRefreshGapMin)
+        var sinceLast = time.GetElapsedTime(Interlocked.Read(ref lastRefreshTimestamp));
+        if (sinceLast >= ClientLimits.ClusterMapRefreshGapMin)
         {
             _ = RefreshAsync(force: false);
+        }
+        else if (Interlocked.Exchange(ref refreshScheduled, 1) == 0)
+        {
+            // A refresh ran moments ago, maybe before the failure it should explain (mid-election):
+            // read again once the gap has passed, once for any number of failures meanwhile.
+            _ = RefreshLaterAsync(ClientLimits.ClusterMapRefreshGapMin - sinceLast);
+        }
+    }
+
+    private async Task RefreshLaterAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, time, stopping.Token);
+            Volatile.Write(ref refreshScheduled, 0);
+            await RefreshAsync(force: true);
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed.
         }
     }
 
@@ -193,7 +217,10 @@ internal sealed class ClusterRouter : IAsyncDisposable
             leaders[shard] = addresses.GetValueOrDefault(map.LeaderOf(shard));
         }
 
-        return new RouteTable(map, leaders);
+        // Fallback targets: the seeds plus every member whose address is known, so a client given
+        // one address still reaches the others when that one is down.
+        var nodes = seeds.Concat(addresses.Values).Distinct().ToArray();
+        return new RouteTable(map, leaders, nodes);
     }
 
     /// <summary>The node's gRPC address: from the map when the node publishes it, else from the options.</summary>
@@ -277,8 +304,11 @@ internal sealed class NodeSlot(INodeConnection connection)
     public void AvoidUntil(long timestamp) => Interlocked.Exchange(ref avoidUntil, timestamp);
 }
 
-/// <summary>An immutable routing snapshot: the merged map and each shard's leader slot (null when unknown or unreachable).</summary>
-internal sealed record RouteTable(ClusterMap Map, NodeSlot?[] Leaders)
+/// <summary>
+/// An immutable routing snapshot: the merged map, each shard's leader slot (null when unknown or its
+/// address is not known), and every reachable node for fallback.
+/// </summary>
+internal sealed record RouteTable(ClusterMap Map, NodeSlot?[] Leaders, NodeSlot[] Nodes)
 {
     public int ShardCount => Map.ShardCount;
 }

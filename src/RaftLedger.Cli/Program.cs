@@ -14,6 +14,7 @@ public static class Program
             NodeCommand.Create(),
             ClusterCommand.Create(),
             DemoCommand.Create(),
+            BenchCommand.Create(),
             StatusCommand.Create(),
             SimCommand.Create(),
         };

@@ -1,0 +1,129 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using RaftLedger.Cli;
+using RaftLedger.Cli.Bench;
+using RaftLedger.Node.Api;
+
+namespace RaftLedger.Node.Tests.Bench;
+
+public sealed class BenchReportTests
+{
+    private static BenchReport Report()
+    {
+        var latency = new LatencyHistogram();
+        latency.Record(800, 90);
+        latency.Record(2_500, 9);
+        latency.Record(40_000, 1);
+        return new BenchReport
+        {
+            Options = new BenchOptions { Accounts = 1_000, Batch = 100, Concurrency = 4, CrossShard = 0.2, Seed = 5, KillLeaderEvery = TimeSpan.FromSeconds(10) },
+            Cluster = "local",
+            Nodes = 3,
+            Shards = 8,
+            Mode = "concurrency",
+            StartedUtc = new DateTime(2026, 11, 26, 8, 0, 0, DateTimeKind.Utc),
+            Seconds = 2,
+            Payments = 120,
+            Events = 120,
+            Committed = 100,
+            Requests = 2,
+            CrossShardPayments = 20,
+            PendingPayments = 0,
+            Posts = 0,
+            Voids = 0,
+            Latency = LatencySummary.From(latency),
+            RequestLatency = LatencySummary.From(latency),
+            Failovers = [new FailoverEvent(1.0, 2, [0, 3]) { GapSeconds = 1.25, RestartedReadySeconds = 4 }],
+            LongestGapAnyShardSeconds = 0.5,
+            Errors = new Dictionary<string, long> { ["cross_shard_not_supported"] = 20 },
+            Retries = new Dictionary<string, long> { ["unavailable"] = 3 },
+            Timeline = [new TimelineSample(1, 40, 2.5), new TimelineSample(2, 60, 3)],
+            Histogram = [.. latency.Buckets().Select(b => new HistogramBucket(b.Low / 1000.0, b.High / 1000.0, b.Count))],
+            LoadAverageBefore = "1.00 1.00 1.00",
+            LoadAverageAfter = "2.00 1.00 1.00",
+        };
+    }
+
+    [Fact]
+    public void Json_has_the_top_level_figures_errors_and_options()
+    {
+        using var document = JsonDocument.Parse(BenchJson.Write(Report()));
+        var root = document.RootElement;
+
+        Assert.Equal(50, root.GetProperty("transfers_per_second").GetDouble());
+        var latency = root.GetProperty("latency_ms");
+        foreach (var key in new[] { "p50", "p90", "p99", "p999", "max" })
+        {
+            Assert.True(latency.GetProperty(key).GetDouble() > 0, key);
+        }
+
+        Assert.Equal(40.0, latency.GetProperty("max").GetDouble());
+        Assert.Equal(20, root.GetProperty("errors").GetProperty("cross_shard_not_supported").GetInt64());
+        Assert.Equal(3, root.GetProperty("retries").GetProperty("unavailable").GetInt64());
+        Assert.Equal(1.25, root.GetProperty("failover").GetProperty("max_gap_seconds").GetDouble());
+        var options = root.GetProperty("options");
+        Assert.Equal(100, options.GetProperty("batch").GetInt32());
+        Assert.Equal(0.2, options.GetProperty("cross_shard").GetDouble());
+        Assert.Equal(10, options.GetProperty("kill_leader_every_seconds").GetDouble());
+        Assert.Equal(2, root.GetProperty("timeline").GetArrayLength());
+    }
+
+    [Fact]
+    public void Html_is_self_contained_with_a_throughput_and_a_latency_svg()
+    {
+        var html = BenchHtml.Write(Report());
+
+        Assert.Equal(2, Regex.Count(html, "<svg "));
+        Assert.Contains("<svg id=\"throughput\"", html, StringComparison.Ordinal);
+        Assert.Contains("<svg id=\"latency\"", html, StringComparison.Ordinal);
+        Assert.Contains("<polyline", html, StringComparison.Ordinal);
+        Assert.Contains("<rect class=\"bar\"", html, StringComparison.Ordinal);
+        Assert.Contains("kill node 2", html, StringComparison.Ordinal);
+        Assert.DoesNotMatch("(?i)https?:|src=|href=|@import|<script|<link", html);
+    }
+
+    [Fact]
+    public void Text_report_names_every_figure()
+    {
+        var text = Report().ToText();
+
+        Assert.Contains("50 transfers/s", text, StringComparison.Ordinal);
+        Assert.Contains("p99.9", text, StringComparison.Ordinal);
+        Assert.Contains("cross_shard_not_supported 20", text, StringComparison.Ordinal);
+        Assert.Contains("commit gap 1.250 s", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Limits_fit_the_api_and_each_other()
+    {
+        Assert.Equal(ApiLimits.EventsPerBatchMax, BenchLimits.BatchEventsMax);
+        Assert.True(BenchLimits.RetryDelay < BenchLimits.RequestDeadline);
+        Assert.True(BenchLimits.DrainTimeout >= BenchLimits.RequestDeadline, "requests in flight at the end get their whole deadline");
+        Assert.True(BenchLimits.SampleInterval >= TimeSpan.FromSeconds(1), "the progress line changes at most every second");
+        Assert.True(BenchLimits.AccountsPerShardMin >= 2, "a same-shard payment needs two accounts");
+    }
+
+    [Fact]
+    public void Options_are_refused_with_what_to_fix()
+    {
+        Assert.Null(new BenchOptions().Validate());
+        Assert.Contains("--batch", new BenchOptions { Batch = 8190 }.Validate(), StringComparison.Ordinal);
+        Assert.Contains("--cross-shard", new BenchOptions { CrossShard = 1.5 }.Validate(), StringComparison.Ordinal);
+        Assert.Contains("drop --api", new BenchOptions
+        {
+            Api = [new BenchNode(1, new Uri("http://127.0.0.1:9101"))],
+            KillLeaderEvery = TimeSpan.FromSeconds(10),
+        }.Validate(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Api_addresses_parse_with_and_without_node_ids()
+    {
+        Assert.True(BenchCommand.TryParseApi("1=127.0.0.1:9101, 2=http://127.0.0.1:9102", out var nodes, out _));
+        Assert.Equal([new BenchNode(1, new Uri("http://127.0.0.1:9101")), new BenchNode(2, new Uri("http://127.0.0.1:9102"))], nodes);
+        Assert.True(BenchCommand.TryParseApi("http://10.0.0.5:9101", out var bare, out _));
+        Assert.Equal(0UL, Assert.Single(bare).Id);
+        Assert.False(BenchCommand.TryParseApi("x=127.0.0.1:9101", out _, out var error));
+        Assert.Contains("id=url", error, StringComparison.Ordinal);
+    }
+}

@@ -16,6 +16,7 @@ public static class Program
             DemoCommand.Create(),
             StatusCommand.Create(),
             SimCommand.Create(),
+            VerifyCommand.Create(),
         };
         return root;
     }

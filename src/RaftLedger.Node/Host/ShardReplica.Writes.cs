@@ -93,8 +93,10 @@ internal sealed partial class ShardReplica
             var command = entry.Type == EntryType.Normal && entry.Data.Length > 0;
             if (command)
             {
-                var result = Ledger.Apply(entry.Data.Span, applyResults, entry.Index);
-                CompleteProposal(entry, result.EventCount);
+                // UnsafeTestFaults is off unless a test deliberately breaks this node (see there).
+                var eventCount = UnsafeTestFaults.SkipApply(entry.Index, entry.Data.Span, applyResults)
+                    ?? Ledger.Apply(entry.Data.Span, applyResults, entry.Index).EventCount;
+                CompleteProposal(entry, eventCount);
             }
             else
             {

@@ -39,7 +39,7 @@ public sealed record VerifyOptions
     /// <summary>Test only: a deliberately broken node (see RaftLedger.Node UnsafeTestFaults), to show the checker can fail.</summary>
     public string? UnsafeTestFault { get; init; }
 
-    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(120);
 
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(8);
 

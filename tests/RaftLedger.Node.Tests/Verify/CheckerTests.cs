@@ -16,13 +16,25 @@ public sealed class CheckerTests
 
     private static Transfer Payment(UInt128 id, UInt128 debit, UInt128 credit, ulong amount, TransferFlags flags = TransferFlags.None, ulong timestamp = 0) => new()
     {
-        Id = id, DebitAccountId = debit, CreditAccountId = credit, Amount = amount, Ledger = 1, Code = 1, Flags = flags, Timestamp = timestamp,
+        Id = id,
+        DebitAccountId = debit,
+        CreditAccountId = credit,
+        Amount = amount,
+        Ledger = 1,
+        Code = 1,
+        Flags = flags,
+        Timestamp = timestamp,
     };
 
     private static Account Account(UInt128 id, bool guarded, ulong debits = 0, ulong credits = 0, ulong debitsPending = 0) => new()
     {
-        Id = id, Ledger = 1, Code = 1, Flags = guarded ? AccountFlags.DebitsMustNotExceedCredits : AccountFlags.None,
-        DebitsPosted = debits, CreditsPosted = credits, DebitsPending = debitsPending,
+        Id = id,
+        Ledger = 1,
+        Code = 1,
+        Flags = guarded ? AccountFlags.DebitsMustNotExceedCredits : AccountFlags.None,
+        DebitsPosted = debits,
+        CreditsPosted = credits,
+        DebitsPending = debitsPending,
     };
 
     private static OpRecord Transfers(long id, long invoke, long complete, OpOutcome outcome, Transfer[] transfers, params string[] statuses) =>

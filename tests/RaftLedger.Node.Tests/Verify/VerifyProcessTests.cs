@@ -19,7 +19,12 @@ internal static class VerifyProcess
             report = run.Report!;
         }
 
-        File.Delete(options.ResolvedHistoryPath);
+        // The history stays for a failing run (its path is in the output); a passing one needs no evidence.
+        if (exitCode == 0)
+        {
+            File.Delete(options.ResolvedHistoryPath);
+        }
+
         return (exitCode, report, output.ToString());
     }
 
@@ -42,7 +47,7 @@ public sealed class VerifyShortRunTests
             HistoryPath = VerifyProcess.HistoryPath(),
         };
         var (exitCode, report, output) = await VerifyProcess.RunAsync(options);
-        Assert.True(exitCode == 0, $"verify found violations; rerun: {options.RerunCommand()}\n{output}");
+        Assert.True(exitCode == 0, $"verify found violations: {string.Join("; ", report.Violations)}\nrerun: {options.RerunCommand()}\n{output}");
         Assert.True(report.Ok);
         Assert.Contains("SIGKILL", output, StringComparison.Ordinal);
         Assert.Contains("SIGSTOP", output, StringComparison.Ordinal);
@@ -70,5 +75,6 @@ public sealed class VerifyBrokenBuildTests
         Assert.True(exitCode == 1, $"verify missed the broken node (seed {options.Seed}):\n{output}");
         Assert.Contains(report.Violations, v => v.Check == "replicas identical per shard");
         Assert.Contains("--unsafe-test-faults skip-apply:5", output, StringComparison.Ordinal); // The rerun command.
+        File.Delete(options.ResolvedHistoryPath);
     }
 }

@@ -27,8 +27,11 @@ public sealed record VerifyOptions
     /// <summary>The fault kinds the nemesis may use.</summary>
     public IReadOnlySet<FaultKind> Faults { get; init; } = FaultSchedule.AllKinds;
 
-    /// <summary>Workload after the final heal, so the history shows the cluster recovered.</summary>
+    /// <summary>Workload after the final heal at least, so the history shows the cluster recovered.</summary>
     public TimeSpan RecoveryTail { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Longest wait after the final heal for every shard to acknowledge a write (then the liveness check fails).</summary>
+    public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Where the history goes (JSON lines); null = a file named after the seed in the current folder.</summary>
     public string? HistoryPath { get; init; }

@@ -17,6 +17,7 @@ public static class Program
             BenchCommand.Create(),
             StatusCommand.Create(),
             SimCommand.Create(),
+            VerifyCommand.Create(),
         };
         return root;
     }

@@ -41,6 +41,7 @@ public sealed class LocalCluster : IAsyncDisposable
     public const int NodeCountMax = 9;
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
     private readonly Dictionary<ulong, NodeProcess> running = [];
+    private readonly Dictionary<ulong, Dictionary<string, string>> environments = [];
     private readonly string peersArgument;
     private readonly string apiPeersArgument;
     private readonly string secret;
@@ -97,6 +98,34 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public LocalNodeSpec Node(ulong id) => Nodes.Single(node => node.Id == id);
 
+    /// <summary>
+    /// Where node <c>from</c> dials node <c>to</c> (e.g. a fault-injecting proxy); null: every node dials
+    /// every other node directly at its <see cref="LocalNodeSpec.Peer"/> address. Set before the nodes first
+    /// start: a node keeps the peer addresses of its first start in its data folder.
+    /// </summary>
+    public Func<ulong, ulong, IPEndPoint>? PeerRoute { get; set; }
+
+    /// <summary>Sets an environment variable for node <paramref name="id"/>'s process from its next start on.</summary>
+    public void SetNodeEnvironment(ulong id, string name, string value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (!environments.TryGetValue(Node(id).Id, out var variables))
+        {
+            environments[id] = variables = [];
+        }
+
+        variables[name] = value;
+    }
+
+    /// <summary>The pid of node <paramref name="id"/>'s running process, or null.</summary>
+    public int? ProcessId(ulong id) => IsRunning(id) ? running[id].ProcessId : null;
+
+    /// <summary>SIGSTOP node <paramref name="id"/>; false if it is not running.</summary>
+    public bool Pause(ulong id) => IsRunning(id) && running[id].Pause();
+
+    /// <summary>SIGCONT node <paramref name="id"/>; false if it is not running.</summary>
+    public bool Resume(ulong id) => IsRunning(id) && running[id].Resume();
+
     public bool IsRunning(ulong id) => running.TryGetValue(id, out var process) && !process.HasExited;
 
     /// <summary>The arguments that run node <paramref name="id"/> (also printed by <c>cluster up</c>).</summary>
@@ -111,7 +140,7 @@ public sealed class LocalCluster : IAsyncDisposable
             "--listen", node.Peer.ToString(),
             "--api", node.Api.ToString(),
             "--grpc", node.Grpc.ToString(),
-            "--peers", peersArgument,
+            "--peers", PeersArgument(id),
             "--api-peers", apiPeersArgument,
             "--shards", Options.ShardCount.ToString(CultureInfo.InvariantCulture),
             "--replication", Options.Replication.ToString(CultureInfo.InvariantCulture),
@@ -122,6 +151,10 @@ public sealed class LocalCluster : IAsyncDisposable
         arguments.AddRange(Options.ExtraNodeArguments);
         return arguments;
     }
+
+    private string PeersArgument(ulong id) => PeerRoute is not { } route
+        ? peersArgument
+        : string.Join(',', Nodes.Select(node => $"{node.Id}={(node.Id == id ? node.Peer : route(id, node.Id))}"));
 
     public void StartAll()
     {
@@ -145,7 +178,7 @@ public sealed class LocalCluster : IAsyncDisposable
             previous.Dispose();
         }
 
-        running[id] = NodeProcess.Start(NodeArguments(id), Path.Combine(Options.DataRoot, $"n{id}.log"));
+        running[id] = NodeProcess.Start(NodeArguments(id), Path.Combine(Options.DataRoot, $"n{id}.log"), environments.GetValueOrDefault(id));
     }
 
     /// <summary>SIGKILL node <paramref name="id"/> and wait (bounded) until it is gone.</summary>

@@ -10,6 +10,8 @@ namespace RaftLedger.Cli.Processes;
 public sealed class NodeProcess : IDisposable
 {
     private const int SigTerm = 15;
+    private const int SigCont = 18;
+    private const int SigStop = 19;
     private readonly Process process;
     private readonly StreamWriter log;
 
@@ -27,7 +29,7 @@ public sealed class NodeProcess : IDisposable
     public bool HasExited => process.HasExited;
 
     /// <summary>Starts <c>raftledger</c> with <paramref name="arguments"/>, appending its output to <paramref name="logPath"/>.</summary>
-    public static NodeProcess Start(IReadOnlyList<string> arguments, string logPath)
+    public static NodeProcess Start(IReadOnlyList<string> arguments, string logPath, IReadOnlyDictionary<string, string>? environment = null)
     {
         var (fileName, prefix) = SelfCommand();
         var info = new ProcessStartInfo(fileName)
@@ -39,6 +41,11 @@ public sealed class NodeProcess : IDisposable
         foreach (var argument in prefix.Concat(arguments))
         {
             info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
         }
 
         var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
@@ -94,6 +101,15 @@ public sealed class NodeProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// SIGSTOP: the node freezes mid-instruction (a long GC pause or a stalled VM) while its sockets stay open.
+    /// False when the signal could not be sent (the process is gone, or this is Windows).
+    /// </summary>
+    public bool Pause() => !OperatingSystem.IsWindows() && !process.HasExited && SendSignal(process.Id, SigStop) == 0;
+
+    /// <summary>SIGCONT: a paused node resumes where it stopped, unaware that time passed.</summary>
+    public bool Resume() => !OperatingSystem.IsWindows() && !process.HasExited && SendSignal(process.Id, SigCont) == 0;
+
     /// <summary>SIGTERM, then SIGKILL if the node has not exited within <paramref name="grace"/>.</summary>
     public async Task StopAsync(TimeSpan grace)
     {
@@ -102,6 +118,8 @@ public sealed class NodeProcess : IDisposable
             return;
         }
 
+        // A paused (SIGSTOP) node would not act on SIGTERM until continued.
+        Resume();
         if (OperatingSystem.IsWindows() || SendSignal(process.Id, SigTerm) != 0)
         {
             Kill();

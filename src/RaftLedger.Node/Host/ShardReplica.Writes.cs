@@ -93,9 +93,11 @@ internal sealed partial class ShardReplica
             var command = entry.Type == EntryType.Normal && entry.Data.Length > 0;
             if (command)
             {
-                var result = Ledger.Apply(entry.Data.Span, applyResults, entry.Index);
-                CompleteProposal(entry, result.EventCount);
-                OnEntryApplied(entry, applyResults.AsSpan(0, result.EventCount));
+                // UnsafeTestFaults is off unless a test deliberately breaks this node (see there).
+                var eventCount = UnsafeTestFaults.SkipApply(entry.Index, entry.Data.Span, applyResults)
+                    ?? Ledger.Apply(entry.Data.Span, applyResults, entry.Index).EventCount;
+                CompleteProposal(entry, eventCount);
+                OnEntryApplied(entry, applyResults.AsSpan(0, eventCount));
             }
             else
             {

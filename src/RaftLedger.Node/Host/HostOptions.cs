@@ -73,6 +73,18 @@ public sealed record HostOptions
     /// <summary>Ticks between leadership-balance checks (moves leaders back to preferred replicas).</summary>
     public int LeaderBalanceTicks { get; init; } = 20;
 
+    /// <summary>
+    /// Fail over as soon as the transport reports a leader's node down (its connections refused or reset), instead
+    /// of after the election timeout. See MultiRaftHost.Failover.
+    /// </summary>
+    public bool FastFailover { get; init; } = true;
+
+    /// <summary>Ticks from a leader's node going down until the first survivor campaigns (≥ 1: lets every survivor notice).</summary>
+    public int FailoverCampaignDelayTicks { get; init; } = 1;
+
+    /// <summary>Ticks between the campaigns of successive survivors (in placement order), so they never split the vote.</summary>
+    public int FailoverCampaignStaggerTicks { get; init; } = 2;
+
     /// <summary>Use the durable WAL and RocksDB (true) or in-memory storage (tests of the scheduler only).</summary>
     public bool Durable { get; init; } = true;
 
@@ -95,6 +107,12 @@ public sealed record HostOptions
         if (ElectionTimeoutTicks <= HeartbeatTicks || HeartbeatTicks < 1)
         {
             throw new ArgumentException("election timeout ticks must exceed heartbeat ticks (≥ 1); 10 and 1 are usual", nameof(ElectionTimeoutTicks));
+        }
+
+        if (FailoverCampaignDelayTicks < 1 || FailoverCampaignStaggerTicks < 1 ||
+            FailoverCampaignDelayTicks + FailoverCampaignStaggerTicks >= ElectionTimeoutTicks)
+        {
+            throw new ArgumentException("failover campaign delay and stagger must be ≥ 1 tick and together shorter than the election timeout (1 and 2 are usual)", nameof(FailoverCampaignDelayTicks));
         }
 
         if (TickInterval <= TimeSpan.Zero || RequestTimeout <= TickInterval)

@@ -75,6 +75,9 @@ public sealed partial class MultiRaftHost
                 case HostInput.Transfer transfer:
                     FindReplica(transfer.Shard)?.Raft.TransferLeadership(transfer.ToNode);
                     break;
+                case HostInput.PeerDown down:
+                    OnPeerDownInput(down.Node);
+                    break;
             }
         }
     }
@@ -106,6 +109,7 @@ public sealed partial class MultiRaftHost
             }
         }
 
+        RunFailoverCampaigns();
         if (ticks % options.LeaderBalanceTicks == 0)
         {
             BalanceLeadership();

@@ -219,4 +219,6 @@ internal abstract record HostInput
     public sealed record Query(Action Run) : HostInput;
 
     public sealed record Transfer(int Shard, ulong ToNode) : HostInput;
+
+    public sealed record PeerDown(ulong Node) : HostInput;
 }

@@ -22,6 +22,9 @@ internal sealed class PeerLink
     private long sentBatches;
     private int attachedStreams;
 
+    // 1 once the peer was reported down and no stream has been attached since (one report per outage).
+    private int reportedDown;
+
     public PeerLink(ulong remoteId)
     {
         Invariant.Check(remoteId != 0);
@@ -35,6 +38,9 @@ internal sealed class PeerLink
     public long SentBatches => Interlocked.Read(ref sentBatches);
 
     public bool IsConnected => Volatile.Read(ref attachedStreams) > 0;
+
+    /// <summary>True the first time it is called after the last attached stream; false while already reported.</summary>
+    public bool TryMarkDown() => Interlocked.Exchange(ref reportedDown, 1) == 0;
 
     /// <summary>Queues one message; false (and counted as dropped) when it is too large or the queue is full.</summary>
     public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft)
@@ -70,6 +76,7 @@ internal sealed class PeerLink
     public async Task PumpAsync(IAsyncStreamWriter<PeerBatch> writer, CancellationToken cancel)
     {
         Interlocked.Increment(ref attachedStreams);
+        Volatile.Write(ref reportedDown, 0);
         try
         {
             var reader = queue.Reader;

@@ -22,6 +22,15 @@ public interface IPeerMessageSink
 {
     /// <summary>One Raft message of group <paramref name="groupId"/> from node <paramref name="fromNode"/>.</summary>
     void OnMessage(ulong fromNode, ulong groupId, ReadOnlyMemory<byte> raft);
+
+    /// <summary>
+    /// The stream to <paramref name="node"/> ended or could not be opened (refused, reset, closed) and no other
+    /// stream to it is attached: on loopback or a LAN that means its process is gone. Reported once per outage
+    /// (again only after a stream to it was attached). Hosts use it to fail over without waiting for a timeout.
+    /// </summary>
+    void OnPeerDown(ulong node)
+    {
+    }
 }
 
 /// <summary>Sends encoded Raft messages to other nodes (the peer transport, or a fake in tests).</summary>
@@ -250,13 +259,27 @@ public sealed class PeerTransport : IRaftMessageSender, IAsyncDisposable
             await Task.WhenAny(pump, read).ConfigureAwait(false);
             await streamCancel.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(pump, read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            ReportDown(link, read.Exception?.InnerException?.Message ?? "the stream ended");
             return true;
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or HttpRequestException)
         {
             logger.LogDebug("stream to node {Node} failed: {Error}", link.RemoteId, e.Message);
+            ReportDown(link, e.Message);
             return false;
         }
+    }
+
+    /// <summary>Tells the sink that <paramref name="link"/>'s peer is down, once per outage, unless we are stopping.</summary>
+    private void ReportDown(PeerLink link, string reason)
+    {
+        if (stopping.IsCancellationRequested || link.IsConnected || !link.TryMarkDown())
+        {
+            return;
+        }
+
+        logger.LogInformation("peer node {Node} is down: {Reason}", link.RemoteId, reason);
+        sink.OnPeerDown(link.RemoteId);
     }
 
     /// <summary>Delivers every message of every batch read from <paramref name="stream"/> until it ends.</summary>
@@ -280,11 +303,13 @@ public sealed class PeerTransport : IRaftMessageSender, IAsyncDisposable
         var fromNode = Authenticate(context.RequestHeaders);
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         using var streamCancel = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token, context.CancellationToken);
-        var pump = Link(fromNode).PumpAsync(responses, streamCancel.Token);
+        var link = Link(fromNode);
+        var pump = link.PumpAsync(responses, streamCancel.Token);
         var read = ReceiveAsync(fromNode, requests, streamCancel.Token);
         await Task.WhenAny(pump, read).ConfigureAwait(false);
         await streamCancel.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(pump, read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        ReportDown(link, read.Exception?.InnerException?.Message ?? "the stream ended");
     }
 
     /// <summary>Server side of a forwarded request: checks the secret, then hands it to the host.</summary>

@@ -17,9 +17,12 @@ namespace RaftLedger.Node.Host;
 /// </summary>
 public sealed partial class MultiRaftHost
 {
-    // Group id → the tick at which this replica campaigns if the group still has no leader then.
+    /// <summary>Failover campaign slots tried per outage before leaving the group to ordinary elections.</summary>
+    private const int FailoverSlotsPerSurvivor = 3;
+
+    // Group id → the failover in progress for it: when its leader was reported down and which slots are done.
     // Invariant: only groups whose replica forgot its leader because of a peer-down report are here.
-    private readonly Dictionary<ulong, long> failoverCampaigns = [];
+    private readonly Dictionary<ulong, FailoverState> failovers = [];
     private long failoverCampaignsStarted;
 
     /// <summary>Campaigns this node started because a group's leader was reported down (for tests and metrics).</summary>
@@ -43,16 +46,16 @@ public sealed partial class MultiRaftHost
             }
 
             var rank = SurvivorRank(replica.Replicas, node, options.NodeId);
-            var at = ticks + options.FailoverCampaignDelayTicks + (rank * (long)options.FailoverCampaignStaggerTicks);
-            failoverCampaigns[replica.GroupId] = at;
-            logger.LogInformation("shard {Shard}: leader node {Node} is down; forgot it, campaigning in {Ticks} ticks unless a leader appears",
-                replica.Shard, node, at - ticks);
+            failovers[replica.GroupId] = new FailoverState(options.Time.GetTimestamp(), rank, replica.Replicas.Length - 1);
+            logger.LogInformation("shard {Shard}: leader node {Node} is down; forgot it, campaigning in slot {Rank} unless a leader appears",
+                replica.Shard, node, rank);
         }
     }
 
     /// <summary>Position of <paramref name="self"/> among the group's replicas once <paramref name="dead"/> is left out.</summary>
     public static int SurvivorRank(IReadOnlyList<ulong> replicas, ulong dead, ulong self)
     {
+        ArgumentNullException.ThrowIfNull(replicas);
         var rank = 0;
         foreach (var id in replicas)
         {
@@ -71,28 +74,50 @@ public sealed partial class MultiRaftHost
         return rank;
     }
 
-    /// <summary>On each tick: campaigns whose time has come, for groups that still have no leader.</summary>
+    /// <summary>
+    /// The failover slot open at <paramref name="elapsed"/> after the leader went down: -1 before the first, then one
+    /// slot per stagger. Slot k belongs to survivor k mod survivors, so survivors take turns and never collide; a
+    /// turn that fails (log behind, split, the other had not noticed yet) is followed by the next survivor's.
+    /// Slots follow the clock, not tick counts, so ticks that pile up while the loop is slow cannot bunch them.
+    /// </summary>
+    public static int FailoverSlot(TimeSpan elapsed, TimeSpan delay, TimeSpan stagger) =>
+        elapsed < delay ? -1 : (int)Math.Min(int.MaxValue, (elapsed - delay).Ticks / stagger.Ticks);
+
+    /// <summary>On each tick: survivors campaign in their slots, for groups that still have no leader.</summary>
     private void RunFailoverCampaigns()
     {
-        if (failoverCampaigns.Count == 0)
+        if (failovers.Count == 0)
         {
             return;
         }
 
+        var delay = options.TickInterval * options.FailoverCampaignDelayTicks;
+        var stagger = options.TickInterval * options.FailoverCampaignStaggerTicks;
         foreach (var replica in replicas)
         {
-            if (!failoverCampaigns.TryGetValue(replica.GroupId, out var at) || at > ticks)
+            if (!failovers.TryGetValue(replica.GroupId, out var failover))
             {
                 continue;
             }
 
-            failoverCampaigns.Remove(replica.GroupId);
-            if (replica.Raft.Leader == 0 && replica.Raft.Role is RaftRole.Follower or RaftRole.PreCandidate)
+            var slot = FailoverSlot(options.Time.GetElapsedTime(failover.DownTimestamp), delay, stagger);
+            var slotsMax = failover.Survivors * FailoverSlotsPerSurvivor;
+            if (replica.Raft.Leader != 0 || replica.Raft.Role == RaftRole.Leader || slot >= slotsMax)
             {
-                logger.LogInformation("shard {Shard}: campaigning after its leader went down (term {Term})", replica.Shard, replica.Raft.Term);
+                failovers.Remove(replica.GroupId); // A leader appeared, or ordinary elections take over.
+                continue;
+            }
+
+            if (slot > failover.LastSlot && slot % failover.Survivors == failover.Rank)
+            {
+                failovers[replica.GroupId] = failover with { LastSlot = slot };
+                logger.LogInformation("shard {Shard}: campaigning in failover slot {Slot} (term {Term})", replica.Shard, slot, replica.Raft.Term);
                 replica.Raft.Campaign();
                 Interlocked.Increment(ref failoverCampaignsStarted);
             }
         }
     }
+
+    /// <summary>A failover in progress: when the leader was reported down, our turn, and the last slot we campaigned in.</summary>
+    private readonly record struct FailoverState(long DownTimestamp, int Rank, int Survivors, int LastSlot = -1);
 }

@@ -34,6 +34,16 @@ public sealed class FastFailoverTests
         }
     }
 
+    [Theory]
+    [InlineData(0, -1)]
+    [InlineData(99, -1)]
+    [InlineData(100, 0)]
+    [InlineData(299, 0)]
+    [InlineData(300, 1)]
+    [InlineData(1100, 5)]
+    public void Failover_slots_open_after_the_delay_one_per_stagger(int elapsedMilliseconds, int slot) =>
+        Assert.Equal(slot, MultiRaftHost.FailoverSlot(TimeSpan.FromMilliseconds(elapsedMilliseconds), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)));
+
     [Fact]
     public void Failover_delays_must_be_shorter_than_the_election_timeout()
     {

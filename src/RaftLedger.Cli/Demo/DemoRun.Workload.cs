@@ -52,7 +52,7 @@ public sealed partial class DemoRun
 
     private async Task KillAndRecoverAsync(uint shard, DemoAccounts accounts, PaymentWorkload workload, ClusterProbe probe, CancellationToken cancellationToken)
     {
-        var (victim, term) = await probe.StableLeaderAsync(shard, LiveNodes, TimeSpan.FromSeconds(10), cancellationToken);
+        var (victim, term) = await probe.StableLeaderAsync(shard, LiveNodes, options.FailoverTimeout, cancellationToken);
         phase = $"node {victim} (leader of shard {shard}) killed";
         lock (down)
         {
@@ -65,7 +65,7 @@ public sealed partial class DemoRun
         // once the victim has exited, so no write the old leader committed can stop it.
         var resumed = await FirstWriteAsync(shard, accounts, workload, cancellationToken);
         var failover = Stopwatch.GetElapsedTime(killed, resumed).TotalSeconds;
-        var (leader, newTerm) = await probe.StableLeaderAsync(shard, LiveNodes, TimeSpan.FromSeconds(10), cancellationToken);
+        var (leader, newTerm) = await probe.StableLeaderAsync(shard, LiveNodes, options.FailoverTimeout, cancellationToken);
         if (leader != victim && newTerm > term)
         {
             failoverSeconds.Add(failover);

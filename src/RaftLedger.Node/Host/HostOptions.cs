@@ -31,6 +31,12 @@ public sealed record HostOptions
     /// <summary>Raft's per-message entry budget: a full entry plus headroom, below the transport's message limit.</summary>
     public const long RaftMessageBytesMax = 2L * EntryBytesMax;
 
+    /// <summary>Snapshot streams a node sends at once at most (more wait: the core retries).</summary>
+    public const int SnapshotSendsMax = 4;
+
+    /// <summary>Largest snapshot a node accepts from a leader (one shard's ledger state).</summary>
+    public const long SnapshotBytesMax = 64L << 30;
+
     /// <summary>This node's id (never 0).</summary>
     public required ulong NodeId { get; init; }
 
@@ -85,6 +91,15 @@ public sealed record HostOptions
     /// <summary>Ticks between the campaigns of successive survivors (in placement order), so they never split the vote.</summary>
     public int FailoverCampaignStaggerTicks { get; init; } = 2;
 
+    /// <summary>
+    /// Applied entries of a shard between two snapshots: then its ledger state is made durable and the WAL is
+    /// compacted up to it (followers further behind catch up from a snapshot).
+    /// </summary>
+    public int SnapshotEntries { get; init; } = 10_000;
+
+    /// <summary>Ticks between checks whether a shard is due for a snapshot.</summary>
+    public int SnapshotCheckTicks { get; init; } = 10;
+
     /// <summary>Use the durable WAL and RocksDB (true) or in-memory storage (tests of the scheduler only).</summary>
     public bool Durable { get; init; } = true;
 
@@ -113,6 +128,11 @@ public sealed record HostOptions
             FailoverCampaignDelayTicks + FailoverCampaignStaggerTicks >= ElectionTimeoutTicks)
         {
             throw new ArgumentException("failover campaign delay and stagger must be ≥ 1 tick and together shorter than the election timeout (1 and 2 are usual)", nameof(FailoverCampaignDelayTicks));
+        }
+
+        if (SnapshotEntries < 1 || SnapshotCheckTicks < 1)
+        {
+            throw new ArgumentException("snapshot entries and check ticks must be ≥ 1 (10000 and 10 are usual)", nameof(SnapshotEntries));
         }
 
         if (TickInterval <= TimeSpan.Zero || RequestTimeout <= TickInterval)

@@ -160,6 +160,8 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
             await ticker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        await WaitForSnapshotTasksAsync().ConfigureAwait(false);
+
         foreach (var replica in replicas)
         {
             replica.Shutdown();
@@ -221,4 +223,13 @@ internal abstract record HostInput
     public sealed record Transfer(int Shard, ulong ToNode) : HostInput;
 
     public sealed record PeerDown(ulong Node) : HostInput;
+
+    public sealed record LedgerDurable : HostInput
+    {
+        public static readonly LedgerDurable Instance = new();
+    }
+
+    public sealed record SnapshotReceived(ulong GroupId, Message Message, string Path) : HostInput;
+
+    public sealed record SnapshotSent(ulong GroupId, ulong ToNode, bool Finished) : HostInput;
 }

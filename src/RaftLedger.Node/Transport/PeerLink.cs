@@ -39,12 +39,36 @@ internal sealed class PeerLink
 
     public bool IsConnected => Volatile.Read(ref attachedStreams) > 0;
 
-    /// <summary>True the first time it is called after the last attached stream; false while already reported.</summary>
-    public bool TryMarkDown() => Interlocked.Exchange(ref reportedDown, 1) == 0;
+    /// <summary>
+    /// True the first time it is called after the last attached stream; false while already reported. While the peer
+    /// is down, queued and new messages are dropped: they would reach a restarted process stale, and a sender that
+    /// learns of the drop (Raft's ReportUnreachable) stops pipelining to it and probes instead.
+    /// </summary>
+    public bool TryMarkDown()
+    {
+        if (Interlocked.Exchange(ref reportedDown, 1) != 0)
+        {
+            return false;
+        }
 
-    /// <summary>Queues one message; false (and counted as dropped) when it is too large or the queue is full.</summary>
+        while (queue.Reader.TryRead(out var stale))
+        {
+            Interlocked.Add(ref queuedBytes, -stale.Raft.Length);
+            Interlocked.Increment(ref droppedMessages);
+        }
+
+        return true;
+    }
+
+    /// <summary>Queues one message; false (and counted as dropped) when it is too large, the queue is full or the peer is down.</summary>
     public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft)
     {
+        if (Volatile.Read(ref reportedDown) != 0)
+        {
+            Interlocked.Increment(ref droppedMessages);
+            return false;
+        }
+
         if (raft.Length > TransportOptions.MessageBytesMax ||
             Interlocked.Add(ref queuedBytes, raft.Length) > TransportOptions.QueueBytesMax)
         {

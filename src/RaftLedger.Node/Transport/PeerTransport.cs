@@ -31,6 +31,13 @@ public interface IPeerMessageSink
     void OnPeerDown(ulong node)
     {
     }
+
+    /// <summary>
+    /// A shard snapshot streamed by <paramref name="fromNode"/>: the sink reads every chunk (the transport has
+    /// checked the caller's secret) and answers whether it took the snapshot. The default refuses snapshots.
+    /// </summary>
+    Task<SnapshotAck> OnSnapshotAsync(ulong fromNode, IAsyncStreamReader<SnapshotChunk> chunks, CancellationToken cancel) =>
+        Task.FromResult(new SnapshotAck { Installed = false, Error = "this node does not take snapshots" });
 }
 
 /// <summary>Sends encoded Raft messages to other nodes (the peer transport, or a fake in tests).</summary>
@@ -53,7 +60,7 @@ public interface IForwardHandler
 /// Lifecycle: construct, <see cref="StartAsync"/> (binds the listen address), <see cref="SetPeer"/> for each
 /// peer (any time), <see cref="Send"/> from the host loop, <see cref="DisposeAsync"/>.
 /// </summary>
-public sealed class PeerTransport : IRaftMessageSender, IAsyncDisposable
+public sealed partial class PeerTransport : IRaftMessageSender, IAsyncDisposable
 {
     private readonly TransportOptions options;
     private readonly IPeerMessageSink sink;
@@ -349,4 +356,7 @@ internal sealed class PeerService(PeerTransport transport) : Peer.PeerBase
 
     public override Task<ForwardResponse> Forward(ForwardRequest request, ServerCallContext context) =>
         transport.ServeForwardAsync(request, context);
+
+    public override Task<SnapshotAck> InstallSnapshot(IAsyncStreamReader<SnapshotChunk> requestStream, ServerCallContext context) =>
+        transport.ServeInstallSnapshotAsync(requestStream, context);
 }

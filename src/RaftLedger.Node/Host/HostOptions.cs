@@ -100,6 +100,9 @@ public sealed record HostOptions
     /// <summary>Ticks between checks whether a shard is due for a snapshot.</summary>
     public int SnapshotCheckTicks { get; init; } = 10;
 
+    /// <summary>How long a stopping node (SIGTERM) waits for its leaderships to move to followers before it exits.</summary>
+    public TimeSpan ShutdownHandOffTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Use the durable WAL and RocksDB (true) or in-memory storage (tests of the scheduler only).</summary>
     public bool Durable { get; init; } = true;
 

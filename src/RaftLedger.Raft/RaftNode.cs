@@ -144,6 +144,28 @@ public sealed partial class RaftNode
     /// <summary>Starts an election now (as if the election timeout elapsed), if this node may campaign.</summary>
     public void Campaign() => StartElection();
 
+    /// <summary>
+    /// Follower only: forgets the current leader because the host has evidence that it is gone (its connection was
+    /// refused or reset). The follower then no longer honours the leader's lease, so it grants pre-votes and votes
+    /// to an up-to-date candidate at once instead of after an election timeout; pair it with <see cref="Campaign"/>
+    /// on one survivor for a fast failover. Safe under pre-vote + check-quorum: a candidate still needs a quorum,
+    /// and followers that still hear the leader keep refusing, so one confused follower cannot depose a live leader.
+    /// Ignored (returns false) on leaders and candidates, when no leader is known, and with
+    /// <see cref="ReadOnlyMode.LeaseBased"/> reads, whose safety rests on followers honouring the lease.
+    /// A later message from the leader restores it as usual.
+    /// </summary>
+    public bool ForgetLeader()
+    {
+        if (_role != RaftRole.Follower || _lead == 0 || _config.ReadOnlyMode == ReadOnlyMode.LeaseBased)
+        {
+            return false;
+        }
+
+        Invariant.Check(_lead != Id, "a follower never names itself as leader");
+        _lead = 0;
+        return true;
+    }
+
     /// <summary>Processes a message from a peer. Messages addressed to another node are a host bug.</summary>
     public void Step(Message message)
     {

@@ -42,25 +42,43 @@ public sealed class ClusterProbe(LedgerHttpClient client)
     }
 
     /// <summary>The node leading <paramref name="shard"/> in the highest term any replica reports, waiting for one.</summary>
-    public async Task<ulong> LeaderAsync(uint shard, IReadOnlyList<(ulong Id, Uri Url)> nodes, TimeSpan timeout, CancellationToken cancellationToken)
+    public async Task<ulong> LeaderAsync(uint shard, IReadOnlyList<(ulong Id, Uri Url)> nodes, TimeSpan timeout, CancellationToken cancellationToken) =>
+        (await StableLeaderAsync(shard, nodes, timeout, cancellationToken)).Node;
+
+    /// <summary>
+    /// The node leading <paramref name="shard"/> and its term, as reported by two polls in a row that agree, so a
+    /// leadership transfer in progress is not mistaken for the leader. Waits for one up to <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<(ulong Node, ulong Term)> StableLeaderAsync(uint shard, IReadOnlyList<(ulong Id, Uri Url)> nodes, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + timeout;
+        (ulong Node, ulong Term) previous = (0, 0);
+        (ulong Node, ulong Term) lastSeen = (0, 0);
         while (true)
         {
-            var leaders = (await ReplicasAsync(nodes, cancellationToken))
+            var leader = (await ReplicasAsync(nodes, cancellationToken))
                 .Where(view => view.Replica.ShardId == shard && view.Replica.IsLeader)
                 .OrderByDescending(view => view.Replica.Term)
-                .ToList();
-            if (leaders.Count > 0)
+                .Select(view => (view.NodeId, view.Replica.Term))
+                .FirstOrDefault();
+            if (leader.NodeId != 0 && leader == previous)
             {
-                return leaders[0].NodeId;
+                return leader;
+            }
+
+            if (leader.NodeId != 0)
+            {
+                lastSeen = leader;
             }
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"no node reported a leader for shard {shard} within {timeout.TotalSeconds:0} s.");
+                // Polls of a loaded machine may keep disagreeing; the last leader seen is then the best answer.
+                return lastSeen.Node != 0 ? lastSeen
+                    : throw new TimeoutException($"no node reported a leader for shard {shard} within {timeout.TotalSeconds:0} s.");
             }
 
+            previous = leader;
             await Task.Delay(PollInterval, cancellationToken);
         }
     }

@@ -35,6 +35,12 @@ public sealed record HostOptions
     /// <summary>Largest cross-shard protocol message the host carries between shard leaders (one transport message).</summary>
     public const int ShardMessageBytesMax = Transport.TransportOptions.MessageBytesMax;
 
+    /// <summary>Snapshot streams a node sends at once at most (more wait: the core retries).</summary>
+    public const int SnapshotSendsMax = 4;
+
+    /// <summary>Largest snapshot a node accepts from a leader (one shard's ledger state).</summary>
+    public const long SnapshotBytesMax = 64L << 30;
+
     /// <summary>This node's id (never 0).</summary>
     public required ulong NodeId { get; init; }
 
@@ -77,6 +83,30 @@ public sealed record HostOptions
     /// <summary>Ticks between leadership-balance checks (moves leaders back to preferred replicas).</summary>
     public int LeaderBalanceTicks { get; init; } = 20;
 
+    /// <summary>
+    /// Fail over as soon as the transport reports a leader's node down (its connections refused or reset), instead
+    /// of after the election timeout. See MultiRaftHost.Failover.
+    /// </summary>
+    public bool FastFailover { get; init; } = true;
+
+    /// <summary>Ticks from a leader's node going down until the first survivor campaigns (≥ 1: lets every survivor notice).</summary>
+    public int FailoverCampaignDelayTicks { get; init; } = 1;
+
+    /// <summary>Ticks between the campaigns of successive survivors (in placement order), so they never split the vote.</summary>
+    public int FailoverCampaignStaggerTicks { get; init; } = 2;
+
+    /// <summary>
+    /// Applied entries of a shard between two snapshots: then its ledger state is made durable and the WAL is
+    /// compacted up to it (followers further behind catch up from a snapshot).
+    /// </summary>
+    public int SnapshotEntries { get; init; } = 10_000;
+
+    /// <summary>Ticks between checks whether a shard is due for a snapshot.</summary>
+    public int SnapshotCheckTicks { get; init; } = 10;
+
+    /// <summary>How long a stopping node (SIGTERM) waits for its leaderships to move to followers before it exits.</summary>
+    public TimeSpan ShutdownHandOffTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Use the durable WAL and RocksDB (true) or in-memory storage (tests of the scheduler only).</summary>
     public bool Durable { get; init; } = true;
 
@@ -102,6 +132,17 @@ public sealed record HostOptions
         if (ElectionTimeoutTicks <= HeartbeatTicks || HeartbeatTicks < 1)
         {
             throw new ArgumentException("election timeout ticks must exceed heartbeat ticks (≥ 1); 10 and 1 are usual", nameof(ElectionTimeoutTicks));
+        }
+
+        if (FailoverCampaignDelayTicks < 1 || FailoverCampaignStaggerTicks < 1 ||
+            FailoverCampaignDelayTicks + FailoverCampaignStaggerTicks >= ElectionTimeoutTicks)
+        {
+            throw new ArgumentException("failover campaign delay and stagger must be ≥ 1 tick and together shorter than the election timeout (1 and 2 are usual)", nameof(FailoverCampaignDelayTicks));
+        }
+
+        if (SnapshotEntries < 1 || SnapshotCheckTicks < 1)
+        {
+            throw new ArgumentException("snapshot entries and check ticks must be ≥ 1 (10000 and 10 are usual)", nameof(SnapshotEntries));
         }
 
         if (TickInterval <= TimeSpan.Zero || RequestTimeout <= TickInterval)

@@ -78,6 +78,18 @@ public sealed partial class MultiRaftHost
                 case HostInput.ShardMessage shardMessage:
                     DeliverShardMessage(shardMessage);
                     break;
+                case HostInput.PeerDown down:
+                    OnPeerDownInput(down.Node);
+                    break;
+                case HostInput.LedgerDurable:
+                    OnLedgerDurable();
+                    break;
+                case HostInput.SnapshotReceived received:
+                    OnSnapshotReceived(received);
+                    break;
+                case HostInput.SnapshotSent sent:
+                    replicasByGroup[sent.GroupId].Raft.ReportSnapshot(sent.ToNode, sent.Finished ? SnapshotStatus.Finished : SnapshotStatus.Failed);
+                    break;
             }
         }
     }
@@ -110,6 +122,8 @@ public sealed partial class MultiRaftHost
             }
         }
 
+        RunFailoverCampaigns();
+        MaybeStartCompaction();
         if (ticks % options.LeaderBalanceTicks == 0)
         {
             BalanceLeadership();
@@ -147,6 +161,7 @@ public sealed partial class MultiRaftHost
     {
         readies.Clear();
         persists.Clear();
+        await PersistSnapshotMarkersAsync(stop).ConfigureAwait(false);
         foreach (var replica in replicas)
         {
             replica.BeforeReady();
@@ -154,6 +169,11 @@ public sealed partial class MultiRaftHost
             {
                 var ready = replica.Raft.GetReady();
                 readies.Add((replica, ready));
+                if (ready.Snapshot is { } snapshot)
+                {
+                    InstallReceivedSnapshot(replica, snapshot);
+                }
+
                 if (ready.Entries.Count > 0 || ready.HardState is not null || ready.Snapshot is not null)
                 {
                     persists.Add(new GroupPersist(replica.GroupId, ready.Entries, ready.HardState, ready.Snapshot));
@@ -170,6 +190,7 @@ public sealed partial class MultiRaftHost
         if (persists.Count > 0)
         {
             await log.PersistAsync(persists, stop).ConfigureAwait(false);
+            EndSnapshotInstalls();
         }
 
         foreach (var (replica, ready) in readies)
@@ -192,10 +213,7 @@ public sealed partial class MultiRaftHost
         {
             if (message.Type == MessageType.Snapshot)
             {
-                // Snapshot streaming is not wired yet: logs are never compacted, so a follower can always catch up
-                // from entries. Tell the core the stream failed so it keeps probing rather than waiting forever.
-                logger.LogWarning("shard {Shard}: snapshot to node {Node} requested but not supported yet", replica.Shard, message.To);
-                replica.Raft.ReportSnapshot(message.To, SnapshotStatus.Failed);
+                SendSnapshot(replica, message);
                 continue;
             }
 

@@ -160,6 +160,8 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
             await ticker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        await WaitForSnapshotTasksAsync().ConfigureAwait(false);
+
         foreach (var replica in replicas)
         {
             replica.Shutdown();
@@ -222,4 +224,15 @@ internal abstract record HostInput
 
     /// <summary>A cross-shard protocol message for this node's replica of <c>ToShard</c> (see MultiRaftHost.CrossShard).</summary>
     public sealed record ShardMessage(ulong FromNode, int FromShard, int ToShard, ReadOnlyMemory<byte> Message) : HostInput;
+
+    public sealed record PeerDown(ulong Node) : HostInput;
+
+    public sealed record LedgerDurable : HostInput
+    {
+        public static readonly LedgerDurable Instance = new();
+    }
+
+    public sealed record SnapshotReceived(ulong GroupId, Message Message, string Path) : HostInput;
+
+    public sealed record SnapshotSent(ulong GroupId, ulong ToNode, bool Finished) : HostInput;
 }

@@ -33,6 +33,8 @@ public static class NodeRunner
                 return 1;
             }
 
+            // A planned stop: hand this node's leaderships to followers first (bounded), so writes barely pause.
+            await node.Scheduler.HandOffLeadershipAsync(options.ShutdownHandOffTimeout, CancellationToken.None).ConfigureAwait(false);
             return 0;
         }
         finally

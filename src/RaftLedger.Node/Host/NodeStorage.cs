@@ -27,6 +27,39 @@ public interface INodeStorage : IDisposable
 }
 
 /// <summary>
+/// Snapshots and log compaction on durable storage (the in-memory storage has none: its groups never compact).
+/// The rule that keeps acknowledged writes safe: the Raft log of a shard is compacted only up to what the ledger
+/// state has made durable (<see cref="MakeDurable"/>, then <see cref="DurableAppliedIndex"/>).
+/// </summary>
+public interface IShardSnapshotStorage
+{
+    /// <summary>Folder for snapshot files in transit (emptied at start).</summary>
+    string SnapshotDirectory { get; }
+
+    /// <summary>Forces the ledger state of every shard to disk (one flush; call it off the scheduler thread).</summary>
+    void MakeDurable();
+
+    /// <summary>The highest applied index of <paramref name="shard"/> that is on disk.</summary>
+    ulong DurableAppliedIndex(int shard);
+
+    /// <summary>Allows the group's log to be compacted up to <paramref name="index"/> (at most its durable applied index).</summary>
+    void SetCompactableIndex(ulong groupId, ulong index);
+
+    /// <summary>A consistent view of the shard's ledger state to stream to a follower (dispose it when done).</summary>
+    RocksShardSnapshot CreateSnapshot(int shard);
+
+    /// <summary>
+    /// Replaces the shard's ledger state by a snapshot file and makes it durable; returns its applied index. Until
+    /// <see cref="EndInstall"/> (after the WAL marker <paramref name="snapshot"/> is durable) a crash is repaired at
+    /// the next start by writing that marker, so the log never lags the state it must continue.
+    /// </summary>
+    ulong InstallSnapshot(int shard, string path, SnapshotMetadata snapshot);
+
+    /// <summary>The WAL marker of an installed snapshot is durable: forget the repair record.</summary>
+    void EndInstall(ulong groupId);
+}
+
+/// <summary>
 /// A node log in memory: nothing survives the process. For scheduler tests and for running before the WAL
 /// is available; never used where an acknowledged write must survive a crash.
 /// </summary>
@@ -81,17 +114,27 @@ public sealed class MemoryNodeStorage : INodeStorage
 /// <summary>
 /// Durable storage: the shared write-ahead log (group commit, one fdatasync per round) for every group's Raft log,
 /// and one RocksDB for every shard's ledger state, whose applied index is written with the state it covers.
-/// The WAL is never compacted yet (no snapshots are taken), so it always covers what RocksDB has not made durable.
+/// The WAL is compacted only up to what RocksDB has made durable (see <see cref="IShardSnapshotStorage"/>).
 /// </summary>
-public sealed class DurableNodeStorage : INodeStorage
+public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotStorage
 {
     private readonly WriteAheadLog wal;
     private readonly RocksLedgerDatabase database;
-    private readonly List<RocksLedgerStore> stores = [];
+    private readonly Dictionary<int, RocksLedgerStore> stores = [];
     private readonly List<WalGroupWrite> writes = [];
 
     public DurableNodeStorage(string dataDirectory)
     {
+        SnapshotDirectory = Path.Combine(dataDirectory, "snapshots");
+        installsDirectory = Path.Combine(dataDirectory, "snapshot-installs");
+        Directory.CreateDirectory(installsDirectory);
+        if (Directory.Exists(SnapshotDirectory))
+        {
+            // Files of transfers that a crash interrupted: never installed, never needed again.
+            Directory.Delete(SnapshotDirectory, recursive: true);
+        }
+
+        Directory.CreateDirectory(SnapshotDirectory);
         wal = WriteAheadLog.Open(new WalOptions { Directory = Path.Combine(dataDirectory, "wal") });
         try
         {
@@ -107,8 +150,34 @@ public sealed class DurableNodeStorage : INodeStorage
     public (ILedgerStore Store, ulong Applied) OpenLedger(int shard)
     {
         var store = new RocksLedgerStore(database.OpenShard((uint)shard));
-        stores.Add(store);
+        stores.Add(shard, store);
+        FinishInterruptedInstall((ulong)shard + 1, store.AppliedIndex);
         return (store, store.AppliedIndex);
+    }
+
+    public string SnapshotDirectory { get; }
+
+    public void MakeDurable() => database.MakeDurable();
+
+    public ulong DurableAppliedIndex(int shard) => database.DurableAppliedIndex((uint)shard);
+
+    public void SetCompactableIndex(ulong groupId, ulong index)
+    {
+        Invariant.Check(index <= database.DurableAppliedIndex((uint)(groupId - 1)), "the log is never compacted past durable ledger state");
+        wal.SetCompactableIndex(groupId, index);
+    }
+
+    public RocksShardSnapshot CreateSnapshot(int shard) => database.OpenShard((uint)shard).CreateSnapshot();
+
+    public ulong InstallSnapshot(int shard, string path, SnapshotMetadata snapshot)
+    {
+        BeginInstall((ulong)shard + 1, snapshot);
+        using var input = File.OpenRead(path);
+        var summary = database.OpenShard((uint)shard).InstallSnapshot(input);
+        // The store caches accounts and the last timestamp of the state it replaced.
+        stores[shard].Reload();
+        Invariant.Check(database.DurableAppliedIndex((uint)shard) == summary.AppliedIndex, "an installed snapshot is durable");
+        return summary.AppliedIndex;
     }
 
     public IRaftLogStorage Group(ulong groupId) => wal.GetGroup(groupId);
@@ -126,7 +195,7 @@ public sealed class DurableNodeStorage : INodeStorage
 
     public void Dispose()
     {
-        foreach (var store in stores)
+        foreach (var store in stores.Values)
         {
             store.Dispose();
         }

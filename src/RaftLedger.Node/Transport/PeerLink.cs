@@ -22,6 +22,9 @@ internal sealed class PeerLink
     private long sentBatches;
     private int attachedStreams;
 
+    // 1 once the peer was reported down and no stream has been attached since (one report per outage).
+    private int reportedDown;
+
     public PeerLink(ulong remoteId)
     {
         Invariant.Check(remoteId != 0);
@@ -37,11 +40,39 @@ internal sealed class PeerLink
     public bool IsConnected => Volatile.Read(ref attachedStreams) > 0;
 
     /// <summary>
-    /// Queues one message; false (and counted as dropped) when it is too large or the queue is full. A
+    /// True the first time it is called after the last attached stream; false while already reported. While the peer
+    /// is down, queued and new messages are dropped: they would reach a restarted process stale, and a sender that
+    /// learns of the drop (Raft's ReportUnreachable) stops pipelining to it and probes instead.
+    /// </summary>
+    public bool TryMarkDown()
+    {
+        if (Interlocked.Exchange(ref reportedDown, 1) != 0)
+        {
+            return false;
+        }
+
+        while (queue.Reader.TryRead(out var stale))
+        {
+            Interlocked.Add(ref queuedBytes, -stale.Raft.Length);
+            Interlocked.Increment(ref droppedMessages);
+        }
+
+        return true;
+    }
+
+
+    /// <summary>
+    /// Queues one message; false (and counted as dropped) when it is too large, the queue is full or the peer is down. A
     /// <paramref name="fromShard"/> of 0 or more marks a cross-shard protocol message from that shard's leader.
     /// </summary>
     public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft, int fromShard = -1)
     {
+        if (Volatile.Read(ref reportedDown) != 0)
+        {
+            Interlocked.Increment(ref droppedMessages);
+            return false;
+        }
+
         if (raft.Length > TransportOptions.MessageBytesMax ||
             Interlocked.Add(ref queuedBytes, raft.Length) > TransportOptions.QueueBytesMax)
         {
@@ -79,6 +110,7 @@ internal sealed class PeerLink
     public async Task PumpAsync(IAsyncStreamWriter<PeerBatch> writer, CancellationToken cancel)
     {
         Interlocked.Increment(ref attachedStreams);
+        Volatile.Write(ref reportedDown, 0);
         try
         {
             var reader = queue.Reader;

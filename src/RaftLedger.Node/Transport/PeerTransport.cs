@@ -24,6 +24,22 @@ public interface IPeerMessageSink
     void OnMessage(ulong fromNode, ulong groupId, ReadOnlyMemory<byte> raft);
 
     /// <summary>
+    /// The stream to <paramref name="node"/> ended or could not be opened (refused, reset, closed) and no other
+    /// stream to it is attached: on loopback or a LAN that means its process is gone. Reported once per outage
+    /// (again only after a stream to it was attached). Hosts use it to fail over without waiting for a timeout.
+    /// </summary>
+    void OnPeerDown(ulong node)
+    {
+    }
+
+    /// <summary>
+    /// A shard snapshot streamed by <paramref name="fromNode"/>: the sink reads every chunk (the transport has
+    /// checked the caller's secret) and answers whether it took the snapshot. The default refuses snapshots.
+    /// </summary>
+    Task<SnapshotAck> OnSnapshotAsync(ulong fromNode, IAsyncStreamReader<SnapshotChunk> chunks, CancellationToken cancel) =>
+        Task.FromResult(new SnapshotAck { Installed = false, Error = "this node does not take snapshots" });
+
+    /// <summary>
     /// A cross-shard protocol message from the leader of <paramref name="fromShard"/> on <paramref name="fromNode"/>
     /// to this node's replica of group <paramref name="groupId"/>. Sinks that host no cross-shard driver drop it.
     /// </summary>
@@ -59,7 +75,7 @@ public interface IForwardHandler
 /// Lifecycle: construct, <see cref="StartAsync"/> (binds the listen address), <see cref="SetPeer"/> for each
 /// peer (any time), <see cref="Send"/> from the host loop, <see cref="DisposeAsync"/>.
 /// </summary>
-public sealed class PeerTransport : IRaftMessageSender, IShardMessageSender, IAsyncDisposable
+public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSender, IAsyncDisposable
 {
     private readonly TransportOptions options;
     private readonly IPeerMessageSink sink;
@@ -273,13 +289,27 @@ public sealed class PeerTransport : IRaftMessageSender, IShardMessageSender, IAs
             await Task.WhenAny(pump, read).ConfigureAwait(false);
             await streamCancel.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(pump, read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            ReportDown(link, read.Exception?.InnerException?.Message ?? "the stream ended");
             return true;
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or HttpRequestException)
         {
             logger.LogDebug("stream to node {Node} failed: {Error}", link.RemoteId, e.Message);
+            ReportDown(link, e.Message);
             return false;
         }
+    }
+
+    /// <summary>Tells the sink that <paramref name="link"/>'s peer is down, once per outage, unless we are stopping.</summary>
+    private void ReportDown(PeerLink link, string reason)
+    {
+        if (stopping.IsCancellationRequested || link.IsConnected || !link.TryMarkDown())
+        {
+            return;
+        }
+
+        logger.LogInformation("peer node {Node} is down: {Reason}", link.RemoteId, reason);
+        sink.OnPeerDown(link.RemoteId);
     }
 
     /// <summary>Delivers every message of every batch read from <paramref name="stream"/> until it ends.</summary>
@@ -310,11 +340,13 @@ public sealed class PeerTransport : IRaftMessageSender, IShardMessageSender, IAs
         var fromNode = Authenticate(context.RequestHeaders);
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         using var streamCancel = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token, context.CancellationToken);
-        var pump = Link(fromNode).PumpAsync(responses, streamCancel.Token);
+        var link = Link(fromNode);
+        var pump = link.PumpAsync(responses, streamCancel.Token);
         var read = ReceiveAsync(fromNode, requests, streamCancel.Token);
         await Task.WhenAny(pump, read).ConfigureAwait(false);
         await streamCancel.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(pump, read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        ReportDown(link, read.Exception?.InnerException?.Message ?? "the stream ended");
     }
 
     /// <summary>Server side of a forwarded request: checks the secret, then hands it to the host.</summary>
@@ -354,4 +386,7 @@ internal sealed class PeerService(PeerTransport transport) : Peer.PeerBase
 
     public override Task<ForwardResponse> Forward(ForwardRequest request, ServerCallContext context) =>
         transport.ServeForwardAsync(request, context);
+
+    public override Task<SnapshotAck> InstallSnapshot(IAsyncStreamReader<SnapshotChunk> requestStream, ServerCallContext context) =>
+        transport.ServeInstallSnapshotAsync(requestStream, context);
 }

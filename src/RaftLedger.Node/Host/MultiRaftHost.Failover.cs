@@ -1,0 +1,123 @@
+using Microsoft.Extensions.Logging;
+using RaftLedger.Common;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Node.Host;
+
+/// <summary>
+/// Fast failover. Waiting for the election timeout (randomized in [ET, 2ET), 1-2 s with the defaults) makes a leader
+/// crash cost 1-2 s of unavailability. But a crashed process on the same host or LAN is noticed at once: its TCP
+/// connections are reset and redials are refused. When the transport reports a peer down, every follower here
+/// whose group that peer led forgets the leader (so it grants votes at once, <see cref="RaftNode.ForgetLeader"/>)
+/// and one survivor per group campaigns a few ticks later. The survivors campaign in placement order (the group's
+/// replica list without the dead node, a fixed stagger apart), so two of them never split the vote, and a survivor
+/// whose attempt fails (its log is behind, or the other has not noticed yet) is followed by the next one.
+/// A false report (a stream reset while the leader lives) is harmless: pre-vote fails against followers that still
+/// hear the leader, no term changes, and the next heartbeat restores the leader.
+/// </summary>
+public sealed partial class MultiRaftHost
+{
+    /// <summary>Failover campaign slots tried per outage before leaving the group to ordinary elections.</summary>
+    private const int FailoverSlotsPerSurvivor = 3;
+
+    // Group id → the failover in progress for it: when its leader was reported down and which slots are done.
+    // Invariant: only groups whose replica forgot its leader because of a peer-down report are here.
+    private readonly Dictionary<ulong, FailoverState> failovers = [];
+    private long failoverCampaignsStarted;
+
+    /// <summary>Campaigns this node started because a group's leader was reported down (for tests and metrics).</summary>
+    public long FailoverCampaignsStarted => Interlocked.Read(ref failoverCampaignsStarted);
+
+    /// <summary>Transport callback: the peer's process is probably gone; handled on the scheduler loop.</summary>
+    public void OnPeerDown(ulong node) => inbox.Writer.TryWrite(new HostInput.PeerDown(node));
+
+    private void OnPeerDownInput(ulong node)
+    {
+        if (!options.FastFailover)
+        {
+            return;
+        }
+
+        foreach (var replica in replicas)
+        {
+            if (replica.Raft.Leader != node || !replica.Raft.ForgetLeader())
+            {
+                continue;
+            }
+
+            var rank = SurvivorRank(replica.Replicas, node, options.NodeId);
+            failovers[replica.GroupId] = new FailoverState(options.Time.GetTimestamp(), rank, replica.Replicas.Length - 1);
+            logger.LogInformation("shard {Shard}: leader node {Node} is down; forgot it, campaigning in slot {Rank} unless a leader appears",
+                replica.Shard, node, rank);
+        }
+    }
+
+    /// <summary>Position of <paramref name="self"/> among the group's replicas once <paramref name="dead"/> is left out.</summary>
+    public static int SurvivorRank(IReadOnlyList<ulong> replicas, ulong dead, ulong self)
+    {
+        ArgumentNullException.ThrowIfNull(replicas);
+        var rank = 0;
+        foreach (var id in replicas)
+        {
+            if (id == self)
+            {
+                return rank;
+            }
+
+            if (id != dead)
+            {
+                rank++;
+            }
+        }
+
+        Invariant.Check(false, "a replica's own node is in its group's replica list");
+        return rank;
+    }
+
+    /// <summary>
+    /// The failover slot open at <paramref name="elapsed"/> after the leader went down: -1 before the first, then one
+    /// slot per stagger. Slot k belongs to survivor k mod survivors, so survivors take turns and never collide; a
+    /// turn that fails (log behind, split, the other had not noticed yet) is followed by the next survivor's.
+    /// Slots follow the clock, not tick counts, so ticks that pile up while the loop is slow cannot bunch them.
+    /// </summary>
+    public static int FailoverSlot(TimeSpan elapsed, TimeSpan delay, TimeSpan stagger) =>
+        elapsed < delay ? -1 : (int)Math.Min(int.MaxValue, (elapsed - delay).Ticks / stagger.Ticks);
+
+    /// <summary>On each tick: survivors campaign in their slots, for groups that still have no leader.</summary>
+    private void RunFailoverCampaigns()
+    {
+        if (failovers.Count == 0)
+        {
+            return;
+        }
+
+        var delay = options.TickInterval * options.FailoverCampaignDelayTicks;
+        var stagger = options.TickInterval * options.FailoverCampaignStaggerTicks;
+        foreach (var replica in replicas)
+        {
+            if (!failovers.TryGetValue(replica.GroupId, out var failover))
+            {
+                continue;
+            }
+
+            var slot = FailoverSlot(options.Time.GetElapsedTime(failover.DownTimestamp), delay, stagger);
+            var slotsMax = failover.Survivors * FailoverSlotsPerSurvivor;
+            if (replica.Raft.Leader != 0 || replica.Raft.Role == RaftRole.Leader || slot >= slotsMax)
+            {
+                failovers.Remove(replica.GroupId); // A leader appeared, or ordinary elections take over.
+                continue;
+            }
+
+            if (slot > failover.LastSlot && slot % failover.Survivors == failover.Rank)
+            {
+                failovers[replica.GroupId] = failover with { LastSlot = slot };
+                logger.LogInformation("shard {Shard}: campaigning in failover slot {Slot} (term {Term})", replica.Shard, slot, replica.Raft.Term);
+                replica.Raft.Campaign();
+                Interlocked.Increment(ref failoverCampaignsStarted);
+            }
+        }
+    }
+
+    /// <summary>A failover in progress: when the leader was reported down, our turn, and the last slot we campaigned in.</summary>
+    private readonly record struct FailoverState(long DownTimestamp, int Rank, int Survivors, int LastSlot = -1);
+}

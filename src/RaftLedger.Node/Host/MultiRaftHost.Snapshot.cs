@@ -1,0 +1,276 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using RaftLedger.Common;
+using RaftLedger.Node.Transport;
+using RaftLedger.Node.Transport.Protos;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Node.Host;
+
+/// <summary>
+/// Raft snapshots and log compaction on durable storage.
+/// <list type="bullet">
+/// <item>Compaction: every <see cref="HostOptions.SnapshotCheckTicks"/>, if a shard applied at least
+/// <see cref="HostOptions.SnapshotEntries"/> entries since its last snapshot, RocksDB is flushed off the loop
+/// (<see cref="IShardSnapshotStorage.MakeDurable"/>); then each such group's WAL gets a snapshot marker at its
+/// durable applied index, never past it, so the WAL may drop the entries below. A restart replays only the tail.</item>
+/// <item>Sending: when the core asks to send a Snapshot (a follower needs compacted entries), the host takes a
+/// RocksDB snapshot of the shard now, re-labels the message with that state's applied index and term (the state
+/// sent is exactly the committed state through that index), writes it to a file off the loop and streams it in
+/// chunks; the core hears <see cref="RaftNode.ReportSnapshot"/> when the stream ends.</item>
+/// <item>Receiving: the chunks go to a file; with the last one the Snapshot message is stepped into the core.
+/// When the core's Ready carries the snapshot, the file is installed into RocksDB (durably) before the WAL marker
+/// that replaces the log is written. Installing blocks the loop for its duration (bounded by the shard's size).</item>
+/// </list>
+/// Membership is fixed after bootstrap (no conf changes yet), so the membership at any applied index is the
+/// current one; the conf state of a snapshot is taken from the core.
+/// </summary>
+public sealed partial class MultiRaftHost
+{
+    private readonly Dictionary<ulong, ulong> compactedIndexes = [];
+    private readonly List<GroupPersist> pendingMarkers = [];
+    private readonly Dictionary<ulong, (ulong Index, string Path)> receivedSnapshots = [];
+    private readonly List<Task> snapshotTasks = [];
+    private readonly List<ulong> installsAwaitingMarker = [];
+    private Task? durableTask;
+    private long snapshotsSent;
+    private long snapshotsInstalled;
+    private long compactions;
+
+    /// <summary>Snapshots streamed to followers, installed from leaders, and WAL snapshot markers written (for tests and metrics).</summary>
+    public (long Sent, long Installed, long Compactions) SnapshotCounts =>
+        (Interlocked.Read(ref snapshotsSent), Interlocked.Read(ref snapshotsInstalled), Interlocked.Read(ref compactions));
+
+    private IShardSnapshotStorage? SnapshotStorage => log as IShardSnapshotStorage;
+
+    /// <summary>The index of the latest snapshot in this node's log of <paramref name="shard"/> (entries up to it are compacted).</summary>
+    public Task<ulong> SnapshotIndexAsync(int shard)
+    {
+        var done = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!inbox.Writer.TryWrite(new HostInput.Query(() => done.TrySetResult(log.Group((ulong)shard + 1).Snapshot.Index))))
+        {
+            done.TrySetException(new ObjectDisposedException(nameof(MultiRaftHost), "the node is stopping"));
+        }
+
+        return done.Task;
+    }
+
+    private void MaybeStartCompaction()
+    {
+        var storage = SnapshotStorage;
+        if (storage is null || ticks % options.SnapshotCheckTicks != 0 || durableTask is { IsCompleted: false })
+        {
+            return;
+        }
+
+        var due = false;
+        foreach (var replica in replicas)
+        {
+            due |= replica.Applied >= CompactedIndex(replica) + (ulong)options.SnapshotEntries;
+        }
+
+        if (due)
+        {
+            durableTask = Task.Run(() =>
+            {
+                storage.MakeDurable();
+                inbox.Writer.TryWrite(HostInput.LedgerDurable.Instance);
+            });
+        }
+    }
+
+    private ulong CompactedIndex(ShardReplica replica)
+    {
+        if (!compactedIndexes.TryGetValue(replica.GroupId, out var index))
+        {
+            index = log.Group(replica.GroupId).Snapshot.Index;
+            compactedIndexes[replica.GroupId] = index;
+        }
+
+        return index;
+    }
+
+    /// <summary>RocksDB was flushed: queue a WAL snapshot marker at each due group's durable applied index.</summary>
+    private void OnLedgerDurable()
+    {
+        var storage = SnapshotStorage;
+        Invariant.Check(storage is not null);
+        foreach (var replica in replicas)
+        {
+            var durable = storage.DurableAppliedIndex(replica.Shard);
+            if (durable < CompactedIndex(replica) + (ulong)options.SnapshotEntries || durable > replica.Raft.AppliedIndex ||
+                !log.Group(replica.GroupId).TryGetTerm(durable, out var term))
+            {
+                continue;
+            }
+
+            storage.SetCompactableIndex(replica.GroupId, durable);
+            pendingMarkers.Add(new GroupPersist(replica.GroupId, [], null, new SnapshotMetadata(durable, term, replica.Raft.ConfState)));
+            compactedIndexes[replica.GroupId] = durable;
+        }
+    }
+
+    /// <summary>Writes queued snapshot markers (one fsync) at the start of a round, when no Ready is outstanding.</summary>
+    private async Task PersistSnapshotMarkersAsync(CancellationToken stop)
+    {
+        if (pendingMarkers.Count == 0)
+        {
+            return;
+        }
+
+        await log.PersistAsync(pendingMarkers, stop).ConfigureAwait(false);
+        Interlocked.Add(ref compactions, pendingMarkers.Count);
+        foreach (var marker in pendingMarkers)
+        {
+            logger.LogInformation("group {Group}: compacted the log up to {Index} (durable ledger state)", marker.GroupId, marker.Snapshot!.Index);
+        }
+
+        pendingMarkers.Clear();
+    }
+
+    /// <summary>Leader: streams the shard's current ledger state to a follower that needs compacted entries.</summary>
+    private void SendSnapshot(ShardReplica replica, Message message)
+    {
+        var storage = SnapshotStorage;
+        snapshotTasks.RemoveAll(t => t.IsCompleted);
+        if (storage is null || sender is not ISnapshotSender streamer || snapshotTasks.Count >= HostOptions.SnapshotSendsMax)
+        {
+            logger.LogWarning("shard {Shard}: cannot send a snapshot to node {Node} now (no durable storage, or {Sends} streams running)", replica.Shard, message.To, snapshotTasks.Count);
+            replica.Raft.ReportSnapshot(message.To, SnapshotStatus.Failed); // The core probes and asks again later.
+            return;
+        }
+
+        var state = storage.CreateSnapshot(replica.Shard);
+        if (!log.Group(replica.GroupId).TryGetTerm(state.AppliedIndex, out var term) || state.AppliedIndex < message.Snapshot!.Index)
+        {
+            logger.LogWarning("shard {Shard}: the ledger state at {Applied} cannot stand for snapshot {Index}", replica.Shard, state.AppliedIndex, message.Snapshot!.Index);
+            state.Dispose();
+            replica.Raft.ReportSnapshot(message.To, SnapshotStatus.Failed);
+            return;
+        }
+
+        var relabeled = message with { Snapshot = new SnapshotMetadata(state.AppliedIndex, term, message.Snapshot.ConfState) };
+        var raft = MessageCodec.Encode(relabeled);
+        var path = Path.Combine(storage.SnapshotDirectory, $"out-g{replica.GroupId}-n{message.To}-{state.AppliedIndex}.snap");
+        var (group, to, index) = (replica.GroupId, message.To, state.AppliedIndex);
+        logger.LogInformation("shard {Shard}: sending a snapshot at {Index} to node {Node}", replica.Shard, index, to);
+        snapshotTasks.Add(Task.Run(async () =>
+        {
+            var ok = false;
+            try
+            {
+                using (state)
+                {
+                    await using var file = File.Create(path);
+                    state.WriteTo(file);
+                }
+
+                ok = await streamer.SendSnapshotAsync(to, group, index, term, path, raft, stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+            {
+                logger.LogWarning("snapshot of group {Group} at {Index} to node {Node} failed: {Error}", group, index, to, e.Message);
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+
+            Interlocked.Add(ref snapshotsSent, ok ? 1 : 0);
+            inbox.Writer.TryWrite(new HostInput.SnapshotSent(group, to, ok));
+        }));
+    }
+
+    /// <summary>Transport callback: a leader streams a snapshot; the chunks go to a file, then the message to the loop.</summary>
+    public async Task<SnapshotAck> OnSnapshotAsync(ulong fromNode, IAsyncStreamReader<SnapshotChunk> chunks, CancellationToken cancel)
+    {
+        ArgumentNullException.ThrowIfNull(chunks);
+        var storage = SnapshotStorage;
+        if (storage is null)
+        {
+            return new SnapshotAck { Error = "this node keeps no durable state and takes no snapshots" };
+        }
+
+        var receiver = new SnapshotReceiver(storage.SnapshotDirectory, fromNode);
+        try
+        {
+            var error = await receiver.ReceiveAsync(chunks, replicasByGroup.ContainsKey, cancel).ConfigureAwait(false);
+            if (error is not null)
+            {
+                logger.LogWarning("refused a snapshot from node {Node}: {Error}", fromNode, error);
+                return new SnapshotAck { Error = error };
+            }
+
+            if (!inbox.Writer.TryWrite(new HostInput.SnapshotReceived(receiver.GroupId, receiver.Message!, receiver.Path!)))
+            {
+                return new SnapshotAck { Error = "the node is stopping" };
+            }
+
+            receiver.Keep();
+            return new SnapshotAck { Installed = true };
+        }
+        finally
+        {
+            receiver.Dispose();
+        }
+    }
+
+    private void OnSnapshotReceived(HostInput.SnapshotReceived received)
+    {
+        if (receivedSnapshots.Remove(received.GroupId, out var older))
+        {
+            File.Delete(older.Path);
+        }
+
+        receivedSnapshots[received.GroupId] = (received.Message.Snapshot!.Index, received.Path);
+        replicasByGroup[received.GroupId].Raft.Step(received.Message);
+    }
+
+    /// <summary>Follower: the core accepted a snapshot; install its ledger state durably before the WAL marker is written.</summary>
+    private void InstallReceivedSnapshot(ShardReplica replica, SnapshotMetadata snapshot)
+    {
+        var storage = SnapshotStorage;
+        Invariant.Check(storage is not null && receivedSnapshots.TryGetValue(replica.GroupId, out var file) && file.Index == snapshot.Index,
+            "the core only restores snapshots whose data this host received");
+        var path = receivedSnapshots[replica.GroupId].Path;
+        receivedSnapshots.Remove(replica.GroupId);
+        var applied = storage.InstallSnapshot(replica.Shard, path, snapshot);
+        installsAwaitingMarker.Add(replica.GroupId);
+        File.Delete(path);
+        Invariant.Check(applied == snapshot.Index, "the leader labels a snapshot with the applied index of its state");
+        replica.OnSnapshotInstalled(applied);
+        storage.SetCompactableIndex(replica.GroupId, applied);
+        compactedIndexes[replica.GroupId] = applied;
+        Interlocked.Increment(ref snapshotsInstalled);
+        logger.LogInformation("shard {Shard}: installed a snapshot at {Index}", replica.Shard, applied);
+    }
+
+    /// <summary>After the round's WAL write: the markers of this round's installs are durable.</summary>
+    private void EndSnapshotInstalls()
+    {
+        foreach (var groupId in installsAwaitingMarker)
+        {
+            SnapshotStorage!.EndInstall(groupId);
+        }
+
+        installsAwaitingMarker.Clear();
+    }
+
+    private async Task WaitForSnapshotTasksAsync()
+    {
+        if (durableTask is not null)
+        {
+            await durableTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        foreach (var task in snapshotTasks)
+        {
+            await task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        foreach (var (_, path) in receivedSnapshots.Values)
+        {
+            File.Delete(path);
+        }
+    }
+}

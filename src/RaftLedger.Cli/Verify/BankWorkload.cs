@@ -33,8 +33,23 @@ public sealed class BankWorkload
         allCustomers = accounts.Customers.SelectMany(c => c).ToArray();
     }
 
-    /// <summary>A fresh transfer id, unique in the run: the high half carries the seed, so ids differ across seeds.</summary>
-    public UInt128 NewTransferId() => new((ulong)options.Seed + 1, (ulong)Interlocked.Increment(ref nextTransfer));
+    /// <summary>
+    /// A fresh transfer id, unique in the run: the high half carries the seed, so ids differ across seeds. A
+    /// transfer is stored on the shard of its id, so the id is drawn on the debit account's shard: same-shard
+    /// pairs then stay on one shard, and only <c>--cross-shard</c> pairs take the two-phase commit path.
+    /// </summary>
+    public UInt128 NewTransferId(UInt128 debitAccountId)
+    {
+        var home = ShardRouter.ShardOf(debitAccountId, options.ShardCount);
+        while (true)
+        {
+            var id = new UInt128((ulong)options.Seed + 1, (ulong)Interlocked.Increment(ref nextTransfer));
+            if (ShardRouter.ShardOf(id, options.ShardCount) == home)
+            {
+                return id;
+            }
+        }
+    }
 
     /// <summary>Funds every customer from its shard's operator account (retried until answered); the transfers are in the history.</summary>
     public async Task FundAsync(CancellationToken cancellationToken)
@@ -135,7 +150,7 @@ public sealed class BankWorkload
 
     private Transfer Payment(UInt128 debit, UInt128 credit, ulong amount) => new()
     {
-        Id = NewTransferId(),
+        Id = NewTransferId(debit),
         DebitAccountId = debit,
         CreditAccountId = credit,
         Amount = amount,

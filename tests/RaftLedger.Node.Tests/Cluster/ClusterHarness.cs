@@ -1,4 +1,5 @@
 using RaftLedger.Cli.Client;
+using RaftLedger.Common.Placement;
 using RaftLedger.Cli.Demo;
 using RaftLedger.Cli.Processes;
 using RaftLedger.Ledger;
@@ -101,24 +102,48 @@ internal sealed class ClusterHarness : IAsyncDisposable
     }
 
     /// <summary>Moves 1,000,000 from the shard's bank to each of its customers.</summary>
-    public static Transfer[] Funding(DemoAccounts accounts, int shard, ulong firstId) =>
-        accounts.Customers[shard].Select((customer, i) => new Transfer
+    public static Transfer[] Funding(DemoAccounts accounts, int shard, ulong firstId)
+    {
+        var ids = IdsOnShard(shard, firstId, accounts.Customers[shard].Length);
+        return accounts.Customers[shard].Select((customer, i) => new Transfer
         {
-            Id = firstId + (ulong)i,
+            Id = ids[i],
             DebitAccountId = accounts.Banks[shard],
             CreditAccountId = customer,
             Amount = 1_000_000,
             Ledger = DemoAccounts.Ledger,
             Code = DemoAccounts.Code,
         }).ToArray();
+    }
+
+    /// <summary>
+    /// The first <paramref name="count"/> ids at or above <paramref name="firstId"/> whose home is
+    /// <paramref name="shard"/>. A transfer is stored on its id's shard, so these keep a shard's transfers on
+    /// the single-shard path: these tests are about durability and failover, the CrossShard tests cover the rest.
+    /// </summary>
+    public static UInt128[] IdsOnShard(int shard, ulong firstId, int count)
+    {
+        var ids = new UInt128[count];
+        var next = (UInt128)firstId;
+        for (var i = 0; i < count; next++)
+        {
+            if (ShardRouter.ShardOf(next, ShardCount) == shard)
+            {
+                ids[i++] = next;
+            }
+        }
+
+        return ids;
+    }
 
     /// <summary>Small payments between the (funded) customers of <paramref name="shard"/>.</summary>
     public static Transfer[] Payments(DemoAccounts accounts, int shard, int count, ulong firstId)
     {
         var customers = accounts.Customers[shard];
+        var ids = IdsOnShard(shard, firstId, count);
         return Enumerable.Range(0, count).Select(i => new Transfer
         {
-            Id = firstId + (ulong)i,
+            Id = ids[i],
             DebitAccountId = customers[i % customers.Length],
             CreditAccountId = customers[(i + 1) % customers.Length],
             Amount = 1,

@@ -40,11 +40,11 @@ public sealed class ClusterProcessTests
         // Reads on another node than the writes: any node answers any request.
         var account = await GetJsonAsync(http, harness.Api(3), $"/v1/accounts/{accounts.Customers[0][0]}");
         Assert.Equal("1000000", account.GetProperty("credits_posted").GetString());
-        var transfer = await GetJsonAsync(http, harness.Api(3), "/v1/transfers/100");
+        var transfer = await GetJsonAsync(http, harness.Api(3), $"/v1/transfers/{funding[0].Id}");
         Assert.Equal(accounts.Banks[0].ToString(), transfer.GetProperty("debit_account_id").GetString());
         Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(http, harness.Api(2), "/v1/transfers/99")).Status);
-        var looked = await harness.AnsweredAsync(() => harness.Client.LookupTransfersAsync(harness.Api(2), [101, 99, 100], Cancel));
-        Assert.Equal([(UInt128)101, 100], looked.Select(t => t.Id));
+        var looked = await harness.AnsweredAsync(() => harness.Client.LookupTransfersAsync(harness.Api(2), [funding[1].Id, 99, funding[0].Id], Cancel));
+        Assert.Equal([funding[1].Id, funding[0].Id], looked.Select(t => t.Id));
         var found = await harness.AnsweredAsync(() => harness.Client.LookupAccountsAsync(harness.Api(1), [accounts.Banks[1], accounts.Banks[0]], Cancel));
         Assert.Equal([accounts.Banks[1], accounts.Banks[0]], found.Select(a => a.Id));
         var bankTransfers = await GetJsonAsync(http, harness.Api(1), $"/v1/accounts/{accounts.Banks[0]}/transfers?reversed=true");

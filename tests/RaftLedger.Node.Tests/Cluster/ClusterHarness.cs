@@ -1,7 +1,7 @@
 using RaftLedger.Cli.Client;
-using RaftLedger.Common.Placement;
 using RaftLedger.Cli.Demo;
 using RaftLedger.Cli.Processes;
+using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
 
 namespace RaftLedger.Node.Tests.Cluster;

@@ -147,7 +147,9 @@ public sealed partial class MultiRaftHost
             var status = replica.Raft.Status();
             foreach (var peer in status.Progress)
             {
-                if (peer.Id == preferred && peer.RecentActive && peer.Match == status.LastIndex)
+                // Not RecentActive: the leader clears it at every quorum check, and a balancer that runs in phase
+                // with those checks would find it false every time and never move a leader.
+                if (peer.Id == preferred && peer.State == ProgressState.Replicate && peer.Match == status.LastIndex && sender!.IsConnected(preferred))
                 {
                     replica.Raft.TransferLeadership(preferred);
                     replica.TransferCooldownTicks = options.ElectionTimeoutTicks * 3;

@@ -55,6 +55,27 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
 
     public int ShardCount => views.Length;
 
+    /// <summary>
+    /// True when every shard hosted here has a leader and it is the shard's preferred replica, so the leader balancer
+    /// has nothing left to move. Until then a planned leadership transfer may interrupt a request (its outcome is
+    /// then unknown and the client retries); tests and tools that need a steady cluster wait for this.
+    /// </summary>
+    public bool LeadersSettled
+    {
+        get
+        {
+            foreach (var replica in replicas)
+            {
+                if (views[replica.Shard].Leader != replica.Replicas[0])
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
     /// <summary>Completes when the scheduler loop ends; faulted when it failed (a failed fsync, a broken invariant).</summary>
     public Task Completion => loop ?? Task.CompletedTask;
 

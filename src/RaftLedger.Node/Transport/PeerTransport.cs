@@ -60,6 +60,9 @@ public interface IRaftMessageSender
 {
     /// <summary>Queues one message; false when it was dropped.</summary>
     bool Send(ulong toNode, ulong groupId, ReadOnlyMemory<byte> raft);
+
+    /// <summary>True while a stream to the node is attached (the peer's process is up and reachable).</summary>
+    bool IsConnected(ulong nodeId);
 }
 
 /// <summary>Serves client requests forwarded by other nodes (see peer.proto Forward).</summary>

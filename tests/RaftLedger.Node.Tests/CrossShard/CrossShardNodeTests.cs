@@ -95,7 +95,7 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
     public async Task Transfer_between_accounts_of_two_shards_homed_on_a_third_is_created_on_both_legs()
     {
         var cancel = TestContext.Current.CancellationToken;
-        await Eventually.Until(() => nodes.Values.All(n => n.Service.IsReady), "every shard has a leader", TimeSpan.FromSeconds(60));
+        await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
         var debit = OnShard(0, 1_000);
         var credit = OnShard(1, 2_000);
         var created = await nodes[1].Service.CreateAccountsAsync(new[] { new Account { Id = debit, Ledger = 1, Code = 1 }, new Account { Id = credit, Ledger = 1, Code = 1 } }, cancel);
@@ -133,7 +133,7 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
     public async Task Linked_chain_with_a_failing_event_on_the_home_shard_creates_nothing()
     {
         var cancel = TestContext.Current.CancellationToken;
-        await Eventually.Until(() => nodes.Values.All(n => n.Service.IsReady), "every shard has a leader", TimeSpan.FromSeconds(60));
+        await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
         var ids = Enumerable.Range(0, Shards).Select(s => OnShard(s, 1_000 + ((ulong)s * 1_000))).ToArray();
         var created = await nodes[1].Service.CreateAccountsAsync(ids.Select((id, s) => new Account { Id = id, Ledger = 1, Code = 1, Flags = s == 2 ? AccountFlags.DebitsMustNotExceedCredits : AccountFlags.None }).ToArray(), cancel);
         Assert.True(created.IsOk, created.Detail);

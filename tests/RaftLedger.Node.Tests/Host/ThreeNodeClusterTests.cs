@@ -82,11 +82,14 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
     private async Task WaitReady(IEnumerable<NodeHost> running) =>
         await Eventually.Until(() => running.All(n => n.Service.IsReady), "every shard on every running node has a leader");
 
+    // Leader balancing waits out a cooldown after each move; on a loaded 2-core machine it takes several rounds.
+    private Task WaitSettled() => Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
+
     [Fact]
     public async Task Cluster_elects_replicates_writes_and_fails_over_when_a_leader_node_stops()
     {
         var cancel = TestContext.Current.CancellationToken;
-        await WaitReady(nodes.Values);
+        await WaitSettled();
         var pairs = PairsPerShard();
         var accounts = pairs.Values.SelectMany(p => new[] { NewAccount(p.A), NewAccount(p.B) }).ToArray();
 
@@ -145,7 +148,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
     public async Task A_transfer_between_shards_is_created_with_the_rest_of_the_batch()
     {
         var cancel = TestContext.Current.CancellationToken;
-        await WaitReady(nodes.Values);
+        await WaitSettled();
         var pairs = PairsPerShard();
         var accounts = pairs.Values.SelectMany(p => new[] { NewAccount(p.A), NewAccount(p.B) }).ToArray();
         Assert.True((await nodes[3].Service.CreateAccountsAsync(accounts, cancel)).IsOk);
@@ -171,7 +174,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
     public async Task A_restarted_node_recovers_from_its_wal_and_rocksdb_and_catches_up(ulong restarted)
     {
         var cancel = TestContext.Current.CancellationToken;
-        await WaitReady(nodes.Values);
+        await WaitSettled();
         var pairs = PairsPerShard();
         var accounts = pairs.Values.SelectMany(p => new[] { NewAccount(p.A), NewAccount(p.B) }).ToArray();
         Assert.True((await nodes[1].Service.CreateAccountsAsync(accounts, cancel)).IsOk);
@@ -189,7 +192,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         // Same data folder, a different --shards flag: the stored cluster map wins.
         nodes[restarted] = await NodeHost.StartAsync(Options(restarted, shards: 8), cancel: cancel);
         Assert.Equal(Shards, nodes[restarted].Map.ShardCount);
-        await WaitReady(nodes.Values);
+        await WaitSettled();
         await Eventually.Until(
             () => Enumerable.Range(0, Shards).All(s => nodes[restarted].Scheduler.View(s).Applied == nodes[2].Scheduler.View(s).Applied),
             "the restarted node applies everything the others applied");

@@ -1,3 +1,5 @@
+using RaftLedger.Node.Host;
+
 namespace RaftLedger.Node.Tests.Transport;
 
 /// <summary>
@@ -17,6 +19,28 @@ internal static class Eventually
             if (DateTime.UtcNow > deadline)
             {
                 Assert.Fail($"timed out waiting for: {what}");
+            }
+
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Waits until every shard on every given node is led by its preferred replica. Right after start (and after a
+    /// node returns) the leader balancer moves leaderships, and a move interrupts the requests in flight on that
+    /// shard (their outcome becomes unknown); a test that asserts exact results starts from a settled cluster.
+    /// </summary>
+    public static async Task LeadersSettled(IEnumerable<NodeHost> nodes, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        while (!nodes.All(n => n.Service.IsReady && n.Scheduler.LeadersSettled))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                var seen = nodes.Select(n => $"node {n.Options.NodeId} sees " + string.Join(", ",
+                    Enumerable.Range(0, n.Scheduler.ShardCount).Select(s => n.Scheduler.View(s)).Where(v => v.Hosted)
+                        .Select(v => $"shard {v.Shard} leader {v.Leader} term {v.Term} (preferred {n.Map.Shards[v.Shard].PreferredLeader})")));
+                Assert.Fail($"timed out waiting for every shard to be led by its preferred replica: {string.Join("; ", seen)}");
             }
 
             await Task.Delay(10, TestContext.Current.CancellationToken);

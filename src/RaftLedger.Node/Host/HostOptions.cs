@@ -20,6 +20,9 @@ public sealed record HostOptions
     /// <summary>Entries one shard proposes per scheduler round at most (keeps one busy shard from starving the rest).</summary>
     public const int EntriesPerRoundMax = 8;
 
+    /// <summary>A scheduler round longer than this many ticks is logged as slow (it delayed every heartbeat).</summary>
+    public const int SlowRoundTicks = 3;
+
     /// <summary>Inputs (peer messages, ticks, client requests) taken per scheduler round at most.</summary>
     public const int InputsPerRoundMax = 16_384;
 
@@ -80,8 +83,14 @@ public sealed record HostOptions
     /// <summary>How long a client request waits for its outcome before it is reported unknown (504).</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Ticks between leadership-balance checks (moves leaders back to preferred replicas).</summary>
+    /// <summary>Ticks between leadership-balance checks (preferred replicas take their leadership back).</summary>
     public int LeaderBalanceTicks { get; init; } = 20;
+
+    /// <summary>
+    /// Ticks a node must be up, and free of slow rounds, before it takes back the leadership of its preferred shards
+    /// (a node that just started is still re-applying its log and catching up).
+    /// </summary>
+    public int LeaderBalanceSettleTicks { get; init; } = 30;
 
     /// <summary>
     /// Fail over as soon as the transport reports a leader's node down (its connections refused or reset), instead

@@ -8,6 +8,8 @@ public sealed partial class MultiRaftHost
 {
     private readonly List<(ShardReplica Replica, Ready Ready)> readies = [];
     private readonly List<GroupPersist> persists = [];
+    private long lastSlowWarning;
+    private long lastSlowRound; // Timestamp of the last round longer than SlowRoundTicks (0: none yet).
 
     private async Task RunAsync(CancellationToken stop)
     {
@@ -131,36 +133,41 @@ public sealed partial class MultiRaftHost
     }
 
     /// <summary>
-    /// Hands each shard's leadership back to its preferred replica (placement balances those across nodes)
-    /// once that replica is up and caught up: after bootstrap, and after a node returns from a failure.
+    /// Takes back the leadership of the shards whose preferred replica is this node (placement spreads preferred
+    /// replicas, so leaders end up spread): after bootstrap, and after this node returns from a failure. The
+    /// preferred replica asks (its request is forwarded to the leader, which catches it up and hands over), because
+    /// only it knows when it is ready to lead: up for a while, every entry it has heard committed applied, and no
+    /// slow round lately. A leader that pushed leadership on log match alone handed shards to a node still
+    /// re-applying its backlog after a restart; that node then missed its heartbeats and lost them again, and the
+    /// terms churned after every restart.
     /// </summary>
     private void BalanceLeadership()
     {
+        var settle = options.TickInterval * options.LeaderBalanceSettleTicks;
+        var now = options.Time.GetTimestamp();
+        if (handingOffLeadership || ticks < options.LeaderBalanceSettleTicks || (lastSlowRound != 0 && options.Time.GetElapsedTime(lastSlowRound, now) < settle))
+        {
+            return;
+        }
+
         foreach (var replica in replicas)
         {
-            var preferred = replica.Replicas[0];
-            if (!replica.IsLeader || preferred == options.NodeId || replica.TransferCooldownTicks > 0)
+            var raft = replica.Raft;
+            if (replica.Replicas[0] != options.NodeId || raft.Role != RaftRole.Follower || raft.Leader == 0 ||
+                replica.TransferCooldownTicks > 0 || replica.Applied < raft.CommitIndex || !sender!.IsConnected(raft.Leader))
             {
                 continue;
             }
 
-            var status = replica.Raft.Status();
-            foreach (var peer in status.Progress)
-            {
-                // Not RecentActive: the leader clears it at every quorum check, and a balancer that runs in phase
-                // with those checks would find it false every time and never move a leader.
-                if (peer.Id == preferred && peer.State == ProgressState.Replicate && peer.Match == status.LastIndex && sender!.IsConnected(preferred))
-                {
-                    replica.Raft.TransferLeadership(preferred);
-                    replica.TransferCooldownTicks = options.ElectionTimeoutTicks * 3;
-                    logger.LogInformation("shard {Shard}: handing leadership to preferred node {Node}", replica.Shard, preferred);
-                }
-            }
+            raft.TransferLeadership(options.NodeId);
+            replica.TransferCooldownTicks = options.ElectionTimeoutTicks * 3;
+            logger.LogInformation("shard {Shard}: asking node {Leader} for the leadership (this node is the preferred replica)", replica.Shard, raft.Leader);
         }
     }
 
     private async Task RunRoundAsync(CancellationToken stop)
     {
+        var started = options.Time.GetTimestamp();
         readies.Clear();
         persists.Clear();
         await PersistSnapshotMarkersAsync(stop).ConfigureAwait(false);
@@ -189,23 +196,56 @@ public sealed partial class MultiRaftHost
         }
 
         // One durable write for every group's entries and hard state, before any message that depends on them.
+        var persisting = options.Time.GetTimestamp();
         if (persists.Count > 0)
         {
             await log.PersistAsync(persists, stop).ConfigureAwait(false);
             EndSnapshotInstalls();
         }
 
+        var persisted = options.Time.GetTimestamp();
         foreach (var (replica, ready) in readies)
         {
             SendMessages(replica, ready.Messages);
         }
 
+        var applied = 0;
         foreach (var (replica, ready) in readies)
         {
             replica.Apply(ready.CommittedEntries);
+            applied += ready.CommittedEntries.Count;
             replica.OnReadStates(ready.ReadStates);
             replica.Raft.Advance(ready);
         }
+
+        WarnIfSlow(started, persisting, persisted, applied);
+    }
+
+    /// <summary>
+    /// Logs a round that held the loop long enough to delay heartbeats noticeably: an fsync slowed by other disk
+    /// traffic, or a large apply. Followers that hear nothing for an election timeout start elections, so these
+    /// lines explain leadership changes that no crash caused. At most one line per second.
+    /// </summary>
+    private void WarnIfSlow(long started, long persisting, long persisted, int applied)
+    {
+        var now = options.Time.GetTimestamp();
+        var round = options.Time.GetElapsedTime(started, now);
+        if (round < options.TickInterval * HostOptions.SlowRoundTicks)
+        {
+            return;
+        }
+
+        lastSlowRound = now;
+        if (options.Time.GetElapsedTime(lastSlowWarning, now) < TimeSpan.FromSeconds(1))
+        {
+            return;
+        }
+
+        lastSlowWarning = now;
+        logger.LogWarning("slow round: {Round:0} ms (proposals and snapshot work {Prepare:0} ms, fsync {Persist:0} ms, {Applied} entries applied in {Apply:0} ms); heartbeats waited as long",
+            round.TotalMilliseconds, options.Time.GetElapsedTime(started, persisting).TotalMilliseconds,
+            options.Time.GetElapsedTime(persisting, persisted).TotalMilliseconds, applied,
+            options.Time.GetElapsedTime(persisted, now).TotalMilliseconds);
     }
 
     private void SendMessages(ShardReplica replica, IReadOnlyList<Message> messages)

@@ -11,6 +11,12 @@ namespace RaftLedger.Node.Host;
 /// </summary>
 public sealed partial class MultiRaftHost
 {
+    /// <summary>Hand-offs tried per group during a planned stop.</summary>
+    private const int HandOffAttemptsMax = 2;
+
+    private readonly Dictionary<ulong, int> handOffAttempts = []; // Group id → hand-offs tried during the planned stop.
+    private bool handingOffLeadership; // Set on the loop when a planned stop begins; the balancer then stands down.
+
     /// <summary>Hands off the leadership of every group led here; returns how many groups were still led at the deadline.</summary>
     public async Task<int> HandOffLeadershipAsync(TimeSpan timeout, CancellationToken cancel)
     {
@@ -37,9 +43,15 @@ public sealed partial class MultiRaftHost
         }
     }
 
-    /// <summary>On the scheduler thread: asks each led group to transfer to its best follower; returns how many are led here.</summary>
+    /// <summary>
+    /// On the scheduler thread: asks each led group to transfer to its best follower; returns how many groups are
+    /// led here and still worth waiting for. A group that came back after <see cref="HandOffAttemptsMax"/> hand-offs
+    /// is not waited for: when the whole cluster stops at once, the followers are stopping too and would only hand
+    /// it back and forth until the deadline.
+    /// </summary>
     private int RequestHandOffs()
     {
+        handingOffLeadership = true; // From now on this node never asks for a leadership back.
         var led = 0;
         foreach (var replica in replicas)
         {
@@ -48,30 +60,45 @@ public sealed partial class MultiRaftHost
                 continue;
             }
 
-            led++;
             var status = replica.Raft.Status();
+            var attempts = handOffAttempts.GetValueOrDefault(replica.GroupId);
             if (status.LeadTransferee != 0)
             {
+                led++;
                 continue; // A transfer is already under way.
             }
 
-            ulong target = 0, match = 0;
-            foreach (var peer in status.Progress)
+            if (attempts >= HandOffAttemptsMax)
             {
-                if (peer.Id != options.NodeId && !peer.IsLearner && peer.RecentActive && (target == 0 || peer.Match > match))
-                {
-                    (target, match) = (peer.Id, peer.Match);
-                }
+                continue;
             }
 
+            led++;
+            var target = HandOffTarget(status);
             if (target != 0)
             {
-                // Another node's leader balancer may hand a group back if this node is its preferred replica; the
-                // next pass hands it off again, and the wait stays bounded by the timeout.
+                handOffAttempts[replica.GroupId] = attempts + 1;
                 replica.Raft.TransferLeadership(target);
             }
         }
 
         return led;
+    }
+
+    /// <summary>The connected, replicating follower with the longest log, or 0 when there is none.</summary>
+    private ulong HandOffTarget(RaftStatus status)
+    {
+        ulong target = 0, match = 0;
+        foreach (var peer in status.Progress)
+        {
+            // Not RecentActive: the leader clears it at every quorum check (see BalanceLeadership).
+            if (peer.Id != options.NodeId && !peer.IsLearner && peer.State == ProgressState.Replicate && sender!.IsConnected(peer.Id) &&
+                (target == 0 || peer.Match > match))
+            {
+                (target, match) = (peer.Id, peer.Match);
+            }
+        }
+
+        return target;
     }
 }

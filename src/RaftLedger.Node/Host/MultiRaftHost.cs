@@ -219,7 +219,14 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
         foreach (var replica in replicas)
         {
             var raft = replica.Raft;
+            var before = views[replica.Shard];
             views[replica.Shard] = new ShardView(replica.Shard, true, raft.Leader, raft.Term, raft.CommitIndex, replica.Applied, raft.Role);
+            if (before.Hosted && (before.Leader != raft.Leader || before.Term != raft.Term))
+            {
+                // Leadership history is what an operator reads to explain a latency spike; it changes rarely.
+                logger.LogInformation("shard {Shard}: term {Term}, leader {Leader}, this node {Role} (was term {OldTerm}, leader {OldLeader})",
+                    replica.Shard, raft.Term, raft.Leader, raft.Role, before.Term, before.Leader);
+            }
         }
     }
 }

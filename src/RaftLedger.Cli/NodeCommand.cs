@@ -28,6 +28,8 @@ public sealed record NodeLaunchOptions
     /// <summary>Client API addresses of the members (node id → REST address), shown by /v1/cluster; may be empty.</summary>
     public IReadOnlyDictionary<ulong, IPEndPoint> ApiPeers { get; init; } = new Dictionary<ulong, IPEndPoint>();
 
+    public IReadOnlyDictionary<ulong, IPEndPoint> GrpcPeers { get; init; } = new Dictionary<ulong, IPEndPoint>();
+
     public required int ShardCount { get; init; }
 
     public required int Replication { get; init; }
@@ -48,13 +50,14 @@ public static class NodeCommand
         var grpc = new Option<string?>("--grpc") { Description = "gRPC client API address, host:port (cleartext HTTP/2 needs its own port)." };
         var peers = new Option<string>("--peers") { Description = "Every node of a new cluster: id=host:port,id=host:port,...", Required = true };
         var apiPeers = new Option<string?>("--api-peers") { Description = "Every node's REST API address, id=host:port,... (shown by /v1/cluster and status)." };
+        var grpcPeers = new Option<string?>("--grpc-peers") { Description = "Every node's gRPC client address, id=host:port,... (published in the cluster map: the SDK routes straight to shard leaders)." };
         var shards = new Option<int>("--shards") { Description = "Shards of a new cluster.", DefaultValueFactory = _ => 8 };
         var replication = new Option<int>("--replication") { Description = "Replicas per shard (at most the node count).", DefaultValueFactory = _ => 3 };
         var secret = new Option<string?>("--secret") { Description = "Cluster secret that peers must present." };
         var parent = new Option<int?>("--exit-with-parent") { Description = "Stop when this process id exits (used by cluster up and demo).", Hidden = true };
         var command = new Command("node", "Run one RaftLedger node.")
         {
-            id, data, listen, api, grpc, peers, apiPeers, shards, replication, secret, parent,
+            id, data, listen, api, grpc, peers, apiPeers, grpcPeers, shards, replication, secret, parent,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -88,6 +91,12 @@ public static class NodeCommand
                 return false;
             }
 
+            Dictionary<ulong, IPEndPoint>? grpcPeerMap = [];
+            if (parse.GetValue(grpcPeers) is { } grpcPeersText && !TryPeers(grpcPeersText, "--grpc-peers", out grpcPeerMap, out error))
+            {
+                return false;
+            }
+
             IPEndPoint? grpcEndpoint = null;
             if (parse.GetValue(grpc) is { } grpcText && !TryEndpoint(grpcText, "--grpc", out grpcEndpoint, out error))
             {
@@ -103,6 +112,7 @@ public static class NodeCommand
                 Grpc = grpcEndpoint,
                 Peers = peerMap!,
                 ApiPeers = apiPeerMap!,
+                GrpcPeers = grpcPeerMap!,
                 ShardCount = parse.GetValue(shards),
                 Replication = parse.GetValue(replication),
                 Secret = parse.GetValue(secret),

@@ -54,6 +54,8 @@ public static class NodeLauncher
             ApiAddress = options.Api.ToString(),
             Peers = options.Peers.ToDictionary(peer => peer.Key, peer => peer.Value.ToString()),
             ApiAddresses = options.ApiPeers.ToDictionary(peer => peer.Key, peer => peer.Value.ToString()),
+            GrpcAddress = options.Grpc?.ToString() ?? "",
+            GrpcAddresses = options.GrpcPeers.ToDictionary(peer => peer.Key, peer => peer.Value.ToString()),
             ShardCount = options.ShardCount,
             Replication = options.Replication,
         };

@@ -44,6 +44,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly Dictionary<ulong, Dictionary<string, string>> environments = [];
     private readonly string peersArgument;
     private readonly string apiPeersArgument;
+    private readonly string grpcPeersArgument;
     private readonly string secret;
 
     private LocalCluster(LocalClusterOptions options, IReadOnlyList<LocalNodeSpec> nodes, string secret)
@@ -53,6 +54,7 @@ public sealed class LocalCluster : IAsyncDisposable
         this.secret = secret;
         peersArgument = string.Join(',', nodes.Select(node => $"{node.Id}={node.Peer}"));
         apiPeersArgument = string.Join(',', nodes.Select(node => $"{node.Id}={node.Api}"));
+        grpcPeersArgument = string.Join(',', nodes.Select(node => $"{node.Id}={node.Grpc}"));
     }
 
     public LocalClusterOptions Options { get; }
@@ -142,6 +144,7 @@ public sealed class LocalCluster : IAsyncDisposable
             "--grpc", node.Grpc.ToString(),
             "--peers", PeersArgument(id),
             "--api-peers", apiPeersArgument,
+            "--grpc-peers", grpcPeersArgument,
             "--shards", Options.ShardCount.ToString(CultureInfo.InvariantCulture),
             "--replication", Options.Replication.ToString(CultureInfo.InvariantCulture),
             "--secret", secret,

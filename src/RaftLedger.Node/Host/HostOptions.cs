@@ -62,6 +62,15 @@ public sealed record HostOptions
     /// <summary>Client API addresses of the members, when known (node id → host:port), for cluster status.</summary>
     public IReadOnlyDictionary<ulong, string> ApiAddresses { get; init; } = new Dictionary<ulong, string>();
 
+    /// <summary>This node's gRPC client API address, when it serves one on its own port.</summary>
+    public string GrpcAddress { get; init; } = "";
+
+    /// <summary>
+    /// gRPC client API addresses of the members, when known (node id → host:port). Published in the cluster map so the
+    /// SDK sends each request straight to its shard's leader instead of through whichever node it knows.
+    /// </summary>
+    public IReadOnlyDictionary<ulong, string> GrpcAddresses { get; init; } = new Dictionary<ulong, string>();
+
     /// <summary>Shards of a new cluster (ignored when --data already holds a cluster map).</summary>
     public int ShardCount { get; init; } = 8;
 

@@ -93,7 +93,9 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
 
     private static ClusterMap BootstrapMap(HostOptions options)
     {
-        var nodes = options.Peers.Select(p => new ClusterNode(p.Key, p.Value, options.ApiAddresses.GetValueOrDefault(p.Key, p.Key == options.NodeId ? options.ApiAddress : ""))).ToList();
+        var nodes = options.Peers.Select(p => new ClusterNode(p.Key, p.Value,
+            options.ApiAddresses.GetValueOrDefault(p.Key, p.Key == options.NodeId ? options.ApiAddress : ""),
+            options.GrpcAddresses.GetValueOrDefault(p.Key, p.Key == options.NodeId ? options.GrpcAddress : ""))).ToList();
         return ClusterMap.Bootstrap(nodes, options.ShardCount, Math.Min(options.Replication, nodes.Count));
     }
 

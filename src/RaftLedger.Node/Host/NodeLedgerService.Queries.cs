@@ -171,7 +171,7 @@ internal sealed partial class NodeLedgerService
         foreach (var node in map.Nodes)
         {
             var up = node.Id == options.NodeId || transport.IsConnected(node.Id);
-            nodes.Add(new NodeInfo(node.Id, node.ApiAddress, node.PeerAddress, up));
+            nodes.Add(new NodeInfo(node.Id, node.ApiAddress, node.PeerAddress, up) { GrpcAddress = node.GrpcAddress is { Length: > 0 } grpc ? grpc : null });
         }
 
         var shards = new List<ShardInfo>(map.ShardCount);

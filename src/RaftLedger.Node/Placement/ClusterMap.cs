@@ -3,8 +3,11 @@ using RaftLedger.Common.Placement;
 
 namespace RaftLedger.Node.Placement;
 
-/// <summary>A member node: its id (never 0), the address peers dial and the address clients use.</summary>
-public sealed record ClusterNode(ulong Id, string PeerAddress, string ApiAddress);
+/// <summary>
+/// A member node: its id (never 0), the address peers dial, the REST address clients use, and its gRPC client address
+/// ("" when unknown; maps written before it existed read back as "").
+/// </summary>
+public sealed record ClusterNode(ulong Id, string PeerAddress, string ApiAddress, string GrpcAddress = "");
 
 /// <summary>
 /// The cluster map: the nodes, the shard count, the replication factor and every shard's replicas.

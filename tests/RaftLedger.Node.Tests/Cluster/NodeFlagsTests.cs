@@ -45,7 +45,12 @@ public sealed class NodeFlagsTests
     [Fact]
     public void Valid_node_options_map_to_host_options()
     {
-        var options = Options(2, 8, 3) with { Secret = "s3cret" };
+        var options = Options(2, 8, 3) with
+        {
+            Secret = "s3cret",
+            Grpc = new IPEndPoint(IPAddress.Loopback, 9102),
+            GrpcPeers = new Dictionary<ulong, IPEndPoint> { [3] = new(IPAddress.Loopback, 9103) },
+        };
 
         Assert.True(NodeCommand.Validate(options, out var error), error);
         var host = NodeLauncher.ToHostOptions(options);
@@ -53,6 +58,8 @@ public sealed class NodeFlagsTests
         Assert.Equal("127.0.0.1:7103", host.Peers[3]);
         Assert.Equal("s3cret", host.Secret);
         Assert.Equal(8, host.ShardCount);
+        Assert.Equal("127.0.0.1:9102", host.GrpcAddress);
+        Assert.Equal("127.0.0.1:9103", host.GrpcAddresses[3]);
     }
 
     [Fact]

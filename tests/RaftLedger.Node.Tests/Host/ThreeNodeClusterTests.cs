@@ -48,6 +48,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         TickInterval = TimeSpan.FromMilliseconds(50),
         RequestTimeout = TimeSpan.FromSeconds(10),
         LeaderBalanceTicks = 10,
+        GrpcAddresses = peers.Keys.ToDictionary(node => node, node => $"127.0.0.1:{9100 + node}"),
     };
 
     private static int FreePort()
@@ -166,6 +167,8 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         Assert.Equal(3, cluster.Nodes.Count);
         Assert.Equal(Shards, cluster.Shards.Count);
         Assert.All(cluster.Shards, s => Assert.NotEqual(0UL, s.Leader));
+        // The gRPC addresses given at bootstrap are published, so the SDK can reach each shard's leader directly.
+        Assert.Equal(["127.0.0.1:9101", "127.0.0.1:9102", "127.0.0.1:9103"], cluster.Nodes.Select(n => n.GrpcAddress));
     }
 
     [Theory]

@@ -33,6 +33,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     private readonly byte[] keyBuffer = new byte[RocksLedgerLimits.TablePrefixBytes + RocksLedgerLimits.TableKeyBytesMax];
     private readonly byte[] valueBuffer = new byte[LedgerLimits.RecordSizeBytes * 2];
     private readonly byte[] idKeyScratch = new byte[IdBytes];
+    private readonly RocksKeyOrder keyOrder = new();
 
     // The shard generation the caches belong to; a different one means the state was replaced underneath.
     private ulong generation;

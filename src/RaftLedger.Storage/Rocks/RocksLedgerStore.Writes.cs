@@ -159,6 +159,17 @@ public sealed partial class RocksLedgerStore
             CacheAccount(account);
         }
 
+        // Every key this commit wrote to the Transfers table: created transfers and burnt ids.
+        foreach (ref readonly var transfer in writes.Transfers)
+        {
+            NoteStoredTransferId(transfer.Id);
+        }
+
+        foreach (var id in writes.TransientFailures)
+        {
+            NoteStoredTransferId(id);
+        }
+
         lookupMemoValid = false;
         LastTimestamp = writes.LastTimestamp;
     }

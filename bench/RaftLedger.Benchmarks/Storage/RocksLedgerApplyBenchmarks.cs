@@ -8,6 +8,8 @@ namespace RaftLedger.Benchmarks.Storage;
 /// Applying batches of 8189 plain transfers through the ledger state machine on one thread, with the ledger
 /// state in RocksDB (no fsync: RocksDB's WAL off or unsynced, as the node runs it) and, as a baseline, in memory.
 /// One operation is one transfer. Target (issue 4): at least 300,000 transfers/s on RocksDB.
+/// Transfer ids are ascending (as time-based ids such as ULIDs are; the RocksDB store then knows each id is new
+/// without a read) or random 128-bit values (every new id costs the store a RocksDB lookup).
 /// The database lives under RAFTLEDGER_BENCH_DIR (default: the system temp directory, on /work's disk here).
 /// Run: <c>dotnet run -c Release --project bench/RaftLedger.Benchmarks -- --filter *RocksLedgerApply* --job short</c>
 /// </summary>
@@ -26,6 +28,7 @@ public class RocksLedgerApplyBenchmarks
     private ulong appliedIndex;
     private ulong timestamp;
     private uint randomState;
+    private ulong idRandomState;
 
     public enum StoreKind
     {
@@ -37,8 +40,17 @@ public class RocksLedgerApplyBenchmarks
     [Params(StoreKind.RocksWalDisabled, StoreKind.RocksWalUnsynced, StoreKind.InMemory)]
     public StoreKind Store { get; set; }
 
+    public enum IdKind
+    {
+        Ascending,
+        Random,
+    }
+
     [Params(10_000, 1_000_000)]
     public int Accounts { get; set; }
+
+    [Params(IdKind.Ascending, IdKind.Random)]
+    public IdKind Ids { get; set; }
 
     [GlobalSetup]
     public void Setup()
@@ -64,6 +76,7 @@ public class RocksLedgerApplyBenchmarks
         ledger = new LedgerStateMachine(ledgerStore);
         timestamp = 1_000_000_000_000;
         randomState = 2_463_534_242;
+        idRandomState = 88_172_645_463_325_252;
         CreateAccounts();
     }
 
@@ -99,7 +112,7 @@ public class RocksLedgerApplyBenchmarks
 
             transfers[i] = new Transfer
             {
-                Id = ++nextTransferId,
+                Id = NextTransferId(),
                 DebitAccountId = debit,
                 CreditAccountId = credit,
                 Amount = 1 + (UInt128)(i & 1023),
@@ -110,6 +123,28 @@ public class RocksLedgerApplyBenchmarks
 
         timestamp += BatchEvents;
         ledger.CreateTransfers(transfers, timestamp, results, ++appliedIndex);
+    }
+
+    private UInt128 NextTransferId()
+    {
+        if (Ids == IdKind.Ascending)
+        {
+            return ++nextTransferId;
+        }
+
+        var high = NextRandom64();
+        return new UInt128(high, NextRandom64());
+    }
+
+    // xorshift64: the random ids' bits (deterministic; 128-bit ids do not collide in practice).
+    private ulong NextRandom64()
+    {
+        var x = idRandomState;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        idRandomState = x;
+        return x;
     }
 
     // xorshift32: cheap, deterministic, allocation-free.

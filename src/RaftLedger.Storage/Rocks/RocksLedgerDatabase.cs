@@ -72,7 +72,8 @@ public sealed class RocksLedgerDatabase : IDisposable
     /// <summary>
     /// Options tuned for the ledger: small point reads and writes on 16-byte ids, many shards in one keyspace.
     /// Bloom filters make lookups of absent ids (every new transfer) cheap; the memtable gets its own bloom
-    /// filter for the same reason; LZ4 keeps SSTs small at little CPU.
+    /// filter for the same reason, sized (<see cref="RocksLedgerLimits.MemtableBloomSizeRatio"/>) so that adding
+    /// every key to it stays in cache; LZ4 keeps SSTs small at little CPU.
     /// </summary>
     private static DbOptions BuildOptions(RocksLedgerOptions options, Cache blockCache)
     {
@@ -90,7 +91,7 @@ public sealed class RocksLedgerDatabase : IDisposable
             .SetBlockBasedTableFactory(table)
             .SetWriteBufferSize(options.WriteBufferBytes)
             .SetMaxWriteBufferNumber(4)
-            .SetMemtablePrefixBloomSizeRatio(0.1)
+            .SetMemtablePrefixBloomSizeRatio(RocksLedgerLimits.MemtableBloomSizeRatio)
             .SetCompression(Compression.Lz4)
             .SetLevelCompactionDynamicLevelBytes(true)
             .SetMaxBackgroundCompactions(2)

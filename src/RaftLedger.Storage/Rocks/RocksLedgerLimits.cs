@@ -36,6 +36,15 @@ public static class RocksLedgerLimits
     public const ulong WriteBufferBytesDefault = 64UL * 1024 * 1024;
 
     /// <summary>
+    /// Size of each memtable's bloom filter as a fraction of <see cref="WriteBufferBytesDefault"/> (RocksDB's
+    /// <c>memtable_prefix_bloom_size_ratio</c>). Every key written is added to it and every new transfer id is
+    /// looked up in it. 0.01 of 64 MiB is 640 KiB, about 8 bits per key of a full memtable (a few per cent false
+    /// positives); the earlier 0.1 (6.4 MiB, ~80 bits per key) missed the CPU cache on every add and made applying
+    /// slower, not faster (docs/PERFORMANCE.md, "RocksDB ledger state").
+    /// </summary>
+    public const double MemtableBloomSizeRatio = 0.01;
+
+    /// <summary>
     /// Accounts a <see cref="RocksLedgerStore"/> keeps decoded in memory (write-through). Every transfer reads two
     /// accounts, so hot accounts must not cost a RocksDB read each; 256 Ki accounts are about 40 MiB.
     /// </summary>

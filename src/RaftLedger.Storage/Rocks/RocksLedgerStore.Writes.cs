@@ -16,8 +16,10 @@ public sealed partial class RocksLedgerStore
         EnsureCurrent();
         Invariant.Check(writes.LastTimestamp >= LastTimestamp, "timestamps never go back");
         Span<byte> value = stackalloc byte[LedgerLimits.RecordSizeBytes];
-        foreach (ref readonly var account in writes.Accounts)
+        var accounts = writes.Accounts;
+        foreach (var position in keyOrder.Sort(accounts.Length, new AccountIds(accounts)))
         {
+            ref readonly var account = ref accounts[position];
             LedgerCodec.WriteAccount(value, account);
             batch.Put(RocksTable.Accounts, IdKey(account.Id), value);
         }
@@ -38,23 +40,63 @@ public sealed partial class RocksLedgerStore
         AfterCommit(writes);
     }
 
+    /// <summary>
+    /// Stages the transfers table by id, the timestamp index (already ascending) and the per-account index by
+    /// (account, timestamp): each table in key order, see <see cref="RocksKeyOrder"/>.
+    /// </summary>
     private void StageTransfers(ReadOnlySpan<Transfer> transfers, Span<byte> value)
     {
         Span<byte> key = stackalloc byte[IdBytes + TimestampBytes];
-        Span<byte> index = stackalloc byte[TransferIndexValueBytes];
-        foreach (ref readonly var transfer in transfers)
+        foreach (var position in keyOrder.Sort(transfers.Length, new TransferIds(transfers)))
         {
+            ref readonly var transfer = ref transfers[position];
             LedgerCodec.WriteTransfer(value, transfer);
             batch.Put(RocksTable.Transfers, IdKey(transfer.Id), value);
+        }
+
+        foreach (ref readonly var transfer in transfers)
+        {
             BinaryPrimitives.WriteUInt64BigEndian(key, transfer.Timestamp);
             batch.Put(RocksTable.TransferTimestamps, key[..TimestampBytes], IdKey(transfer.Id));
+        }
 
-            // The per-account index: one entry under each account, the value says which side it is on.
+        // The per-account index: one entry under each account, the value says which side it is on. Entry 2i is
+        // transfer i's debit side, 2i+1 its credit side; equal accounts keep that order, which is timestamp order.
+        Span<byte> index = stackalloc byte[TransferIndexValueBytes];
+        foreach (var entry in keyOrder.Sort(transfers.Length * 2, new TransferAccountIds(transfers)))
+        {
+            ref readonly var transfer = ref transfers[entry >> 1];
+            var side = (byte)(entry & 1);
             BinaryPrimitives.WriteUInt128BigEndian(index, transfer.Id);
-            index[IdBytes] = 0;
-            batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, transfer.DebitAccountId, transfer.Timestamp), index);
-            index[IdBytes] = 1;
-            batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, transfer.CreditAccountId, transfer.Timestamp), index);
+            index[IdBytes] = side;
+            var accountId = side == 0 ? transfer.DebitAccountId : transfer.CreditAccountId;
+            batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, accountId, transfer.Timestamp), index);
+        }
+    }
+
+    private readonly ref struct AccountIds(ReadOnlySpan<Account> accounts) : RocksKeyOrder.IKeySource
+    {
+        private readonly ReadOnlySpan<Account> accounts = accounts;
+
+        public UInt128 KeyAt(int index) => accounts[index].Id;
+    }
+
+    private readonly ref struct TransferIds(ReadOnlySpan<Transfer> transfers) : RocksKeyOrder.IKeySource
+    {
+        private readonly ReadOnlySpan<Transfer> transfers = transfers;
+
+        public UInt128 KeyAt(int index) => transfers[index].Id;
+    }
+
+    /// <summary>Entry 2i: transfer i's debit account; entry 2i+1: its credit account.</summary>
+    private readonly ref struct TransferAccountIds(ReadOnlySpan<Transfer> transfers) : RocksKeyOrder.IKeySource
+    {
+        private readonly ReadOnlySpan<Transfer> transfers = transfers;
+
+        public UInt128 KeyAt(int index)
+        {
+            ref readonly var transfer = ref transfers[index >> 1];
+            return (index & 1) == 0 ? transfer.DebitAccountId : transfer.CreditAccountId;
         }
     }
 
@@ -115,6 +157,17 @@ public sealed partial class RocksLedgerStore
         foreach (ref readonly var account in writes.Accounts)
         {
             CacheAccount(account);
+        }
+
+        // Every key this commit wrote to the Transfers table: created transfers and burnt ids.
+        foreach (ref readonly var transfer in writes.Transfers)
+        {
+            NoteStoredTransferId(transfer.Id);
+        }
+
+        foreach (var id in writes.TransientFailures)
+        {
+            NoteStoredTransferId(id);
         }
 
         lookupMemoValid = false;

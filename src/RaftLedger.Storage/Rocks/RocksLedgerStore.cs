@@ -33,9 +33,17 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     private readonly byte[] keyBuffer = new byte[RocksLedgerLimits.TablePrefixBytes + RocksLedgerLimits.TableKeyBytesMax];
     private readonly byte[] valueBuffer = new byte[LedgerLimits.RecordSizeBytes * 2];
     private readonly byte[] idKeyScratch = new byte[IdBytes];
+    private readonly RocksKeyOrder keyOrder = new();
 
     // The shard generation the caches belong to; a different one means the state was replaced underneath.
     private ulong generation;
+
+    // Invariant: while transferIdsAny is false the Transfers table of this shard is empty; otherwise no key in it
+    // (created transfer or burnt id) is above transferIdMax. Kept from the committed state only (set on reload,
+    // raised after each commit), so an id above it is known to be new without a RocksDB read: with ascending ids
+    // (time-based ids such as ULIDs, which clients are told to use) every new transfer skips its lookup.
+    private bool transferIdsAny;
+    private UInt128 transferIdMax;
 
     // The outcome of the last Transfers-table read, valid until the next commit: a new transfer's
     // duplicate check is followed by its burnt-id check on the same id, and this makes them one read.
@@ -73,6 +81,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
         accountCache.Clear();
         lookupMemoValid = false;
         generation = shard.Generation;
+        ReadTransferIdMax();
         var length = WriteKey(RocksTable.LedgerState, LedgerStateLastTimestamp);
         LastTimestamp = shard.TryGetRawKey(keyBuffer, length, valueBuffer, out _)
             ? BinaryPrimitives.ReadUInt64LittleEndian(valueBuffer)
@@ -106,6 +115,15 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     public bool TryGetTransfer(UInt128 id, out Transfer transfer)
     {
         EnsureCurrent();
+        if (IsAboveEveryStoredId(id))
+        {
+            lookupMemoValid = true;
+            lookupMemoId = id;
+            lookupMemoBurnt = false;
+            transfer = default;
+            return false;
+        }
+
         var length = WriteIdKey(RocksTable.Transfers, id);
         var found = shard.TryGetRawKey(keyBuffer, length, valueBuffer, out var valueLength);
         lookupMemoValid = true;
@@ -131,6 +149,11 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
             return lookupMemoBurnt;
         }
 
+        if (IsAboveEveryStoredId(transferId))
+        {
+            return false;
+        }
+
         var length = WriteIdKey(RocksTable.Transfers, transferId);
         return shard.TryGetRawKey(keyBuffer, length, valueBuffer, out var valueLength) && valueLength == 1;
     }
@@ -149,6 +172,29 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
         Invariant.Check(valueLength == 1);
         Invariant.Check(valueBuffer[0] <= (byte)PendingStatus.Expired);
         return (PendingStatus)valueBuffer[0];
+    }
+
+    private bool IsAboveEveryStoredId(UInt128 id) => !transferIdsAny || id > transferIdMax;
+
+    /// <summary>Reads the highest key of the shard's Transfers table (one reverse seek; on open and after the state was replaced).</summary>
+    private void ReadTransferIdMax()
+    {
+        using var cursor = shard.NewRawCursor(
+            RocksKeys.TableStart(shard.ShardId, RocksTable.Transfers), RocksKeys.TableEnd(shard.ShardId, RocksTable.Transfers), reverse: true);
+        transferIdsAny = cursor.MoveNext();
+        transferIdMax = transferIdsAny ? BinaryPrimitives.ReadUInt128BigEndian(cursor.Key) : 0;
+        Invariant.Check(!transferIdsAny || cursor.Key.Length == IdBytes, "transfer keys are 16-byte ids");
+    }
+
+    /// <summary>Raises the highest stored id after a commit wrote <paramref name="id"/> to the Transfers table.</summary>
+    private void NoteStoredTransferId(UInt128 id)
+    {
+        if (!transferIdsAny || id > transferIdMax)
+        {
+            transferIdMax = id;
+        }
+
+        transferIdsAny = true;
     }
 
     private void CacheAccount(in Account account)

@@ -99,7 +99,7 @@ public sealed partial class LedgerStateMachine
 
         FinishHomeLegs(item.TransactionId, homeLegs, decision == CrossShardDecision.Committed, firstTimestamp);
         var stored = decision == CrossShardDecision.Committed ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
-        batch.SetSideRecord(CrossShardTables.Coordinator, item.TransactionId, CrossShardCommand.WriteCoordinatorRecord(stored, item.Participants));
+        batch.SetSideRecord(CrossShardTables.Coordinator, item.TransactionId, CrossShardCommand.WriteCoordinatorRecord(stored, item.Participants, item.Events));
         if (decision == CrossShardDecision.AbortedWithoutStatus)
         {
             statuses.Fill((byte)CreateTransferResult.LinkedEventFailed);

@@ -1,3 +1,5 @@
+using RaftLedger.Common;
+
 namespace RaftLedger.Ledger.CrossShard;
 
 // The participant: holds legs prepared on this shard until the home shard's decision finishes them.
@@ -6,12 +8,23 @@ public sealed partial class CrossShardDriver
     // Transactions with legs prepared here (from applied Prepares and from scanning the ledger).
     private readonly Dictionary<UInt128, PreparedHere> preparedHere = [];
 
+    // Transactions this leader was told to finish, oldest first (at most RecentlyFinishedMax): a Prepare
+    // of one of them that arrives late (a delayed duplicate) is ignored, so that after an abort was
+    // answered no reservation of it appears again. Invariant: recentlyFinishedOrder holds the same ids.
+    private readonly HashSet<UInt128> recentlyFinished = [];
+    private readonly Queue<UInt128> recentlyFinishedOrder = new();
+
     private void OnPrepareRequest(CrossShardMessage message)
     {
         if (message.Legs.Length == 0 || !LegsBelongHere(message.Legs))
         {
             MessagesDropped++;
             return;
+        }
+
+        if (recentlyFinished.Contains(message.TransactionId))
+        {
+            return; // Decided and finished here already: the coordinator no longer waits for this answer.
         }
 
         if (preparedHere.ContainsKey(message.TransactionId))
@@ -100,12 +113,35 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        RememberFinished(transactionId);
+        if (prepareQueued.Remove(transactionId))
+        {
+            // Not proposed yet: it must not be proposed after this Finish (it would reserve again).
+            prepareQueue.RemoveAll(p => p.TransactionId == transactionId);
+        }
+
         // Always through Raft, even when nothing seems prepared: this leader may not have applied the
         // Prepare yet, and acknowledging without it could let the coordinator forget a commit.
         if (finishQueued.TryAdd(transactionId, home))
         {
             finishQueue.Add(new FinishItem(transactionId, decision == CrossShardDecision.Committed));
         }
+    }
+
+    private void RememberFinished(UInt128 transactionId)
+    {
+        if (!recentlyFinished.Add(transactionId))
+        {
+            return;
+        }
+
+        recentlyFinishedOrder.Enqueue(transactionId);
+        if (recentlyFinishedOrder.Count > CrossShardLimits.RecentlyFinishedMax)
+        {
+            recentlyFinished.Remove(recentlyFinishedOrder.Dequeue());
+        }
+
+        Invariant.Check(recentlyFinished.Count == recentlyFinishedOrder.Count);
     }
 
     private void OnFinishApplied(FinishItem item)

@@ -270,7 +270,10 @@ public sealed partial class CrossShardDriver
     {
         requests.Clear();
         transactions.Clear();
+        unfinishedEvents.Clear();
         preparedHere.Clear();
+        recentlyFinished.Clear();
+        recentlyFinishedOrder.Clear();
         ClearProposals();
     }
 }

@@ -103,7 +103,11 @@ public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] 
 public readonly record struct FinishItem(UInt128 TransactionId, bool Commit);
 
 /// <summary>A coordinator record (side table <see cref="CrossShardTables.Coordinator"/>).</summary>
-public sealed record CoordinatorRecord(CrossShardDecision Decision, int[] Participants);
+public sealed record CoordinatorRecord(CrossShardDecision Decision, int[] Participants)
+{
+    /// <summary>The transaction's event ids: a request that reuses one waits until the transaction is finished.</summary>
+    public UInt128[] EventIds { get; init; } = [];
+}
 
 /// <summary>A participant's prepared legs (side table <see cref="CrossShardTables.Prepared"/>).</summary>
 public sealed record PreparedRecord(int Home, ulong PreparedAt, Leg[] Legs);

@@ -41,6 +41,112 @@ public sealed class CrossShardProtocolTests
         CrossShardChecks.AssertConsistent(cluster);
     }
 
+    /// <summary>Steps until the request is answered; true when it was within the budget.</summary>
+    private static bool StepUntilDone(CrossShardCluster cluster, ClientRequest request, int stepsMax)
+    {
+        for (var steps = 0; steps < stepsMax && !request.Done; steps++)
+        {
+            cluster.Step();
+        }
+
+        return request.Done;
+    }
+
+    [Fact]
+    public void Created_is_answered_only_once_the_credit_leg_is_posted_on_its_shard()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        var request = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, a, b, 70)]);
+        var decidedBeforeAnswer = false;
+        for (var steps = 0; steps < 1000 && !request.Done; steps++)
+        {
+            cluster.Step();
+            decidedBeforeAnswer |= !request.Done && cluster.Shards[0].Ledger.TryLookupTransfer(request.Events[0].Id, out _);
+        }
+
+        Assert.True(request.Done, cluster.Describe());
+        Assert.True(decidedBeforeAnswer, "the home decides (stores the record) a round before the client is answered");
+        Assert.Equal(CreateTransferResult.Created, request.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
+        Assert.Equal((UInt128)70, credit.CreditsPosted);
+        Assert.Equal(UInt128.Zero, credit.CreditsPending);
+        Assert.False(cluster.Shards[1].Driver.HasPreparedLegs(b));
+    }
+
+    [Fact]
+    public void Refusal_is_answered_only_once_the_reservation_on_the_other_shard_is_released()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        var guarded = LedgerFixture.NewAccount(CrossShardWorkload.IdWithHome(cluster, 0));
+        guarded.Flags = AccountFlags.DebitsMustNotExceedCredits;
+        cluster.CreateAccounts(guarded);
+
+        // The credit leg (shard 1) prepares and reserves; the debit leg (the home, shard 0) is refused.
+        var request = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, guarded.Id, b, 5)]);
+        var reserved = false;
+        for (var steps = 0; steps < 1000 && !request.Done; steps++)
+        {
+            cluster.Step();
+            reserved |= cluster.Shards[1].Ledger.TryLookupAccount(b, out var during) && during.CreditsPending == 5;
+        }
+
+        Assert.True(request.Done, cluster.Describe());
+        Assert.True(reserved, "the credit leg was reserved while the transaction was in doubt");
+        Assert.Equal(CreateTransferResult.ExceedsCredits, request.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
+        Assert.Equal(UInt128.Zero, credit.CreditsPending);
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void Retry_of_a_decided_but_unfinished_transfer_answers_exists_only_after_the_finish()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        Transfer[] events = [CrossShardWorkload.Transfer(cluster, 0, a, b, 4)];
+        var first = cluster.Submit(events);
+        for (var steps = 0; !cluster.Shards[0].Ledger.TryLookupTransfer(events[0].Id, out _); steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 1000, cluster.Describe());
+        }
+
+        // Decided at home, not yet finished on the credit shard: the retry must wait like the original.
+        Assert.True(cluster.Shards[1].Driver.HasPreparedLegs(b));
+        var retry = cluster.Submit(events);
+        Assert.False(retry.Done);
+        Assert.True(StepUntilDone(cluster, retry, 1000), cluster.Describe());
+        Assert.True(first.Done);
+        Assert.Equal(CreateTransferResult.Exists, retry.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
+        Assert.Equal((UInt128)4, credit.CreditsPosted);
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void A_new_coordinator_leader_finishes_a_decided_transfer_before_a_retry_answers_exists()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        Transfer[] events = [CrossShardWorkload.Transfer(cluster, 0, a, b, 6)];
+        var first = cluster.Submit(events);
+        for (var steps = 0; !cluster.Shards[0].Ledger.TryLookupTransfer(events[0].Id, out _); steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 1000, cluster.Describe());
+        }
+
+        cluster.Shards[0].Crash();
+        var retry = cluster.Submit(events);
+        Assert.True(StepUntilDone(cluster, retry, 2000), cluster.Describe());
+        Assert.Equal(CreateTransferResult.Exists, retry.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
+        Assert.Equal((UInt128)6, credit.CreditsPosted);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        Assert.True(first.Done);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
     [Fact]
     public void Concurrent_duplicates_create_the_transfer_once_and_the_loser_gets_exists()
     {

@@ -15,6 +15,9 @@ public sealed partial class CrossShardDriver
     // legs are posted, nor reserve a second time). Invariant: every value is in transactions.
     private readonly Dictionary<UInt128, Transaction> unfinishedEvents = [];
 
+    // Units whose id (homed here) is claimed by another shard's transaction: started once it is free.
+    private readonly List<WaitingUnit> claimWaiters = [];
+
     /// <summary>
     /// Starts a cross-shard request (leader only): the events <see cref="Classify"/> marked, in request
     /// order. Each non-linked event and each linked chain is one transaction. The request is answered
@@ -113,6 +116,14 @@ public sealed partial class CrossShardDriver
     /// </summary>
     private bool WaitForEarlierTransaction(Request request, ReadOnlySpan<Transfer> events, int offset)
     {
+        if (AnyClaimed(events))
+        {
+            claimWaiters.Add(new WaitingUnit(request, events.ToArray(), offset));
+            request.Open++;
+            request.Waiting++;
+            return true;
+        }
+
         foreach (ref readonly var t in events)
         {
             if (unfinishedEvents.TryGetValue(t.Id, out var earlier))
@@ -126,6 +137,43 @@ public sealed partial class CrossShardDriver
         }
 
         return false;
+    }
+
+    private bool AnyClaimed(ReadOnlySpan<Transfer> events)
+    {
+        if (claimedIds.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (ref readonly var t in events)
+        {
+            if (claimedIds.Contains(t.Id))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Starts the units that waited for a claim on one of their ids, once none is claimed any more.</summary>
+    private void StartUnclaimedWaiters()
+    {
+        for (var i = 0; i < claimWaiters.Count; i++)
+        {
+            var waiting = claimWaiters[i];
+            if (AnyClaimed(waiting.Events) || !requests.ContainsKey(waiting.Request.Token))
+            {
+                continue;
+            }
+
+            claimWaiters.RemoveAt(i--);
+            waiting.Request.Waiting--;
+            StartUnit(waiting.Request, waiting.Events, waiting.Offset);
+            waiting.Request.Open--;
+            MaybeAnswer(waiting.Request);
+        }
     }
 
     private static UInt128[] EventIdsOf(Transfer[] events)
@@ -157,22 +205,29 @@ public sealed partial class CrossShardDriver
         return ((UInt128)term << 64) | ((UInt128)(ulong)shard << 48) | ++transactionSequence;
     }
 
+    /// <summary>
+    /// One leg per (shard, event): the debit side on the debit account's shard, the credit side on the
+    /// credit account's, and the id side on the id's home when that is not this (coordinating) shard, so
+    /// that every event's id is checked and claimed where ids with that home are unique.
+    /// </summary>
     private void AssignLegs(Transaction transaction)
     {
         var legsByShard = new Dictionary<int, List<Leg>>();
+        var sides = new Dictionary<int, LegSides>(3);
         for (var i = 0; i < transaction.PrepareCount; i++)
         {
             var t = transaction.Events[i];
-            var debitShard = ShardOf(t.DebitAccountId);
-            var creditShard = ShardOf(t.CreditAccountId);
-            if (debitShard == creditShard)
+            sides.Clear();
+            AddSide(sides, ShardOf(t.DebitAccountId), LegSides.Debit);
+            AddSide(sides, ShardOf(t.CreditAccountId), LegSides.Credit);
+            if (ShardOf(t.Id) != shard)
             {
-                LegsOf(legsByShard, debitShard).Add(new Leg((ushort)i, LegSides.Debit | LegSides.Credit, t));
+                AddSide(sides, ShardOf(t.Id), LegSides.Id);
             }
-            else
+
+            foreach (var (legShard, legSides) in sides)
             {
-                LegsOf(legsByShard, debitShard).Add(new Leg((ushort)i, LegSides.Debit, t));
-                LegsOf(legsByShard, creditShard).Add(new Leg((ushort)i, LegSides.Credit, t));
+                LegsOf(legsByShard, legShard).Add(new Leg((ushort)i, legSides, t));
             }
         }
 
@@ -183,6 +238,9 @@ public sealed partial class CrossShardDriver
 
         Invariant.Check(transaction.Participants.Count <= CrossShardLimits.TransactionShardsMax);
     }
+
+    private static void AddSide(Dictionary<int, LegSides> sides, int legShard, LegSides side) =>
+        sides[legShard] = sides.GetValueOrDefault(legShard) | side;
 
     private static List<Leg> LegsOf(Dictionary<int, List<Leg>> legsByShard, int participantShard)
     {
@@ -233,9 +291,24 @@ public sealed partial class CrossShardDriver
         {
             for (var i = 0; i < transaction.PrepareCount; i++)
             {
+                // The id's home answers first: TigerBeetle checks the id before the accounts.
+                var id = ShardOf(events[i].Id) == shard ? SideReport.Ok : ReportOf(transaction, i, ShardOf(events[i].Id), debitSide: true);
+                if (id.Outcome == LegOutcome.IdBusy)
+                {
+                    flags |= DecideFlags.ForceAbort; // Another transaction holds the id: abort, the client retries.
+                    break;
+                }
+
                 var debit = ReportOf(transaction, i, ShardOf(events[i].DebitAccountId), debitSide: true);
                 var credit = ReportOf(transaction, i, ShardOf(events[i].CreditAccountId), debitSide: false);
-                legStatuses[i] = (byte)CrossShardRules.Combine(events[i], debit, credit);
+                legStatuses[i] = id.Outcome == LegOutcome.IdTaken
+                    ? (byte)id.Ledger
+                    : (byte)CrossShardRules.Combine(events[i], debit, credit);
+            }
+
+            if ((flags & DecideFlags.ForceAbort) != 0)
+            {
+                Array.Fill(legStatuses, CrossShardRules.NotPrepared);
             }
         }
 

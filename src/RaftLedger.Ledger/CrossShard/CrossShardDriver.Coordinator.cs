@@ -424,7 +424,7 @@ public sealed partial class CrossShardDriver
         }
         else
         {
-            request.FailDetail ??= $"Cross-shard transaction {transaction.Id:X32} was aborted because a participant shard did not answer in time: nothing of it was created; retry with the same ids.";
+            request.FailDetail ??= $"Cross-shard transaction {transaction.Id:X32} was aborted before a decision (a participant shard did not answer in time, or one of its ids is held by another transfer in flight): nothing of it was created; retry with the same ids.";
         }
 
         MaybeAnswer(request);

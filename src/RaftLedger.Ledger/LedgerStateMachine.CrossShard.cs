@@ -135,7 +135,8 @@ public sealed partial class LedgerStateMachine
 
         for (var k = 0; k < item.Legs.Length; k++)
         {
-            if (batch.TryGetTransfer(item.Legs[k].Transfer.Id, out _))
+            // A leg that holds the id checks it in event order below (exists* there is the id's answer).
+            if ((item.Legs[k].Sides & LegSides.Id) == 0 && batch.TryGetTransfer(item.Legs[k].Transfer.Id, out _))
             {
                 WriteReport(reports, k, new SideReport(LegOutcome.AlreadyFinished, 0), new SideReport(LegOutcome.AlreadyFinished, 0));
                 MarkNotEvaluated(reports, k + 1, item.Legs.Length);
@@ -147,6 +148,15 @@ public sealed partial class LedgerStateMachine
         for (var k = 0; k < item.Legs.Length; k++)
         {
             var leg = item.Legs[k];
+            var id = (leg.Sides & LegSides.Id) != 0 ? IdReport(leg.Transfer, item.TransactionId) : SideReport.Ok;
+            if (id.Outcome != LegOutcome.Ok)
+            {
+                WriteReport(reports, k, id, id);
+                MarkNotEvaluated(reports, k + 1, item.Legs.Length);
+                batch.Rollback();
+                return false;
+            }
+
             var debit = (leg.Sides & LegSides.Debit) != 0 ? CheckSide(item.Legs, k, BalanceSide.Debit) : SideReport.Ok;
             var credit = (leg.Sides & LegSides.Credit) != 0 ? CheckSide(item.Legs, k, BalanceSide.Credit) : SideReport.Ok;
             WriteReport(reports, k, debit, credit);
@@ -162,7 +172,54 @@ public sealed partial class LedgerStateMachine
 
         batch.Release();
         batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, CrossShardCommand.WritePreparedRecord(item.Home, preparedAt, item.Legs));
+        SetIdClaims(item.Legs, item.TransactionId, claim: true);
         return true;
+    }
+
+    /// <summary>
+    /// At the id's home: whether the event's id is free for this transaction. Taken: the status a local
+    /// transfer with this id would get (exists*, id_already_failed). Busy: claimed by another prepared transaction.
+    /// </summary>
+    private SideReport IdReport(in Transfer t, UInt128 transactionId)
+    {
+        if (batch.TryGetTransfer(t.Id, out var existing))
+        {
+            return new SideReport(LegOutcome.IdTaken, (uint)TransferExists(t, existing));
+        }
+
+        if (batch.IsTransientFailure(t.Id))
+        {
+            return new SideReport(LegOutcome.IdTaken, (uint)CreateTransferResult.IdAlreadyFailed);
+        }
+
+        if (batch.TryGetSideRecord(CrossShardTables.IdClaim, t.Id, out var claim) &&
+            System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(claim) != transactionId)
+        {
+            return new SideReport(LegOutcome.IdBusy, 0);
+        }
+
+        return SideReport.Ok;
+    }
+
+    /// <summary>Claims (prepare) or frees (finish, release) the ids of the legs that hold their event's id here.</summary>
+    private void SetIdClaims(Leg[] legs, UInt128 transactionId, bool claim)
+    {
+        foreach (var leg in legs)
+        {
+            if ((leg.Sides & LegSides.Id) == 0)
+            {
+                continue;
+            }
+
+            byte[]? value = null;
+            if (claim)
+            {
+                value = new byte[16];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(value, transactionId);
+            }
+
+            batch.SetSideRecord(CrossShardTables.IdClaim, leg.Transfer.Id, value);
+        }
     }
 
     private SideReport CheckSide(Leg[] legs, int index, BalanceSide side)
@@ -225,8 +282,10 @@ public sealed partial class LedgerStateMachine
         return BalanceSteps.ExceedsLimit(view, side, t.Amount) ? LegOutcome.ExceedsLimit : LegOutcome.Ok;
     }
 
-    private static BalanceSide[] SidesOf(LegSides sides) => sides switch
+    // The balance sides of a leg (an id-only leg has none).
+    private static BalanceSide[] SidesOf(LegSides sides) => (sides & (LegSides.Debit | LegSides.Credit)) switch
     {
+        LegSides.None => [],
         LegSides.Debit => DebitOnly,
         LegSides.Credit => CreditOnly,
         _ => BothSides,

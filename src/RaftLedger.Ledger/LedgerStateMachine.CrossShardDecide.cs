@@ -82,7 +82,7 @@ public sealed partial class LedgerStateMachine
 
         var decision = CrossShardDecision.AbortedWithoutStatus;
         var lostHomeLegs = (item.Flags & DecideFlags.HomeHasLegs) != 0 && homeLegs is null;
-        if ((item.Flags & DecideFlags.ForceAbort) == 0 && !lostHomeLegs)
+        if ((item.Flags & DecideFlags.ForceAbort) == 0 && !lostHomeLegs && !AnyIdClaimed(item.Events))
         {
             decision = ChainStatuses(item, statuses) ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
         }
@@ -99,13 +99,31 @@ public sealed partial class LedgerStateMachine
 
         FinishHomeLegs(item.TransactionId, homeLegs, decision == CrossShardDecision.Committed, firstTimestamp);
         var stored = decision == CrossShardDecision.Committed ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
-        batch.SetSideRecord(CrossShardTables.Coordinator, item.TransactionId, CrossShardCommand.WriteCoordinatorRecord(stored, item.Participants));
+        batch.SetSideRecord(CrossShardTables.Coordinator, item.TransactionId, CrossShardCommand.WriteCoordinatorRecord(stored, item.Participants, item.Events));
         if (decision == CrossShardDecision.AbortedWithoutStatus)
         {
             statuses.Fill((byte)CreateTransferResult.LinkedEventFailed);
         }
 
         return decision;
+    }
+
+    /// <summary>
+    /// True when one of the events' ids is claimed here by a transaction coordinated elsewhere (this shard
+    /// is that id's home and a chain holding it is in flight): committing would create the id twice, so
+    /// the transaction aborts without statuses and the client retries (the retry waits for the claim).
+    /// </summary>
+    private bool AnyIdClaimed(Transfer[] events)
+    {
+        foreach (var t in events)
+        {
+            if (batch.TryGetSideRecord(CrossShardTables.IdClaim, t.Id, out _))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Fills each event's status as <see cref="RunBatch"/> would for a chain; burns ids that failed transiently. True when all are created.</summary>
@@ -172,6 +190,7 @@ public sealed partial class LedgerStateMachine
             ChangeSides(leg, commit ? BalanceChange.Post : BalanceChange.Release, firstTimestamp + leg.EventIndex);
         }
 
+        SetIdClaims(homeLegs.Legs, transactionId, claim: false);
         batch.SetSideRecord(CrossShardTables.Prepared, transactionId, null);
     }
 
@@ -219,6 +238,7 @@ public sealed partial class LedgerStateMachine
             }
         }
 
+        SetIdClaims(record.Legs, item.TransactionId, claim: false);
         batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, null);
         return true;
     }

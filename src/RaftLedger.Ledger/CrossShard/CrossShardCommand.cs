@@ -152,18 +152,32 @@ public static class CrossShardCommand
             participants[i] = reader.U16();
         }
 
+        // The event ids (a retry of one of them waits until the transaction is finished) came later:
+        // a record written without them reads as having none.
+        var eventIds = reader.Remaining == 0 ? [] : new UInt128[reader.Count(CrossShardLimits.TransactionEventsMax)];
+        for (var i = 0; i < eventIds.Length; i++)
+        {
+            eventIds[i] = reader.U128();
+        }
+
         reader.End();
-        return new CoordinatorRecord(decision, participants);
+        return new CoordinatorRecord(decision, participants) { EventIds = eventIds };
     }
 
-    internal static byte[] WriteCoordinatorRecord(CrossShardDecision decision, ReadOnlySpan<int> participants)
+    internal static byte[] WriteCoordinatorRecord(CrossShardDecision decision, ReadOnlySpan<int> participants, ReadOnlySpan<Transfer> events)
     {
-        var writer = new ByteWriter(3 + (2 * participants.Length));
+        var writer = new ByteWriter(5 + (2 * participants.Length) + (16 * events.Length));
         writer.U8((byte)decision);
         writer.U16(participants.Length);
         foreach (var participant in participants)
         {
             writer.U16(participant);
+        }
+
+        writer.U16(events.Length);
+        foreach (ref readonly var t in events)
+        {
+            writer.U128(t.Id);
         }
 
         return writer.ToArray();

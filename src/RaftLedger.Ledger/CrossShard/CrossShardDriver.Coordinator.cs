@@ -10,6 +10,14 @@ public sealed partial class CrossShardDriver
     // Invariant: every transaction of a request is in here until the request is answered.
     private readonly Dictionary<UInt128, Transaction> transactions = [];
 
+    // Event id → the transaction holding it, from Submit until every participant finished it. A unit
+    // reusing one of these ids waits for that transaction (a retry must not answer exists before the
+    // legs are posted, nor reserve a second time). Invariant: every value is in transactions.
+    private readonly Dictionary<UInt128, Transaction> unfinishedEvents = [];
+
+    // Units whose id (homed here) is claimed by another shard's transaction: started once it is free.
+    private readonly List<WaitingUnit> claimWaiters = [];
+
     /// <summary>
     /// Starts a cross-shard request (leader only): the events <see cref="Classify"/> marked, in request
     /// order. Each non-linked event and each linked chain is one transaction. The request is answered
@@ -62,6 +70,11 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        if (WaitForEarlierTransaction(request, events, offset))
+        {
+            return;
+        }
+
         var prepareCount = n;
         var firstStatus = CreateTransferResult.Created;
         for (var i = 0; i < n && prepareCount == n; i++)
@@ -87,10 +100,99 @@ public sealed partial class CrossShardDriver
         var transaction = new Transaction(NextTransactionId(), request, offset, events.ToArray(), prepareCount, nowNs);
         AssignLegs(transaction);
         transactions.Add(transaction.Id, transaction);
+        IndexEvents(transaction, EventIdsOf(transaction.Events));
         request.Open++;
         foreach (var participant in transaction.Participants.Values)
         {
             SendPrepare(transaction, participant);
+        }
+    }
+
+    /// <summary>
+    /// When an event of the unit reuses the id of a transaction not finished everywhere yet (a retry, or a
+    /// concurrent duplicate), the unit waits for it and is started afresh afterwards: it then answers
+    /// exists (or prepares, if that transaction aborted) only once that transaction's legs are posted or
+    /// released on every shard.
+    /// </summary>
+    private bool WaitForEarlierTransaction(Request request, ReadOnlySpan<Transfer> events, int offset)
+    {
+        if (AnyClaimed(events))
+        {
+            claimWaiters.Add(new WaitingUnit(request, events.ToArray(), offset));
+            request.Open++;
+            request.Waiting++;
+            return true;
+        }
+
+        foreach (ref readonly var t in events)
+        {
+            if (unfinishedEvents.TryGetValue(t.Id, out var earlier))
+            {
+                Invariant.Check(transactions.ContainsKey(earlier.Id), "an indexed transaction is in flight");
+                earlier.Waiters.Add(new WaitingUnit(request, events.ToArray(), offset));
+                request.Open++;
+                request.Waiting++;
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool AnyClaimed(ReadOnlySpan<Transfer> events)
+    {
+        if (claimedIds.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (ref readonly var t in events)
+        {
+            if (claimedIds.Contains(t.Id))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Starts the units that waited for a claim on one of their ids, once none is claimed any more.</summary>
+    private void StartUnclaimedWaiters()
+    {
+        for (var i = 0; i < claimWaiters.Count; i++)
+        {
+            var waiting = claimWaiters[i];
+            if (AnyClaimed(waiting.Events) || !requests.ContainsKey(waiting.Request.Token))
+            {
+                continue;
+            }
+
+            claimWaiters.RemoveAt(i--);
+            waiting.Request.Waiting--;
+            StartUnit(waiting.Request, waiting.Events, waiting.Offset);
+            waiting.Request.Open--;
+            MaybeAnswer(waiting.Request);
+        }
+    }
+
+    private static UInt128[] EventIdsOf(Transfer[] events)
+    {
+        var ids = new UInt128[events.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = events[i].Id;
+        }
+
+        return ids;
+    }
+
+    private void IndexEvents(Transaction transaction, UInt128[] eventIds)
+    {
+        transaction.EventIds = eventIds;
+        foreach (var id in eventIds)
+        {
+            unfinishedEvents.TryAdd(id, transaction); // A chain may repeat an id: the first holds it.
         }
     }
 
@@ -103,22 +205,29 @@ public sealed partial class CrossShardDriver
         return ((UInt128)term << 64) | ((UInt128)(ulong)shard << 48) | ++transactionSequence;
     }
 
+    /// <summary>
+    /// One leg per (shard, event): the debit side on the debit account's shard, the credit side on the
+    /// credit account's, and the id side on the id's home when that is not this (coordinating) shard, so
+    /// that every event's id is checked and claimed where ids with that home are unique.
+    /// </summary>
     private void AssignLegs(Transaction transaction)
     {
         var legsByShard = new Dictionary<int, List<Leg>>();
+        var sides = new Dictionary<int, LegSides>(3);
         for (var i = 0; i < transaction.PrepareCount; i++)
         {
             var t = transaction.Events[i];
-            var debitShard = ShardOf(t.DebitAccountId);
-            var creditShard = ShardOf(t.CreditAccountId);
-            if (debitShard == creditShard)
+            sides.Clear();
+            AddSide(sides, ShardOf(t.DebitAccountId), LegSides.Debit);
+            AddSide(sides, ShardOf(t.CreditAccountId), LegSides.Credit);
+            if (ShardOf(t.Id) != shard)
             {
-                LegsOf(legsByShard, debitShard).Add(new Leg((ushort)i, LegSides.Debit | LegSides.Credit, t));
+                AddSide(sides, ShardOf(t.Id), LegSides.Id);
             }
-            else
+
+            foreach (var (legShard, legSides) in sides)
             {
-                LegsOf(legsByShard, debitShard).Add(new Leg((ushort)i, LegSides.Debit, t));
-                LegsOf(legsByShard, creditShard).Add(new Leg((ushort)i, LegSides.Credit, t));
+                LegsOf(legsByShard, legShard).Add(new Leg((ushort)i, legSides, t));
             }
         }
 
@@ -129,6 +238,9 @@ public sealed partial class CrossShardDriver
 
         Invariant.Check(transaction.Participants.Count <= CrossShardLimits.TransactionShardsMax);
     }
+
+    private static void AddSide(Dictionary<int, LegSides> sides, int legShard, LegSides side) =>
+        sides[legShard] = sides.GetValueOrDefault(legShard) | side;
 
     private static List<Leg> LegsOf(Dictionary<int, List<Leg>> legsByShard, int participantShard)
     {
@@ -179,9 +291,24 @@ public sealed partial class CrossShardDriver
         {
             for (var i = 0; i < transaction.PrepareCount; i++)
             {
+                // The id's home answers first: TigerBeetle checks the id before the accounts.
+                var id = ShardOf(events[i].Id) == shard ? SideReport.Ok : ReportOf(transaction, i, ShardOf(events[i].Id), debitSide: true);
+                if (id.Outcome == LegOutcome.IdBusy)
+                {
+                    flags |= DecideFlags.ForceAbort; // Another transaction holds the id: abort, the client retries.
+                    break;
+                }
+
                 var debit = ReportOf(transaction, i, ShardOf(events[i].DebitAccountId), debitSide: true);
                 var credit = ReportOf(transaction, i, ShardOf(events[i].CreditAccountId), debitSide: false);
-                legStatuses[i] = (byte)CrossShardRules.Combine(events[i], debit, credit);
+                legStatuses[i] = id.Outcome == LegOutcome.IdTaken
+                    ? (byte)id.Ledger
+                    : (byte)CrossShardRules.Combine(events[i], debit, credit);
+            }
+
+            if ((flags & DecideFlags.ForceAbort) != 0)
+            {
+                Array.Fill(legStatuses, CrossShardRules.NotPrepared);
             }
         }
 
@@ -238,14 +365,32 @@ public sealed partial class CrossShardDriver
         }
 
         preparedHere.Remove(item.TransactionId); // This shard's own legs were finished by Decide itself.
-        AnswerTransaction(transaction, decision, statuses);
+        transaction.Outcome = decision;
+        transaction.Statuses = statuses.ToArray();
         if (!CrossShardCommand.TryGetCoordinatorRecord(ledger.Store, item.TransactionId, out var stored))
         {
-            transactions.Remove(item.TransactionId); // Tombstoned: nothing of ours to finish.
+            // Tombstoned (a participant's query aborted it first): nothing durable to retire, but the
+            // client is answered only once every participant we sent a Prepare has released its legs.
+            StartFinishing(transaction, CrossShardDecision.Aborted, OtherParticipants(transaction), retire: false);
             return;
         }
 
-        StartFinishing(transaction, stored);
+        StartFinishing(transaction, stored.Decision, stored.Participants, retire: true);
+    }
+
+    private int[] OtherParticipants(Transaction transaction)
+    {
+        var participants = new List<int>(transaction.Participants.Count);
+        foreach (var participantShard in transaction.Participants.Keys)
+        {
+            if (participantShard != shard)
+            {
+                participants.Add(participantShard);
+            }
+        }
+
+        participants.Sort();
+        return participants.ToArray();
     }
 
     private void AnswerTransaction(Transaction transaction, CrossShardDecision decision, ReadOnlySpan<byte> statuses)
@@ -279,7 +424,7 @@ public sealed partial class CrossShardDriver
         }
         else
         {
-            request.FailDetail ??= $"Cross-shard transaction {transaction.Id:X32} was aborted because a participant shard did not answer in time: nothing of it was created; retry with the same ids.";
+            request.FailDetail ??= $"Cross-shard transaction {transaction.Id:X32} was aborted before a decision (a participant shard did not answer in time, or one of its ids is held by another transfer in flight): nothing of it was created; retry with the same ids.";
         }
 
         MaybeAnswer(request);
@@ -297,12 +442,13 @@ public sealed partial class CrossShardDriver
             : new FailAction(request.Token, request.AnyCommitted, request.FailDetail));
     }
 
-    private void StartFinishing(Transaction transaction, CoordinatorRecord record)
+    private void StartFinishing(Transaction transaction, CrossShardDecision decision, int[] participants, bool retire)
     {
         transaction.Phase = Phase.Finishing;
-        transaction.Decision = record.Decision;
+        transaction.Decision = decision;
+        transaction.Retire = retire;
         transaction.Unacknowledged.Clear();
-        foreach (var participantShard in record.Participants)
+        foreach (var participantShard in participants)
         {
             transaction.Unacknowledged.Add(participantShard);
             SendFinish(transaction, participantShard);
@@ -324,13 +470,46 @@ public sealed partial class CrossShardDriver
         }
     }
 
+    /// <summary>
+    /// Every participant acknowledged its Finish (its legs are posted or released): only now is the client
+    /// answered, so that a read or a transfer that starts after the answer sees the outcome on every account.
+    /// </summary>
     private void MaybeRetire(Transaction transaction)
     {
-        if (transaction.Unacknowledged.Count == 0 && transaction.Phase == Phase.Finishing)
+        if (transaction.Unacknowledged.Count != 0 || transaction.Phase != Phase.Finishing)
+        {
+            return;
+        }
+
+        if (transaction.Retire)
         {
             transaction.Phase = Phase.Retiring;
             retireQueue.Add(transaction.Id);
         }
+        else
+        {
+            transactions.Remove(transaction.Id);
+        }
+
+        foreach (var id in transaction.EventIds)
+        {
+            if (unfinishedEvents.TryGetValue(id, out var holder) && holder == transaction)
+            {
+                unfinishedEvents.Remove(id);
+            }
+        }
+
+        AnswerTransaction(transaction, transaction.Outcome, transaction.Statuses);
+        foreach (var waiting in transaction.Waiters)
+        {
+            // Started afresh on the ledger state that now holds this transaction's outcome.
+            waiting.Request.Waiting--;
+            StartUnit(waiting.Request, waiting.Events, waiting.Offset);
+            waiting.Request.Open--;
+            MaybeAnswer(waiting.Request);
+        }
+
+        transaction.Waiters.Clear();
     }
 
     /// <summary>A new leader found a decided transaction in the ledger: finish it.</summary>
@@ -343,7 +522,8 @@ public sealed partial class CrossShardDriver
 
         var transaction = new Transaction(transactionId, null, 0, [], 0, nowNs);
         transactions.Add(transactionId, transaction);
-        StartFinishing(transaction, record);
+        IndexEvents(transaction, record.EventIds);
+        StartFinishing(transaction, record.Decision, record.Participants, retire: true);
     }
 
     /// <summary>A participant asks about legs prepared too long.</summary>
@@ -434,6 +614,9 @@ public sealed partial class CrossShardDriver
                 decideProposed |= transaction.Request == request && transaction.Phase != Phase.Preparing;
             }
 
+            // A unit waiting for an earlier transaction with its ids may be a retry of a committed one.
+            decideProposed |= request.Waiting > 0;
+
             actions.Enqueue(new FailAction(request.Token, decideProposed,
                 $"Shard {shard} lost its leadership during a cross-shard request: retry with the same ids (created transfers answer exists)."));
         }
@@ -455,8 +638,11 @@ public sealed partial class CrossShardDriver
 
         public ulong[] Timestamps { get; } = new ulong[count];
 
-        /// <summary>Transactions of this request not decided yet.</summary>
+        /// <summary>Transactions and waiting units of this request not answered yet.</summary>
         public int Open { get; set; }
+
+        /// <summary>Units waiting for an earlier transaction with one of their ids to finish.</summary>
+        public int Waiting { get; set; }
 
         public bool AnyCommitted { get; set; }
 
@@ -490,7 +676,23 @@ public sealed partial class CrossShardDriver
         public HashSet<int> Unacknowledged { get; } = [];
 
         public ulong LastFinishSentNs { get; set; }
+
+        /// <summary>False when there is no coordinator record to retire (tombstoned).</summary>
+        public bool Retire { get; set; }
+
+        /// <summary>The outcome Decide gave, kept until every participant finished (then the client is answered).</summary>
+        public CrossShardDecision Outcome { get; set; }
+
+        public byte[] Statuses { get; set; } = [];
+
+        /// <summary>The event ids indexed in unfinishedEvents for this transaction.</summary>
+        public UInt128[] EventIds { get; set; } = [];
+
+        /// <summary>Units of requests that reuse one of this transaction's ids: started once it is finished everywhere.</summary>
+        public List<WaitingUnit> Waiters { get; } = [];
     }
+
+    private sealed record WaitingUnit(Request Request, Transfer[] Events, int Offset);
 
     private sealed class Participant(int shard, Leg[] legs)
     {

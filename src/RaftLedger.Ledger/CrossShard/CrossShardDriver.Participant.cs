@@ -1,3 +1,5 @@
+using RaftLedger.Common;
+
 namespace RaftLedger.Ledger.CrossShard;
 
 // The participant: holds legs prepared on this shard until the home shard's decision finishes them.
@@ -6,12 +8,29 @@ public sealed partial class CrossShardDriver
     // Transactions with legs prepared here (from applied Prepares and from scanning the ledger).
     private readonly Dictionary<UInt128, PreparedHere> preparedHere = [];
 
+    // Ids this shard is the home of that a cross-shard transaction claims (from the Prepare being queued
+    // until its Finish applied; a superset of the IdClaim records). While claimed, a request with that id
+    // is not taken by the fast path (Classify) and waits in claimWaiters. Leader only.
+    private readonly HashSet<UInt128> claimedIds = [];
+    private readonly Dictionary<UInt128, List<UInt128>> claimsByTransaction = [];
+
+    // Transactions this leader was told to finish, oldest first (at most RecentlyFinishedMax): a Prepare
+    // of one of them that arrives late (a delayed duplicate) is ignored, so that after an abort was
+    // answered no reservation of it appears again. Invariant: recentlyFinishedOrder holds the same ids.
+    private readonly HashSet<UInt128> recentlyFinished = [];
+    private readonly Queue<UInt128> recentlyFinishedOrder = new();
+
     private void OnPrepareRequest(CrossShardMessage message)
     {
         if (message.Legs.Length == 0 || !LegsBelongHere(message.Legs))
         {
             MessagesDropped++;
             return;
+        }
+
+        if (recentlyFinished.Contains(message.TransactionId))
+        {
+            return; // Decided and finished here already: the coordinator no longer waits for this answer.
         }
 
         if (preparedHere.ContainsKey(message.TransactionId))
@@ -27,6 +46,44 @@ public sealed partial class CrossShardDriver
         }
 
         prepareQueue.Add(new PrepareItem(message.TransactionId, message.Home, message.Legs));
+        ClaimIds(message.TransactionId, message.Legs);
+    }
+
+    /// <summary>Marks the ids this Prepare claims before it is proposed, so that no fast-path event with one of them is proposed after it.</summary>
+    private void ClaimIds(UInt128 transactionId, Leg[] legs)
+    {
+        List<UInt128>? ids = null;
+        foreach (var leg in legs)
+        {
+            if ((leg.Sides & LegSides.Id) != 0 && claimedIds.Add(leg.Transfer.Id))
+            {
+                (ids ??= []).Add(leg.Transfer.Id);
+            }
+        }
+
+        if (ids is not null)
+        {
+            claimsByTransaction[transactionId] = ids;
+        }
+    }
+
+    /// <summary>The transaction's claims here are gone (finished, released, or its Prepare refused or dropped).</summary>
+    private void FreeIds(UInt128 transactionId)
+    {
+        if (!claimsByTransaction.Remove(transactionId, out var ids))
+        {
+            return;
+        }
+
+        foreach (var id in ids)
+        {
+            if (!ledger.Store.TryGetSideRecord(CrossShardTables.IdClaim, id, out _))
+            {
+                claimedIds.Remove(id);
+            }
+        }
+
+        StartUnclaimedWaiters();
     }
 
     private bool LegsBelongHere(Leg[] legs)
@@ -34,7 +91,8 @@ public sealed partial class CrossShardDriver
         foreach (var leg in legs)
         {
             if (((leg.Sides & LegSides.Debit) != 0 && ShardOf(leg.Transfer.DebitAccountId) != shard) ||
-                ((leg.Sides & LegSides.Credit) != 0 && ShardOf(leg.Transfer.CreditAccountId) != shard))
+                ((leg.Sides & LegSides.Credit) != 0 && ShardOf(leg.Transfer.CreditAccountId) != shard) ||
+                ((leg.Sides & LegSides.Id) != 0 && ShardOf(leg.Transfer.Id) != shard))
             {
                 return false;
             }
@@ -50,6 +108,10 @@ public sealed partial class CrossShardDriver
         if (prepared && CrossShardCommand.TryGetPreparedRecord(ledger.Store, item.TransactionId, out var record))
         {
             TrackPrepared(item.TransactionId, record);
+        }
+        else
+        {
+            FreeIds(item.TransactionId);
         }
 
         SendPrepared(item.Home, item.TransactionId, item.Legs, prepared, reports);
@@ -100,6 +162,13 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        RememberFinished(transactionId);
+        if (prepareQueued.Remove(transactionId))
+        {
+            // Not proposed yet: it must not be proposed after this Finish (it would reserve again).
+            prepareQueue.RemoveAll(p => p.TransactionId == transactionId);
+        }
+
         // Always through Raft, even when nothing seems prepared: this leader may not have applied the
         // Prepare yet, and acknowledging without it could let the coordinator forget a commit.
         if (finishQueued.TryAdd(transactionId, home))
@@ -108,8 +177,25 @@ public sealed partial class CrossShardDriver
         }
     }
 
+    private void RememberFinished(UInt128 transactionId)
+    {
+        if (!recentlyFinished.Add(transactionId))
+        {
+            return;
+        }
+
+        recentlyFinishedOrder.Enqueue(transactionId);
+        if (recentlyFinishedOrder.Count > CrossShardLimits.RecentlyFinishedMax)
+        {
+            recentlyFinished.Remove(recentlyFinishedOrder.Dequeue());
+        }
+
+        Invariant.Check(recentlyFinished.Count == recentlyFinishedOrder.Count);
+    }
+
     private void OnFinishApplied(FinishItem item)
     {
+        FreeIds(item.TransactionId);
         if (finishQueued.Remove(item.TransactionId, out var home))
         {
             preparedHere.Remove(item.TransactionId);

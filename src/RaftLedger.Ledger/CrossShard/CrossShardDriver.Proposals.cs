@@ -101,6 +101,7 @@ public sealed partial class CrossShardDriver
                 foreach (var item in proposal.Prepares!)
                 {
                     prepareQueued.Remove(item.TransactionId);
+                    FreeIds(item.TransactionId);
                 }
 
                 break;
@@ -202,6 +203,7 @@ public sealed partial class CrossShardDriver
     {
         prepareQueue.Clear();
         prepareQueued.Clear();
+        claimsByTransaction.Clear();
         decideQueue.Clear();
         finishQueue.Clear();
         finishQueued.Clear();

@@ -65,8 +65,9 @@ public sealed partial class CrossShardDriver
     /// <summary>
     /// Marks which events of a create_transfers request on this (home) shard must go through the
     /// driver instead of the host's normal proposal: an event is cross-shard when its debit or credit
-    /// account (for a post/void: its pending transfer's home) lives on another shard. A linked chain
-    /// is kept whole: one cross-shard event makes its whole chain cross-shard.
+    /// account (for a post/void: its pending transfer's home) or its id's home is another shard, or
+    /// when its id is claimed here by a cross-shard transaction in flight (it then waits for it). A
+    /// linked chain is kept whole: one cross-shard event makes its whole chain cross-shard.
     /// </summary>
     public void Classify(ReadOnlySpan<Transfer> transfers, Span<bool> crossShard)
     {
@@ -87,6 +88,12 @@ public sealed partial class CrossShardDriver
 
     private bool IsLocal(in Transfer t)
     {
+        if (ShardOf(t.Id) != shard || (claimedIds.Count != 0 && claimedIds.Contains(t.Id)))
+        {
+            // Another shard must check the id (a chain's later event), or a transaction holds it here.
+            return false;
+        }
+
         if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
         {
             // A pending transfer is only ever created on one shard (cross-shard pending transfers are
@@ -235,6 +242,7 @@ public sealed partial class CrossShardDriver
 
         TickCoordinator();
         TickParticipant();
+        StartUnclaimedWaiters();
     }
 
     /// <summary>The next action for the host, in order; false when there is none.</summary>
@@ -261,7 +269,9 @@ public sealed partial class CrossShardDriver
             }
             else if (record.Table == CrossShardTables.Prepared)
             {
-                TrackPrepared(record.Key, CrossShardCommand.ReadPreparedRecord(record.Value!));
+                var prepared = CrossShardCommand.ReadPreparedRecord(record.Value!);
+                TrackPrepared(record.Key, prepared);
+                ClaimIds(record.Key, prepared.Legs);
             }
         }
     }
@@ -270,7 +280,12 @@ public sealed partial class CrossShardDriver
     {
         requests.Clear();
         transactions.Clear();
+        unfinishedEvents.Clear();
         preparedHere.Clear();
+        claimedIds.Clear();
+        claimWaiters.Clear();
+        recentlyFinished.Clear();
+        recentlyFinishedOrder.Clear();
         ClearProposals();
     }
 }

@@ -36,6 +36,9 @@ public static class CrossShardLimits
     /// <summary>Prepared transactions one participant tracks in memory for abandonment checks.</summary>
     public const int ParticipantTransactionsMax = 16384;
 
+    /// <summary>Finished transactions a participant leader remembers so that a late duplicate Prepare cannot reserve again.</summary>
+    public const int RecentlyFinishedMax = 4 * ParticipantTransactionsMax;
+
     /// <summary>Actions queued for the host before the driver stops producing more (it retries on a later tick instead).</summary>
     public const int ActionsQueuedMax = 65536;
 }

@@ -156,7 +156,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
     private static SideReport ReadSide(ref ByteReader reader)
     {
         var outcome = (LegOutcome)reader.U8();
-        if (outcome > LegOutcome.AlreadyFinished)
+        if (outcome > LegOutcome.IdBusy)
         {
             throw new InvalidDataException("unknown leg outcome");
         }

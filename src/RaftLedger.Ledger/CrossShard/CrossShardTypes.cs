@@ -7,6 +7,9 @@ public enum LegSides : byte
     None = 0,
     Debit = 1,
     Credit = 2,
+
+    /// <summary>This shard is the event's id home (not the coordinator): it checks the id is free and claims it until finished.</summary>
+    Id = 4,
 }
 
 /// <summary>
@@ -37,6 +40,12 @@ public enum LegOutcome : byte
 
     /// <summary>A transfer with this event's id is already stored here: the transaction was finished before (a late duplicate prepare).</summary>
     AlreadyFinished,
+
+    /// <summary>At the id's home: the id is taken (exists*, or id_already_failed); the report's ledger field carries the <see cref="CreateTransferResult"/>.</summary>
+    IdTaken,
+
+    /// <summary>At the id's home: another transaction in flight has claimed the id (the coordinator aborts; the client retries).</summary>
+    IdBusy,
 }
 
 /// <summary>One side's outcome, with the account's ledger when the outcome is <see cref="LegOutcome.LedgerMismatch"/>.</summary>
@@ -75,6 +84,9 @@ public static class CrossShardTables
 
     /// <summary>At the home shard: a transaction aborted because nobody knew it (presumed abort); a later Decide loses.</summary>
     public const byte Tombstone = 3;
+
+    /// <summary>At an event id's home shard (a participant): the id is claimed by a prepared transaction (key: event id, value: transaction id).</summary>
+    public const byte IdClaim = 4;
 }
 
 /// <summary>Flags of a Decide item.</summary>
@@ -103,7 +115,11 @@ public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] 
 public readonly record struct FinishItem(UInt128 TransactionId, bool Commit);
 
 /// <summary>A coordinator record (side table <see cref="CrossShardTables.Coordinator"/>).</summary>
-public sealed record CoordinatorRecord(CrossShardDecision Decision, int[] Participants);
+public sealed record CoordinatorRecord(CrossShardDecision Decision, int[] Participants)
+{
+    /// <summary>The transaction's event ids: a request that reuses one waits until the transaction is finished.</summary>
+    public UInt128[] EventIds { get; init; } = [];
+}
 
 /// <summary>A participant's prepared legs (side table <see cref="CrossShardTables.Prepared"/>).</summary>
 public sealed record PreparedRecord(int Home, ulong PreparedAt, Leg[] Legs);

@@ -202,6 +202,13 @@ internal sealed partial class ShardReplica
         }
 
         var command = propose.Command;
+        if ((LedgerOperation)command[1] == LedgerOperation.CrossShardPrepare && !ProposeClassifiedWritesFirst())
+        {
+            driver!.OnProposalFailed(propose.Token);
+            driverTouched = true;
+            return;
+        }
+
         var count = LedgerCommand.TimestampCount(command);
         var timestamp = Math.Max(ClusterTimeNs(), lastProposedTimestamp + (ulong)count);
         LedgerCommand.SetBatchTimestamp(command, timestamp);
@@ -216,6 +223,27 @@ internal sealed partial class ShardReplica
         Invariant.Check(result.FirstIndex == result.LastIndex);
         lastProposedTimestamp = timestamp;
         driverProposals.Add(result.FirstIndex, (result.Term, propose.Token));
+    }
+
+    /// <summary>
+    /// Proposes the fast-path writes already classified before a Prepare: a Prepare may claim an event id
+    /// homed here, and a fast-path event with that id classified before the claim must come first in the
+    /// log (the Prepare then finds it and refuses), never after (it would be created while claimed).
+    /// False when they could not all be proposed (the Prepare waits for the coordinator's resend).
+    /// </summary>
+    private bool ProposeClassifiedWritesFirst()
+    {
+        while (writes.Count > 0)
+        {
+            var before = writes.Count;
+            ProposeQueuedWrites();
+            if (writes.Count == before)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Called for every applied entry: tells the driver when it was one of its proposals.</summary>

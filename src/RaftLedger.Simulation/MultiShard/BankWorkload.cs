@@ -33,6 +33,15 @@ public sealed class TransferFate(Transfer submitted, int home, bool crossShard)
     public TransferOutcome Outcome { get; internal set; }
 
     public CreateTransferResult Status { get; internal set; }
+
+    /// <summary>Order (<see cref="BankWorkload.NextSequence"/>) at which a client first submitted it (long.MaxValue: never).</summary>
+    public long SubmittedAt { get; internal set; } = long.MaxValue;
+
+    /// <summary>Order at which a client was first told it is created (long.MaxValue: never).</summary>
+    public long AcknowledgedAt { get; internal set; } = long.MaxValue;
+
+    /// <summary>Order at which a client got its final answer (long.MaxValue: not yet).</summary>
+    public long AnsweredAt { get; internal set; } = long.MaxValue;
 }
 
 /// <summary>One client request: transfers whose ids all belong to <see cref="Home"/>, retried unchanged until answered.</summary>
@@ -88,6 +97,8 @@ public sealed class BankWorkload
     private readonly List<BankAccount>[] _byShard;
     private readonly Dictionary<UInt128, TransferFate> _fates = [];
     private readonly List<TransferFate> _fateOrder = [];
+    private readonly Dictionary<UInt128, List<TransferFate>> _byAccount = [];
+    private long _sequence;
 
     public BankWorkload(SimRandom random, int shardCount, int customersPerShard)
     {
@@ -110,6 +121,15 @@ public sealed class BankWorkload
     public IReadOnlyList<TransferFate> Fates => _fateOrder;
 
     public bool TryGetFate(UInt128 id, out TransferFate fate) => _fates.TryGetValue(id, out fate!);
+
+    /// <summary>
+    /// The next number of the run's real-time order: submissions, acknowledgements and the start of reads are
+    /// numbered as they happen, so "started after that acknowledgement" is a comparison of two numbers.
+    /// </summary>
+    public long NextSequence() => ++_sequence;
+
+    /// <summary>Every transfer that names <paramref name="accountId"/> as debit or credit account.</summary>
+    public IReadOnlyList<TransferFate> FatesOf(UInt128 accountId) => _byAccount.TryGetValue(accountId, out var fates) ? fates : [];
 
     /// <summary>The create_accounts events of one shard.</summary>
     public Account[] AccountEvents(int shard)
@@ -177,10 +197,12 @@ public sealed class BankWorkload
     internal void Record(Transfer transfer, CreateTransferResult result)
     {
         var fate = _fates[transfer.Id];
+        fate.AnsweredAt = NextSequence();
         switch (result)
         {
             case CreateTransferResult.Created or CreateTransferResult.Exists:
                 fate.Outcome = TransferOutcome.Created;
+                fate.AcknowledgedAt = Math.Min(fate.AcknowledgedAt, fate.AnsweredAt);
                 break;
             case >= CreateTransferResult.ExistsWithDifferentFlags and < CreateTransferResult.Exists:
                 throw new SimulationFailureException($"transfer {transfer.Id} was retried unchanged but answered {result}");
@@ -200,9 +222,35 @@ public sealed class BankWorkload
             var fate = new TransferFate(transfer, home, crossShard);
             _fates.Add(transfer.Id, fate);
             _fateOrder.Add(fate);
+            ByAccount(transfer.DebitAccountId).Add(fate);
+            ByAccount(transfer.CreditAccountId).Add(fate);
         }
 
         return new ClientRequest(client, home, transfers);
+    }
+
+    private List<TransferFate> ByAccount(UInt128 accountId)
+    {
+        if (!_byAccount.TryGetValue(accountId, out var fates))
+        {
+            fates = [];
+            _byAccount.Add(accountId, fates);
+        }
+
+        return fates;
+    }
+
+    /// <summary>Marks the request's transfers submitted (their first attempt reached a leader) now.</summary>
+    internal void MarkSubmitted(ClientRequest request)
+    {
+        foreach (var transfer in request.Transfers)
+        {
+            var fate = _fates[transfer.Id];
+            if (fate.SubmittedAt == long.MaxValue)
+            {
+                fate.SubmittedAt = NextSequence();
+            }
+        }
     }
 
     private (UInt128 Debit, UInt128 Credit) TwoAccounts(List<BankAccount> debitSide, List<BankAccount> creditSide)

@@ -265,6 +265,7 @@ public static class MultiShardChaos
             $"liveness: cross-shard work still unfinished {options.PendingAnsweredTicksMax} ticks after every request was answered");
 
         Require(cluster.RunUntil(cluster.AllApplied, options.PendingAnsweredTicksMax), "replicas did not catch up after healing");
+        Require(cluster.RunUntil(() => cluster.ReadsOutstanding == 0, options.PendingAnsweredTicksMax), "account reads were not served after healing");
         cluster.CheckLogs();
         cluster.CheckReplicasAgree();
         BankChecker.CheckQuiet(cluster);

@@ -159,6 +159,7 @@ public sealed partial class MultiShardCluster
 
         client.TargetNode = target;
         client.NextAttemptTick = NowTicks + Options.RequestTimeoutTicks;
+        Workload.MarkSubmitted(request);
         if (!SubmitParts(replica, request))
         {
             client.NextAttemptTick = NowTicks + _clientRandom.Between(2, 10);
@@ -256,6 +257,7 @@ public sealed partial class MultiShardCluster
         for (var i = 0; i < request.Transfers.Length; i++)
         {
             Workload.Record(request.Transfers[i], request.Results[i]);
+            AfterAnswer(request.Transfers[i], request.Results[i]);
         }
 
         RequestsAnswered++;

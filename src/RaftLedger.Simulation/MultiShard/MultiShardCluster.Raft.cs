@@ -160,6 +160,8 @@ public sealed partial class MultiShardCluster
             count = replica.Ledger!.Apply(entry.Data.Span, _results, entry.Index).EventCount;
         }
 
+        NoteApplied(replica);
+
         if (!replica.Waiting.Remove(entry.Index, out var proposal))
         {
             return;

@@ -35,6 +35,7 @@ public sealed partial class MultiShardCluster
     private readonly SimRandom _clientRandom;
     private readonly SimRandom _diskRandom;
     private readonly SimRandom _coreSeeds;
+    private readonly SimRandom _readRandom;
     private readonly List<MultiShardNode> _nodes = [];
     private readonly ShardReplica?[,] _replicas;
     private readonly List<ShardReplica>[] _shardReplicas;
@@ -57,6 +58,7 @@ public sealed partial class MultiShardCluster
         _diskRandom = root.Fork();
         _coreSeeds = root.Fork();
         Workload = new BankWorkload(root.Fork(), options.ShardCount, options.CustomersPerShard);
+        _readRandom = root.Fork();
         _emptyLedger = LedgerSnapshot(NewLedger());
         _replicas = new ShardReplica?[options.ShardCount, options.NodeCount + 1];
         _shardReplicas = new List<ShardReplica>[options.ShardCount];
@@ -144,6 +146,7 @@ public sealed partial class MultiShardCluster
             }
         }
 
+        ServeReads();
         CrashTrappedNodes();
         if (NowTicks >= _nextFullCheckTick)
         {
@@ -402,6 +405,9 @@ public sealed partial class MultiShardCluster
         var replica = _replicas[envelope.Shard, to];
         if (replica?.Core is not { } core)
         {
+            // The receiving node is down: a snapshot stream to it fails, and the sender must hear so (else
+            // its leader waits for that snapshot forever and the replica never catches up).
+            OnDropped(from, to, envelope);
             return;
         }
 

@@ -32,6 +32,9 @@ public enum MultiShardHostBug
 
     /// <summary>Answers a client's transfers <c>created</c> as soon as they are proposed, before the ledger decided anything.</summary>
     AcknowledgeOnPropose = 1,
+
+    /// <summary>Serves account reads from any running replica at once, without waiting for it to apply the read index.</summary>
+    StaleReads = 2,
 }
 
 /// <summary>Everything that shapes one multi-shard cluster and its bank workload. A run is fully determined by these.</summary>
@@ -88,6 +91,9 @@ public sealed record MultiShardOptions
         AbandonTimeoutNs = 30 * MultiShardLimits.TickNs,
     };
 
+    /// <summary>Probability that a client reads both accounts of a transfer right after it is told it was created (the real-time order check).</summary>
+    public double ReadAfterAcknowledgementProbability { get; init; } = 0.5;
+
     /// <summary>A deliberate bug in the host (tests of the checkers only).</summary>
     public MultiShardHostBug HostBug { get; init; }
 
@@ -129,6 +135,11 @@ public sealed record MultiShardOptions
         if (CustomersPerShard < 2 || ClientCount < 0 || RequestTimeoutTicks < 1 || ClientThinkTicksMax < 0 || FullCheckEveryTicks < 1)
         {
             throw new ArgumentException("at least 2 customers per shard, client count >= 0, request timeout >= 1 tick, think time >= 0 and check interval >= 1 are required");
+        }
+
+        if (ReadAfterAcknowledgementProbability is < 0 or > 1)
+        {
+            throw new ArgumentException($"ReadAfterAcknowledgementProbability {ReadAfterAcknowledgementProbability} must be in [0, 1]");
         }
 
         if (CrossShardFraction is < 0 or > 1)

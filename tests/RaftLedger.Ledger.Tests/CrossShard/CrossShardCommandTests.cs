@@ -180,6 +180,10 @@ public sealed class CrossShardCommandTests
         Assert.True(1 + (CrossShardLimits.TransactionEventsMax * CrossShardCommand.LegReportBytes) <= LedgerLimits.ResultBytesMax, "one full prepare's results fit");
         Assert.True(CrossShardCommand.WritePreparedRecord(0, 0, prepare.Legs).Length <= LedgerLimits.SideRecordBytesMax, "a full prepared record fits the side table");
         Assert.True(CrossShardLimits.FinishItemsPerCommandMax * CrossShardLimits.TransactionEventsMax <= LedgerLimits.BatchEventsMax, "a full finish's timestamps fit a batch");
+        var fullParticipants = Enumerable.Range(0, CrossShardLimits.TransactionShardsMax).ToArray();
+        var fullEvents = new Transfer[CrossShardLimits.TransactionEventsMax];
+        Assert.True(CrossShardCommand.WriteCoordinatorRecord(CrossShardDecision.Committed, fullParticipants, fullEvents).Length <= LedgerLimits.SideRecordBytesMax, "a full coordinator record fits the side table");
+        Assert.True(CrossShardLimits.RecentlyFinishedMax >= CrossShardLimits.ParticipantTransactionsMax, "a participant remembers at least as many finished transactions as it can hold prepared");
         Assert.True(CrossShardLimits.ItemsPerCommandMax * (1 + CrossShardLimits.TransactionEventsMax) <= LedgerLimits.ResultBytesMax, "a full decide's results fit");
         Assert.True(CrossShardLimits.ItemsPerCommandMax * CrossShardLimits.TransactionEventsMax <= LedgerLimits.BatchEventsMax, "a full decide's timestamps fit a batch");
         Assert.True(CrossShardOptions.Default.CoordinatorTimeoutNs < CrossShardOptions.Default.AbandonTimeoutNs);

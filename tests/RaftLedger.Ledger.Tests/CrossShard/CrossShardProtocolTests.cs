@@ -41,6 +41,190 @@ public sealed class CrossShardProtocolTests
         CrossShardChecks.AssertConsistent(cluster);
     }
 
+    /// <summary>Steps until the request is answered; true when it was within the budget.</summary>
+    private static bool StepUntilDone(CrossShardCluster cluster, ClientRequest request, int stepsMax)
+    {
+        for (var steps = 0; steps < stepsMax && !request.Done; steps++)
+        {
+            cluster.Step();
+        }
+
+        return request.Done;
+    }
+
+    [Fact]
+    public void Created_is_answered_only_once_the_credit_leg_is_posted_on_its_shard()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        var request = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, a, b, 70)]);
+        var decidedBeforeAnswer = false;
+        for (var steps = 0; steps < 1000 && !request.Done; steps++)
+        {
+            cluster.Step();
+            decidedBeforeAnswer |= !request.Done && cluster.Shards[0].Ledger.TryLookupTransfer(request.Events[0].Id, out _);
+        }
+
+        Assert.True(request.Done, cluster.Describe());
+        Assert.True(decidedBeforeAnswer, "the home decides (stores the record) a round before the client is answered");
+        Assert.Equal(CreateTransferResult.Created, request.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
+        Assert.Equal((UInt128)70, credit.CreditsPosted);
+        Assert.Equal(UInt128.Zero, credit.CreditsPending);
+        Assert.False(cluster.Shards[1].Driver.HasPreparedLegs(b));
+    }
+
+    [Fact]
+    public void Refusal_is_answered_only_once_the_reservation_on_the_other_shard_is_released()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        var guarded = LedgerFixture.NewAccount(CrossShardWorkload.IdWithHome(cluster, 0));
+        guarded.Flags = AccountFlags.DebitsMustNotExceedCredits;
+        cluster.CreateAccounts(guarded);
+
+        // The credit leg (shard 1) prepares and reserves; the debit leg (the home, shard 0) is refused.
+        var request = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, guarded.Id, b, 5)]);
+        var reserved = false;
+        for (var steps = 0; steps < 1000 && !request.Done; steps++)
+        {
+            cluster.Step();
+            reserved |= cluster.Shards[1].Ledger.TryLookupAccount(b, out var during) && during.CreditsPending == 5;
+        }
+
+        Assert.True(request.Done, cluster.Describe());
+        Assert.True(reserved, "the credit leg was reserved while the transaction was in doubt");
+        Assert.Equal(CreateTransferResult.ExceedsCredits, request.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
+        Assert.Equal(UInt128.Zero, credit.CreditsPending);
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void Retry_of_a_decided_but_unfinished_transfer_answers_exists_only_after_the_finish()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        Transfer[] events = [CrossShardWorkload.Transfer(cluster, 0, a, b, 4)];
+        var first = cluster.Submit(events);
+        for (var steps = 0; !cluster.Shards[0].Ledger.TryLookupTransfer(events[0].Id, out _); steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 1000, cluster.Describe());
+        }
+
+        // Decided at home, not yet finished on the credit shard: the retry must wait like the original.
+        Assert.True(cluster.Shards[1].Driver.HasPreparedLegs(b));
+        var retry = cluster.Submit(events);
+        Assert.False(retry.Done);
+        Assert.True(StepUntilDone(cluster, retry, 1000), cluster.Describe());
+        Assert.True(first.Done);
+        Assert.Equal(CreateTransferResult.Exists, retry.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
+        Assert.Equal((UInt128)4, credit.CreditsPosted);
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void A_new_coordinator_leader_finishes_a_decided_transfer_before_a_retry_answers_exists()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        Transfer[] events = [CrossShardWorkload.Transfer(cluster, 0, a, b, 6)];
+        var first = cluster.Submit(events);
+        for (var steps = 0; !cluster.Shards[0].Ledger.TryLookupTransfer(events[0].Id, out _); steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 1000, cluster.Describe());
+        }
+
+        cluster.Shards[0].Crash();
+        var retry = cluster.Submit(events);
+        Assert.True(StepUntilDone(cluster, retry, 2000), cluster.Describe());
+        Assert.Equal(CreateTransferResult.Exists, retry.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
+        Assert.Equal((UInt128)6, credit.CreditsPosted);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        Assert.True(first.Done);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    private static Transfer[] ChainWithSecondIdHomedOn(CrossShardCluster cluster, int secondHome, UInt128 debit, UInt128 credit, UInt128 secondId = default)
+    {
+        var first = CrossShardWorkload.Transfer(cluster, 0, debit, credit, 2);
+        first.Flags = TransferFlags.Linked;
+        var second = LedgerFixture.NewTransfer(secondId != 0 ? secondId : CrossShardWorkload.IdWithHome(cluster, secondHome), debit, credit, 3);
+        return [first, second];
+    }
+
+    /// <summary>Three shards: a on 0, b on 1, and two accounts on shard 2 that no chain below touches.</summary>
+    private static (CrossShardCluster Cluster, UInt128 A, UInt128 B, UInt128 C1, UInt128 C2) ThreeShards()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach(shardCount: 3);
+        var c1 = CrossShardWorkload.IdWithHome(cluster, 2);
+        var c2 = CrossShardWorkload.IdWithHome(cluster, 2);
+        cluster.CreateAccounts(LedgerFixture.NewAccount(c1), LedgerFixture.NewAccount(c2));
+        return (cluster, a, b, c1, c2);
+    }
+
+    [Fact]
+    public void Chain_event_whose_id_exists_on_its_own_home_shard_gets_exists_with_different_fields()
+    {
+        var (cluster, a, b, c1, c2) = ThreeShards();
+        var earlier = cluster.Submit([CrossShardWorkload.Transfer(cluster, 2, c1, c2, 9)]);
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        Assert.Equal(CreateTransferResult.Created, earlier.Results[0]);
+
+        // A chain homed on shard 0 (accounts on 0 and 1) whose second event reuses that id, homed on shard 2.
+        var chain = cluster.Submit(ChainWithSecondIdHomedOn(cluster, 2, a, b, earlier.Events[0].Id));
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.ExistsWithDifferentDebitAccountId], chain.Results);
+        Assert.True(cluster.Shards[0].Ledger.TryLookupAccount(a, out var debit));
+        Assert.Equal(UInt128.Zero, debit.DebitsPosted);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void Chain_event_ids_are_recorded_on_their_home_so_a_later_transfer_reusing_one_gets_exists()
+    {
+        var (cluster, a, b, c1, c2) = ThreeShards();
+        var events = ChainWithSecondIdHomedOn(cluster, 2, a, b);
+        var chain = cluster.Submit(events);
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        Assert.Equal([CreateTransferResult.Created, CreateTransferResult.Created], chain.Results);
+        Assert.True(cluster.Shards[2].Ledger.TryLookupTransfer(events[1].Id, out _), "the id's home holds the record");
+
+        var later = cluster.Submit([LedgerFixture.NewTransfer(events[1].Id, c1, c2, 4)]);
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        Assert.Equal(CreateTransferResult.ExistsWithDifferentDebitAccountId, later.Results[0]);
+        Assert.True(cluster.Shards[2].Ledger.TryLookupAccount(c2, out var untouched));
+        Assert.Equal(UInt128.Zero, untouched.CreditsPosted);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void Local_transfer_reusing_an_id_claimed_by_a_chain_in_flight_waits_and_gets_exists()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        var b2 = CrossShardWorkload.IdWithHome(cluster, 1);
+        cluster.CreateAccounts(LedgerFixture.NewAccount(b2));
+        var events = ChainWithSecondIdHomedOn(cluster, 1, a, b);
+        var chain = cluster.Submit(events);
+        for (var steps = 0; !cluster.Shards[1].Store.EnumerateSideRecords().Any(r => r.Table == CrossShardTables.IdClaim); steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 1000, cluster.Describe());
+        }
+
+        // Both accounts and the id on shard 1: the fast path, were the id not claimed by the chain.
+        var local = LedgerFixture.NewTransfer(events[1].Id, b, b2, 1);
+        var duplicate = cluster.Submit([local]);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        Assert.Equal([CreateTransferResult.Created, CreateTransferResult.Created], chain.Results);
+        Assert.Equal(CreateTransferResult.ExistsWithDifferentDebitAccountId, duplicate.Results[0]);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b2, out var untouched));
+        Assert.Equal(UInt128.Zero, untouched.CreditsPosted);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
     [Fact]
     public void Concurrent_duplicates_create_the_transfer_once_and_the_loser_gets_exists()
     {

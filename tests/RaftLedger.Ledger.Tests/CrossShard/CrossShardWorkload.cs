@@ -92,12 +92,26 @@ internal static class CrossShardWorkload
             return;
         }
 
+        if (roll < 12 && cluster.Requests.Count > 0)
+        {
+            // Another transfer reusing an earlier event's id (any event, also a chain's later one, whose id
+            // may be homed away from its chain): sent to the id's home, it must get exists_with_different_*.
+            var earlier = cluster.Requests[cluster.Random.Next(cluster.Requests.Count)];
+            var reused = earlier.Events[cluster.Random.Next(earlier.Events.Length)];
+            reused.Amount += 1;
+            reused.Flags &= ~TransferFlags.Linked;
+            cluster.Submit([reused]);
+            return;
+        }
+
         var home = cluster.Random.Next(cluster.ShardCount);
         var count = roll < 75 ? 1 : cluster.Random.Next(2, 5);
         var events = new Transfer[count];
         for (var i = 0; i < count; i++)
         {
-            events[i] = Transfer(cluster, home, RandomAccount(cluster), RandomAccount(cluster), (UInt128)cluster.Random.Next(1, 120));
+            // A chain's later events may have ids homed on other shards (checked and recorded there).
+            var idHome = i > 0 && cluster.Random.Next(3) == 0 ? cluster.Random.Next(cluster.ShardCount) : home;
+            events[i] = Transfer(cluster, idHome, RandomAccount(cluster), RandomAccount(cluster), (UInt128)cluster.Random.Next(1, 120));
             if (i < count - 1 || cluster.Random.Next(50) == 0)
             {
                 events[i].Flags |= count > 1 || cluster.Random.Next(2) == 0 ? TransferFlags.Linked : TransferFlags.None;

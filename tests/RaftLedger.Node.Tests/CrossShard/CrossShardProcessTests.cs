@@ -109,9 +109,11 @@ public sealed class CrossShardProcessTests
         // Home, debit and credit shards all different; then home on the debit's shard.
         var single = Pay(IdOnShard(2, 10_000), c[0][0], c[1][0], 10);
         var homed = Pay(IdOnShard(0, 11_000), c[0][0], c[3][0], 7);
+        // The two events have different homes, so the request is split; if one part fails (a leader moved)
+        // the harness retries the whole request and the part created by the first attempt answers exists.
         var results = await harness.CreateTransfersAsync([single, homed], [1]);
-        Assert.All(results, r => Assert.True(r.IsCreated, $"{r.Status}. {harness.LogHint}"));
-        Assert.True(results[0].Timestamp != 0 && results[1].Timestamp != 0);
+        Assert.All(results, r => Assert.True(r.IsCreated || r.Status == "exists", $"{r.Status}. {harness.LogHint}"));
+        Assert.All(results, r => Assert.True(!r.IsCreated || r.Timestamp != 0));
 
         // A chain spanning the four shards, sent to another node: every event created.
         var chain = new[]

@@ -1,0 +1,146 @@
+using RaftLedger.Common;
+using RaftLedger.Common.Placement;
+using RaftLedger.Ledger;
+
+namespace RaftLedger.Simulation.MultiShard;
+
+/// <summary>A linearizable read of one account: started at <see cref="StartedAt"/> (real-time order), served once a replica applied <see cref="ReadIndex"/>.</summary>
+internal sealed record AccountRead(UInt128 AccountId, int Shard, long StartedAt, ulong ReadIndex, UInt128 Because);
+
+// The real-time order checks (issue 6 §2, "reads of a single account stay linearizable"): once a client is told
+// a transfer is created, every read of its accounts that starts afterwards, and the validation of every transfer
+// submitted afterwards, must see it posted.
+public sealed partial class MultiShardCluster
+{
+    private readonly List<AccountRead> _reads = [];
+
+    // Per shard: the highest log index any replica has applied (so committed), ever. A read that starts now and
+    // is served from a replica that applied at least this much reflects every entry committed before it started.
+    private ulong[]? _appliedMax;
+
+    /// <summary>Account reads served and checked.</summary>
+    public long ReadsChecked { get; private set; }
+
+    /// <summary>Refusals for lack of credits that were checked against what clients had been told before.</summary>
+    public long RefusalsChecked { get; private set; }
+
+    private void NoteApplied(ShardReplica replica)
+    {
+        _appliedMax ??= new ulong[Options.ShardCount];
+        _appliedMax[replica.Shard] = Math.Max(_appliedMax[replica.Shard], replica.AppliedIndex);
+    }
+
+    /// <summary>A client was told <paramref name="result"/> for <paramref name="transfer"/>: read its accounts now (sometimes), and check a refusal.</summary>
+    private void AfterAnswer(Transfer transfer, CreateTransferResult result)
+    {
+        if (result is CreateTransferResult.Created or CreateTransferResult.Exists)
+        {
+            if (_readRandom.Chance(Options.ReadAfterAcknowledgementProbability))
+            {
+                StartRead(transfer.DebitAccountId, transfer.Id);
+                StartRead(transfer.CreditAccountId, transfer.Id);
+            }
+        }
+        else if (result == CreateTransferResult.ExceedsCredits)
+        {
+            CheckRefusalForCredits(transfer);
+        }
+    }
+
+    private void StartRead(UInt128 accountId, UInt128 because)
+    {
+        var shard = ShardRouter.ShardOf(accountId, Options.ShardCount);
+        _appliedMax ??= new ulong[Options.ShardCount];
+        _reads.Add(new AccountRead(accountId, shard, Workload.NextSequence(), _appliedMax[shard], because));
+    }
+
+    /// <summary>Serves every read whose shard has a running replica that applied its read index (ReadIndex-style).</summary>
+    private void ServeReads()
+    {
+        for (var i = _reads.Count - 1; i >= 0; i--)
+        {
+            var read = _reads[i];
+            foreach (var replica in _shardReplicas[read.Shard])
+            {
+                var caughtUp = replica.AppliedIndex >= read.ReadIndex || Options.HostBug == MultiShardHostBug.StaleReads;
+                if (replica.Ledger is { } ledger && caughtUp)
+                {
+                    CheckRead(read, replica, ledger);
+                    _reads.RemoveAt(i);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Every transfer acknowledged before the read started is posted on the account: stored on its shard and counted in its balances.</summary>
+    private void CheckRead(AccountRead read, ShardReplica replica, LedgerStateMachine ledger)
+    {
+        ReadsChecked++;
+        UInt128 debits = 0, credits = 0;
+        foreach (var fate in Workload.FatesOf(read.AccountId))
+        {
+            if (fate.AcknowledgedAt >= read.StartedAt)
+            {
+                continue;
+            }
+
+            var t = fate.Submitted;
+            if (!ledger.TryLookupTransfer(t.Id, out _))
+            {
+                throw new SimulationFailureException(
+                    $"not linearizable: transfer {t.Id} was acknowledged created before a read of account {read.AccountId} started (read after transfer {read.Because}), " +
+                    $"but the read on shard {read.Shard} (node {replica.NodeId}, applied {replica.AppliedIndex}, read index {read.ReadIndex}) does not see it posted");
+            }
+
+            debits += t.DebitAccountId == read.AccountId ? t.Amount : 0;
+            credits += t.CreditAccountId == read.AccountId ? t.Amount : 0;
+        }
+
+        Invariant.Check(ledger.TryLookupAccount(read.AccountId, out var account), "the bank's accounts exist once set up");
+        if (account.DebitsPosted < debits || account.CreditsPosted < credits)
+        {
+            throw new SimulationFailureException(
+                $"not linearizable: account {read.AccountId} read on shard {read.Shard} shows debits_posted {account.DebitsPosted}, credits_posted {account.CreditsPosted}, " +
+                $"but transfers acknowledged before the read started sum to {debits} and {credits}");
+        }
+    }
+
+    /// <summary>
+    /// A transfer refused with exceeds_credits: its debit account's credits when it was checked were at least the
+    /// transfers acknowledged as crediting it before it was submitted; its debits at most every other transfer
+    /// debiting it that was submitted before the refusal and not already answered with a failure before this one
+    /// was submitted (those hold no reservation). If even that leaves room for the amount, the refusal saw stale state.
+    /// </summary>
+    private void CheckRefusalForCredits(Transfer refused)
+    {
+        var fate = Workload.TryGetFate(refused.Id, out var f) ? f : null;
+        Invariant.Check(fate is not null, "clients only submit registered transfers");
+        UInt128 creditsAtLeast = 0, debitsAtMost = refused.Amount;
+        foreach (var other in Workload.FatesOf(refused.DebitAccountId))
+        {
+            var t = other.Submitted;
+            if (t.CreditAccountId == refused.DebitAccountId && other.AcknowledgedAt < fate!.SubmittedAt)
+            {
+                creditsAtLeast += t.Amount;
+            }
+
+            var answeredFailedBefore = other.Outcome == TransferOutcome.Failed && other.AnsweredAt < fate!.SubmittedAt;
+            if (t.DebitAccountId == refused.DebitAccountId && t.Id != refused.Id && other.SubmittedAt < fate!.AnsweredAt && !answeredFailedBefore)
+            {
+                debitsAtMost += t.Amount;
+            }
+        }
+
+        RefusalsChecked++;
+        if (debitsAtMost <= creditsAtLeast)
+        {
+            throw new SimulationFailureException(
+                $"not linearizable: transfer {refused.Id} of {refused.Amount} was refused exceeds_credits, but account {refused.DebitAccountId} had at least {creditsAtLeast} credits " +
+                $"acknowledged before it was submitted and at most {debitsAtMost - refused.Amount} debits in flight or done");
+        }
+    }
+
+    /// <summary>Reads not served yet (their shard had no replica caught up).</summary>
+    public int ReadsOutstanding => _reads.Count;
+}

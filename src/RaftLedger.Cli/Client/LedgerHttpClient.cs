@@ -58,8 +58,9 @@ public sealed class LedgerHttpClient : IDisposable
     public Task<HttpAnswer<ClusterStatus>> GetClusterAsync(Uri node, CancellationToken cancellationToken) =>
         GetAsync(node, "/v1/cluster", StatusJson.ReadCluster, cancellationToken);
 
-    public Task<HttpAnswer<NodeStatus>> GetNodeAsync(Uri node, CancellationToken cancellationToken) =>
-        GetAsync(node, "/v1/node", StatusJson.ReadNode, cancellationToken);
+    /// <summary>/v1/node; fingerprints only when asked, since computing them pauses the node's scheduler.</summary>
+    public Task<HttpAnswer<NodeStatus>> GetNodeAsync(Uri node, CancellationToken cancellationToken, bool fingerprints = false) =>
+        GetAsync(node, fingerprints ? "/v1/node?fingerprints=true" : "/v1/node", StatusJson.ReadNode, cancellationToken);
 
     private delegate void SpanWriter<T>(Utf8JsonWriter writer, ReadOnlySpan<T> items);
 

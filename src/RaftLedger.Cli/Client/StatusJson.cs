@@ -61,7 +61,9 @@ public static class StatusJson
                 U64(replica, "term"),
                 U64(replica, "commit_index"),
                 U64(replica, "applied_index"),
-                UInt128.Parse(replica.GetProperty("fingerprint").GetString()!, NumberStyles.HexNumber, CultureInfo.InvariantCulture)));
+                replica.TryGetProperty("fingerprint", out var fingerprint)
+                    ? UInt128.Parse(fingerprint.GetString()!, NumberStyles.HexNumber, CultureInfo.InvariantCulture)
+                    : UInt128.Zero));
         }
 
         return new NodeStatus(root.GetProperty("id").GetUInt64(), replicas);

@@ -16,14 +16,14 @@ public sealed class ClusterProbe(LedgerHttpClient client)
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Every replica of every reachable node (unreachable nodes are skipped).</summary>
-    public async Task<List<ReplicaView>> ReplicasAsync(IEnumerable<(ulong Id, Uri Url)> nodes, CancellationToken cancellationToken)
+    public async Task<List<ReplicaView>> ReplicasAsync(IEnumerable<(ulong Id, Uri Url)> nodes, CancellationToken cancellationToken, bool fingerprints = false)
     {
         var views = new List<ReplicaView>();
         foreach (var (id, url) in nodes)
         {
             try
             {
-                var answer = await client.GetNodeAsync(url, cancellationToken);
+                var answer = await client.GetNodeAsync(url, cancellationToken, fingerprints);
                 if (answer.IsOk)
                 {
                     views.AddRange(answer.Value!.Replicas.Select(replica => new ReplicaView(id, replica)));
@@ -114,7 +114,8 @@ public sealed class ClusterProbe(LedgerHttpClient client)
 
     /// <summary>
     /// Waits until, for every shard, all <paramref name="replication"/> replicas report the same applied
-    /// index; returns that final view (compare fingerprints on it), or the last view at the deadline.
+    /// index; returns that final view with fingerprints (compare them), or the last view at the deadline. Polls
+    /// without fingerprints and asks for them only once the indexes agree: each one pauses its node's scheduler.
     /// </summary>
     public async Task<(bool Converged, List<ReplicaView> Views)> ConvergedAsync(
         IReadOnlyList<(ulong Id, Uri Url)> nodes, int replication, TimeSpan timeout, CancellationToken cancellationToken)
@@ -123,8 +124,14 @@ public sealed class ClusterProbe(LedgerHttpClient client)
         while (true)
         {
             var views = await ReplicasAsync(nodes, cancellationToken);
-            var converged = views.Count > 0 && views.GroupBy(v => v.Replica.ShardId).All(shard =>
-                shard.Count() == replication && shard.Select(v => v.Replica.AppliedIndex).Distinct().Count() == 1);
+            var converged = Agree(views, replication);
+            if (converged)
+            {
+                // Each node computes its fingerprints at the applied index it reports with them: check they still agree.
+                views = await ReplicasAsync(nodes, cancellationToken, fingerprints: true);
+                converged = Agree(views, replication);
+            }
+
             if (converged || DateTime.UtcNow > deadline)
             {
                 return (converged, views);
@@ -133,4 +140,8 @@ public sealed class ClusterProbe(LedgerHttpClient client)
             await Task.Delay(PollInterval, cancellationToken);
         }
     }
+
+    private static bool Agree(List<ReplicaView> views, int replication) =>
+        views.Count > 0 && views.GroupBy(v => v.Replica.ShardId).All(shard =>
+            shard.Count() == replication && shard.Select(v => v.Replica.AppliedIndex).Distinct().Count() == 1);
 }

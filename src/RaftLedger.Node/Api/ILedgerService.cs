@@ -43,8 +43,12 @@ public interface ILedgerService
     /// <summary>Nodes and shards as this node knows them (not a linearizable read; may lag).</summary>
     ValueTask<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken);
 
-    /// <summary>This node's own replicas, with their applied index and ledger fingerprint.</summary>
-    ValueTask<NodeStatus> GetNodeStatusAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// This node's own replicas with their applied index, and their ledger fingerprints when
+    /// <paramref name="withFingerprints"/> (otherwise 0). A fingerprint reads the shard's whole ledger on the node's
+    /// scheduler loop, which pauses every group's heartbeats for as long: ask for it for audits, not to poll.
+    /// </summary>
+    ValueTask<NodeStatus> GetNodeStatusAsync(bool withFingerprints, CancellationToken cancellationToken);
 
     /// <summary>True when every shard this node hosts a replica of has a known leader (/readyz).</summary>
     bool IsReady { get; }

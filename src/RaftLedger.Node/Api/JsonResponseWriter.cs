@@ -193,7 +193,13 @@ public static class JsonResponseWriter
         writer.WriteEndObject();
     }
 
-    public static void WriteNode(Utf8JsonWriter writer, NodeStatus node)
+    /// <summary>/v1/node without fingerprints (the default: they were not computed).</summary>
+    public static void WriteNode(Utf8JsonWriter writer, NodeStatus node) => WriteNode(writer, node, fingerprints: false);
+
+    /// <summary>/v1/node?fingerprints=true.</summary>
+    public static void WriteNodeWithFingerprints(Utf8JsonWriter writer, NodeStatus node) => WriteNode(writer, node, fingerprints: true);
+
+    private static void WriteNode(Utf8JsonWriter writer, NodeStatus node, bool fingerprints)
     {
         writer.WriteStartObject();
         writer.WriteNumber("id"u8, node.NodeId);
@@ -206,7 +212,11 @@ public static class JsonResponseWriter
             WriteDecimal(writer, "term"u8, replica.Term);
             WriteDecimal(writer, "commit_index"u8, replica.CommitIndex);
             WriteDecimal(writer, "applied_index"u8, replica.AppliedIndex);
-            writer.WriteString("fingerprint"u8, replica.Fingerprint.ToString("x32", null));
+            if (fingerprints)
+            {
+                writer.WriteString("fingerprint"u8, replica.Fingerprint.ToString("x32", null));
+            }
+
             writer.WriteEndObject();
         }
 

@@ -254,8 +254,11 @@ public sealed class RestApi
 
     private async Task GetNodeAsync(HttpContext context)
     {
-        var node = await service.GetNodeStatusAsync(context.RequestAborted);
-        await HttpIo.WriteJsonAsync(context.Response, 200, HttpIo.JsonContentType, node, JsonResponseWriter.WriteNode);
+        // Fingerprints are opt-in (?fingerprints=true): computing one pauses the node's scheduler (see ILedgerService).
+        var withFingerprints = string.Equals(context.Request.Query["fingerprints"], "true", StringComparison.OrdinalIgnoreCase);
+        var node = await service.GetNodeStatusAsync(withFingerprints, context.RequestAborted);
+        await HttpIo.WriteJsonAsync(context.Response, 200, HttpIo.JsonContentType, node,
+            withFingerprints ? JsonResponseWriter.WriteNodeWithFingerprints : JsonResponseWriter.WriteNode);
     }
 
     private static Task HealthAsync(HttpContext context)

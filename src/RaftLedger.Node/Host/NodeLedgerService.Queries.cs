@@ -194,9 +194,9 @@ internal sealed partial class NodeLedgerService
         return new ClusterStatus(nodes, shards);
     }
 
-    public async ValueTask<NodeStatus> GetNodeStatusAsync(CancellationToken cancellationToken)
+    public async ValueTask<NodeStatus> GetNodeStatusAsync(bool withFingerprints, CancellationToken cancellationToken)
     {
-        var local = await host.QueryAsync(states => states, withFingerprints: true).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var local = await host.QueryAsync(states => states, withFingerprints).WaitAsync(cancellationToken).ConfigureAwait(false);
         var replicas = local.Select(s => new LocalReplicaStatus(
             (uint)s.Shard, s.Raft.Role == Raft.RaftRole.Leader, s.Raft.Term, s.Raft.Commit, s.Raft.Applied, s.Fingerprint)).ToList();
         return new NodeStatus(options.NodeId, replicas);

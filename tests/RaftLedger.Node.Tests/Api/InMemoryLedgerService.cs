@@ -176,11 +176,11 @@ internal sealed class InMemoryLedgerService : ILedgerService
 
     public ValueTask<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken) => ValueTask.FromResult(Cluster);
 
-    public ValueTask<NodeStatus> GetNodeStatusAsync(CancellationToken cancellationToken)
+    public ValueTask<NodeStatus> GetNodeStatusAsync(bool withFingerprints, CancellationToken cancellationToken)
     {
         lock (gate)
         {
-            return ValueTask.FromResult(new NodeStatus(1, [new LocalReplicaStatus(1, true, 4, 120, 118, ledger.Fingerprint())]));
+            return ValueTask.FromResult(new NodeStatus(1, [new LocalReplicaStatus(1, true, 4, 120, 118, withFingerprints ? ledger.Fingerprint() : UInt128.Zero)]));
         }
     }
 

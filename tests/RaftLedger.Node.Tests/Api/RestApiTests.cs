@@ -270,11 +270,22 @@ public sealed class RestApiTests(ApiHarness api) : IClassFixture<ApiHarness>
     [Fact]
     public async Task Node_endpoint_reports_each_local_replica_fingerprint()
     {
-        var reply = await api.GetAsync("/v1/node");
+        var reply = await api.GetAsync("/v1/node?fingerprints=true");
 
         Assert.Equal(HttpStatusCode.OK, reply.Status);
         var replica = reply.Json.GetProperty("replicas")[0];
         Assert.Equal(api.Service.Fingerprint().ToString("x32"), replica.GetProperty("fingerprint").GetString());
+        Assert.Equal("118", replica.GetProperty("applied_index").GetString());
+    }
+
+    [Fact]
+    public async Task Node_endpoint_leaves_out_fingerprints_unless_asked_because_they_pause_the_scheduler()
+    {
+        var reply = await api.GetAsync("/v1/node");
+
+        Assert.Equal(HttpStatusCode.OK, reply.Status);
+        var replica = reply.Json.GetProperty("replicas")[0];
+        Assert.False(replica.TryGetProperty("fingerprint", out _));
         Assert.Equal("118", replica.GetProperty("applied_index").GetString());
     }
 

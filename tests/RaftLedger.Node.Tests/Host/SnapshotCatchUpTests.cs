@@ -93,7 +93,7 @@ public sealed class SnapshotCatchUpTests : IAsyncLifetime
         var fingerprints = new List<UInt128>();
         foreach (var node in nodes.Values)
         {
-            var status = await node.Service.GetNodeStatusAsync(cancel);
+            var status = await node.Service.GetNodeStatusAsync(withFingerprints: true, cancel);
             fingerprints.Add(status.Replicas.Single(r => r.ShardId == 0).Fingerprint);
         }
 

@@ -138,7 +138,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         var fingerprints = new List<UInt128>();
         foreach (var node in survivors)
         {
-            var status = await node.Service.GetNodeStatusAsync(cancel);
+            var status = await node.Service.GetNodeStatusAsync(withFingerprints: true, cancel);
             fingerprints.Add(status.Replicas.Single(r => r.ShardId == 0).Fingerprint);
         }
 
@@ -203,7 +203,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         var statuses = new List<NodeStatus>();
         foreach (var node in nodes.Values)
         {
-            statuses.Add(await node.Service.GetNodeStatusAsync(cancel));
+            statuses.Add(await node.Service.GetNodeStatusAsync(withFingerprints: true, cancel));
         }
 
         for (var shard = 0u; shard < Shards; shard++)

@@ -121,9 +121,10 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
 
     /// <summary>
     /// Runs <paramref name="query"/> on the scheduler thread over every local replica's state and returns its value.
-    /// Fingerprints read the whole ledger, so they are computed only when <paramref name="withFingerprints"/> is set.
+    /// A fingerprint reads the shard's whole ledger and holds the loop meanwhile, so at most one is computed per
+    /// query: <paramref name="fingerprintShard"/>'s (none when negative).
     /// </summary>
-    public Task<T> QueryAsync<T>(Func<IReadOnlyList<ShardReplicaState>, T> query, bool withFingerprints = false)
+    public Task<T> QueryAsync<T>(Func<IReadOnlyList<ShardReplicaState>, T> query, int fingerprintShard = -1)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var input = new HostInput.Query(() =>
@@ -133,7 +134,8 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
                 var states = new List<ShardReplicaState>(replicas.Length);
                 foreach (var replica in replicas)
                 {
-                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), withFingerprints ? replica.Ledger.Fingerprint() : UInt128.Zero, replica.Replicas));
+                    var fingerprint = replica.Shard == fingerprintShard ? replica.Ledger.Fingerprint() : UInt128.Zero;
+                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), fingerprint, replica.Replicas));
                 }
 
                 done.TrySetResult(query(states));

@@ -196,7 +196,21 @@ internal sealed partial class NodeLedgerService
 
     public async ValueTask<NodeStatus> GetNodeStatusAsync(bool withFingerprints, CancellationToken cancellationToken)
     {
-        var local = await host.QueryAsync(states => states, withFingerprints).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var local = await host.QueryAsync(states => states).WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (withFingerprints)
+        {
+            // One shard per scheduler pass, each with the applied index it was computed at: computing all of them in
+            // one pass held the loop (and every group's heartbeats) for seconds on a large ledger.
+            var states = new List<ShardReplicaState>(local.Count);
+            foreach (var state in local)
+            {
+                var shard = state.Shard;
+                states.Add(await host.QueryAsync(all => all.First(s => s.Shard == shard), shard).WaitAsync(cancellationToken).ConfigureAwait(false));
+            }
+
+            local = states;
+        }
+
         var replicas = local.Select(s => new LocalReplicaStatus(
             (uint)s.Shard, s.Raft.Role == Raft.RaftRole.Leader, s.Raft.Term, s.Raft.Commit, s.Raft.Applied, s.Fingerprint)).ToList();
         return new NodeStatus(options.NodeId, replicas);

@@ -36,13 +36,16 @@ public class WalAppendBenchmarks
 
     /// <summary>
     /// The writer's idle spin (<see cref="WalOptions.IdleSpinMicroseconds"/>): the default only, or with
-    /// <c>WAL_BENCH_SPIN_AB=1</c> also 0, to compare spinning against sleeping side by side in one run.
+    /// <c>WAL_BENCH_SPIN_AB=1</c> both 0 and 50 µs, to compare sleeping against spinning side by side in one run.
     /// </summary>
     [ParamsSource(nameof(IdleSpinValues))]
     public int IdleSpinMicroseconds { get; set; }
 
     public static IEnumerable<int> IdleSpinValues =>
-        Environment.GetEnvironmentVariable("WAL_BENCH_SPIN_AB") == "1" ? [0, WalOptions.IdleSpinMicrosecondsDefault] : [WalOptions.IdleSpinMicrosecondsDefault];
+        Environment.GetEnvironmentVariable("WAL_BENCH_SPIN_AB") == "1" ? [0, SpinCandidateMicroseconds] : [WalOptions.IdleSpinMicrosecondsDefault];
+
+    /// <summary>The spin compared against none in the A/B run (the former default).</summary>
+    private const int SpinCandidateMicroseconds = 50;
 
     [GlobalSetup]
     public void Setup()

@@ -209,6 +209,9 @@ public sealed partial class MultiRaftHost
             SendMessages(replica, ready.Messages);
         }
 
+        Invariant.Check(sender is not null);
+        heartbeats.Flush(sender);
+
         var applied = 0;
         foreach (var (replica, ready) in readies)
         {
@@ -256,6 +259,11 @@ public sealed partial class MultiRaftHost
             if (message.Type == MessageType.Snapshot)
             {
                 SendSnapshot(replica, message);
+                continue;
+            }
+
+            if (heartbeats.TryAdd(replica, message))
+            {
                 continue;
             }
 

@@ -171,6 +171,11 @@ public sealed partial class LedgerStateMachine
         }
 
         batch.Release();
+        foreach (var leg in item.Legs)
+        {
+            AdjustLegReserved(leg, add: true);
+        }
+
         batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, CrossShardCommand.WritePreparedRecord(item.Home, preparedAt, item.Legs));
         SetIdClaims(item.Legs, item.TransactionId, claim: true);
         return true;
@@ -332,20 +337,32 @@ public sealed partial class LedgerStateMachine
             switch (change)
             {
                 case BalanceChange.Reserve:
+                    // Inside the Prepare's savepoint: the reserved totals are written once it is released.
                     BalanceSteps.Reserve(ref account, side, amount);
                     break;
                 case BalanceChange.Post:
                     BalanceSteps.Post(ref account, side, amount, amount);
+                    AdjustReserved(account.Id, side, amount, add: false);
                     if ((account.Flags & AccountFlags.History) != 0)
                     {
-                        batch.Writes.AddAccountBalance(new AccountBalanceEntry(account.Id, BalanceOf(account, historyTimestamp)));
+                        batch.Writes.AddAccountBalance(new AccountBalanceEntry(account.Id, HistoryBalanceOf(account, historyTimestamp)));
                     }
 
                     break;
                 default:
                     BalanceSteps.Release(ref account, side, amount);
+                    AdjustReserved(account.Id, side, amount, add: false);
                     break;
             }
+        }
+    }
+
+    /// <summary>Adds a prepared leg's amount to the reserved totals of its accounts here (what reads leave out).</summary>
+    private void AdjustLegReserved(in Leg leg, bool add)
+    {
+        foreach (var side in SidesOf(leg.Sides))
+        {
+            AdjustReserved(side == BalanceSide.Debit ? leg.Transfer.DebitAccountId : leg.Transfer.CreditAccountId, side, leg.Transfer.Amount, add);
         }
     }
 }

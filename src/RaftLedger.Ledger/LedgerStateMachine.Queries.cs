@@ -86,23 +86,23 @@ public sealed partial class LedgerStateMachine
         return false;
     }
 
-    /// <summary>Finds one account (committed state).</summary>
-    public bool TryLookupAccount(UInt128 id, out Account account) => store.TryGetAccount(id, out account);
-
     /// <summary>Finds one transfer (committed state).</summary>
     public bool TryLookupTransfer(UInt128 id, out Transfer transfer) => store.TryGetTransfer(id, out transfer);
 
     /// <summary>The status of a pending transfer (<see cref="PendingStatus.None"/> for anything else).</summary>
     public PendingStatus GetPendingStatus(UInt128 pendingId) => store.GetPendingStatus(pendingId);
 
-    /// <summary>lookup_accounts: the accounts that exist, in the order of <paramref name="ids"/>; returns how many were written.</summary>
+    /// <summary>
+    /// lookup_accounts: the accounts that exist, in the order of <paramref name="ids"/>, as clients see them
+    /// (<see cref="TryLookupAccount"/>: without undecided cross-shard reservations); returns how many were written.
+    /// </summary>
     public int LookupAccounts(ReadOnlySpan<UInt128> ids, Span<Account> into)
     {
         CheckLookup(ids.Length, into.Length);
         var found = 0;
         foreach (var id in ids)
         {
-            if (store.TryGetAccount(id, out var account))
+            if (TryLookupAccount(id, out var account))
             {
                 into[found++] = account;
             }

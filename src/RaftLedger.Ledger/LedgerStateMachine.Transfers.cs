@@ -292,12 +292,12 @@ public sealed partial class LedgerStateMachine
     {
         if ((dr.Flags & AccountFlags.History) != 0)
         {
-            batch.Writes.AddAccountBalance(new AccountBalanceEntry(dr.Id, BalanceOf(dr, timestamp)));
+            batch.Writes.AddAccountBalance(new AccountBalanceEntry(dr.Id, HistoryBalanceOf(dr, timestamp)));
         }
 
         if ((cr.Flags & AccountFlags.History) != 0)
         {
-            batch.Writes.AddAccountBalance(new AccountBalanceEntry(cr.Id, BalanceOf(cr, timestamp)));
+            batch.Writes.AddAccountBalance(new AccountBalanceEntry(cr.Id, HistoryBalanceOf(cr, timestamp)));
         }
     }
 

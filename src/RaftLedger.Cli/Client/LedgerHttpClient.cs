@@ -55,6 +55,11 @@ public sealed class LedgerHttpClient : IDisposable
     public Task<HttpAnswer<Transfer[]>> LookupTransfersAsync(Uri node, ReadOnlySpan<UInt128> ids, CancellationToken cancellationToken) =>
         PostAsync(node, "/v1/transfers/lookup", WriteIds(ids), ReadTransfers, cancellationToken);
 
+    /// <summary>get_account_transfers: the account's transfers (debits and credits) with timestamp ≥ <paramref name="timestampMin"/>, oldest first.</summary>
+    public Task<HttpAnswer<Transfer[]>> GetAccountTransfersAsync(Uri node, UInt128 accountId, ulong timestampMin, uint limit, CancellationToken cancellationToken) =>
+        GetAsync(node, string.Create(CultureInfo.InvariantCulture, $"/v1/accounts/{accountId}/transfers?debits=true&credits=true&limit={limit}&timestamp_min={timestampMin}"),
+            ReadTransfers, cancellationToken);
+
     public Task<HttpAnswer<ClusterStatus>> GetClusterAsync(Uri node, CancellationToken cancellationToken) =>
         GetAsync(node, "/v1/cluster", StatusJson.ReadCluster, cancellationToken);
 

@@ -63,7 +63,8 @@ public static class StatusJson
                 U64(replica, "applied_index"),
                 replica.TryGetProperty("fingerprint", out var fingerprint)
                     ? UInt128.Parse(fingerprint.GetString()!, NumberStyles.HexNumber, CultureInfo.InvariantCulture)
-                    : UInt128.Zero));
+                    : UInt128.Zero,
+                replica.TryGetProperty("cross_shard_unfinished", out var unfinished) ? unfinished.GetInt32() : 0));
         }
 
         return new NodeStatus(root.GetProperty("id").GetUInt64(), replicas);

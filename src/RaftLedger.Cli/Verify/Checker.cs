@@ -23,6 +23,14 @@ public sealed record CheckerInput
     /// <summary>Every transfer id the history ever sent, looked up at the end: those found.</summary>
     public required IReadOnlyList<Transfer> FinalTransfers { get; init; }
 
+    /// <summary>
+    /// Per account, the timestamps its own shard gave the transfers touching it (get_account_transfers at the end).
+    /// A cross-shard transfer is applied on a participant's account when its Finish is, with that shard's
+    /// timestamp, not the home's: an account's history is in this order. Missing accounts: the home timestamps.
+    /// </summary>
+    public IReadOnlyDictionary<UInt128, IReadOnlyDictionary<UInt128, ulong>> AccountTimestamps { get; init; } =
+        new Dictionary<UInt128, IReadOnlyDictionary<UInt128, ulong>>();
+
     /// <summary>Replicas at the end; empty skips the replica check (unit tests of the history checks).</summary>
     public IReadOnlyList<ReplicaFinal> Replicas { get; init; } = [];
 
@@ -64,7 +72,7 @@ public static class Checker
 
         Run("acknowledged transfers present, failed absent", violations, passed, () => CheckTransfers(sent, found));
         Run("linked chains all-or-nothing", violations, passed, () => CheckChains(input.Operations, found));
-        var histories = AccountHistory.Build(input.Accounts, found.Values);
+        var histories = AccountHistory.Build(input.Accounts, found.Values, input.AccountTimestamps);
         Run("balances equal the history's effects", violations, passed, () => CheckBalances(input, histories));
         Run("money conserved per ledger", violations, passed, () => CheckConservation(input.FinalAccounts));
         Run("no guarded account overdrawn in any read", violations, passed, () => CheckOverdrafts(input));

@@ -126,8 +126,13 @@ public sealed class AccountHistory
 
     public Balances Final => States[^1];
 
-    /// <summary>Replays the transfers present (post/void amounts from their pending transfers; no expiry: the workload uses no timeouts).</summary>
-    public static Dictionary<UInt128, AccountHistory> Build(IReadOnlyList<Account> accounts, IEnumerable<Transfer> present)
+    /// <summary>
+    /// Replays the transfers present (post/void amounts from their pending transfers; no expiry: the workload uses
+    /// no timeouts), per account in the order of <paramref name="accountTimestamps"/> (the account's own shard's
+    /// timestamps; a transfer missing there, or an account without them, is ordered by its record's timestamp).
+    /// </summary>
+    public static Dictionary<UInt128, AccountHistory> Build(
+        IReadOnlyList<Account> accounts, IEnumerable<Transfer> present, IReadOnlyDictionary<UInt128, IReadOnlyDictionary<UInt128, ulong>>? accountTimestamps = null)
     {
         var byId = present.ToDictionary(t => t.Id);
         var ordered = byId.Values.OrderBy(t => t.Timestamp).ToList();
@@ -135,6 +140,11 @@ public sealed class AccountHistory
         foreach (var account in accounts)
         {
             var touching = ordered.Where(t => t.DebitAccountId == account.Id || t.CreditAccountId == account.Id).ToList();
+            if (accountTimestamps is not null && accountTimestamps.TryGetValue(account.Id, out var local))
+            {
+                touching = touching.OrderBy(t => local.TryGetValue(t.Id, out var at) ? at : t.Timestamp).ToList();
+            }
+
             var states = new List<Balances>(touching.Count + 1) { default };
             foreach (var transfer in touching)
             {

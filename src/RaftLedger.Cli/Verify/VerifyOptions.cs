@@ -33,6 +33,13 @@ public sealed record VerifyOptions
     /// <summary>Longest wait after the final heal for every shard to acknowledge a write (then the liveness check fails).</summary>
     public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Longest wait, once the clients stopped, for every replica to report no unfinished cross-shard work (transfers
+    /// whose clients gave up are finished by the coordinator timeout, 2.5 s, and the abandonment timeout, 5 s). Work
+    /// left after it is a stuck transaction: the check fails.
+    /// </summary>
+    public TimeSpan CrossShardSettleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Where the history goes (JSON lines); null = a file named after the seed in the current folder.</summary>
     public string? HistoryPath { get; init; }
 

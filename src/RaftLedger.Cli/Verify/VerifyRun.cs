@@ -27,6 +27,10 @@ public sealed partial class VerifyRun : IAsyncDisposable
     private ProxyMesh? mesh;
     private bool keep;
 
+    // The outcome of WaitCrossShardFinishedAsync: one of them is set once it ran.
+    private string? crossShardSettled;
+    private string? crossShardLeft;
+
     public VerifyRun(VerifyOptions options, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -233,12 +237,23 @@ public sealed partial class VerifyRun : IAsyncDisposable
             violations.Add(new Violation(Writes, $"shard(s) {string.Join(", ", silent)} acknowledged no write sent in the {seconds:0} s after the final heal"));
         }
 
+        const string Settled = "cross-shard work finished after the clients stopped";
+        if (crossShardLeft is not null)
+        {
+            violations.Add(new Violation(Settled, crossShardLeft));
+        }
+        else if (crossShardSettled is not null)
+        {
+            passed[Settled] = crossShardSettled;
+        }
+
         return new CheckerReport(violations, passed);
     }
 
     /// <summary>Reads back every account and every transfer the history sent, and every replica's fingerprint.</summary>
     private async Task<CheckerInput> FinalStateAsync(DemoAccounts accounts, CancellationToken cancellationToken)
     {
+        await WaitCrossShardFinishedAsync(cancellationToken);
         output.WriteLine("  reading the final state ...");
         var converged = await new ClusterProbe(client).ConvergedAsync(Nodes, Math.Min(3, options.NodeCount), options.ConvergeTimeout, cancellationToken);
         var ids = history.Operations.SelectMany(o => o.Transfers).Select(t => t.Id).ToArray();
@@ -249,8 +264,15 @@ public sealed partial class VerifyRun : IAsyncDisposable
         }
 
         var finalAccounts = await FinalReadAsync(() => client.LookupAccountsAsync(Nodes[0].Url, accounts.All.ToArray(), cancellationToken), "accounts");
+        var accountTimestamps = new Dictionary<UInt128, IReadOnlyDictionary<UInt128, ulong>>();
+        foreach (var account in accounts.All)
+        {
+            accountTimestamps[account] = await AccountTimestampsAsync(account, cancellationToken);
+        }
+
         return new CheckerInput
         {
+            AccountTimestamps = accountTimestamps,
             Operations = history.Operations,
             Accounts = accounts.NewAccounts(),
             FinalAccounts = finalAccounts,
@@ -259,6 +281,64 @@ public sealed partial class VerifyRun : IAsyncDisposable
             ReplicasConverged = converged.Converged,
             Replication = Math.Min(3, options.NodeCount),
         };
+    }
+
+    /// <summary>
+    /// Waits until every replica of every shard reports no unfinished cross-shard work (coordinator records, prepared
+    /// legs, transactions its leader coordinates): transfers whose clients gave up when they stopped may still be in
+    /// flight, and their reservations must be resolved (committed or released) before the final state is compared
+    /// with the history. Bounded by <see cref="VerifyOptions.CrossShardSettleTimeout"/>; what is left then is reported.
+    /// </summary>
+    private async Task WaitCrossShardFinishedAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var deadline = DateTime.UtcNow + options.CrossShardSettleTimeout;
+        var expected = options.ShardCount * Math.Min(3, options.NodeCount);
+        var probe = new ClusterProbe(client);
+        while (true)
+        {
+            var views = await probe.ReplicasAsync(Nodes, cancellationToken);
+            var left = views.Where(v => v.Replica.CrossShardUnfinished > 0).ToList();
+            if (left.Count == 0 && views.Count >= expected)
+            {
+                crossShardSettled = $"every replica of the {options.ShardCount} shards reports no unfinished cross-shard work, " +
+                    $"{Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s after the clients stopped";
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                var detail = left.Count == 0
+                    ? $"only {views.Count} of {expected} replicas answered"
+                    : string.Join("; ", left.Select(v => $"shard {v.Replica.ShardId} on node {v.NodeId}: {v.Replica.CrossShardUnfinished}"));
+                crossShardLeft = $"{options.CrossShardSettleTimeout.TotalSeconds:0} s after the clients stopped, cross-shard work is still unfinished " +
+                    $"(coordinator records, prepared legs, coordinated transactions): {detail}";
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+        }
+    }
+
+    /// <summary>The account's transfers as its own shard stores them (copies of cross-shard legs carry that shard's timestamps), paged.</summary>
+    private async Task<IReadOnlyDictionary<UInt128, ulong>> AccountTimestampsAsync(UInt128 account, CancellationToken cancellationToken)
+    {
+        var timestamps = new Dictionary<UInt128, ulong>();
+        var from = 1UL;
+        while (true)
+        {
+            var page = await FinalReadAsync(() => client.GetAccountTransfersAsync(Nodes[0].Url, account, from, LedgerLimits.QueryResultsMax, cancellationToken), "account transfers");
+            foreach (var transfer in page)
+            {
+                timestamps[transfer.Id] = transfer.Timestamp;
+                from = Math.Max(from, transfer.Timestamp + 1);
+            }
+
+            if (page.Length < LedgerLimits.QueryResultsMax)
+            {
+                return timestamps;
+            }
+        }
     }
 
     /// <summary>A final read, retried on every node until answered (the cluster has healed, so it should be).</summary>

@@ -87,6 +87,13 @@ public static class CrossShardTables
 
     /// <summary>At an event id's home shard (a participant): the id is claimed by a prepared transaction (key: event id, value: transaction id).</summary>
     public const byte IdClaim = 4;
+
+    /// <summary>
+    /// At a participant (or the home, for its own legs): per account, the amounts its prepared legs reserve
+    /// (key: account id, value: debits reserved u128, credits reserved u128; deleted when both are zero).
+    /// Written in the same write as the legs; clients see accounts and balance history without them.
+    /// </summary>
+    public const byte Reserved = 5;
 }
 
 /// <summary>Flags of a Decide item.</summary>

@@ -149,7 +149,9 @@ public sealed record NodeStatus(ulong NodeId, IReadOnlyList<LocalReplicaStatus> 
 
 /// <summary>
 /// One local replica. Two replicas of a shard with the same <see cref="AppliedIndex"/> must have the
-/// same <see cref="Fingerprint"/>; the demo and the tests check exactly that.
+/// same <see cref="Fingerprint"/>; the demo and the tests check exactly that. <see cref="CrossShardUnfinished"/>:
+/// cross-shard transactions this replica still holds unfinished (coordinator records, prepared legs, and on the
+/// leader the transactions it coordinates); 0 once the cluster is quiet.
 /// </summary>
 public readonly record struct LocalReplicaStatus(
-    uint ShardId, bool IsLeader, ulong Term, ulong CommitIndex, ulong AppliedIndex, UInt128 Fingerprint);
+    uint ShardId, bool IsLeader, ulong Term, ulong CommitIndex, ulong AppliedIndex, UInt128 Fingerprint, int CrossShardUnfinished = 0);

@@ -212,6 +212,7 @@ public static class JsonResponseWriter
             WriteDecimal(writer, "term"u8, replica.Term);
             WriteDecimal(writer, "commit_index"u8, replica.CommitIndex);
             WriteDecimal(writer, "applied_index"u8, replica.AppliedIndex);
+            writer.WriteNumber("cross_shard_unfinished"u8, replica.CrossShardUnfinished);
             if (fingerprints)
             {
                 writer.WriteString("fingerprint"u8, replica.Fingerprint.ToString("x32", null));

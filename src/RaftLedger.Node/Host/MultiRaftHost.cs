@@ -135,7 +135,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
                 foreach (var replica in replicas)
                 {
                     var fingerprint = replica.Shard == fingerprintShard ? replica.Ledger.Fingerprint() : UInt128.Zero;
-                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), fingerprint, replica.Replicas));
+                    states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), fingerprint, replica.Replicas, replica.CrossShardUnfinished));
                 }
 
                 done.TrySetResult(query(states));
@@ -234,7 +234,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
 }
 
 /// <summary>A replica's state taken on the scheduler thread (Fingerprint is 0 unless asked for).</summary>
-public sealed record ShardReplicaState(int Shard, RaftStatus Raft, UInt128 Fingerprint, IReadOnlyList<ulong> Replicas);
+public sealed record ShardReplicaState(int Shard, RaftStatus Raft, UInt128 Fingerprint, IReadOnlyList<ulong> Replicas, int CrossShardUnfinished = 0);
 
 /// <summary>What the scheduler loop consumes.</summary>
 internal abstract record HostInput

@@ -212,7 +212,7 @@ internal sealed partial class NodeLedgerService
         }
 
         var replicas = local.Select(s => new LocalReplicaStatus(
-            (uint)s.Shard, s.Raft.Role == Raft.RaftRole.Leader, s.Raft.Term, s.Raft.Commit, s.Raft.Applied, s.Fingerprint)).ToList();
+            (uint)s.Shard, s.Raft.Role == Raft.RaftRole.Leader, s.Raft.Term, s.Raft.Commit, s.Raft.Applied, s.Fingerprint, s.CrossShardUnfinished)).ToList();
         return new NodeStatus(options.NodeId, replicas);
     }
 }

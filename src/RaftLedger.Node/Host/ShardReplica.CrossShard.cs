@@ -22,6 +22,10 @@ internal sealed partial class ShardReplica
     private readonly Dictionary<long, (SplitRequest Split, int[] Positions)> submissions = [];
     private readonly Dictionary<ulong, (ulong Term, long Token)> driverProposals = [];
     private CrossShardDriver? driver;
+
+    // CrossShardUnfinished's ledger part as counted at applied index unfinishedCountedAt (-1: not counted yet).
+    private int unfinishedCounted = -1;
+    private ulong unfinishedCountedAt;
     private long nextToken;
 
     // Set when the driver was called outside the round start: its actions must be taken in another round.
@@ -39,6 +43,31 @@ internal sealed partial class ShardReplica
 
     /// <summary>True while driver actions wait to be executed: the scheduler must run another round.</summary>
     public bool HasCrossShardWork => driverTouched || driverActions.Count > 0 || (unclassified.Count > 0 && driverTerm != 0);
+
+    /// <summary>
+    /// Cross-shard transactions this replica still holds unfinished: coordinator records and prepared legs in its
+    /// committed ledger (any replica), plus, on the leader, the transactions its driver coordinates. Reads the side
+    /// table (one pass); scheduler thread.
+    /// </summary>
+    public int CrossShardUnfinished
+    {
+        get
+        {
+            if (driver is null)
+            {
+                return 0;
+            }
+
+            // Status is polled often: the side table is scanned again only once something new was applied.
+            if (unfinishedCountedAt != applied || unfinishedCounted < 0)
+            {
+                unfinishedCounted = Ledger.CrossShardUnfinishedCount();
+                unfinishedCountedAt = applied;
+            }
+
+            return unfinishedCounted + (driverTerm != 0 ? driver.CoordinatorTransactionCount : 0);
+        }
+    }
 
     /// <summary>Creates this replica's driver (once, before the scheduler starts).</summary>
     public void EnableCrossShard(int shardCount, CrossShardOptions options)

@@ -118,7 +118,7 @@ public static class BankChecker
         {
             foreach (var bank in cluster.Workload.AccountsOf(shard))
             {
-                Fail(ledgers[shard].TryLookupAccount(bank.Id, out var account), $"account {bank.Id} is missing on shard {shard}");
+                Fail(ledgers[shard].TryLookupAccountWithReservations(bank.Id, out var account), $"account {bank.Id} is missing on shard {shard}");
                 Fail(account.DebitsPosted == debitSums.GetValueOrDefault(bank.Id), $"account {bank.Id} on shard {shard}: debits_posted {account.DebitsPosted} but its transfers sum to {debitSums.GetValueOrDefault(bank.Id)}");
                 Fail(account.CreditsPosted == creditSums.GetValueOrDefault(bank.Id), $"account {bank.Id} on shard {shard}: credits_posted {account.CreditsPosted} but its transfers sum to {creditSums.GetValueOrDefault(bank.Id)}");
                 Fail(account.DebitsPending == 0 && account.CreditsPending == 0, $"account {bank.Id} on shard {shard} still has pending amounts (debits {account.DebitsPending}, credits {account.CreditsPending}) once quiet: a leg was left prepared");

@@ -35,6 +35,9 @@ public enum MultiShardHostBug
 
     /// <summary>Serves account reads from any running replica at once, without waiting for it to apply the read index.</summary>
     StaleReads = 2,
+
+    /// <summary>Serves account reads with the reservations of undecided cross-shard legs counted as pending amounts.</summary>
+    ReadsShowReservations = 3,
 }
 
 /// <summary>Everything that shapes one multi-shard cluster and its bank workload. A run is fully determined by these.</summary>

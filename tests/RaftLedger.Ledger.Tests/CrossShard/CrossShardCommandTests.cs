@@ -33,7 +33,8 @@ public sealed class CrossShardCommandTests
         Assert.Equal(1, results[0]);
         Apply(fixture, CrossShardCommand.EncodePrepare([CreditLeg(40)]), results);
         Assert.Equal(1, results[0]);
-        Assert.Equal((UInt128)40, fixture.AccountOf(2).CreditsPending);
+        Assert.True(fixture.Ledger.TryLookupAccountWithReservations(2, out var reserved));
+        Assert.Equal((UInt128)40, reserved.CreditsPending);
         Assert.True(CrossShardCommand.TryGetPreparedRecord(fixture.Store, TransactionId, out var record));
         Assert.Equal(1, record.Home);
     }

@@ -87,7 +87,7 @@ public sealed class CrossShardProtocolTests
         for (var steps = 0; steps < 1000 && !request.Done; steps++)
         {
             cluster.Step();
-            reserved |= cluster.Shards[1].Ledger.TryLookupAccount(b, out var during) && during.CreditsPending == 5;
+            reserved |= cluster.Shards[1].Ledger.TryLookupAccountWithReservations(b, out var during) && during.CreditsPending == 5;
         }
 
         Assert.True(request.Done, cluster.Describe());
@@ -253,7 +253,7 @@ public sealed class CrossShardProtocolTests
             Assert.True(++steps < 100, "the participant prepares");
         }
 
-        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var reserved));
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccountWithReservations(b, out var reserved));
         Assert.Equal((UInt128)9, reserved.CreditsPending);
         Assert.True(cluster.Shards[1].Driver.HasPreparedLegs(b));
         Assert.False(cluster.Shards[1].Driver.HasPreparedLegs(a));

@@ -79,6 +79,27 @@ public sealed class CheckerTests
     }
 
     [Fact]
+    public void Reads_are_checked_in_the_order_the_accounts_own_shard_applied_cross_shard_legs()
+    {
+        // X's record at its home says 1500, but Bob's shard posted X's credit leg (its Finish) at 2500, after Pay
+        // (2000): a read of Bob between the two shows Pay alone, a prefix only in Bob's shard's order.
+        var crossShard = Payment(102, Operator, Bob, 5, timestamp: 1500);
+        var history = History();
+        history.Add(Transfers(3, 2, 10, OpOutcome.Ok, [crossShard], "created"));
+        history.Add(Read(4, 4, 5, Account(Bob, true, credits: 3)));
+        var final = new Transfer[] { Funding, Pay, crossShard };
+        Account[] finalAccounts = [Account(Operator, false, debits: 15), Account(Alice, true, debits: 3, credits: 10), Account(Bob, true, credits: 8)];
+
+        AssertViolation(Checker.Check(Input(history, final, finalAccounts)), "single-account reads linearizable", "no prefix");
+        var bobsShard = new Dictionary<UInt128, ulong> { [Pay.Id] = 2000, [crossShard.Id] = 2500 };
+        var report = Checker.Check(Input(history, final, finalAccounts) with
+        {
+            AccountTimestamps = new Dictionary<UInt128, IReadOnlyDictionary<UInt128, ulong>> { [Bob] = bobsShard },
+        });
+        Assert.True(report.Ok, string.Join("\n", report.Violations));
+    }
+
+    [Fact]
     public void Acknowledged_transfer_missing_from_the_final_state_is_reported_lost()
     {
         var report = Checker.Check(Input(History(), final: [Funding], finalAccounts: [Account(Operator, false, debits: 10), Account(Alice, true, credits: 10), Account(Bob, true)]));

@@ -10,7 +10,7 @@ namespace RaftLedger.Simulation.Tests.MultiShard;
 /// </summary>
 public sealed class CrossShardScenarioTests
 {
-    private static MultiShardCluster SetUpBank(ulong seed, int nodes, int shards, double crossShardFraction)
+    private static MultiShardCluster SetUpBank(ulong seed, int nodes, int shards, double crossShardFraction, MultiShardHostBug bug = MultiShardHostBug.None)
     {
         var cluster = new MultiShardCluster(new MultiShardOptions
         {
@@ -19,6 +19,7 @@ public sealed class CrossShardScenarioTests
             ShardCount = shards,
             ClientCount = 4,
             CrossShardFraction = crossShardFraction,
+            HostBug = bug,
             InitialBalance = MultiShardChaosOptions.RichBalance,
         });
         cluster.SetUp(ticksMax: 2_000);
@@ -52,6 +53,25 @@ public sealed class CrossShardScenarioTests
         var acknowledged = cluster.Workload.Fates.Count(f => f.CrossShard && f.Outcome == TransferOutcome.Created);
         Assert.True(acknowledged >= 20, $"only {acknowledged} cross-shard transfers acknowledged");
         Assert.True(cluster.ProposedByOperation.GetValueOrDefault(LedgerOperation.CrossShardDecide) > 0);
+    }
+
+    [Fact]
+    public void Reads_during_cross_shard_traffic_never_show_an_undecided_reservation()
+    {
+        var cluster = SetUpBank(seed: 103, nodes: 3, shards: 3, crossShardFraction: 1);
+        cluster.RunTicks(400);
+        Assert.True(cluster.ReadsChecked >= 50, $"only {cluster.ReadsChecked} reads checked");
+        HealAndCheck(cluster);
+    }
+
+    [Fact]
+    public void Real_time_check_catches_reads_that_show_undecided_reservations()
+    {
+        // The buggy host reads accounts with the reservations of prepared legs counted as pending: under
+        // cross-shard traffic a read soon finds one (what verify --cross-shard reported on a real cluster).
+        var cluster = SetUpBank(seed: 103, nodes: 3, shards: 3, crossShardFraction: 1, bug: MultiShardHostBug.ReadsShowReservations);
+        var error = Assert.Throws<SimulationFailureException>(() => cluster.RunTicks(400));
+        Assert.Contains("undecided cross-shard reservation", error.Message);
     }
 
     public static TheoryData<LedgerOperation, TrapMoment> ProtocolSteps()

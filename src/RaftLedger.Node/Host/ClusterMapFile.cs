@@ -37,7 +37,10 @@ internal static class ClusterMapFile
             }
 
             var meta = new MetaState(stored.MetaBootstrapped ? map : null, stored.MetaAppliedIndex, stored.MetaAppliedTerm);
-            return (map, meta, false, Differences(map, bootstrap));
+            var local = stored.LocalPeerAddresses is { } peers
+                ? map with { Nodes = [.. map.Nodes.Select(n => n with { PeerAddress = peers.GetValueOrDefault(n.Id, n.PeerAddress) })] }
+                : map;
+            return (local, meta, false, Differences(local, bootstrap));
         }
 
         var empty = new MetaState(null, 0, 0);
@@ -45,11 +48,15 @@ internal static class ClusterMapFile
         return (bootstrap, empty, true, []);
     }
 
-    /// <summary>Persists <paramref name="meta"/> (its map, or <paramref name="localMap"/> while it has none) atomically and durably.</summary>
+    /// <summary>
+    /// Persists <paramref name="meta"/> (its map, or <paramref name="localMap"/> while it has none) atomically and
+    /// durably, with the peer addresses of <paramref name="localMap"/>: the ones this node dials.
+    /// </summary>
     public static void Save(string directory, ClusterMap localMap, MetaState meta)
     {
         var map = meta.Map ?? localMap;
-        var stored = new StoredMeta(map.Nodes, map.ShardCount, map.Replication, map.Shards, meta.AppliedIndex, meta.AppliedTerm, meta.Map is not null);
+        var stored = new StoredMeta(map.Nodes, map.ShardCount, map.Replication, map.Shards, meta.AppliedIndex, meta.AppliedTerm, meta.Map is not null,
+            localMap.Nodes.ToDictionary(n => n.Id, n => n.PeerAddress));
         Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, FileName);
         var temporary = path + ".tmp";
@@ -84,7 +91,10 @@ internal static class ClusterMapFile
         return ignored;
     }
 
-    /// <summary>The file's shape: the map's fields (as before the meta group) plus the meta state's position.</summary>
+    /// <summary>
+    /// The file's shape: the map's fields (as before the meta group), the meta state's position, and the peer addresses
+    /// this node was founded with (its own --peers; they may differ per node, e.g. through verify's fault proxies).
+    /// </summary>
     private sealed record StoredMeta(
         IReadOnlyList<ClusterNode> Nodes,
         int ShardCount,
@@ -92,5 +102,6 @@ internal static class ClusterMapFile
         IReadOnlyList<ShardPlacement> Shards,
         ulong MetaAppliedIndex = 0,
         ulong MetaAppliedTerm = 0,
-        bool MetaBootstrapped = false);
+        bool MetaBootstrapped = false,
+        IReadOnlyDictionary<ulong, string>? LocalPeerAddresses = null);
 }

@@ -49,12 +49,16 @@ public sealed partial class NodeHost
         return new MetaReplica(voters, raft, state, map);
     }
 
-    /// <summary>On the scheduler thread: the meta map changed; peers' new addresses take effect (SetPeer is thread-safe and cheap).</summary>
+    /// <summary>
+    /// On the scheduler thread: the meta map changed. The transport keeps dialing the peer addresses this node was
+    /// founded with (its own --peers, kept in cluster.json: they may differ per node, as with verify's fault proxies);
+    /// the map's address is used for a member it has none for (SetPeer is thread-safe and cheap).
+    /// </summary>
     private void OnMetaChanged(MetaSnapshot state)
     {
         foreach (var member in state.Map!.Nodes)
         {
-            if (member.PeerAddress.Length > 0)
+            if (member.PeerAddress.Length > 0 && localMap.Node(member.Id) is null)
             {
                 Transport.SetPeer(member.Id, member.PeerAddress);
             }

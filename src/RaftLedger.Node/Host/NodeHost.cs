@@ -91,7 +91,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
         var node = new NodeHost(options, map, log, scheduler, transport, logger);
         transport.ForwardHandler = node;
         await transport.StartAsync(options.Listen, cancel).ConfigureAwait(false);
-        foreach (var member in node.Map.Nodes)
+        foreach (var member in map.Nodes)
         {
             transport.SetPeer(member.Id, member.PeerAddress);
         }

@@ -35,23 +35,22 @@ public class WalAppendBenchmarks
     public int Appenders { get; set; }
 
     /// <summary>
-    /// The writer's idle spin (<see cref="WalOptions.IdleSpinMicroseconds"/>): the default only, or with
-    /// <c>WAL_BENCH_SPIN_AB=1</c> both 0 and 50 µs, to compare sleeping against spinning side by side in one run.
+    /// The writer's group-commit gather wait (<see cref="WalOptions.GroupCommitGatherMicroseconds"/>): the default
+    /// only, or with <c>WAL_BENCH_GATHER_AB=1</c> both 0 (no wait) and the default, side by side in one run.
     /// </summary>
-    [ParamsSource(nameof(IdleSpinValues))]
-    public int IdleSpinMicroseconds { get; set; }
+    [ParamsSource(nameof(GatherValues))]
+    public int GatherMicroseconds { get; set; }
 
-    public static IEnumerable<int> IdleSpinValues =>
-        Environment.GetEnvironmentVariable("WAL_BENCH_SPIN_AB") == "1" ? [0, SpinCandidateMicroseconds] : [WalOptions.IdleSpinMicrosecondsDefault];
-
-    /// <summary>The spin compared against none in the A/B run (the former default).</summary>
-    private const int SpinCandidateMicroseconds = 50;
+    public static IEnumerable<int> GatherValues =>
+        Environment.GetEnvironmentVariable("WAL_BENCH_GATHER_AB") == "1"
+            ? [0, WalOptions.GroupCommitGatherMicrosecondsDefault]
+            : [WalOptions.GroupCommitGatherMicrosecondsDefault];
 
     [GlobalSetup]
     public void Setup()
     {
         _directory = WalBenchmarkPaths.NewDirectory("append");
-        _wal = WriteAheadLog.Open(new WalOptions { Directory = _directory, IdleSpinMicroseconds = IdleSpinMicroseconds, Log = static _ => { } });
+        _wal = WriteAheadLog.Open(new WalOptions { Directory = _directory, GroupCommitGatherMicroseconds = GatherMicroseconds, Log = static _ => { } });
         _next = new ulong[Appenders + 1];
         Array.Fill(_next, 1UL);
         Random.Shared.NextBytes(_payload);
@@ -137,7 +136,7 @@ public class WalAppendBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _recorder.Report($"wal-append batch={BatchSize} appenders={Appenders} spin={IdleSpinMicroseconds}us");
+        _recorder.Report($"wal-append batch={BatchSize} appenders={Appenders} gather={GatherMicroseconds}us");
         _wal?.Dispose();
         _rawFile?.Dispose();
         Directory.Delete(_directory, recursive: true);

@@ -209,6 +209,16 @@ public sealed partial class MultiRaftHost
             return;
         }
 
+        // A leader whose term and vote did not change sends its appends first, so followers fsync while this node
+        // does (thesis §10.2.1: the core counts the leader's own entries only after Advance, below).
+        foreach (var (replica, ready) in readies)
+        {
+            if (ready.MessagesMaySendBeforePersist)
+            {
+                SendMessages(replica, ready.Messages);
+            }
+        }
+
         // One durable write for every group's entries and hard state, before any message that depends on them.
         var persisting = options.Time.GetTimestamp();
         if (persists.Count > 0)
@@ -220,13 +230,19 @@ public sealed partial class MultiRaftHost
         var persisted = options.Time.GetTimestamp();
         foreach (var (replica, ready) in readies)
         {
-            SendMessages(replica, ready.Messages);
+            if (!ready.MessagesMaySendBeforePersist)
+            {
+                SendMessages(replica, ready.Messages);
+            }
         }
 
         if (metaReady is not null)
         {
-            SendMetaMessages(metaReady);
+            SendMetaMessages(metaReady); // Not coalesced with the shards' heartbeats: one small group, sent as is.
         }
+
+        Invariant.Check(sender is not null);
+        heartbeats.Flush(sender);
 
         var applied = 0;
         foreach (var (replica, ready) in readies)
@@ -280,6 +296,11 @@ public sealed partial class MultiRaftHost
             if (message.Type == MessageType.Snapshot)
             {
                 SendSnapshot(replica, message);
+                continue;
+            }
+
+            if (heartbeats.TryAdd(replica, message))
+            {
                 continue;
             }
 

@@ -63,9 +63,10 @@ internal sealed class PeerLink
 
     /// <summary>
     /// Queues one message; false (and counted as dropped) when it is too large, the queue is full or the peer is down. A
-    /// <paramref name="fromShard"/> of 0 or more marks a cross-shard protocol message from that shard's leader.
+    /// <paramref name="fromShard"/> of 0 or more marks a cross-shard protocol message from that shard's leader;
+    /// <paramref name="heartbeats"/> marks a heartbeat bundle.
     /// </summary>
-    public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft, int fromShard = -1)
+    public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft, int fromShard = -1, bool heartbeats = false)
     {
         if (Volatile.Read(ref reportedDown) != 0)
         {
@@ -85,7 +86,7 @@ internal sealed class PeerLink
             return false;
         }
 
-        var message = new PeerMessage { GroupId = groupId, Raft = UnsafeByteOperations.UnsafeWrap(raft) };
+        var message = new PeerMessage { GroupId = groupId, Raft = UnsafeByteOperations.UnsafeWrap(raft), Heartbeats = heartbeats };
         if (fromShard >= 0)
         {
             message.ShardMessage = true;

@@ -46,6 +46,14 @@ public interface IPeerMessageSink
     void OnShardMessage(ulong fromNode, int fromShard, ulong groupId, ReadOnlyMemory<byte> message)
     {
     }
+
+    /// <summary>
+    /// A heartbeat bundle from <paramref name="fromNode"/> (<see cref="HeartbeatBundle"/>): one heartbeat or response per
+    /// group. Sinks that do not take bundles drop it.
+    /// </summary>
+    void OnHeartbeats(ulong fromNode, ReadOnlyMemory<byte> bundle)
+    {
+    }
 }
 
 /// <summary>Sends cross-shard protocol messages between shard leaders (best effort: lost, late or duplicated).</summary>
@@ -60,6 +68,9 @@ public interface IRaftMessageSender
 {
     /// <summary>Queues one message; false when it was dropped.</summary>
     bool Send(ulong toNode, ulong groupId, ReadOnlyMemory<byte> raft);
+
+    /// <summary>Queues one heartbeat bundle (<see cref="HeartbeatBundle"/>) for <paramref name="toNode"/>; false when it was dropped.</summary>
+    bool SendHeartbeats(ulong toNode, ReadOnlyMemory<byte> bundle);
 
     /// <summary>True while a stream to the node is attached (the peer's process is up and reachable).</summary>
     bool IsConnected(ulong nodeId);
@@ -168,6 +179,13 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     {
         Invariant.Check(toNode != options.NodeId, "a node never sends to itself");
         return Link(toNode).TryEnqueue(groupId, raft);
+    }
+
+    /// <summary>Queues one heartbeat bundle for <paramref name="toNode"/>; false when dropped (too large or queue full).</summary>
+    public bool SendHeartbeats(ulong toNode, ReadOnlyMemory<byte> bundle)
+    {
+        Invariant.Check(toNode != options.NodeId, "a node never sends to itself");
+        return Link(toNode).TryEnqueue(0, bundle, heartbeats: true);
     }
 
     /// <summary>Queues one cross-shard protocol message for <paramref name="toNode"/>; false when dropped (too large or queue full).</summary>
@@ -331,7 +349,11 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
             foreach (var message in batch.Messages)
             {
                 Interlocked.Increment(ref receivedMessages);
-                if (message.ShardMessage)
+                if (message.Heartbeats)
+                {
+                    sink.OnHeartbeats(fromNode, message.Raft.Memory);
+                }
+                else if (message.ShardMessage)
                 {
                     sink.OnShardMessage(fromNode, (int)message.FromShard, message.GroupId, message.Raft.Memory);
                 }

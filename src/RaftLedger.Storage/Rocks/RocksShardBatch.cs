@@ -12,7 +12,7 @@ namespace RaftLedger.Storage.Rocks;
 public sealed class RocksShardBatch : IDisposable
 {
     private readonly RocksShard shard;
-    private readonly WriteBatch batch = new();
+    private readonly WriteBatchRep batch = new();
     private readonly byte[] keyBuffer = new byte[RocksLedgerLimits.TablePrefixBytes + RocksLedgerLimits.TableKeyBytesMax];
 
     internal RocksShardBatch(RocksShard shard)
@@ -21,7 +21,7 @@ public sealed class RocksShardBatch : IDisposable
     }
 
     /// <summary>Number of puts and deletes staged so far.</summary>
-    public int Count => batch.Count();
+    public int Count => batch.Count;
 
     /// <summary>Stages <paramref name="value"/> under <paramref name="key"/> in <paramref name="table"/>.</summary>
     public void Put(RocksTable table, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
@@ -50,7 +50,8 @@ public sealed class RocksShardBatch : IDisposable
         PutAppliedIndex(appliedIndex);
         try
         {
-            shard.CommitBatch(batch, appliedIndex);
+            using var native = batch.ToNative();
+            shard.CommitBatch(native, appliedIndex);
         }
         finally
         {
@@ -66,7 +67,8 @@ public sealed class RocksShardBatch : IDisposable
     {
         try
         {
-            shard.CommitBatch(batch, newAppliedIndex: 0);
+            using var native = batch.ToNative();
+            shard.CommitBatch(native, newAppliedIndex: 0);
         }
         finally
         {
@@ -85,5 +87,8 @@ public sealed class RocksShardBatch : IDisposable
         batch.Put(keyBuffer.AsSpan(0, keyLength), value);
     }
 
-    public void Dispose() => batch.Dispose();
+    public void Dispose()
+    {
+        // Nothing native is held between commits: each commit's native batch is disposed when written.
+    }
 }

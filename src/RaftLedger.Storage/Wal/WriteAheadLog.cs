@@ -36,6 +36,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     private ulong _nextFlushSequence;
     private Task<WalSegment> _spare;
     private bool _compactionDue = true;
+    private int _lastFlushAppends; // Appends (not checkpoints) the last flush completed; writer thread only.
 
     private volatile Exception? _fault;
     private ulong[] _groupsNeedingSnapshot = [];

@@ -91,6 +91,8 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
     {
         var cancel = TestContext.Current.CancellationToken;
         await WaitSettled();
+        // Heartbeats travel coalesced: one bundle per node pair per round, whatever the number of groups.
+        Assert.All(nodes.Values, node => Assert.True(node.Scheduler.HeartbeatBundlesSent > 0, "every node sent heartbeat bundles"));
         var pairs = PairsPerShard();
         var accounts = pairs.Values.SelectMany(p => new[] { NewAccount(p.A), NewAccount(p.B) }).ToArray();
 

@@ -10,8 +10,12 @@ public sealed class PeerTransportTests
     {
         public ConcurrentQueue<(ulong From, ulong Group, byte[] Raft)> Messages { get; } = new();
 
+        public ConcurrentQueue<(ulong From, byte[] Bundle)> Bundles { get; } = new();
+
         public void OnMessage(ulong fromNode, ulong groupId, ReadOnlyMemory<byte> raft) =>
             Messages.Enqueue((fromNode, groupId, raft.ToArray()));
+
+        public void OnHeartbeats(ulong fromNode, ReadOnlyMemory<byte> bundle) => Bundles.Enqueue((fromNode, bundle.ToArray()));
     }
 
     private static async Task<(PeerTransport Transport, Inbox Inbox)> Start(ulong nodeId, string secret = "s3cret", int port = 0)
@@ -65,6 +69,27 @@ public sealed class PeerTransportTests
         await Eventually.Until(() => inboxTwo.Messages.Count == messages, "all messages delivered");
         Assert.Equal(1, two.ReceivedBatches);
         Assert.Equal(Enumerable.Range(0, messages).Select(i => (ulong)i), inboxTwo.Messages.Select(m => m.Group));
+    }
+
+    [Fact]
+    public async Task A_heartbeat_bundle_reaches_the_bundle_callback_not_the_message_one()
+    {
+        var (one, _) = await Start(1);
+        await using var a = one;
+        var (two, inboxTwo) = await Start(2);
+        await using var b = two;
+        one.SetPeer(2, Address(two));
+        two.SetPeer(1, Address(one));
+        var bundle = HeartbeatBundle.Encode([new CoalescedHeartbeat(3, RaftLedger.Raft.MessageType.Heartbeat, 4, 5, ReadOnlyMemory<byte>.Empty)]);
+
+        Assert.True(one.Send(2, 7, new byte[] { 1 }));
+        Assert.True(one.SendHeartbeats(2, bundle));
+
+        await Eventually.Until(() => inboxTwo.Messages.Count == 1 && inboxTwo.Bundles.Count == 1, "message and bundle delivered");
+        var received = Assert.Single(inboxTwo.Bundles);
+        Assert.Equal(1UL, received.From);
+        Assert.Equal(bundle, received.Bundle);
+        Assert.Equal(7UL, Assert.Single(inboxTwo.Messages).Group);
     }
 
     [Fact]

@@ -107,6 +107,7 @@ public class WalRecordTests
         // The benchmark's largest batch (8189 entries of 128 bytes) is one append.
         Assert.True(8189L * WalRecord.StoredBytes(128) <= options.FlushBytesMax);
         Assert.InRange(options.IdleSpinMicroseconds, 0, WalOptions.IdleSpinMicrosecondsMaxLimit);
+        Assert.InRange(options.GroupCommitGatherMicroseconds, 1, WalOptions.GroupCommitGatherMicrosecondsMaxLimit);
     }
 
     [Fact]
@@ -121,5 +122,12 @@ public class WalRecordTests
             new WalOptions { Directory = "unused", IdleSpinMicroseconds = WalOptions.IdleSpinMicrosecondsMaxLimit + 1 }.Validate());
         Assert.Contains("IdleSpinMicroseconds", spin.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => new WalOptions { Directory = "unused", IdleSpinMicroseconds = -1 }.Validate());
+        var gather = Assert.Throws<ArgumentException>(() => new WalOptions
+        {
+            Directory = "unused",
+            GroupCommitGatherMicroseconds = WalOptions.GroupCommitGatherMicrosecondsMaxLimit + 1,
+        }.Validate());
+        Assert.Contains("GroupCommitGatherMicroseconds", gather.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new WalOptions { Directory = "unused", GroupCommitGatherMicroseconds = -1 }.Validate());
     }
 }

@@ -67,6 +67,14 @@ public static class StatusCommand
         }
 
         text.Append(nodes.Render()).AppendLine().Append(shards.Render());
+        if (cluster.Meta is { } meta)
+        {
+            var group = new TextTable("meta group", "members", "leader", "term", "commit", "applied");
+            group.Add("0", string.Join(',', meta.Members), meta.Leader == 0 ? "none" : Number(meta.Leader),
+                Number(meta.Term), Number(meta.CommitIndex), Number(meta.AppliedIndex));
+            text.AppendLine().Append(group.Render());
+        }
+
         return text.ToString();
     }
 

@@ -45,7 +45,18 @@ public static class StatusJson
             });
         }
 
-        return new ClusterStatus(nodes, shards);
+        MetaGroupInfo? meta = null;
+        if (root.TryGetProperty("meta", out var group))
+        {
+            meta = new MetaGroupInfo(
+                [.. group.GetProperty("members").EnumerateArray().Select(m => m.GetUInt64())],
+                group.GetProperty("leader").GetUInt64(),
+                U64(group, "term"),
+                U64(group, "commit_index"),
+                U64(group, "applied_index"));
+        }
+
+        return new ClusterStatus(nodes, shards) { Meta = meta };
     }
 
     public static NodeStatus ReadNode(byte[] bytes)

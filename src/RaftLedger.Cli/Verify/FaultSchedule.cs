@@ -1,6 +1,6 @@
 namespace RaftLedger.Cli.Verify;
 
-/// <summary>The nemesis's fault kinds (issue 8 §2). The meta-group leader kill waits for the meta group.</summary>
+/// <summary>The nemesis's fault kinds (issue 8 §2).</summary>
 public enum FaultKind
 {
     /// <summary>SIGKILL a random node, restart it later.</summary>
@@ -29,6 +29,9 @@ public enum FaultKind
 
     /// <summary>One node's outgoing (or incoming) traffic dropped, the other direction delivered.</summary>
     OneWay,
+
+    /// <summary>SIGKILL the node leading the meta group (group 0, the cluster map), restart it later.</summary>
+    KillMetaLeader,
 }
 
 /// <summary>One planned fault: what, for how long, the quiet time after it, and the seeded choice of victims.</summary>
@@ -49,7 +52,7 @@ public static class FaultSchedule
 
     public static readonly IReadOnlySet<FaultKind> AllKinds = Enum.GetValues<FaultKind>().ToHashSet();
 
-    private static readonly FaultKind[] Kills = [FaultKind.Kill, FaultKind.KillLeader, FaultKind.KillAll];
+    private static readonly FaultKind[] Kills = [FaultKind.Kill, FaultKind.KillLeader, FaultKind.KillAll, FaultKind.KillMetaLeader];
     private static readonly FaultKind[] Pauses = [FaultKind.Pause, FaultKind.PauseLeader];
     private static readonly FaultKind[] Partitions = [FaultKind.Partition, FaultKind.IsolateLeader, FaultKind.Bridge, FaultKind.OneWay];
 
@@ -63,6 +66,7 @@ public static class FaultSchedule
         FaultKind.Partition => "partition",
         FaultKind.IsolateLeader => "isolate-leader",
         FaultKind.Bridge => "bridge",
+        FaultKind.KillMetaLeader => "kill-meta-leader",
         _ => "one-way",
     };
 
@@ -136,7 +140,7 @@ public static class FaultSchedule
         var seconds = kind switch
         {
             FaultKind.KillAll => 1 + (2 * random.NextDouble()),
-            FaultKind.Kill or FaultKind.KillLeader => 1 + (3 * random.NextDouble()),
+            FaultKind.Kill or FaultKind.KillLeader or FaultKind.KillMetaLeader => 1 + (3 * random.NextDouble()),
             FaultKind.Pause or FaultKind.PauseLeader => PauseMin.TotalSeconds + (2 * random.NextDouble()),
             _ => 3 + (5 * random.NextDouble()),
         };

@@ -1,3 +1,4 @@
+using RaftLedger.Cli.Client;
 using RaftLedger.Cli.Demo;
 using RaftLedger.Cli.Processes;
 using RaftLedger.Cli.Verify.Proxy;
@@ -9,7 +10,7 @@ namespace RaftLedger.Cli.Verify;
 /// cuts links in the proxy mesh. It records each fault in the history and waits (bounded) for the cluster to
 /// be ready again before the quiet period that follows each fault.
 /// </summary>
-public sealed class Nemesis(LocalCluster cluster, ProxyMesh mesh, ClusterProbe probe, HistoryRecorder history, VerifyOptions options, TextWriter output)
+public sealed class Nemesis(LocalCluster cluster, ProxyMesh mesh, ClusterProbe probe, LedgerHttpClient client, HistoryRecorder history, VerifyOptions options, TextWriter output)
 {
     private readonly Dictionary<FaultKind, int> injected = [];
     private readonly List<long> faultStartsMicros = [];
@@ -68,6 +69,9 @@ public sealed class Nemesis(LocalCluster cluster, ProxyMesh mesh, ClusterProbe p
             case FaultKind.KillAll:
                 await KillAndRestartAsync(ids, fault, cancellationToken);
                 break;
+            case FaultKind.KillMetaLeader:
+                await KillAndRestartAsync([await MetaLeaderAsync(random, ids, cancellationToken)], fault, cancellationToken);
+                break;
             case FaultKind.Pause or FaultKind.PauseLeader:
                 var paused = fault.Kind == FaultKind.Pause ? ids[random.Next(ids.Length)] : await LeaderAsync(random, ids, cancellationToken);
                 await PauseAsync(paused, fault, cancellationToken);
@@ -91,6 +95,43 @@ public sealed class Nemesis(LocalCluster cluster, ProxyMesh mesh, ClusterProbe p
         {
             return ids[random.Next(ids.Length)];
         }
+    }
+
+    /// <summary>
+    /// The meta group's leader in the highest term any node reports on /v1/cluster (polled up to 5 s); a random node
+    /// if none is known by then.
+    /// </summary>
+    private async Task<ulong> MetaLeaderAsync(Random random, ulong[] ids, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (DateTime.UtcNow < deadline)
+        {
+            (ulong Leader, ulong Term) best = (0, 0);
+            foreach (var (_, url) in Nodes)
+            {
+                try
+                {
+                    var answer = await client.GetClusterAsync(url, cancellationToken);
+                    if (answer.IsOk && answer.Value!.Meta is { Leader: not 0 } meta && meta.Term >= best.Term)
+                    {
+                        best = (meta.Leader, meta.Term);
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    // A node that is down has nothing to report.
+                }
+            }
+
+            if (best.Leader != 0 && ids.Contains(best.Leader))
+            {
+                return best.Leader;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
+        }
+
+        return ids[random.Next(ids.Length)];
     }
 
     private async Task KillAndRestartAsync(IReadOnlyList<ulong> victims, PlannedFault fault, CancellationToken cancellationToken)

@@ -63,7 +63,7 @@ public sealed partial class VerifyRun : IAsyncDisposable
             var accounts = await StartAndSetUpAsync(cancellationToken);
             var workload = new BankWorkload(client, Nodes, accounts, options, history);
             await workload.FundAsync(cancellationToken);
-            var nemesis = new Nemesis(cluster!, mesh!, new ClusterProbe(client), history, options, output);
+            var nemesis = new Nemesis(cluster!, mesh!, new ClusterProbe(client), client, history, options, output);
             await RunPhasesAsync(workload, nemesis, cancellationToken);
             var input = await FinalStateAsync(accounts, cancellationToken);
             Report = WithLiveness(Checker.Check(input), nemesis, workload);

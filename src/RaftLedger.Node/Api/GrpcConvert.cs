@@ -144,6 +144,12 @@ public static class GrpcConvert
             reply.Shards.Add(message);
         }
 
+        if (cluster.Meta is { } meta)
+        {
+            reply.Meta = new Proto.MetaGroup { Leader = meta.Leader, Term = meta.Term, CommitIndex = meta.CommitIndex, AppliedIndex = meta.AppliedIndex };
+            reply.Meta.Members.AddRange(meta.Members);
+        }
+
         return reply;
     }
 

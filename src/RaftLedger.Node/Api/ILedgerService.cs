@@ -124,7 +124,17 @@ public readonly record struct TransferEventResult(CreateTransferResult Status, u
 }
 
 /// <summary>The cluster map and each shard's Raft progress as this node knows them.</summary>
-public sealed record ClusterStatus(IReadOnlyList<NodeInfo> Nodes, IReadOnlyList<ShardInfo> Shards);
+public sealed record ClusterStatus(IReadOnlyList<NodeInfo> Nodes, IReadOnlyList<ShardInfo> Shards)
+{
+    /// <summary>The meta group (Raft group 0, which holds the cluster map) as this node sees it; null when not reported.</summary>
+    public MetaGroupInfo? Meta { get; init; }
+}
+
+/// <summary>
+/// The meta group: its voters, leader (0 = none known; this node's view, so 0 on a node outside the group), term,
+/// commit index, and the applied index of the map this node uses.
+/// </summary>
+public sealed record MetaGroupInfo(IReadOnlyList<ulong> Members, ulong Leader, ulong Term, ulong CommitIndex, ulong AppliedIndex);
 
 /// <summary>A member node: its addresses and whether this node currently hears from it.</summary>
 public sealed record NodeInfo(ulong Id, string ApiAddress, string PeerAddress, bool Up)

@@ -162,6 +162,29 @@ public static class JsonResponseWriter
         }
 
         writer.WriteEndArray();
+        if (cluster.Meta is { } meta)
+        {
+            WriteMeta(writer, meta);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    /// <summary>"meta": the meta group, shaped like a shard (members in place of replicas).</summary>
+    private static void WriteMeta(Utf8JsonWriter writer, MetaGroupInfo meta)
+    {
+        writer.WriteStartObject("meta"u8);
+        writer.WriteStartArray("members"u8);
+        foreach (var member in meta.Members)
+        {
+            writer.WriteNumberValue(member);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteNumber("leader"u8, meta.Leader);
+        WriteDecimal(writer, "term"u8, meta.Term);
+        WriteDecimal(writer, "commit_index"u8, meta.CommitIndex);
+        WriteDecimal(writer, "applied_index"u8, meta.AppliedIndex);
         writer.WriteEndObject();
     }
 

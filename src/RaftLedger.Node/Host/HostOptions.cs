@@ -119,6 +119,12 @@ public sealed record HostOptions
     /// </summary>
     public int SnapshotEntries { get; init; } = 10_000;
 
+    /// <summary>
+    /// Applied meta entries between two compactions of the meta log (group 0): the saved cluster.json stands for the
+    /// entries it covers, and a meta follower further behind gets the state as a snapshot.
+    /// </summary>
+    public int MetaSnapshotEntries { get; init; } = 32;
+
     /// <summary>Ticks between checks whether a shard is due for a snapshot.</summary>
     public int SnapshotCheckTicks { get; init; } = 10;
 
@@ -158,7 +164,7 @@ public sealed record HostOptions
             throw new ArgumentException("failover campaign delay and stagger must be ≥ 1 tick and together shorter than the election timeout (1 and 2 are usual)", nameof(FailoverCampaignDelayTicks));
         }
 
-        if (SnapshotEntries < 1 || SnapshotCheckTicks < 1)
+        if (SnapshotEntries < 1 || SnapshotCheckTicks < 1 || MetaSnapshotEntries < 1)
         {
             throw new ArgumentException("snapshot entries and check ticks must be ≥ 1 (10000 and 10 are usual)", nameof(SnapshotEntries));
         }

@@ -40,16 +40,26 @@ public sealed partial class MultiRaftHost
 
         foreach (var replica in replicas)
         {
-            if (replica.Raft.Leader != node || !replica.Raft.ForgetLeader())
-            {
-                continue;
-            }
-
-            var rank = SurvivorRank(replica.Replicas, node, options.NodeId);
-            failovers[replica.GroupId] = new FailoverState(options.Time.GetTimestamp(), rank, replica.Replicas.Length - 1);
-            logger.LogInformation("shard {Shard}: leader node {Node} is down; forgot it, campaigning in slot {Rank} unless a leader appears",
-                replica.Shard, node, rank);
+            ForgetDownLeader(replica.Raft, replica.GroupId, replica.Replicas, node);
         }
+
+        if (meta is not null)
+        {
+            ForgetDownLeader(meta.Raft, Placement.ClusterMap.MetaGroupId, meta.Voters, node);
+        }
+    }
+
+    private void ForgetDownLeader(RaftNode raft, ulong groupId, ulong[] members, ulong node)
+    {
+        if (raft.Leader != node || !raft.ForgetLeader())
+        {
+            return;
+        }
+
+        var rank = SurvivorRank(members, node, options.NodeId);
+        failovers[groupId] = new FailoverState(options.Time.GetTimestamp(), rank, members.Length - 1);
+        logger.LogInformation("group {Group}: leader node {Node} is down; forgot it, campaigning in slot {Rank} unless a leader appears",
+            groupId, node, rank);
     }
 
     /// <summary>Position of <paramref name="self"/> among the group's replicas once <paramref name="dead"/> is left out.</summary>
@@ -95,26 +105,36 @@ public sealed partial class MultiRaftHost
         var stagger = options.TickInterval * options.FailoverCampaignStaggerTicks;
         foreach (var replica in replicas)
         {
-            if (!failovers.TryGetValue(replica.GroupId, out var failover))
-            {
-                continue;
-            }
+            RunFailoverCampaign(replica.Raft, replica.GroupId, delay, stagger);
+        }
 
-            var slot = FailoverSlot(options.Time.GetElapsedTime(failover.DownTimestamp), delay, stagger);
-            var slotsMax = failover.Survivors * FailoverSlotsPerSurvivor;
-            if (replica.Raft.Leader != 0 || replica.Raft.Role == RaftRole.Leader || slot >= slotsMax)
-            {
-                failovers.Remove(replica.GroupId); // A leader appeared, or ordinary elections take over.
-                continue;
-            }
+        if (meta is not null)
+        {
+            RunFailoverCampaign(meta.Raft, Placement.ClusterMap.MetaGroupId, delay, stagger);
+        }
+    }
 
-            if (slot > failover.LastSlot && slot % failover.Survivors == failover.Rank)
-            {
-                failovers[replica.GroupId] = failover with { LastSlot = slot };
-                logger.LogInformation("shard {Shard}: campaigning in failover slot {Slot} (term {Term})", replica.Shard, slot, replica.Raft.Term);
-                replica.Raft.Campaign();
-                Interlocked.Increment(ref failoverCampaignsStarted);
-            }
+    private void RunFailoverCampaign(RaftNode raft, ulong groupId, TimeSpan delay, TimeSpan stagger)
+    {
+        if (!failovers.TryGetValue(groupId, out var failover))
+        {
+            return;
+        }
+
+        var slot = FailoverSlot(options.Time.GetElapsedTime(failover.DownTimestamp), delay, stagger);
+        var slotsMax = failover.Survivors * FailoverSlotsPerSurvivor;
+        if (raft.Leader != 0 || raft.Role == RaftRole.Leader || slot >= slotsMax)
+        {
+            failovers.Remove(groupId); // A leader appeared, or ordinary elections take over.
+            return;
+        }
+
+        if (slot > failover.LastSlot && slot % failover.Survivors == failover.Rank)
+        {
+            failovers[groupId] = failover with { LastSlot = slot };
+            logger.LogInformation("group {Group}: campaigning in failover slot {Slot} (term {Term})", groupId, slot, raft.Term);
+            raft.Campaign();
+            Interlocked.Increment(ref failoverCampaignsStarted);
         }
     }
 

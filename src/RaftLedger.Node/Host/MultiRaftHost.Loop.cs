@@ -48,7 +48,7 @@ public sealed partial class MultiRaftHost
             }
         }
 
-        return false;
+        return meta is not null && meta.Raft.HasReady;
     }
 
     private void TakeInputs()
@@ -62,6 +62,10 @@ public sealed partial class MultiRaftHost
                     if (replicasByGroup.TryGetValue(peer.GroupId, out var target))
                     {
                         target.Raft.Step(peer.Message);
+                    }
+                    else if (peer.GroupId == Placement.ClusterMap.MetaGroupId)
+                    {
+                        meta?.Raft.Step(peer.Message);
                     }
 
                     break;
@@ -89,8 +93,11 @@ public sealed partial class MultiRaftHost
                 case HostInput.SnapshotReceived received:
                     OnSnapshotReceived(received);
                     break;
+                case HostInput.MetaPropose propose:
+                    OnMetaPropose(propose.Proposal);
+                    break;
                 case HostInput.SnapshotSent sent:
-                    replicasByGroup[sent.GroupId].Raft.ReportSnapshot(sent.ToNode, sent.Finished ? SnapshotStatus.Finished : SnapshotStatus.Failed);
+                    RaftOf(sent.GroupId).ReportSnapshot(sent.ToNode, sent.Finished ? SnapshotStatus.Finished : SnapshotStatus.Failed);
                     break;
             }
         }
@@ -108,6 +115,10 @@ public sealed partial class MultiRaftHost
         replica.Enqueue(request);
     }
 
+    /// <summary>The core of a group hosted here (the meta group or a shard).</summary>
+    private RaftNode RaftOf(ulong groupId) =>
+        groupId == Placement.ClusterMap.MetaGroupId ? meta!.Raft : replicasByGroup[groupId].Raft;
+
     private ShardReplica? FindReplica(int shard) =>
         replicasByGroup.GetValueOrDefault((ulong)shard + 1);
 
@@ -123,6 +134,8 @@ public sealed partial class MultiRaftHost
                 replica.TransferCooldownTicks--;
             }
         }
+
+        meta?.Raft.Tick();
 
         RunFailoverCampaigns();
         MaybeStartCompaction();
@@ -190,7 +203,8 @@ public sealed partial class MultiRaftHost
             }
         }
 
-        if (readies.Count == 0)
+        var metaReady = CollectMetaReady();
+        if (readies.Count == 0 && metaReady is null)
         {
             return;
         }
@@ -222,6 +236,11 @@ public sealed partial class MultiRaftHost
             }
         }
 
+        if (metaReady is not null)
+        {
+            SendMetaMessages(metaReady); // Not coalesced with the shards' heartbeats: one small group, sent as is.
+        }
+
         Invariant.Check(sender is not null);
         heartbeats.Flush(sender);
 
@@ -232,6 +251,11 @@ public sealed partial class MultiRaftHost
             applied += ready.CommittedEntries.Count;
             replica.OnReadStates(ready.ReadStates);
             replica.Raft.Advance(ready);
+        }
+
+        if (metaReady is not null)
+        {
+            ApplyMetaReady(metaReady);
         }
 
         WarnIfSlow(started, persisting, persisted, applied);

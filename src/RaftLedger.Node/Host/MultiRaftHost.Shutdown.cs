@@ -55,34 +55,45 @@ public sealed partial class MultiRaftHost
         var led = 0;
         foreach (var replica in replicas)
         {
-            if (!replica.IsLeader)
-            {
-                continue;
-            }
+            led += RequestHandOff(replica.Raft, replica.GroupId);
+        }
 
-            var status = replica.Raft.Status();
-            var attempts = handOffAttempts.GetValueOrDefault(replica.GroupId);
-            if (status.LeadTransferee != 0)
-            {
-                led++;
-                continue; // A transfer is already under way.
-            }
-
-            if (attempts >= HandOffAttemptsMax)
-            {
-                continue;
-            }
-
-            led++;
-            var target = HandOffTarget(status);
-            if (target != 0)
-            {
-                handOffAttempts[replica.GroupId] = attempts + 1;
-                replica.Raft.TransferLeadership(target);
-            }
+        if (meta is not null)
+        {
+            led += RequestHandOff(meta.Raft, Placement.ClusterMap.MetaGroupId);
         }
 
         return led;
+    }
+
+    /// <summary>1 when the group is led here and worth waiting for (a transfer was asked or is under way), else 0.</summary>
+    private int RequestHandOff(RaftNode raft, ulong groupId)
+    {
+        if (raft.Role != RaftRole.Leader)
+        {
+            return 0;
+        }
+
+        var status = raft.Status();
+        var attempts = handOffAttempts.GetValueOrDefault(groupId);
+        if (status.LeadTransferee != 0)
+        {
+            return 1; // A transfer is already under way.
+        }
+
+        if (attempts >= HandOffAttemptsMax)
+        {
+            return 0;
+        }
+
+        var target = HandOffTarget(status);
+        if (target != 0)
+        {
+            handOffAttempts[groupId] = attempts + 1;
+            raft.TransferLeadership(target);
+        }
+
+        return 1;
     }
 
     /// <summary>The connected, replicating follower with the longest log, or 0 when there is none.</summary>

@@ -152,8 +152,13 @@ public sealed partial class MultiRaftHost
         var relabeled = message with { Snapshot = new SnapshotMetadata(state.AppliedIndex, term, message.Snapshot.ConfState) };
         var raft = MessageCodec.Encode(relabeled);
         var path = Path.Combine(storage.SnapshotDirectory, $"out-g{replica.GroupId}-n{message.To}-{state.AppliedIndex}.snap");
-        var (group, to, index) = (replica.GroupId, message.To, state.AppliedIndex);
-        logger.LogInformation("shard {Shard}: sending a snapshot at {Index} to node {Node}", replica.Shard, index, to);
+        logger.LogInformation("shard {Shard}: sending a snapshot at {Index} to node {Node}", replica.Shard, state.AppliedIndex, message.To);
+        StreamSnapshot(streamer, replica.GroupId, message.To, state.AppliedIndex, term, raft, path, s => state.WriteTo(s), state);
+    }
+
+    /// <summary>Off the loop: writes the snapshot data to a file, streams it, and reports the outcome to the loop.</summary>
+    private void StreamSnapshot(ISnapshotSender streamer, ulong group, ulong to, ulong index, ulong term, byte[] raft, string path, Action<Stream> write, IDisposable? state)
+    {
         snapshotTasks.Add(Task.Run(async () =>
         {
             var ok = false;
@@ -162,7 +167,7 @@ public sealed partial class MultiRaftHost
                 using (state)
                 {
                     await using var file = File.Create(path);
-                    state.WriteTo(file);
+                    write(file);
                 }
 
                 ok = await streamer.SendSnapshotAsync(to, group, index, term, path, raft, stopping.Token).ConfigureAwait(false);
@@ -194,7 +199,7 @@ public sealed partial class MultiRaftHost
         var receiver = new SnapshotReceiver(storage.SnapshotDirectory, fromNode);
         try
         {
-            var error = await receiver.ReceiveAsync(chunks, replicasByGroup.ContainsKey, cancel).ConfigureAwait(false);
+            var error = await receiver.ReceiveAsync(chunks, g => replicasByGroup.ContainsKey(g) || (g == Placement.ClusterMap.MetaGroupId && meta is not null), cancel).ConfigureAwait(false);
             if (error is not null)
             {
                 logger.LogWarning("refused a snapshot from node {Node}: {Error}", fromNode, error);
@@ -223,7 +228,7 @@ public sealed partial class MultiRaftHost
         }
 
         receivedSnapshots[received.GroupId] = (received.Message.Snapshot!.Index, received.Path);
-        replicasByGroup[received.GroupId].Raft.Step(received.Message);
+        RaftOf(received.GroupId).Step(received.Message);
     }
 
     /// <summary>Follower: the core accepted a snapshot; install its ledger state durably before the WAL marker is written.</summary>

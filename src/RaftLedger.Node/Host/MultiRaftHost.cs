@@ -190,11 +190,17 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
             replica.Shutdown();
         }
 
+        meta?.FailAll(ShardCallResult.Fail(ShardCallStatus.Unavailable, "the node is stopping; retry on another node"), failProposed: true);
+
         while (inbox.Reader.TryRead(out var input))
         {
             if (input is HostInput.Request request)
             {
                 request.Value.Complete(ShardCallResult.Fail(ShardCallStatus.Unavailable, "the node is stopping; retry on another node"));
+            }
+            else if (input is HostInput.MetaPropose propose)
+            {
+                propose.Proposal.Done.TrySetResult(ShardCallResult.Fail(ShardCallStatus.Unavailable, "the node is stopping; retry on another node"));
             }
         }
 
@@ -218,6 +224,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
 
     private void PublishViews()
     {
+        PublishMetaView();
         foreach (var replica in replicas)
         {
             var raft = replica.Raft;
@@ -251,6 +258,9 @@ internal abstract record HostInput
     public sealed record Query(Action Run) : HostInput;
 
     public sealed record Transfer(int Shard, ulong ToNode) : HostInput;
+
+    /// <summary>A command for the meta group (see MultiRaftHost.Meta).</summary>
+    public sealed record MetaPropose(MetaProposal Proposal) : HostInput;
 
     /// <summary>A cross-shard protocol message for this node's replica of <c>ToShard</c> (see MultiRaftHost.CrossShard).</summary>
     public sealed record ShardMessage(ulong FromNode, int FromShard, int ToShard, ReadOnlyMemory<byte> Message) : HostInput;

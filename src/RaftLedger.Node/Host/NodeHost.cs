@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RaftLedger.Ledger;
 using RaftLedger.Node.Api;
+using RaftLedger.Node.Meta;
 using RaftLedger.Node.Placement;
 using RaftLedger.Node.Transport;
 using RaftLedger.Node.Transport.Protos;
@@ -16,15 +17,16 @@ namespace RaftLedger.Node.Host;
 /// node, the multi-raft scheduler, the peer transport and the client-facing <see cref="ILedgerService"/>.
 /// Start with <see cref="StartAsync"/>; <see cref="DisposeAsync"/> stops it cleanly.
 /// </summary>
-public sealed class NodeHost : IForwardHandler, IAsyncDisposable
+public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
 {
     private readonly INodeStorage log;
     private readonly ILogger logger;
+    private readonly ClusterMap localMap;
 
     private NodeHost(HostOptions options, ClusterMap map, INodeStorage log, MultiRaftHost scheduler, PeerTransport transport, ILogger logger)
     {
         Options = options;
-        Map = map;
+        localMap = map;
         this.log = log;
         Scheduler = scheduler;
         Transport = transport;
@@ -35,8 +37,11 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
 
     public HostOptions Options { get; }
 
-    /// <summary>The cluster map this node runs with (from its data folder, or the bootstrap map).</summary>
-    public ClusterMap Map { get; }
+    /// <summary>
+    /// The cluster map this node runs with: the meta group's latest applied map, or (until this node has one) the map
+    /// in its data folder or its bootstrap map. Placement is fixed at bootstrap, so only addresses can change.
+    /// </summary>
+    public ClusterMap Map => Scheduler.LatestMeta.Map ?? localMap;
 
     public MultiRaftHost Scheduler { get; }
 
@@ -51,7 +56,7 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         logger ??= NullLogger.Instance;
-        var (map, created, ignored) = ClusterMapFile.LoadOrCreate(options.DataDirectory, BootstrapMap(options));
+        var (map, metaState, created, ignored) = ClusterMapFile.LoadOrCreate(options.DataDirectory, BootstrapMap(options));
         foreach (var flag in ignored)
         {
             logger.LogWarning("ignoring {Flag}: this node's data folder already holds the cluster's configuration", flag);
@@ -64,9 +69,14 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
 
         INodeStorage log = options.Durable ? new DurableNodeStorage(options.DataDirectory) : new MemoryNodeStorage();
         List<ShardReplica> replicas;
+        MetaReplica? metaReplica;
+        var voters = MetaState.Voters(map.Nodes.Select(n => n.Id));
+        // The in-memory log forgets the meta group at every start: the meta state then starts empty too.
+        metaState = options.Durable ? metaState : new MetaState(null, 0, 0);
         try
         {
             replicas = CreateReplicas(options, map, log, logger);
+            metaReplica = voters.Contains(options.NodeId) ? CreateMetaReplica(options, voters, map, metaState, log, logger) : null;
         }
         catch
         {
@@ -75,6 +85,7 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
         }
 
         var scheduler = new MultiRaftHost(options, map.ShardCount, replicas, log, logger);
+        scheduler.UseMeta(metaReplica, voters, map, metaState);
         var transport = new PeerTransport(new TransportOptions { NodeId = options.NodeId, Secret = options.Secret, Time = options.Time }, scheduler, logger);
         scheduler.UseCrossShard(new ShardMessenger(map), transport);
         var node = new NodeHost(options, map, log, scheduler, transport, logger);
@@ -85,7 +96,9 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
             transport.SetPeer(member.Id, member.PeerAddress);
         }
 
+        scheduler.MetaChanged = node.OnMetaChanged;
         scheduler.Start(transport);
+        node.StartMetaClient();
         logger.LogInformation("node {Node} started ({State}): {Shards} shards, {Local} replicas here, peer port {Port}",
             options.NodeId, created ? "new cluster" : "existing cluster", map.ShardCount, replicas.Count, transport.Port);
         return node;
@@ -137,6 +150,11 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
     /// <summary>Serves a request another node forwarded here because this node leads the shard (no further hops).</summary>
     async Task<ForwardResponse> IForwardHandler.HandleAsync(ForwardRequest request, CancellationToken cancel)
     {
+        if (request.Shard == MetaForwardShard)
+        {
+            return await HandleMetaAsync(request, cancel).ConfigureAwait(false);
+        }
+
         var kind = (ShardRequestKind)request.Kind;
         if (request.Shard >= (uint)Map.ShardCount || !Enum.IsDefined(kind) || !ShardPayload.IsWellFormed(kind, request.Payload.Length))
         {
@@ -156,6 +174,7 @@ public sealed class NodeHost : IForwardHandler, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         logger.LogInformation("node {Node} stopping", Options.NodeId);
+        await StopMetaClientAsync().ConfigureAwait(false);
         await Scheduler.DisposeAsync().ConfigureAwait(false);
         await Transport.DisposeAsync().ConfigureAwait(false);
         log.Dispose();

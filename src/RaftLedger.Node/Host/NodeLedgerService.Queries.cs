@@ -167,8 +167,9 @@ internal sealed partial class NodeLedgerService
     public async ValueTask<ClusterStatus> GetClusterStatusAsync(CancellationToken cancellationToken)
     {
         var local = await host.QueryAsync(states => states).WaitAsync(cancellationToken).ConfigureAwait(false);
-        var nodes = new List<NodeInfo>(map.Nodes.Count);
-        foreach (var node in map.Nodes)
+        var latest = host.LatestMeta.Map ?? map; // Addresses change through the meta group; placement does not.
+        var nodes = new List<NodeInfo>(latest.Nodes.Count);
+        foreach (var node in latest.Nodes)
         {
             var up = node.Id == options.NodeId || transport.IsConnected(node.Id);
             nodes.Add(new NodeInfo(node.Id, node.ApiAddress, node.PeerAddress, up) { GrpcAddress = node.GrpcAddress is { Length: > 0 } grpc ? grpc : null });
@@ -191,7 +192,11 @@ internal sealed partial class NodeLedgerService
             });
         }
 
-        return new ClusterStatus(nodes, shards);
+        var meta = host.Meta;
+        return new ClusterStatus(nodes, shards)
+        {
+            Meta = meta is null ? null : new MetaGroupInfo(meta.Voters, meta.Leader, meta.Term, meta.Commit, meta.Applied),
+        };
     }
 
     public async ValueTask<NodeStatus> GetNodeStatusAsync(bool withFingerprints, CancellationToken cancellationToken)

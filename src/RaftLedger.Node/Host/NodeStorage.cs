@@ -163,7 +163,9 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
 
     public void SetCompactableIndex(ulong groupId, ulong index)
     {
-        Invariant.Check(index <= database.DurableAppliedIndex((uint)(groupId - 1)), "the log is never compacted past durable ledger state");
+        // The meta group's state is saved (cluster.json, fsynced) before its log is compacted; shards' state is RocksDB's.
+        Invariant.Check(groupId == Placement.ClusterMap.MetaGroupId || index <= database.DurableAppliedIndex((uint)(groupId - 1)),
+            "the log is never compacted past durable ledger state");
         wal.SetCompactableIndex(groupId, index);
     }
 
@@ -181,6 +183,18 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
     }
 
     public IRaftLogStorage Group(ulong groupId) => wal.GetGroup(groupId);
+
+    /// <summary>
+    /// At start, before the meta core exists: the saved meta state is ahead of the meta log's commit index (a crash
+    /// between saving an installed meta snapshot and writing its WAL marker): write the marker now.
+    /// </summary>
+    public void RepairMetaLog(SnapshotMetadata snapshot)
+    {
+        var group = wal.GetGroup(Placement.ClusterMap.MetaGroupId);
+        Invariant.Check(group.HardState.Commit < snapshot.Index && group.Snapshot.Index < snapshot.Index, "only a log behind the saved state is repaired");
+        wal.SetCompactableIndex(Placement.ClusterMap.MetaGroupId, snapshot.Index);
+        wal.AppendAsync(new WalGroupWrite(Placement.ClusterMap.MetaGroupId, [], null, snapshot)).GetAwaiter().GetResult();
+    }
 
     public Task PersistAsync(IReadOnlyList<GroupPersist> persists, CancellationToken cancel)
     {

@@ -273,23 +273,29 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
             },
         });
 
+    /// <summary>Dials the peer until the transport stops; a new address (the cluster map changed) gets a new channel at the next redial.</summary>
     private async Task DialLoopAsync(PeerLink link, string address)
     {
-        using var channel = CreateChannel(address);
-        var client = new Peer.PeerClient(channel);
-        var delay = options.ReconnectDelayMin;
         while (!stopping.IsCancellationRequested)
         {
-            var connected = await ExchangeOnceAsync(client, link).ConfigureAwait(false);
-            delay = connected ? options.ReconnectDelayMin : Min(delay * 2, options.ReconnectDelayMax);
-            try
+            using var channel = CreateChannel(address);
+            var client = new Peer.PeerClient(channel);
+            var delay = options.ReconnectDelayMin;
+            while (!stopping.IsCancellationRequested && addresses.GetValueOrDefault(link.RemoteId, address) == address)
             {
-                await Task.Delay(delay, options.Time, stopping.Token).ConfigureAwait(false);
+                var connected = await ExchangeOnceAsync(client, link).ConfigureAwait(false);
+                delay = connected ? options.ReconnectDelayMin : Min(delay * 2, options.ReconnectDelayMax);
+                try
+                {
+                    await Task.Delay(delay, options.Time, stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+
+            address = addresses.GetValueOrDefault(link.RemoteId, address);
         }
     }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using RaftLedger.Common;
 using RaftLedger.Node.Transport;
 using RaftLedger.Raft;
+using RaftLedger.Storage.Rocks;
 
 namespace RaftLedger.Node.Host;
 
@@ -120,9 +121,12 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
     }
 
     /// <summary>
-    /// Runs <paramref name="query"/> on the scheduler thread over every local replica's state and returns its value.
-    /// A fingerprint reads the shard's whole ledger and holds the loop meanwhile, so at most one is computed per
-    /// query: <paramref name="fingerprintShard"/>'s (none when negative).
+    /// Runs <paramref name="query"/> over every local replica's state, taken on the scheduler thread, and returns its
+    /// value. <paramref name="fingerprintShard"/>'s replica (none when negative) also gets a fingerprint. On durable
+    /// storage it is the hash of the shard's RocksDB records (<see cref="RocksShardSnapshot.ContentFingerprint"/>),
+    /// read from a RocksDB snapshot taken on the loop at the replica's applied index and hashed off the loop: reading a
+    /// large shard on the loop held every group's heartbeats for seconds and started elections. On in-memory
+    /// storage the ledger's own fingerprint is computed on the loop.
     /// </summary>
     public Task<T> QueryAsync<T>(Func<IReadOnlyList<ShardReplicaState>, T> query, int fingerprintShard = -1)
     {
@@ -132,13 +136,27 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
             try
             {
                 var states = new List<ShardReplicaState>(replicas.Length);
+                RocksShardSnapshot? contents = null;
+                var at = -1;
                 foreach (var replica in replicas)
                 {
-                    var fingerprint = replica.Shard == fingerprintShard ? replica.Ledger.Fingerprint() : UInt128.Zero;
+                    var fingerprint = UInt128.Zero;
+                    if (replica.Shard == fingerprintShard)
+                    {
+                        (contents, at) = SnapshotStorage is { } storage ? (storage.CreateSnapshot(replica.Shard), states.Count) : (null, -1);
+                        fingerprint = contents is null ? replica.Ledger.Fingerprint() : UInt128.Zero;
+                    }
+
                     states.Add(new ShardReplicaState(replica.Shard, replica.Raft.Status(), fingerprint, replica.Replicas, replica.CrossShardUnfinished));
                 }
 
-                done.TrySetResult(query(states));
+                if (contents is null)
+                {
+                    done.TrySetResult(query(states));
+                    return;
+                }
+
+                _ = Task.Run(() => CompleteWithContentFingerprint(states, at, contents, query, done));
             }
             catch (Exception e)
             {
@@ -151,6 +169,25 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
         }
 
         return done.Task;
+    }
+
+    // Off the loop: hashes the snapshot's records, releases it, and answers the query with the fingerprint filled in.
+    private static void CompleteWithContentFingerprint<T>(
+        List<ShardReplicaState> states, int at, RocksShardSnapshot contents, Func<IReadOnlyList<ShardReplicaState>, T> query, TaskCompletionSource<T> done)
+    {
+        try
+        {
+            using (contents)
+            {
+                states[at] = states[at] with { Fingerprint = contents.ContentFingerprint() };
+            }
+
+            done.TrySetResult(query(states));
+        }
+        catch (Exception e)
+        {
+            done.TrySetException(e);
+        }
     }
 
     /// <summary>Asks this node's replica of <paramref name="shard"/> to hand leadership to <paramref name="toNode"/>.</summary>

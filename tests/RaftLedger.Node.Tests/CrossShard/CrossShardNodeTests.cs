@@ -41,7 +41,7 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{FreePort()}");
+        var peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{LoopbackPorts.Free()}");
         foreach (var id in peers.Keys)
         {
             nodes[id] = await NodeHost.StartAsync(new HostOptions
@@ -68,12 +68,6 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
         Directory.Delete(root, recursive: true);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static UInt128 OnShard(int shard, ulong start)
     {

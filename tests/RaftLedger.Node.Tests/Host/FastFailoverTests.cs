@@ -69,7 +69,7 @@ public sealed class FastFailoverTests
     {
         var cancel = TestContext.Current.CancellationToken;
         var root = Path.Combine(Path.GetTempPath(), "raftledger-failover-" + Guid.NewGuid().ToString("N"));
-        var peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{FreePort()}");
+        var peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{LoopbackPorts.Free()}");
         var nodes = new Dictionary<ulong, NodeHost>();
         try
         {
@@ -139,10 +139,4 @@ public sealed class FastFailoverTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -13,7 +13,7 @@ public sealed class LeadershipHandOffTests
     {
         var cancel = TestContext.Current.CancellationToken;
         var root = Path.Combine(Path.GetTempPath(), "raftledger-handoff-" + Guid.NewGuid().ToString("N"));
-        var peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{FreePort()}");
+        var peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{LoopbackPorts.Free()}");
         var nodes = new Dictionary<ulong, NodeHost>();
         try
         {
@@ -60,10 +60,4 @@ public sealed class LeadershipHandOffTests
         LeaderBalanceTicks = 1_000_000,
     };
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

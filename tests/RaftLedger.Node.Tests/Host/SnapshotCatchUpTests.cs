@@ -21,7 +21,7 @@ public sealed class SnapshotCatchUpTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{FreePort()}");
+        peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{LoopbackPorts.Free()}");
         foreach (var id in peers.Keys)
         {
             nodes[id] = await NodeHost.StartAsync(Options(id), cancel: TestContext.Current.CancellationToken);
@@ -53,12 +53,6 @@ public sealed class SnapshotCatchUpTests : IAsyncLifetime
         SnapshotCheckTicks = 1,
     };
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     [Fact]
     public async Task A_node_that_missed_compacted_entries_catches_up_from_a_snapshot_with_an_identical_ledger()

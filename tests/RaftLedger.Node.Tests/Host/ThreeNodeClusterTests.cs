@@ -18,7 +18,7 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{FreePort()}");
+        peers = Enumerable.Range(1, 3).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{LoopbackPorts.Free()}");
         foreach (var id in peers.Keys)
         {
             nodes[id] = await NodeHost.StartAsync(Options(id), cancel: TestContext.Current.CancellationToken);
@@ -51,12 +51,6 @@ public sealed class ThreeNodeClusterTests : IAsyncLifetime
         GrpcAddresses = peers.Keys.ToDictionary(node => node, node => $"127.0.0.1:{9100 + node}"),
     };
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static Account NewAccount(UInt128 id) => new() { Id = id, Ledger = 1, Code = 10 };
 

@@ -28,7 +28,7 @@ public sealed class MetaGroupTests : IAsyncLifetime
 
     private async Task StartCluster(int count)
     {
-        peers = Enumerable.Range(1, count).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{FreePort()}");
+        peers = Enumerable.Range(1, count).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{LoopbackPorts.Free()}");
         foreach (var id in peers.Keys)
         {
             nodes[id] = await NodeHost.StartAsync(Options(id), cancel: TestContext.Current.CancellationToken);
@@ -51,12 +51,6 @@ public sealed class MetaGroupTests : IAsyncLifetime
         MetaSnapshotEntries = 1,
     };
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>The meta leader every running voter agrees on, or 0.</summary>
     private ulong AgreedMetaLeader()
@@ -104,7 +98,7 @@ public sealed class MetaGroupTests : IAsyncLifetime
         await Eventually.Until(() => AgreedMetaLeader() is var next && next != 0 && next != leader && nodes[next].Scheduler.Meta!.Term > term, Describe);
 
         // The old leader returns with a new API address: it registers it through the new meta leader.
-        var address = $"127.0.0.1:{FreePort()}";
+        var address = $"127.0.0.1:{LoopbackPorts.Free()}";
         nodes[leader] = await NodeHost.StartAsync(Options(leader, apiAddress: address), cancel: cancel);
         await Eventually.Until(() => nodes.Values.All(n => n.Map.Node(leader)!.ApiAddress == address), Describe);
         Assert.All(nodes.Values, n => Assert.Equal(peers[leader], n.Map.Node(leader)!.PeerAddress));
@@ -121,7 +115,7 @@ public sealed class MetaGroupTests : IAsyncLifetime
         await nodes[3].DisposeAsync();
         nodes.Remove(3);
         await nodes[2].DisposeAsync();
-        var address = $"127.0.0.1:{FreePort()}";
+        var address = $"127.0.0.1:{LoopbackPorts.Free()}";
         nodes[2] = await NodeHost.StartAsync(Options(2, apiAddress: address), cancel: cancel);
         await Eventually.Until(() => nodes.Values.All(n => n.Map.Node(2)!.ApiAddress == address), Describe);
 

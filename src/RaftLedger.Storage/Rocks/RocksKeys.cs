@@ -21,7 +21,11 @@ public enum RocksTable : byte
     /// </summary>
     Transfers = 2,
 
-    /// <summary>Transfers in timestamp order: timestamp (u64 big-endian) → id.</summary>
+    /// <summary>
+    /// Transfers in timestamp order, in groups: the timestamp (u64 big-endian) of a group's first transfer → the ids
+    /// (16 bytes each) of up to <see cref="RocksLedgerLimits.TimestampGroupIdsMax"/> transfers of one write set, in
+    /// timestamp order. Groups do not overlap in time, so their keys order them.
+    /// </summary>
     TransferTimestamps = 3,
 
     /// <summary>Pending transfers' status: id → one byte.</summary>
@@ -30,7 +34,12 @@ public enum RocksTable : byte
     /// <summary>Expiry index: expires-at (u64 BE) then id (u128 BE) → empty.</summary>
     Expiry = 5,
 
-    /// <summary>Per-account transfer index: account id then timestamp → transfer id and side (0 debit, 1 credit).</summary>
+    /// <summary>
+    /// Per-account transfer index, in groups: account id then the timestamp of the group's first entry → up to
+    /// <see cref="RocksLedgerLimits.AccountIndexGroupEntriesMax"/> entries of (timestamp u64, transfer id u128, side:
+    /// 0 debit, 1 credit), big-endian, ascending by timestamp, all from one write set. An account's groups do not
+    /// overlap in time, so only the last group that starts before a query's lower bound can hold entries inside it.
+    /// </summary>
     AccountTransfers = 6,
 
     /// <summary>Balance history: account id then timestamp → balances (128 bytes).</summary>

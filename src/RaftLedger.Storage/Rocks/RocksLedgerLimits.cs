@@ -18,6 +18,19 @@ public static class RocksLedgerLimits
     public const int ValueBytesMax = 64 * 1024;
 
     /// <summary>
+    /// Transfer ids in one timestamp-index record at most. The index keeps one record per run of a write set's
+    /// transfers (keyed by the first one's timestamp) instead of one per transfer, which saves a memtable insert
+    /// per transfer; 1,024 ids are 16 KiB.
+    /// </summary>
+    public const int TimestampGroupIdsMax = 1024;
+
+    /// <summary>
+    /// Entries (timestamp, transfer id, side: 25 bytes) in one per-account index record at most. An account
+    /// touched by many transfers of one write set gets one record per this many entries (12.5 KiB).
+    /// </summary>
+    public const int AccountIndexGroupEntriesMax = 512;
+
+    /// <summary>
     /// Payload bytes of one snapshot chunk at most. Bounded so that a receiver needs only this much memory
     /// per chunk and a corrupt chunk is detected before much of it is applied.
     /// </summary>

@@ -43,24 +43,54 @@ public sealed partial class RocksLedgerStore
             return 0;
         }
 
-        using var cursor = AccountRangeCursor(RocksTable.AccountTransfers, filter);
+        var timestampMax = filter.TimestampMax == 0 ? ulong.MaxValue : filter.TimestampMax;
+        var reverse = (filter.Flags & AccountFilterFlags.Reversed) != 0;
+        using var cursor = AccountIndexCursor(filter.AccountId, filter.TimestampMin, timestampMax, reverse);
         var written = 0;
         while (written < limit && cursor.MoveNext())
         {
-            var value = cursor.Value;
-            Invariant.Check(value.Length == TransferIndexValueBytes);
-            var side = value[IdBytes] == 0 ? AccountFilterFlags.Debits : AccountFilterFlags.Credits;
-            if ((wanted & side) == 0)
+            var group = cursor.Value;
+            Invariant.Check(group.Length > 0 && group.Length % AccountIndexEntryBytes == 0, "an index group holds whole entries");
+            var count = group.Length / AccountIndexEntryBytes;
+            for (var i = 0; i < count && written < limit; i++)
             {
-                continue;
-            }
+                var entry = group.Slice((reverse ? count - 1 - i : i) * AccountIndexEntryBytes, AccountIndexEntryBytes);
+                var timestamp = BinaryPrimitives.ReadUInt64BigEndian(entry);
+                var side = entry[TimestampBytes + IdBytes] == 0 ? AccountFilterFlags.Debits : AccountFilterFlags.Credits;
+                if (timestamp < filter.TimestampMin || timestamp > timestampMax || (wanted & side) == 0)
+                {
+                    continue;
+                }
 
-            var found = TryGetTransfer(BinaryPrimitives.ReadUInt128BigEndian(value), out into[written]);
-            Invariant.Check(found, "the account index names stored transfers only");
-            written++;
+                var found = TryGetTransfer(BinaryPrimitives.ReadUInt128BigEndian(entry[TimestampBytes..]), out into[written]);
+                Invariant.Check(found, "the account index names stored transfers only");
+                written++;
+            }
         }
 
         return written;
+    }
+
+    /// <summary>
+    /// The account's index groups that may hold entries in [<paramref name="timestampMin"/>, <paramref name="timestampMax"/>]:
+    /// those starting inside it, plus the last one starting before it (groups do not overlap in time).
+    /// </summary>
+    private RocksShardCursor AccountIndexCursor(UInt128 accountId, ulong timestampMin, ulong timestampMax, bool reverse)
+    {
+        Span<byte> key = stackalloc byte[IdBytes + TimestampBytes];
+        var lower = RangeKey(RocksTable.AccountTransfers, AccountTimeKey(key, accountId, timestampMin), extraByte: null);
+        if (timestampMin > 0)
+        {
+            var accountStart = RangeKey(RocksTable.AccountTransfers, AccountTimeKey(key, accountId, 0), extraByte: null);
+            using var before = shard.NewRawCursor(accountStart, lower, reverse: true);
+            if (before.MoveNext())
+            {
+                lower = before.RawKey.ToArray();
+            }
+        }
+
+        var upper = RangeKey(RocksTable.AccountTransfers, AccountTimeKey(key, accountId, timestampMax), extraByte: 0);
+        return shard.NewRawCursor(lower, upper, reverse);
     }
 
     public int GetAccountBalances(in AccountFilter filter, Span<AccountBalance> into)
@@ -115,16 +145,32 @@ public sealed partial class RocksLedgerStore
         }
     }
 
-    /// <summary>Ascending by timestamp, through the timestamp index.</summary>
+    /// <summary>Ascending by timestamp, through the timestamp index's groups.</summary>
     public IEnumerable<Transfer> EnumerateTransfers()
     {
         EnsureCurrent();
         using var cursor = shard.NewCursor(RocksTable.TransferTimestamps);
+        var ids = new List<UInt128>(RocksLedgerLimits.TimestampGroupIdsMax);
         while (cursor.MoveNext())
         {
-            var found = TryGetTransfer(BinaryPrimitives.ReadUInt128BigEndian(cursor.Value), out var transfer);
-            Invariant.Check(found, "the timestamp index names stored transfers only");
-            yield return transfer;
+            // Copied out: the cursor's value is only valid until the caller resumes this iterator.
+            ReadGroupIds(cursor.Value, ids);
+            foreach (var id in ids)
+            {
+                var found = TryGetTransfer(id, out var transfer);
+                Invariant.Check(found, "the timestamp index names stored transfers only");
+                yield return transfer;
+            }
+        }
+    }
+
+    private static void ReadGroupIds(ReadOnlySpan<byte> group, List<UInt128> into)
+    {
+        Invariant.Check(group.Length > 0 && group.Length % IdBytes == 0, "a timestamp group holds whole ids");
+        into.Clear();
+        for (var offset = 0; offset < group.Length; offset += IdBytes)
+        {
+            into.Add(BinaryPrimitives.ReadUInt128BigEndian(group[offset..]));
         }
     }
 

@@ -41,12 +41,13 @@ public sealed partial class RocksLedgerStore
     }
 
     /// <summary>
-    /// Stages the transfers table by id, the timestamp index (already ascending) and the per-account index by
-    /// (account, timestamp): each table in key order, see <see cref="RocksKeyOrder"/>.
+    /// Stages the transfers table by id, the timestamp index and the per-account index, each in key order (see
+    /// <see cref="RocksKeyOrder"/>). Both indexes are written in groups (see <see cref="RocksTable"/>): a memtable
+    /// insert costs about as much as the rest of a transfer's apply, and grouping saves two of the five per transfer
+    /// when accounts repeat within a write set.
     /// </summary>
     private void StageTransfers(ReadOnlySpan<Transfer> transfers, Span<byte> value)
     {
-        Span<byte> key = stackalloc byte[IdBytes + TimestampBytes];
         foreach (var position in keyOrder.Sort(transfers.Length, new TransferIds(transfers)))
         {
             ref readonly var transfer = ref transfers[position];
@@ -54,23 +55,63 @@ public sealed partial class RocksLedgerStore
             batch.Put(RocksTable.Transfers, IdKey(transfer.Id), value);
         }
 
-        foreach (ref readonly var transfer in transfers)
-        {
-            BinaryPrimitives.WriteUInt64BigEndian(key, transfer.Timestamp);
-            batch.Put(RocksTable.TransferTimestamps, key[..TimestampBytes], IdKey(transfer.Id));
-        }
+        StageTimestampGroups(transfers);
+        StageAccountIndexGroups(transfers);
+    }
 
-        // The per-account index: one entry under each account, the value says which side it is on. Entry 2i is
-        // transfer i's debit side, 2i+1 its credit side; equal accounts keep that order, which is timestamp order.
-        Span<byte> index = stackalloc byte[TransferIndexValueBytes];
-        foreach (var entry in keyOrder.Sort(transfers.Length * 2, new TransferAccountIds(transfers)))
+    /// <summary>One record per run of up to <see cref="RocksLedgerLimits.TimestampGroupIdsMax"/> transfers.</summary>
+    private void StageTimestampGroups(ReadOnlySpan<Transfer> transfers)
+    {
+        Span<byte> key = stackalloc byte[TimestampBytes];
+        for (var first = 0; first < transfers.Length; first += RocksLedgerLimits.TimestampGroupIdsMax)
         {
-            ref readonly var transfer = ref transfers[entry >> 1];
-            var side = (byte)(entry & 1);
-            BinaryPrimitives.WriteUInt128BigEndian(index, transfer.Id);
-            index[IdBytes] = side;
-            var accountId = side == 0 ? transfer.DebitAccountId : transfer.CreditAccountId;
-            batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, accountId, transfer.Timestamp), index);
+            var count = Math.Min(RocksLedgerLimits.TimestampGroupIdsMax, transfers.Length - first);
+            for (var i = 0; i < count; i++)
+            {
+                ref readonly var transfer = ref transfers[first + i];
+                Invariant.Check(first + i == 0 || transfer.Timestamp > transfers[first + i - 1].Timestamp, "a write set's transfers ascend by timestamp");
+                BinaryPrimitives.WriteUInt128BigEndian(groupBuffer.AsSpan(i * IdBytes), transfer.Id);
+            }
+
+            BinaryPrimitives.WriteUInt64BigEndian(key, transfers[first].Timestamp);
+            batch.Put(RocksTable.TransferTimestamps, key, groupBuffer.AsSpan(0, count * IdBytes));
+        }
+    }
+
+    /// <summary>
+    /// One record per account per run of up to <see cref="RocksLedgerLimits.AccountIndexGroupEntriesMax"/> entries.
+    /// Entry 2i is transfer i's debit side, 2i+1 its credit side; sorting by account keeps equal accounts in that
+    /// order, which is timestamp order.
+    /// </summary>
+    private void StageAccountIndexGroups(ReadOnlySpan<Transfer> transfers)
+    {
+        Span<byte> key = stackalloc byte[IdBytes + TimestampBytes];
+        var accounts = new TransferAccountIds(transfers);
+        var entries = keyOrder.Sort(transfers.Length * 2, accounts);
+        var runStart = 0;
+        while (runStart < entries.Length)
+        {
+            var accountId = accounts.KeyAt(entries[runStart]);
+            var count = 1;
+            while (runStart + count < entries.Length && count < RocksLedgerLimits.AccountIndexGroupEntriesMax &&
+                accounts.KeyAt(entries[runStart + count]) == accountId)
+            {
+                count++;
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                var entry = entries[runStart + i];
+                ref readonly var transfer = ref transfers[entry >> 1];
+                var slot = groupBuffer.AsSpan(i * AccountIndexEntryBytes, AccountIndexEntryBytes);
+                BinaryPrimitives.WriteUInt64BigEndian(slot, transfer.Timestamp);
+                BinaryPrimitives.WriteUInt128BigEndian(slot[TimestampBytes..], transfer.Id);
+                slot[TimestampBytes + IdBytes] = (byte)(entry & 1);
+            }
+
+            var firstTimestamp = transfers[entries[runStart] >> 1].Timestamp;
+            batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, accountId, firstTimestamp), groupBuffer.AsSpan(0, count * AccountIndexEntryBytes));
+            runStart += count;
         }
     }
 

@@ -20,7 +20,8 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
 {
     /// <summary>Value of a Transfers-table key burnt by a transient failure (a transfer is 128 bytes, never 1).</summary>
     private const byte BurntIdMarker = 0xB1;
-    private const int TransferIndexValueBytes = 17;
+    /// <summary>One per-account index entry: timestamp, transfer id, side.</summary>
+    private const int AccountIndexEntryBytes = TimestampBytes + IdBytes + 1;
     private const int TimestampBytes = sizeof(ulong);
     private const int IdBytes = 16;
 
@@ -33,6 +34,10 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     private readonly byte[] keyBuffer = new byte[RocksLedgerLimits.TablePrefixBytes + RocksLedgerLimits.TableKeyBytesMax];
     private readonly byte[] valueBuffer = new byte[LedgerLimits.RecordSizeBytes * 2];
     private readonly byte[] idKeyScratch = new byte[IdBytes];
+
+    // Builds one index group's value before it is copied into the batch.
+    private readonly byte[] groupBuffer = new byte[Math.Max(
+        RocksLedgerLimits.TimestampGroupIdsMax * IdBytes, RocksLedgerLimits.AccountIndexGroupEntriesMax * AccountIndexEntryBytes)];
     private readonly RocksKeyOrder keyOrder = new();
 
     // The shard generation the caches belong to; a different one means the state was replaced underneath.

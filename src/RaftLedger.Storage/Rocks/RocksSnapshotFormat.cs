@@ -16,7 +16,7 @@ public static class RocksSnapshotFormat
     /// <summary>"RLSC" little-endian: RaftLedger snapshot chunk.</summary>
     public const uint ChunkMagic = 0x43534C52;
 
-    public const uint FormatVersion = 1;
+    public const uint FormatVersion = 2;
 
     public const int ChunkHeaderBytes = 24;
 

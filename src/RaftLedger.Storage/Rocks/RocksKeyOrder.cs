@@ -31,6 +31,11 @@ public sealed class RocksKeyOrder
             positionSpan[i] = i;
         }
 
+        if (IsAscending(keySpan))
+        {
+            return positionSpan; // e.g. time-based transfer ids: nothing to do, and equal keys are in order already
+        }
+
         // Keys and positions sorted together by key (UInt128's own comparison: no delegate, no allocation).
         // The sort is not stable, so each run of equal keys gets its positions back in ascending order.
         keySpan.Sort(positionSpan);
@@ -50,6 +55,19 @@ public sealed class RocksKeyOrder
 
         Invariant.Check(count == 0 || keySpan[0] <= keySpan[^1]);
         return positionSpan;
+    }
+
+    private static bool IsAscending(ReadOnlySpan<UInt128> keySpan)
+    {
+        for (var i = 1; i < keySpan.Length; i++)
+        {
+            if (keySpan[i] < keySpan[i - 1])
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private void Grow(int count)

@@ -41,6 +41,16 @@ public sealed class RocksKeyOrderTests
         Assert.Equal([1, 2, 0], second);
     }
 
+    [Fact]
+    public void Keys_already_in_order_keep_their_positions()
+    {
+        UInt128[] keys = [1, 2, 2, 2, 9, 10, 10];
+
+        var order = new RocksKeyOrder().Sort(keys.Length, new ArrayKeys(keys)).ToArray();
+
+        Assert.Equal([0, 1, 2, 3, 4, 5, 6], order);
+    }
+
     private readonly struct ArrayKeys(UInt128[] keys) : RocksKeyOrder.IKeySource
     {
         public UInt128 KeyAt(int index) => keys[index];

@@ -56,9 +56,11 @@ public sealed class RocksLedgerDatabase : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Directory.CreateDirectory(options.DirectoryPath);
+        RocksLedgerFormat.Check(options.DirectoryPath);
         var blockCache = Cache.CreateLru(options.BlockCacheBytes);
         var dbOptions = BuildOptions(options, blockCache);
         var db = RocksDb.Open(dbOptions, options.DirectoryPath);
+        RocksLedgerFormat.WriteIfMissing(options.DirectoryPath);
         if (options.WalMode == RocksWalMode.Unsynced)
         {
             // Open replays RocksDB's WAL, which after a process crash may hold writes that were never synced.

@@ -9,7 +9,7 @@ public sealed partial class RocksLedgerStore
     public int CollectExpired(ulong expiresAtMax, ExpiryEntry after, Span<ExpiryEntry> into)
     {
         EnsureCurrent();
-        if (into.IsEmpty || expiresAtMax < after.ExpiresAt)
+        if (into.IsEmpty || expiresAtMax < after.ExpiresAt || expiresAtMax < expiryFloor)
         {
             return 0;
         }
@@ -28,6 +28,12 @@ public sealed partial class RocksLedgerStore
             {
                 into[written++] = entry;
             }
+        }
+
+        if (written == 0 && after == default)
+        {
+            // Nothing expires at or before expiresAtMax: later asks for earlier times need no scan.
+            expiryFloor = Math.Max(expiryFloor, expiresAtMax == ulong.MaxValue ? expiresAtMax : expiresAtMax + 1);
         }
 
         return written;

@@ -211,6 +211,11 @@ public sealed partial class RocksLedgerStore
             NoteStoredTransferId(id);
         }
 
+        foreach (var entry in writes.ExpiryAdds)
+        {
+            expiryFloor = Math.Min(expiryFloor, entry.ExpiresAt);
+        }
+
         lookupMemoValid = false;
         LastTimestamp = writes.LastTimestamp;
     }

@@ -50,6 +50,11 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     private bool transferIdsAny;
     private UInt128 transferIdMax;
 
+    // Invariant: no committed Expiry entry expires before expiryFloor. 0 (nothing known) after a reload; raised when
+    // a scan finds nothing due, lowered by each commit's expiry adds. Every applied command asks for expired pending
+    // transfers, and without this each ask opened a RocksDB iterator (~4 % of a node's CPU in the 1-client profile).
+    private ulong expiryFloor;
+
     // The outcome of the last Transfers-table read, valid until the next commit: a new transfer's
     // duplicate check is followed by its burnt-id check on the same id, and this makes them one read.
     private bool lookupMemoValid;
@@ -85,6 +90,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     {
         accountCache.Clear();
         lookupMemoValid = false;
+        expiryFloor = 0;
         generation = shard.Generation;
         ReadTransferIdMax();
         var length = WriteKey(RocksTable.LedgerState, LedgerStateLastTimestamp);

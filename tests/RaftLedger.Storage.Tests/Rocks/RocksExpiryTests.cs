@@ -1,0 +1,66 @@
+using RaftLedger.Ledger;
+using RaftLedger.Storage.Rocks;
+using static RaftLedger.Storage.Tests.Rocks.RocksTestSupport;
+
+namespace RaftLedger.Storage.Tests.Rocks;
+
+/// <summary>
+/// The RocksDB store remembers that nothing expires before some time, so that most applied batches skip the
+/// expiry scan. A pending transfer must still expire exactly when the in-memory store expires it.
+/// </summary>
+public sealed class RocksExpiryTests
+{
+    private const ulong Second = 1_000_000_000;
+
+    [Fact]
+    public void A_pending_transfer_expires_on_time_after_batches_that_found_nothing_due()
+    {
+        using var directory = new TempDirectory();
+        var database = Open(directory.PathName);
+        var rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
+        var memory = new LedgerStateMachine(new InMemoryLedgerStore());
+        var start = 100 * Second;
+        foreach (var ledger in new[] { rocks, memory })
+        {
+            var accounts = new[] { new Account { Id = 1, Ledger = 1, Code = 1 }, new Account { Id = 2, Ledger = 1, Code = 1 } };
+            ledger.CreateAccounts(accounts, start, new CreateAccountResult[2], 1);
+        }
+
+        var index = 1UL;
+        Create(rocks, memory, ref index, start + 1, new Transfer { Id = 10, DebitAccountId = 1, CreditAccountId = 2, Amount = 5, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 3 });
+
+        // A reopened store knows nothing about expiry times, so the next batches scan, find nothing due yet and
+        // remember that: the transfer must still expire when its time comes.
+        database.Dispose();
+        database = Open(directory.PathName);
+        rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
+        for (var at = 1UL; at <= 2; at++)
+        {
+            Create(rocks, memory, ref index, start + (at * Second), new Transfer { Id = 10 + (UInt128)at, DebitAccountId = 2, CreditAccountId = 1, Amount = 1, Ledger = 1, Code = 1 });
+            Assert.True(rocks.TryLookupTransfer(10, out _));
+            Assert.Equal(5, (int)Account(rocks, 1).DebitsPending);
+        }
+
+        Create(rocks, memory, ref index, start + (4 * Second), new Transfer { Id = 20, DebitAccountId = 2, CreditAccountId = 1, Amount = 1, Ledger = 1, Code = 1 });
+
+        Assert.Equal(0, (int)Account(rocks, 1).DebitsPending);
+        Assert.Equal(memory.Fingerprint(), rocks.Fingerprint());
+        database.Dispose();
+    }
+
+    private static Account Account(LedgerStateMachine ledger, UInt128 id)
+    {
+        Assert.True(ledger.TryLookupAccount(id, out var account));
+        return account;
+    }
+
+    private static void Create(LedgerStateMachine rocks, LedgerStateMachine memory, ref ulong index, ulong timestamp, Transfer transfer)
+    {
+        index++;
+        var results = new CreateTransferResult[1];
+        rocks.CreateTransfers([transfer], timestamp, results, index);
+        Assert.Equal(CreateTransferResult.Created, results[0]);
+        memory.CreateTransfers([transfer], timestamp, results, index);
+        Assert.Equal(CreateTransferResult.Created, results[0]);
+    }
+}

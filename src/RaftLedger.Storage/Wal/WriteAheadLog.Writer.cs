@@ -7,11 +7,16 @@ namespace RaftLedger.Storage.Wal;
 // The writer thread: group commit, validation against what it has accepted, compaction.
 public sealed partial class WriteAheadLog
 {
+    // Set by the queue's continuation when an append arrives while the writer sleeps; no spinning (see WaitForAppend).
+    // Never disposed: it holds no OS handle (WaitHandle is never read), and a late Set must not meet a disposed event.
+    private readonly ManualResetEventSlim _appendArrived = new(initialState: false, spinCount: 0);
+    private Action? _signalAppendArrived;
+
     private void WriterLoop()
     {
         try
         {
-            while (_checkpoints.Count > 0 || SpinForAppend() || _queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            while (_checkpoints.Count > 0 || SpinForAppend() || WaitForAppend())
             {
                 if (_active.CapacityBytes - _writePosition < _options.FlushBytesMax)
                 {
@@ -38,6 +43,24 @@ public sealed partial class WriteAheadLog
         {
             Fault(e);
         }
+    }
+
+    /// <summary>
+    /// Sleeps until an append is queued or the queue completes (false). Blocking on the wait's Task instead spun
+    /// first (Task.Wait's spin phase: sched_yield and Sleep(0/1)), about 3 % of the nodes' CPU on this 2-core
+    /// machine where three nodes share the cores (docs/PERFORMANCE.md, "Profile and fixes (fifth session)").
+    /// </summary>
+    private bool WaitForAppend()
+    {
+        _appendArrived.Reset();
+        var wait = _queue.Reader.WaitToReadAsync();
+        if (!wait.IsCompleted)
+        {
+            wait.GetAwaiter().UnsafeOnCompleted(_signalAppendArrived ??= _appendArrived.Set);
+            _appendArrived.Wait();
+        }
+
+        return wait.GetAwaiter().GetResult();
     }
 
     /// <summary>

@@ -14,6 +14,7 @@ public static class BenchCommand
         var accounts = new Option<int>("--accounts") { Description = "Accounts to pay between.", DefaultValueFactory = _ => 10_000 };
         var transfers = new Option<long?>("--transfers") { Description = "Stop after this many payments (instead of --duration)." };
         var duration = new Option<double?>("--duration") { Description = "Seconds to run (default 10; instead of --transfers)." };
+        var warmup = new Option<double>("--warmup") { Description = "Seconds of the same workload run first and not measured, so that the nodes are warm (JIT, caches).", DefaultValueFactory = _ => 5 };
         var batch = new Option<int>("--batch") { Description = "Transfers per request (1..8189).", DefaultValueFactory = _ => 8189 };
         var concurrency = new Option<int>("--concurrency") { Description = "Outstanding requests.", DefaultValueFactory = _ => 8 };
         var clients = new Option<int>("--clients") { Description = "Independent callers, each creating one transfer at a time through the client SDK (LedgerClient), which batches them per shard; replaces --batch/--concurrency." };
@@ -27,7 +28,7 @@ public static class BenchCommand
         var keep = new Option<bool>("--keep") { Description = "Keep the local cluster's data folder and node logs." };
         var command = new Command("bench", "Measure throughput and latency of a cluster under a payment workload.")
         {
-            api, accounts, transfers, duration, batch, concurrency, clients, zipf, crossShard, twoPhase, killEvery, seed, json, html, keep,
+            api, accounts, transfers, duration, warmup, batch, concurrency, clients, zipf, crossShard, twoPhase, killEvery, seed, json, html, keep,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -47,6 +48,7 @@ public static class BenchCommand
                 Accounts = parse.GetValue(accounts),
                 Transfers = parse.GetValue(transfers),
                 Duration = TimeSpan.FromSeconds(parse.GetValue(duration) ?? 10),
+                Warmup = TimeSpan.FromSeconds(parse.GetValue(warmup)),
                 Batch = parse.GetValue(batch),
                 Concurrency = parse.GetValue(concurrency),
                 Clients = parse.GetValue(clients),

@@ -47,7 +47,7 @@ public static class BenchHtml
             ("cluster", $"{report.Cluster}, {report.Nodes} nodes, {report.Shards} shards"),
             ("mode", report.Mode == "clients" ? $"{options.Clients} independent single-transfer clients" : $"batches of {options.Batch}, {options.Concurrency} outstanding"),
             ("workload", F($"{options.Accounts:N0} accounts, zipf {options.Zipf}, cross-shard {options.CrossShard}, two-phase {options.TwoPhase}, seed {options.Seed}")),
-            ("duration", F($"{report.Seconds:0.0} s")),
+            ("duration", F($"{report.Seconds:0.0} s, after {options.Warmup.TotalSeconds:0.#} s of unmeasured warm-up")),
             ("throughput", F($"{report.TransfersPerSecond:N0} transfers/s ({report.Committed:N0} committed of {report.Events:N0} sent)")),
             ("transfer latency", Latency(report.Latency)),
             ("request latency", report.RequestLatency.Count > 0 ? Latency(report.RequestLatency) : report.Mode == "clients" ? "not measured (SDK batching)" : "no request answered"),

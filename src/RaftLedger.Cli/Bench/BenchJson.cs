@@ -67,6 +67,7 @@ public static class BenchJson
     {
         json.WriteNumber("seconds", Math.Round(report.Seconds, 3));
         json.WriteNumber("committed", report.Committed);
+        json.WriteNumber("warmup_committed", report.WarmupCommitted);
         json.WriteNumber("payments", report.Payments);
         json.WriteNumber("transfers_sent", report.Events);
         json.WriteNumber("requests", report.Requests);
@@ -128,6 +129,7 @@ public static class BenchJson
         json.WriteNumber("accounts", options.Accounts);
         WriteOptional(json, "transfers", options.Transfers);
         WriteOptional(json, "duration_seconds", options.Transfers is null ? options.Duration.TotalSeconds : null);
+        json.WriteNumber("warmup_seconds", options.Warmup.TotalSeconds);
         json.WriteNumber("batch", options.Batch);
         json.WriteNumber("concurrency", options.Concurrency);
         json.WriteNumber("clients", options.Clients);

@@ -33,6 +33,9 @@ public static class BenchLimits
     /// <summary>How long requests still in flight at the end may take to finish (then they count as unknown).</summary>
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>Longest unmeasured warm-up before the measured run.</summary>
+    public static readonly TimeSpan WarmupMax = TimeSpan.FromMinutes(10);
+
     /// <summary>Time allowed for a local cluster (or a restarted node) to become ready.</summary>
     public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
 }
@@ -52,6 +55,12 @@ public sealed record BenchOptions
     public long? Transfers { get; init; }
 
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Unmeasured run of the same callers before measuring, so that the figures are of warm processes (code
+    /// compiled by the JIT's final tier, caches filled) rather than of start-up; zero = none.
+    /// </summary>
+    public TimeSpan Warmup { get; init; }
 
     /// <summary>Events per request in <c>--concurrency</c> mode.</summary>
     public int Batch { get; init; } = 8189;
@@ -102,6 +111,11 @@ public sealed record BenchOptions
         if (Transfers is null && Duration <= TimeSpan.Zero)
         {
             return "--duration must be positive (seconds), or give --transfers.";
+        }
+
+        if (Warmup < TimeSpan.Zero || Warmup > BenchLimits.WarmupMax)
+        {
+            return $"--warmup must be between 0 and {BenchLimits.WarmupMax.TotalSeconds:0} seconds; got {Warmup.TotalSeconds}.";
         }
 
         if (Batch < 1 || Batch > BenchLimits.BatchEventsMax)

@@ -50,6 +50,9 @@ public sealed record BenchReport
     /// <summary>Transfers the cluster answered created (or exists on a retry).</summary>
     public required long Committed { get; init; }
 
+    /// <summary>Transfers committed during the unmeasured warm-up (not in any other figure).</summary>
+    public long WarmupCommitted { get; init; }
+
     public required long Requests { get; init; }
 
     public required long CrossShardPayments { get; init; }
@@ -97,7 +100,7 @@ public sealed record BenchReport
     public string ToText()
     {
         var text = new StringBuilder();
-        text.AppendLine(Invariant($"RaftLedger bench: {Cluster} cluster, {Nodes} nodes, {Shards} shards, {Mode} mode, {Seconds:0.0} s"));
+        text.AppendLine(Invariant($"RaftLedger bench: {Cluster} cluster, {Nodes} nodes, {Shards} shards, {Mode} mode, {Seconds:0.0} s measured after {Options.Warmup.TotalSeconds:0.#} s of warm-up"));
         text.AppendLine(Invariant($"  workload: {Payments:N0} payments ({CrossShardPayments:N0} cross-shard, {PendingPayments:N0} two-phase; {Posts:N0} posts, {Voids:N0} voids), {Events:N0} transfers sent in {Requests:N0} requests"));
         text.AppendLine(Invariant($"  throughput: {TransfersPerSecond:N0} transfers/s ({Committed:N0} committed)"));
         text.AppendLine(Line("  transfer latency", Latency));

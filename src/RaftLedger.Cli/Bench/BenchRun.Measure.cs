@@ -5,7 +5,14 @@ namespace RaftLedger.Cli.Bench;
 
 public sealed partial class BenchRun
 {
+    // Warm-up callers take stream numbers above every measured caller's (ConcurrencyMax, ClientsMax) and below the
+    // 2^24 streams a run's ids can tell apart, so their transfer ids never meet the measured ones.
+    private const int WarmupStreamOffset = 1 << 20;
+
     private long paymentsReserved;
+    private int streamOffset;
+    private long warmupCommitted;
+    private long warmupSdkRequests;
 
     /// <summary>What the measuring phase leaves for the report.</summary>
     private readonly record struct Measured(double Seconds, List<TimelineSample> Timeline, CpuUsage Cpu);
@@ -56,13 +63,47 @@ public sealed partial class BenchRun
         var callers = new Task[count];
         for (var i = 0; i < count; i++)
         {
-            var stream = i;
+            var stream = streamOffset + i;
             callers[i] = sdk is { } client
                 ? Task.Run(() => ClientCallerAsync(client, stream, stopping, abort), CancellationToken.None)
                 : Task.Run(() => WorkerAsync(stream, options.Batch, stopping, abort), CancellationToken.None);
         }
 
         return Task.WhenAll(callers);
+    }
+
+    /// <summary>
+    /// Runs the callers for <see cref="BenchOptions.Warmup"/>, with ids of their own and a recorder that is then
+    /// dropped, so the measured run starts on warm processes. Nothing of it reaches the report.
+    /// </summary>
+    private async Task WarmUpAsync(CancellationToken cancellationToken)
+    {
+        output.WriteLine($"Warming up for {options.Warmup.TotalSeconds:0.#} s (not measured)");
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var abort = new CancellationTokenSource(options.Warmup + BenchLimits.DrainTimeout);
+        stopping.CancelAfter(options.Warmup);
+        recorder = new BenchRecorder(Ledger.ShardCount, Stopwatch.GetTimestamp());
+        streamOffset = WarmupStreamOffset;
+        try
+        {
+            await StartCallers(stopping.Token, abort.Token);
+        }
+        finally
+        {
+            streamOffset = 0;
+        }
+
+        var errors = 0L;
+        foreach (var (_, count) in Recorder.ErrorsSnapshot())
+        {
+            errors += count;
+        }
+
+        warmupCommitted = Recorder.Committed;
+        warmupSdkRequests = sdk?.Statistics.CreateRequests ?? 0;
+        output.WriteLine($"  warm-up: {warmupCommitted:N0} transfers committed, {errors:N0} errors");
+        totals.Reset();
+        Interlocked.Exchange(ref paymentsReserved, 0);
     }
 
     private static Task WhenCancelled(CancellationToken token) => Task.Delay(Timeout.Infinite, token).ContinueWith(

@@ -54,6 +54,11 @@ public sealed partial class BenchRun : IAsyncDisposable
 
         // Ids must never repeat against the same cluster, even with the same seed: the run id is the start time.
         runId = (ulong)startedUtc.Ticks / TimeSpan.TicksPerMillisecond;
+        if (options.Warmup > TimeSpan.Zero)
+        {
+            await WarmUpAsync(cancellationToken);
+        }
+
         var measured = await MeasureAsync(cancellationToken);
         return BuildReport(startedUtc, measured, loadBefore, nodes.Count);
     }
@@ -149,7 +154,8 @@ public sealed partial class BenchRun : IAsyncDisposable
             Payments = totals.Payments,
             Events = totals.Events,
             Committed = Recorder.Committed,
-            Requests = sdk is null ? Recorder.Requests : sdk.Statistics.CreateRequests,
+            WarmupCommitted = warmupCommitted,
+            Requests = sdk is null ? Recorder.Requests : sdk.Statistics.CreateRequests - warmupSdkRequests,
             CrossShardPayments = totals.CrossShardPayments,
             PendingPayments = totals.PendingPayments,
             Posts = totals.Posts,
@@ -242,6 +248,14 @@ public sealed partial class BenchRun : IAsyncDisposable
         public long Voids;
 
         private readonly Lock gate = new();
+
+        public void Reset()
+        {
+            lock (gate)
+            {
+                Payments = Events = CrossShardPayments = PendingPayments = Posts = Voids = 0;
+            }
+        }
 
         public void Add(WorkloadGenerator generator, long events)
         {

@@ -109,6 +109,7 @@ public sealed class BenchReportTests
         Assert.Null(new BenchOptions().Validate());
         Assert.Contains("--batch", new BenchOptions { Batch = 8190 }.Validate(), StringComparison.Ordinal);
         Assert.Contains("--cross-shard", new BenchOptions { CrossShard = 1.5 }.Validate(), StringComparison.Ordinal);
+        Assert.Contains("--warmup", new BenchOptions { Warmup = TimeSpan.FromSeconds(-1) }.Validate(), StringComparison.Ordinal);
         Assert.Contains("drop --api", new BenchOptions
         {
             Api = [new BenchNode(1, new Uri("http://127.0.0.1:9101"))],

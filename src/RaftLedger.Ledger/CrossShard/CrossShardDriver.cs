@@ -96,9 +96,16 @@ public sealed partial class CrossShardDriver
 
         if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
         {
-            // A pending transfer is only ever created on one shard (cross-shard pending transfers are
-            // refused), so its home holds both its accounts: a post/void is local when it lives here.
-            return ShardOf(t.PendingId) == shard;
+            // Local when the pending transfer lives here with both its accounts (or is unknown here: the
+            // ledger answers pending_transfer_not_found). A cross-shard pending transfer's post/void is
+            // coordinated here, where its status is, and finished on its accounts' shards.
+            if (ShardOf(t.PendingId) != shard)
+            {
+                return false;
+            }
+
+            return !ledger.TryLookupTransfer(t.PendingId, out var pending) ||
+                (ShardOf(pending.DebitAccountId) == shard && ShardOf(pending.CreditAccountId) == shard);
         }
 
         return ShardOf(t.DebitAccountId) == shard && ShardOf(t.CreditAccountId) == shard;

@@ -10,6 +10,14 @@ public enum LegSides : byte
 
     /// <summary>This shard is the event's id home (not the coordinator): it checks the id is free and claims it until finished.</summary>
     Id = 4,
+
+    /// <summary>
+    /// With Debit and/or Credit: the leg finishes a pending transfer (a post or void whose pending transfer's
+    /// home coordinates): nothing is reserved at prepare (the pending amount already is), the transfer is the
+    /// resolved post/void (the pending's accounts, ledger, code; the amount to post), and the pending amount is
+    /// read from this shard's copy of the pending transfer.
+    /// </summary>
+    Resolve = 8,
 }
 
 /// <summary>

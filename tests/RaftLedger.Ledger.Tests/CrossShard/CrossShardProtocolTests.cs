@@ -293,6 +293,7 @@ public sealed class CrossShardProtocolTests
         var (cluster, a, b) = TwoShardsWithAccountsOnEach();
         var pending = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
         pending.Flags = TransferFlags.Pending;
+        pending.TimeoutSeconds = 1; // expiry across shards is not built (untimed pending transfers are)
         var balancing = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
         balancing.Flags = TransferFlags.BalancingDebit;
         var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), CrossShardWorkload.IdWithHome(cluster, 1), 3);

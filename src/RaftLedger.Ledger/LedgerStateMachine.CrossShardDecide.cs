@@ -135,9 +135,10 @@ public sealed partial class LedgerStateMachine
 
     /// <summary>Fills each event's status as <see cref="RunBatch"/> would for a chain; burns ids that failed transiently. True when all are created.</summary>
     /// <summary>
-    /// The pending status lives with the pending transfer's record, here at its home: a pending transfer
-    /// starts pending; a post/void (coordinated here, see CrossShardPostOrVoidStatus) moves it on, so a
-    /// later or concurrent post/void of it gets pending_transfer_already_posted/voided at its Decide.
+    /// The pending status lives with the pending transfer's record at its id's home: a pending transfer
+    /// starts pending (here, and on its id's home when that is another shard: see FinishOne); a post/void
+    /// (coordinated at the pending's id home, see CrossShardPostOrVoidStatus) moves it on, so a later or
+    /// concurrent post/void of it gets pending_transfer_already_posted/voided at its Decide.
     /// </summary>
     private void SetTwoPhaseStatus(in Transfer created)
     {
@@ -273,6 +274,11 @@ public sealed partial class LedgerStateMachine
                 var copy = leg.Transfer;
                 copy.Timestamp = timestamp;
                 batch.CreateForeignTransfer(copy);
+                if ((leg.Sides & LegSides.Id) != 0 && (copy.Flags & TransferFlags.Pending) != 0)
+                {
+                    // The id's home holds the authoritative record, so its status too: posts/voids are coordinated here.
+                    batch.SetPendingStatus(copy.Id, PendingStatus.Pending);
+                }
             }
         }
 

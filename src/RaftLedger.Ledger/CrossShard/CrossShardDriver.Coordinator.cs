@@ -84,6 +84,12 @@ public sealed partial class CrossShardDriver
 
         if (IsPostOrVoid(events[0]))
         {
+            if (ShardOf(events[0].PendingId) != shard)
+            {
+                StartDelegation(request, events[0], offset);
+                return;
+            }
+
             StartPostOrVoid(request, events[0], offset);
             return;
         }
@@ -125,13 +131,13 @@ public sealed partial class CrossShardDriver
 
     /// <summary>
     /// Post/void across shards is coordinated by the pending transfer's home, as a single (non-linked) event:
-    /// one in a cross-shard chain, or one sent to another shard than its pending transfer's home, is refused.
+    /// one in a cross-shard chain is refused.
     /// </summary>
-    private bool RefusedTwoPhase(ReadOnlySpan<Transfer> events, out int index)
+    private static bool RefusedTwoPhase(ReadOnlySpan<Transfer> events, out int index)
     {
         for (index = 0; index < events.Length; index++)
         {
-            if (IsPostOrVoid(events[index]) && (events.Length > 1 || ShardOf(events[index].PendingId) != shard))
+            if (IsPostOrVoid(events[index]) && events.Length > 1)
             {
                 return true;
             }
@@ -514,6 +520,12 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        if (request.ReplyTo >= 0)
+        {
+            AnswerDelegation(request); // A post/void delegated by its id's home: the answer goes there.
+            return;
+        }
+
         actions.Enqueue(request.FailDetail is null
             ? new CompleteAction(request.Token, request.Results, request.Timestamps)
             : new FailAction(request.Token, request.AnyCommitted, request.FailDetail));
@@ -684,8 +696,18 @@ public sealed partial class CrossShardDriver
     {
         foreach (var request in requests.Values)
         {
+            if (request.ReplyTo >= 0)
+            {
+                continue; // Delegated by another shard: it times out or resends to the next leader.
+            }
+
             // Outcome unknown when a Decide may be in the log: the next leader finishes it either way.
             var decideProposed = request.AnyCommitted;
+            foreach (var delegation in delegations.Values)
+            {
+                decideProposed |= delegation.Request == request;
+            }
+
             foreach (var transaction in transactions.Values)
             {
                 decideProposed |= transaction.Request == request && transaction.Phase != Phase.Preparing;
@@ -724,6 +746,11 @@ public sealed partial class CrossShardDriver
         public bool AnyCommitted { get; set; }
 
         public string? FailDetail { get; set; }
+
+        /// <summary>For a post/void delegated by another shard (its id's home): that shard, which gets the answer; -1 for a client's request.</summary>
+        public int ReplyTo { get; init; } = -1;
+
+        public UInt128 DelegationId { get; init; }
     }
 
     private sealed class Transaction(UInt128 id, Request? request, int offset, Transfer[] events, int prepareCount, ulong startedNs)

@@ -210,6 +210,12 @@ public sealed partial class CrossShardDriver
             case CrossShardMessageKind.Query:
                 OnQuery(message.TransactionId, message.From);
                 break;
+            case CrossShardMessageKind.Delegate:
+                OnDelegateRequest(message);
+                break;
+            case CrossShardMessageKind.Delegated:
+                OnDelegatedReply(message);
+                break;
             default:
                 OnDecision(message.TransactionId, message.Decision);
                 break;
@@ -248,6 +254,7 @@ public sealed partial class CrossShardDriver
         }
 
         TickCoordinator();
+        TickDelegations();
         TickParticipant();
         StartUnclaimedWaiters();
     }
@@ -291,6 +298,7 @@ public sealed partial class CrossShardDriver
         preparedHere.Clear();
         claimedIds.Clear();
         claimWaiters.Clear();
+        ClearDelegations();
         recentlyFinished.Clear();
         recentlyFinishedOrder.Clear();
         ClearProposals();

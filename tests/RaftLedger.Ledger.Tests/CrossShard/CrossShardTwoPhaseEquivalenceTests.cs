@@ -3,12 +3,12 @@ namespace RaftLedger.Ledger.Tests.CrossShard;
 /// <summary>
 /// Two-phase events across shards get exactly the statuses, and leave exactly the balances, that the same
 /// events get on one ledger holding every account: pending transfers (single and chained, no timeout), then
-/// posts and voids of them (full, partial, too much, mismatched fields, twice, of unknown transfers), each
-/// sent to the pending transfer's home and each repeated once with the same ids.
+/// posts and voids of them (full, partial, too much, mismatched fields, twice, of unknown transfers), sent to
+/// the pending transfer's home or delegated there by another shard, each repeated once with the same ids.
 /// </summary>
 public sealed class CrossShardTwoPhaseEquivalenceTests
 {
-    private const int Cases = 150;
+    private const int Cases = 100;
 
     [Fact]
     public void Two_phase_results_and_balances_across_shards_equal_a_single_ledgers()
@@ -49,6 +49,15 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         var random = new Random(seed);
         var local = new LedgerFixture();
         var accounts = CrossShardEquivalenceTests.RandomAccounts(cluster, random);
+        for (var i = 0; i < accounts.Count; i++)
+        {
+            // Some accounts start with pending amounts near the maximum (pending overflows).
+            var account = accounts[i];
+            account.DebitsPending = random.Next(12) == 0 ? UInt128.MaxValue - (UInt128)random.Next(0, 300) : UInt128.Zero;
+            account.CreditsPending = random.Next(12) == 0 ? UInt128.MaxValue - (UInt128)random.Next(0, 300) : UInt128.Zero;
+            accounts[i] = account;
+        }
+
         CrossShardEquivalenceTests.Install(cluster, local, accounts);
         var pendings = new List<Transfer>();
         var created = new List<Transfer>();
@@ -103,7 +112,9 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
     {
         var home = random.Next(2);
         var count = random.Next(1, 4);
-        var linked = random.Next(2) == 0;
+        // Several events are one linked chain: independent events of one request are separate transactions, which
+        // do not see each other in request order (a documented difference; see docs/design/cross-shard.md).
+        var linked = true;
         var events = new Transfer[count];
         for (var i = 0; i < count; i++)
         {
@@ -131,11 +142,14 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
             1 => UInt128.MaxValue,
             _ => (UInt128)random.Next(0, 420),
         };
-        var t = random.Next(3) == 0 ? LedgerFixture.Void(CrossShardWorkload.IdWithHome(cluster, cluster.ShardOf(target)), target)
-            : LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, cluster.ShardOf(target)), target, amount);
-        if ((t.Flags & TransferFlags.VoidPendingTransfer) != 0 && random.Next(4) == 0)
+        // Homed with the pending transfer (coordinated there) or on the other shard (delegated there).
+        var home = random.Next(2) == 0 ? cluster.ShardOf(target) : random.Next(2);
+        var t = random.Next(3) == 0 ? LedgerFixture.Void(CrossShardWorkload.IdWithHome(cluster, home), target)
+            : LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, home), target, amount);
+        if ((t.Flags & TransferFlags.VoidPendingTransfer) != 0 && random.Next(2) == 0)
         {
-            t.Amount = amount;
+            // A void names the full amount or none; a smaller one is pending_transfer_has_different_amount.
+            t.Amount = p.Amount > 1 && p.Amount < 1000 && random.Next(2) == 0 ? (UInt128)random.Next(1, (int)p.Amount) : amount;
         }
 
         switch (random.Next(12))
@@ -147,10 +161,10 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
                 t.CreditAccountId = accounts[random.Next(accounts.Count)].Id;
                 break;
             case 2:
-                t.Ledger = (uint)random.Next(1, 3);
+                t.Ledger = p.Ledger == 1 ? 2u : 1u;
                 break;
             case 3:
-                t.Code = (ushort)random.Next(1, 3);
+                t.Code = p.Code == 1 ? (ushort)2 : (ushort)1;
                 break;
             case 4:
                 t.DebitAccountId = p.DebitAccountId;

@@ -160,9 +160,7 @@ public sealed class CrossShardTwoPhaseTests
         var pending = Pending(cluster, 0, a, b, 70);
         Assert.Equal(CreateTransferResult.Created, Run(cluster, pending));
 
-        // A post whose id is homed away from its pending transfer's home; a pending transfer with a timeout
-        // (expiry across shards is not built); a post inside a cross-shard chain.
-        Assert.Equal(CreateTransferResult.CrossShardNotSupported, Run(cluster, LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 1), pending.Id, 0)));
+        // A pending transfer with a timeout (expiry across shards is not built); a post inside a cross-shard chain.
         var timed = Pending(cluster, 0, a, b, 5);
         timed.TimeoutSeconds = 10;
         Assert.Equal(CreateTransferResult.CrossShardNotSupported, Run(cluster, timed));
@@ -170,6 +168,37 @@ public sealed class CrossShardTwoPhaseTests
         Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.CrossShardNotSupported],
             RunAll(cluster, chained, LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 0)));
         Assert.Equal(((UInt128)70, UInt128.Zero, (UInt128)70, UInt128.Zero), Balances(cluster, a, b));
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Post_or_void_whose_id_lives_on_another_shard_is_delegated_to_the_pending_transfers_home(bool post)
+    {
+        var cluster = new CrossShardCluster(3, seed: 5, CrossShardWorkload.Options);
+        var a = CrossShardWorkload.IdWithHome(cluster, 0);
+        var b = CrossShardWorkload.IdWithHome(cluster, 1);
+        cluster.CreateAccounts(LedgerFixture.NewAccount(a), LedgerFixture.NewAccount(b));
+        cluster.Step(); // Hosts tick the drivers (cluster time) before submitting; shard 2's ledger is empty.
+        var pending = Pending(cluster, 2, a, b, 70);
+        Assert.Equal(CreateTransferResult.Created, Run(cluster, pending));
+        foreach (var idHome in new[] { 0, 1 })
+        {
+            // The second one loses at the pending transfer's home, whichever shard its id lives on.
+            var id = CrossShardWorkload.IdWithHome(cluster, idHome);
+            var t = post ? LedgerFixture.Post(id, pending.Id, 25) : LedgerFixture.Void(id, pending.Id);
+            var expected = idHome == 0 ? CreateTransferResult.Created : post ? CreateTransferResult.PendingTransferAlreadyPosted : CreateTransferResult.PendingTransferAlreadyVoided;
+            Assert.Equal(expected, Run(cluster, t));
+            Assert.Equal(idHome == 0, cluster.Shards[idHome].Ledger.TryLookupTransfer(id, out _));
+        }
+
+        var posted = post ? (UInt128)25 : UInt128.Zero;
+        Assert.Equal((UInt128.Zero, posted, UInt128.Zero, posted), Balances(cluster, a, b));
+        Assert.Equal(post ? PendingStatus.Posted : PendingStatus.Voided, cluster.Shards[2].Store.GetPendingStatus(pending.Id));
+        var retry = cluster.Submit([post ? LedgerFixture.Post(cluster.Requests[1].Events[0].Id, pending.Id, 25) : cluster.Requests[1].Events[0]]);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        Assert.Equal(CreateTransferResult.Exists, retry.Results[0]);
         CrossShardChecks.AssertConsistent(cluster);
     }
 
@@ -193,7 +222,7 @@ public sealed class CrossShardTwoPhaseTests
             }
 
             Assert.True(created, $"seed {seed}: the pending transfer was created within 20 retries");
-            var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 2), pending.Id, 50);
+            var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, seed % 3), pending.Id, 50);
             var posted = false;
             for (var attempt = 0; attempt < 20 && !posted; attempt++)
             {

@@ -106,9 +106,9 @@ internal static class CrossShardWorkload
 
         if (roll < 20 && PendingIds(cluster) is { Count: > 0 } pendingIds)
         {
-            // A post (full or partial) or void of an earlier pending transfer, coordinated by its home.
+            // A post (full or partial) or void of an earlier pending transfer, coordinated by its home (delegated there when its id lives elsewhere).
             var pendingId = pendingIds[cluster.Random.Next(pendingIds.Count)];
-            var id = IdWithHome(cluster, cluster.ShardOf(pendingId));
+            var id = IdWithHome(cluster, cluster.Random.Next(2) == 0 ? cluster.ShardOf(pendingId) : cluster.Random.Next(cluster.ShardCount));
             cluster.Submit([cluster.Random.Next(3) == 0 ? LedgerFixture.Void(id, pendingId) : LedgerFixture.Post(id, pendingId, (UInt128)cluster.Random.Next(0, 60))]);
             return;
         }

@@ -96,7 +96,10 @@ public static class BankChecker
 
                 var debitShard = ShardRouter.ShardOf(transfer.DebitAccountId, shards);
                 var creditShard = ShardRouter.ShardOf(transfer.CreditAccountId, shards);
-                Fail(shard == debitShard || shard == creditShard, $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id");
+
+                // A post/void whose id lives elsewhere is also recorded by its coordinator, the pending transfer's home.
+                var coordinator = transfer.PendingId != 0 ? ShardRouter.ShardOf(transfer.PendingId, shards) : home;
+                Fail(shard == debitShard || shard == creditShard || shard == coordinator, $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id");
                 Fail(stored[home].TryGetValue(id, out var record), $"a leg of transfer {id} is applied on shard {shard} but its home shard {home} has no committed record");
                 Fail(SameFields(record, transfer), $"the leg of transfer {id} on shard {shard} differs from its committed record on shard {home}");
             }

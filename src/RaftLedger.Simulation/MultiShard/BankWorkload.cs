@@ -205,7 +205,7 @@ public sealed class BankWorkload
     /// <summary>
     /// A two-phase request across shards: a new pending transfer (no timeout) between accounts on two shards, or
     /// a post (full or partial) or void of a pending transfer acknowledged earlier, with an id homed on the pending
-    /// transfer's home (where its post/void is coordinated); now and then a second post/void of an already
+    /// transfer's home (where its post/void is coordinated) or elsewhere (delegated there); now and then a second post/void of an already
     /// resolved one, which must fail with pending_transfer_already_posted/voided.
     /// </summary>
     public ClientRequest TwoPhaseRequest(int client)
@@ -233,21 +233,23 @@ public sealed class BankWorkload
         var pending = pendingFate.Submitted;
         _resolving.Add(pending.Id);
         var post = _random.Chance(0.7);
+        // Half the time the id lives on another shard, which delegates the post/void to the pending transfer's home.
+        var home = _random.Chance(0.5) ? pendingFate.Home : _random.Next(_shardCount);
         var t = new Transfer
         {
-            Id = NewId(pendingFate.Home),
+            Id = NewId(home),
             PendingId = pending.Id,
             Amount = post && _random.Chance(0.5) ? (UInt128)(ulong)_random.Between(1, (int)(ulong)pending.Amount + 1) : UInt128.Zero,
             Flags = post ? TransferFlags.PostPendingTransfer : TransferFlags.VoidPendingTransfer,
         };
 
         // Listed under the pending transfer's accounts: a read of either must find it once acknowledged.
-        var fate = new TransferFate(t, pendingFate.Home, crossShard: true);
+        var fate = new TransferFate(t, home, crossShard: true);
         _fates.Add(t.Id, fate);
         _fateOrder.Add(fate);
         ByAccount(pending.DebitAccountId).Add(fate);
         ByAccount(pending.CreditAccountId).Add(fate);
-        return new ClientRequest(client, pendingFate.Home, [t]);
+        return new ClientRequest(client, home, [t]);
     }
 
     internal void Record(Transfer transfer, CreateTransferResult result)

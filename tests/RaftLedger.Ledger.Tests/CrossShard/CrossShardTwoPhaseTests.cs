@@ -1,3 +1,5 @@
+using RaftLedger.Ledger.CrossShard;
+
 namespace RaftLedger.Ledger.Tests.CrossShard;
 
 /// <summary>
@@ -200,6 +202,46 @@ public sealed class CrossShardTwoPhaseTests
         Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
         Assert.Equal(CreateTransferResult.Exists, retry.Results[0]);
         CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void A_post_applied_on_the_fast_path_before_its_cross_shard_pending_transfer_was_known_is_refused_not_applied()
+    {
+        // The race: a post classified local (its pending transfer unknown yet) is applied after the cross-shard
+        // pending transfer was decided on the same shard; its accounts live elsewhere, so the fast path refuses.
+        var (cluster, a, b) = TwoShards();
+        var pending = Pending(cluster, 0, a, b, 70);
+        Assert.Equal(CreateTransferResult.Created, Run(cluster, pending));
+        var node = cluster.Shards[0];
+        var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 0);
+        var results = new CreateTransferResult[1];
+        node.Ledger.CreateTransfers([post], node.NextTimestamp(1), results);
+        Assert.Equal(CreateTransferResult.CrossShardNotSupported, results[0]);
+        Assert.Equal(PendingStatus.Pending, node.Store.GetPendingStatus(pending.Id));
+        Assert.Equal(CreateTransferResult.Created, Run(cluster, post)); // a retry goes through the cross-shard path
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void Delegation_messages_round_trip_and_fit_the_message_bound()
+    {
+        var post = LedgerFixture.Post(UInt128.MaxValue - 1, 77, 5);
+        var delegate_ = new CrossShardMessage(CrossShardMessageKind.Delegate, 3, 3, 99) { Legs = [new Leg(0, LegSides.Id, post)] };
+        Assert.True(CrossShardMessage.TryDecode(delegate_.Encode(), out var decoded));
+        Assert.Equal((CrossShardMessageKind.Delegate, post), (decoded.Kind, decoded.Legs[0].Transfer));
+        var answer = new CrossShardMessage(CrossShardMessageKind.Delegated, 3, 1, 99)
+        {
+            Outcome = DelegatedOutcome.Answered,
+            Status = CreateTransferResult.PendingTransferAlreadyVoided,
+            Timestamp = 12345,
+        };
+        Assert.True(CrossShardMessage.TryDecode(answer.Encode(), out decoded));
+        Assert.Equal((DelegatedOutcome.Answered, CreateTransferResult.PendingTransferAlreadyVoided, 12345UL), (decoded.Outcome, decoded.Status, decoded.Timestamp));
+        Assert.True(delegate_.Encode().Length <= CrossShardLimits.MessageBytesMax);
+        var corrupt = answer.Encode();
+        corrupt[22] = 9; // after the 22-byte header: an unknown outcome is dropped, never thrown
+        Assert.False(CrossShardMessage.TryDecode(corrupt, out _));
+        Assert.True(CrossShardLimits.DelegationsRememberedMax >= CrossShardLimits.CoordinatorTransactionsMax, "a home can remember as many delegations as one peer coordinates");
     }
 
     [Fact]

@@ -65,7 +65,8 @@ public sealed partial class CrossShardDriver
     /// <summary>
     /// Marks which events of a create_transfers request on this (home) shard must go through the
     /// driver instead of the host's normal proposal: an event is cross-shard when its debit or credit
-    /// account (for a post/void: its pending transfer's home) or its id's home is another shard, or
+    /// account (for a post/void: its pending transfer's home, or that transfer's accounts) or its id's home
+    /// is another shard, or
     /// when its id is claimed here by a cross-shard transaction in flight (it then waits for it). A
     /// linked chain is kept whole: one cross-shard event makes its whole chain cross-shard.
     /// </summary>

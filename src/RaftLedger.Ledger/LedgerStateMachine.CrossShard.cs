@@ -192,6 +192,14 @@ public sealed partial class LedgerStateMachine
                 MarkNotEvaluated(reports, k + 1, item.Legs.Length);
                 return false;
             }
+
+            if (HeldByAnother(item.Legs[k].Transfer.Id, item.TransactionId))
+            {
+                // An earlier attempt of this event still holds legs here (its coordinator died): retry later.
+                WriteReport(reports, k, new SideReport(LegOutcome.IdBusy, 0), new SideReport(LegOutcome.IdBusy, 0));
+                MarkNotEvaluated(reports, k + 1, item.Legs.Length);
+                return false;
+            }
         }
 
         batch.Savepoint();
@@ -228,7 +236,33 @@ public sealed partial class LedgerStateMachine
 
         batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, CrossShardCommand.WritePreparedRecord(item.Home, preparedAt, item.Legs));
         SetIdClaims(item.Legs, item.TransactionId, claim: true);
+        SetLegHolds(item.Legs, item.TransactionId, hold: true);
         return true;
+    }
+
+    private bool HeldByAnother(UInt128 eventId, UInt128 transactionId) =>
+        batch.TryGetSideRecord(CrossShardTables.LegHold, eventId, out var holder) &&
+        System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(holder) != transactionId;
+
+    /// <summary>Records (prepare) or removes (finish, release) which transaction holds legs of each event here.</summary>
+    private void SetLegHolds(Leg[] legs, UInt128 transactionId, bool hold)
+    {
+        foreach (var leg in legs)
+        {
+            if (HeldByAnother(leg.Transfer.Id, transactionId))
+            {
+                continue; // Never another transaction's: Prepare refuses while one holds it.
+            }
+
+            byte[]? value = null;
+            if (hold)
+            {
+                value = new byte[16];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(value, transactionId);
+            }
+
+            batch.SetSideRecord(CrossShardTables.LegHold, leg.Transfer.Id, value);
+        }
     }
 
     /// <summary>

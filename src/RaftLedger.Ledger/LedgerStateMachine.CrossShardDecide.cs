@@ -230,6 +230,7 @@ public sealed partial class LedgerStateMachine
         }
 
         SetIdClaims(homeLegs.Legs, transactionId, claim: false);
+        SetLegHolds(homeLegs.Legs, transactionId, hold: false);
         batch.SetSideRecord(CrossShardTables.Prepared, transactionId, null);
     }
 
@@ -283,6 +284,7 @@ public sealed partial class LedgerStateMachine
         }
 
         SetIdClaims(record.Legs, item.TransactionId, claim: false);
+        SetLegHolds(record.Legs, item.TransactionId, hold: false);
         batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, null);
         return true;
     }

@@ -102,6 +102,13 @@ public static class CrossShardTables
     /// Written in the same write as the legs; clients see accounts and balance history without them.
     /// </summary>
     public const byte Reserved = 5;
+
+    /// <summary>
+    /// At a participant: the event ids of its prepared legs (key: event id, value: transaction id), so that a
+    /// retry's new transaction does not reserve again while an earlier attempt's legs are still held (it gets
+    /// IdBusy: 503, retry) and is not refused for lack of funds its own orphaned attempt holds.
+    /// </summary>
+    public const byte LegHold = 6;
 }
 
 /// <summary>Flags of a Decide item.</summary>

@@ -10,12 +10,26 @@ public sealed partial class LedgerStateMachine
     /// <summary>
     /// The status a cross-shard event gets from its home shard's own state and its fields alone:
     /// TigerBeetle's checks up to (not including) the account checks, then
-    /// <see cref="CreateTransferResult.CrossShardNotSupported"/> for kinds not supported across shards.
+    /// <see cref="CreateTransferResult.CrossShardNotSupported"/> for kinds not supported across shards
+    /// (post/void: see <see cref="CrossShardPostOrVoidStatus"/>; balancing, closing; pending with a timeout).
     /// Reads committed state; not to be called while a command is being applied.
     /// </summary>
-    public CreateTransferResult CrossShardLocalStatus(in Transfer t) => LocalStatus(t);
+    public CreateTransferResult CrossShardLocalStatus(in Transfer t) => LocalStatus(t, pendingHere: false);
 
-    private CreateTransferResult LocalStatus(in Transfer t)
+    /// <summary>
+    /// A post/void whose pending transfer's home is this shard: every check the ledger makes before the
+    /// accounts' closed flags (request fields, exists, pending transfer found, pending, same fields, amount,
+    /// status), and the resolved transfer (the pending's accounts, ledger and code, the amount to post) that
+    /// the participants finish. Reads committed state; not to be called while a command is being applied.
+    /// </summary>
+    public CreateTransferResult CrossShardPostOrVoidStatus(in Transfer t, out Transfer resolved)
+    {
+        var status = LocalStatus(t, pendingHere: true);
+        resolved = t;
+        return status == CreateTransferResult.Created ? ResolvePostOrVoid(t, store.LastTimestamp + 1, out resolved) : status;
+    }
+
+    private CreateTransferResult LocalStatus(in Transfer t, bool pendingHere, ulong timestamp = 0)
     {
         var header = ValidateTransferHeader(t);
         if (header != CreateTransferResult.Created)
@@ -40,7 +54,8 @@ public sealed partial class LedgerStateMachine
 
         if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
         {
-            return CreateTransferResult.CrossShardNotSupported;
+            // Only the pending transfer's home can check it (the driver coordinates it there).
+            return pendingHere ? ResolvePostOrVoid(t, timestamp == 0 ? store.LastTimestamp + 1 : timestamp, out _) : CreateTransferResult.CrossShardNotSupported;
         }
 
         var fields = ValidateNewTransferFields(t);
@@ -49,9 +64,44 @@ public sealed partial class LedgerStateMachine
             return fields;
         }
 
-        const TransferFlags notAcrossShards = TransferFlags.Pending | TransferFlags.BalancingDebit | TransferFlags.BalancingCredit |
+        const TransferFlags notAcrossShards = TransferFlags.BalancingDebit | TransferFlags.BalancingCredit |
             TransferFlags.ClosingDebit | TransferFlags.ClosingCredit;
-        return (t.Flags & notAcrossShards) != 0 ? CreateTransferResult.CrossShardNotSupported : CreateTransferResult.Created;
+        if ((t.Flags & notAcrossShards) != 0)
+        {
+            return CreateTransferResult.CrossShardNotSupported;
+        }
+
+        // Expiry across shards is not built: a pending transfer with a timeout is refused, never left unexpired.
+        return (t.Flags & TransferFlags.Pending) != 0 && t.TimeoutSeconds != 0 ? CreateTransferResult.CrossShardNotSupported : CreateTransferResult.Created;
+    }
+
+    /// <summary>The post/void checks against the pending transfer stored here (the local path's, without the accounts').</summary>
+    private CreateTransferResult ResolvePostOrVoid(in Transfer t, ulong timestamp, out Transfer resolved)
+    {
+        resolved = t;
+        var request = ValidatePostOrVoidRequest(t);
+        if (request != CreateTransferResult.Created)
+        {
+            return request;
+        }
+
+        if (!batch.TryGetTransfer(t.PendingId, out var p))
+        {
+            return CreateTransferResult.PendingTransferNotFound;
+        }
+
+        var against = ValidateAgainstPending(t, p, timestamp, out var amount);
+        if (against != CreateTransferResult.Created)
+        {
+            return against;
+        }
+
+        resolved.DebitAccountId = p.DebitAccountId;
+        resolved.CreditAccountId = p.CreditAccountId;
+        resolved.Ledger = p.Ledger;
+        resolved.Code = p.Code;
+        resolved.Amount = amount;
+        return CreateTransferResult.Created;
     }
 
     private LedgerApplyResult ApplyCrossShard(LedgerOperation operation, ReadOnlySpan<byte> command, int timestamps, ulong batchTimestamp, Span<byte> results, ulong appliedIndex)
@@ -142,6 +192,14 @@ public sealed partial class LedgerStateMachine
                 MarkNotEvaluated(reports, k + 1, item.Legs.Length);
                 return false;
             }
+
+            if (HeldByAnother(item.Legs[k].Transfer.Id, item.TransactionId))
+            {
+                // An earlier attempt of this event still holds legs here (its coordinator died): retry later.
+                WriteReport(reports, k, new SideReport(LegOutcome.IdBusy, 0), new SideReport(LegOutcome.IdBusy, 0));
+                MarkNotEvaluated(reports, k + 1, item.Legs.Length);
+                return false;
+            }
         }
 
         batch.Savepoint();
@@ -178,7 +236,33 @@ public sealed partial class LedgerStateMachine
 
         batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, CrossShardCommand.WritePreparedRecord(item.Home, preparedAt, item.Legs));
         SetIdClaims(item.Legs, item.TransactionId, claim: true);
+        SetLegHolds(item.Legs, item.TransactionId, hold: true);
         return true;
+    }
+
+    private bool HeldByAnother(UInt128 eventId, UInt128 transactionId) =>
+        batch.TryGetSideRecord(CrossShardTables.LegHold, eventId, out var holder) &&
+        System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(holder) != transactionId;
+
+    /// <summary>Records (prepare) or removes (finish, release) which transaction holds legs of each event here.</summary>
+    private void SetLegHolds(Leg[] legs, UInt128 transactionId, bool hold)
+    {
+        foreach (var leg in legs)
+        {
+            if (HeldByAnother(leg.Transfer.Id, transactionId))
+            {
+                continue; // Never another transaction's: Prepare refuses while one holds it.
+            }
+
+            byte[]? value = null;
+            if (hold)
+            {
+                value = new byte[16];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(value, transactionId);
+            }
+
+            batch.SetSideRecord(CrossShardTables.LegHold, leg.Transfer.Id, value);
+        }
     }
 
     /// <summary>
@@ -232,6 +316,11 @@ public sealed partial class LedgerStateMachine
         var t = legs[index].Transfer;
         var accountId = side == BalanceSide.Debit ? t.DebitAccountId : t.CreditAccountId;
         var slot = batch.LoadAccount(accountId);
+        if ((legs[index].Sides & LegSides.Resolve) != 0)
+        {
+            return CheckResolveSide(t, slot, side);
+        }
+
         if (!batch.Account(slot).Exists)
         {
             return new SideReport(LegOutcome.NotFound, 0);
@@ -245,7 +334,8 @@ public sealed partial class LedgerStateMachine
             foreach (var earlierSide in SidesOf(earlier.Sides))
             {
                 var earlierAccount = earlierSide == BalanceSide.Debit ? earlier.Transfer.DebitAccountId : earlier.Transfer.CreditAccountId;
-                if (earlierAccount == accountId)
+                // An earlier pending leg stays reserved, as it does on the account itself.
+                if (earlierAccount == accountId && (earlier.Transfer.Flags & TransferFlags.Pending) == 0)
                 {
                     BalanceSteps.Release(ref view, earlierSide, earlier.Transfer.Amount);
                     BalanceSteps.Post(ref view, earlierSide, UInt128.Zero, earlier.Transfer.Amount);
@@ -254,6 +344,23 @@ public sealed partial class LedgerStateMachine
         }
 
         return new SideReport(CheckView(t, view, side), view.Ledger);
+    }
+
+    /// <summary>
+    /// A post/void leg: the account and this shard's copy of the pending transfer exist (both were stored
+    /// before the pending transfer's client was answered; if not, IdBusy aborts and the client retries), and
+    /// the account is not closed unless the pending transfer closed it (as the local path checks).
+    /// </summary>
+    private SideReport CheckResolveSide(in Transfer resolved, int slot, BalanceSide side)
+    {
+        if (!batch.Account(slot).Exists || !batch.TryGetTransfer(resolved.PendingId, out var p) || (p.Flags & TransferFlags.Pending) == 0)
+        {
+            return new SideReport(LegOutcome.IdBusy, 0);
+        }
+
+        var closing = side == BalanceSide.Debit ? TransferFlags.ClosingDebit : TransferFlags.ClosingCredit;
+        var closed = (batch.Account(slot).Account.Flags & AccountFlags.Closed) != 0 && (p.Flags & closing) == 0;
+        return new SideReport(closed ? LegOutcome.Closed : LegOutcome.Ok, batch.Account(slot).Account.Ledger);
     }
 
     // One side's checks, in TigerBeetle's order for that side (CrossShardRules interleaves the sides).
@@ -328,6 +435,18 @@ public sealed partial class LedgerStateMachine
     /// <summary>Reserves, posts or releases a leg's amount on each of its sides here; <paramref name="historyTimestamp"/> (posts only) stamps history records.</summary>
     private void ChangeSides(in Leg leg, BalanceChange change, ulong historyTimestamp)
     {
+        if ((leg.Sides & LegSides.Resolve) != 0)
+        {
+            // A post/void reserved nothing: only its commit changes balances.
+            if (change == BalanceChange.Post)
+            {
+                ResolveSides(leg, historyTimestamp);
+            }
+
+            return;
+        }
+
+        var stayPending = (leg.Transfer.Flags & TransferFlags.Pending) != 0;
         foreach (var side in SidesOf(leg.Sides))
         {
             var slot = batch.LoadAccount(side == BalanceSide.Debit ? leg.Transfer.DebitAccountId : leg.Transfer.CreditAccountId);
@@ -341,7 +460,12 @@ public sealed partial class LedgerStateMachine
                     BalanceSteps.Reserve(ref account, side, amount);
                     break;
                 case BalanceChange.Post:
-                    BalanceSteps.Post(ref account, side, amount, amount);
+                    if (!stayPending)
+                    {
+                        BalanceSteps.Post(ref account, side, amount, amount);
+                    }
+
+                    // A committed pending transfer keeps its reservation, now visible to reads as pending.
                     AdjustReserved(account.Id, side, amount, add: false);
                     if ((account.Flags & AccountFlags.History) != 0)
                     {
@@ -357,9 +481,46 @@ public sealed partial class LedgerStateMachine
         }
     }
 
+    /// <summary>A committed post/void leg: the pending amount (this shard's copy of the pending transfer) is posted in part or released.</summary>
+    private void ResolveSides(in Leg leg, ulong historyTimestamp)
+    {
+        var found = batch.TryGetTransfer(leg.Transfer.PendingId, out var p);
+        Invariant.Check(found && (p.Flags & TransferFlags.Pending) != 0, "a prepared post/void leg's pending transfer is stored here");
+        var post = (leg.Transfer.Flags & TransferFlags.PostPendingTransfer) != 0;
+        Invariant.Check(!post || leg.Transfer.Amount <= p.Amount, "a post moves at most the pending amount");
+        foreach (var side in SidesOf(leg.Sides))
+        {
+            var slot = batch.LoadAccount(side == BalanceSide.Debit ? p.DebitAccountId : p.CreditAccountId);
+            ref var account = ref batch.Modify(slot);
+            if (post)
+            {
+                BalanceSteps.Post(ref account, side, p.Amount, leg.Transfer.Amount);
+            }
+            else
+            {
+                BalanceSteps.Release(ref account, side, p.Amount);
+                var closing = side == BalanceSide.Debit ? TransferFlags.ClosingDebit : TransferFlags.ClosingCredit;
+                if ((p.Flags & closing) != 0)
+                {
+                    account.Flags &= ~AccountFlags.Closed; // A voided closing transfer reopens the account.
+                }
+            }
+
+            if ((account.Flags & AccountFlags.History) != 0)
+            {
+                batch.Writes.AddAccountBalance(new AccountBalanceEntry(account.Id, HistoryBalanceOf(account, historyTimestamp)));
+            }
+        }
+    }
+
     /// <summary>Adds a prepared leg's amount to the reserved totals of its accounts here (what reads leave out).</summary>
     private void AdjustLegReserved(in Leg leg, bool add)
     {
+        if ((leg.Sides & LegSides.Resolve) != 0)
+        {
+            return; // A post/void reserves nothing.
+        }
+
         foreach (var side in SidesOf(leg.Sides))
         {
             AdjustReserved(side == BalanceSide.Debit ? leg.Transfer.DebitAccountId : leg.Transfer.CreditAccountId, side, leg.Transfer.Amount, add);

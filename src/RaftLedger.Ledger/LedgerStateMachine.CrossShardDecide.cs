@@ -84,7 +84,13 @@ public sealed partial class LedgerStateMachine
         var lostHomeLegs = (item.Flags & DecideFlags.HomeHasLegs) != 0 && homeLegs is null;
         if ((item.Flags & DecideFlags.ForceAbort) == 0 && !lostHomeLegs && !AnyIdClaimed(item.Events))
         {
-            decision = ChainStatuses(item, statuses) ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
+            decision = ChainStatuses(item, firstTimestamp, statuses, out var unprepared) ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
+            if (unprepared)
+            {
+                // An event the coordinator expected to fail here passes now (a post/void whose pending transfer
+                // was created meanwhile): nobody holds its legs, so abort without statuses; the client retries.
+                decision = CrossShardDecision.AbortedWithoutStatus;
+            }
         }
 
         if (decision == CrossShardDecision.Committed)
@@ -94,6 +100,7 @@ public sealed partial class LedgerStateMachine
                 var created = item.Events[i];
                 created.Timestamp = firstTimestamp + (ulong)i;
                 batch.CreateForeignTransfer(created);
+                SetTwoPhaseStatus(created);
             }
         }
 
@@ -127,8 +134,39 @@ public sealed partial class LedgerStateMachine
     }
 
     /// <summary>Fills each event's status as <see cref="RunBatch"/> would for a chain; burns ids that failed transiently. True when all are created.</summary>
-    private bool ChainStatuses(DecideItem item, Span<byte> statuses)
+    /// <summary>
+    /// The pending status lives with the pending transfer's record at its id's home: a pending transfer
+    /// starts pending (here, and on its id's home when that is another shard: see FinishOne); a post/void
+    /// (coordinated at the pending's id home, see CrossShardPostOrVoidStatus) moves it on, so a later or
+    /// concurrent post/void of it gets pending_transfer_already_posted/voided at its Decide.
+    /// </summary>
+    private void SetTwoPhaseStatus(in Transfer created)
     {
+        if ((created.Flags & TransferFlags.Pending) != 0)
+        {
+            Invariant.Check(created.TimeoutSeconds == 0, "cross-shard pending transfers have no timeout (expiry is not built)");
+            batch.SetPendingStatus(created.Id, PendingStatus.Pending);
+            return;
+        }
+
+        var post = (created.Flags & TransferFlags.PostPendingTransfer) != 0;
+        if (!post && (created.Flags & TransferFlags.VoidPendingTransfer) == 0)
+        {
+            return;
+        }
+
+        var found = batch.TryGetTransfer(created.PendingId, out var p);
+        Invariant.Check(found && batch.GetPendingStatus(p.Id) == PendingStatus.Pending, "Decide commits a post/void of a pending transfer stored here");
+        batch.SetPendingStatus(p.Id, post ? PendingStatus.Posted : PendingStatus.Voided);
+        if (p.TimeoutSeconds != 0)
+        {
+            batch.Writes.RemoveExpiry(new ExpiryEntry((ulong)ExpiresAt(p.Timestamp, p.TimeoutSeconds), p.Id));
+        }
+    }
+
+    private bool ChainStatuses(DecideItem item, ulong firstTimestamp, Span<byte> statuses, out bool unprepared)
+    {
+        unprepared = false;
         var count = item.Events.Length;
         var failed = -1;
         for (var i = 0; i < count && failed < 0; i++)
@@ -141,7 +179,7 @@ public sealed partial class LedgerStateMachine
             }
             else
             {
-                status = LocalStatus(t);
+                status = LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
                 for (var j = 0; j < i && status == CreateTransferResult.Created; j++)
                 {
                     status = item.Events[j].Id == t.Id ? TransferExists(t, item.Events[j]) : status;
@@ -152,6 +190,7 @@ public sealed partial class LedgerStateMachine
                     // NotPrepared with a clean local status cannot happen (local statuses never improve);
                     // refuse rather than commit an event whose legs nobody holds.
                     status = item.LegStatuses[i] == CrossShardRules.NotPrepared ? CreateTransferResult.LinkedEventFailed : (CreateTransferResult)item.LegStatuses[i];
+                    unprepared |= item.LegStatuses[i] == CrossShardRules.NotPrepared && (item.Flags & DecideFlags.ForceAbort) == 0 && item.Events.Length == 1;
                 }
             }
 
@@ -191,6 +230,7 @@ public sealed partial class LedgerStateMachine
         }
 
         SetIdClaims(homeLegs.Legs, transactionId, claim: false);
+        SetLegHolds(homeLegs.Legs, transactionId, hold: false);
         batch.SetSideRecord(CrossShardTables.Prepared, transactionId, null);
     }
 
@@ -235,10 +275,16 @@ public sealed partial class LedgerStateMachine
                 var copy = leg.Transfer;
                 copy.Timestamp = timestamp;
                 batch.CreateForeignTransfer(copy);
+                if ((leg.Sides & LegSides.Id) != 0 && (copy.Flags & TransferFlags.Pending) != 0)
+                {
+                    // The id's home holds the authoritative record, so its status too: posts/voids are coordinated here.
+                    batch.SetPendingStatus(copy.Id, PendingStatus.Pending);
+                }
             }
         }
 
         SetIdClaims(record.Legs, item.TransactionId, claim: false);
+        SetLegHolds(record.Legs, item.TransactionId, hold: false);
         batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, null);
         return true;
     }

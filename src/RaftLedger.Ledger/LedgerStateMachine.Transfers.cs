@@ -332,7 +332,12 @@ public sealed partial class LedgerStateMachine
 
         var debit = batch.LoadAccount(p.DebitAccountId);
         var credit = batch.LoadAccount(p.CreditAccountId);
-        Invariant.Check(batch.Account(debit).Exists && batch.Account(credit).Exists, "a pending transfer's accounts exist");
+        if (!batch.Account(debit).Exists || !batch.Account(credit).Exists)
+        {
+            // A cross-shard pending transfer (its accounts live elsewhere) committed after this post/void was
+            // classified local: only the cross-shard path can finish it; a retry takes that path.
+            return CreateTransferResult.CrossShardNotSupported;
+        }
 
         // A closed account takes no more posts or voids, except those of the transfer that closed it.
         if ((batch.Account(debit).Account.Flags & AccountFlags.Closed) != 0 && (p.Flags & TransferFlags.ClosingDebit) == 0)

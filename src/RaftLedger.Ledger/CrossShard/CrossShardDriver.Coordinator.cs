@@ -75,6 +75,25 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        if (RefusedTwoPhase(events, out var refused))
+        {
+            request.Results.AsSpan(offset, n).Fill(CreateTransferResult.LinkedEventFailed);
+            request.Results[offset + refused] = CreateTransferResult.CrossShardNotSupported;
+            return;
+        }
+
+        if (IsPostOrVoid(events[0]))
+        {
+            if (ShardOf(events[0].PendingId) != shard)
+            {
+                StartDelegation(request, events[0], offset);
+                return;
+            }
+
+            StartPostOrVoid(request, events[0], offset);
+            return;
+        }
+
         var prepareCount = n;
         var firstStatus = CreateTransferResult.Created;
         for (var i = 0; i < n && prepareCount == n; i++)
@@ -108,6 +127,60 @@ public sealed partial class CrossShardDriver
         }
     }
 
+    private static bool IsPostOrVoid(in Transfer t) => (t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0;
+
+    /// <summary>
+    /// Post/void across shards is coordinated by the pending transfer's home, as a single (non-linked) event:
+    /// one in a cross-shard chain is refused.
+    /// </summary>
+    private static bool RefusedTwoPhase(ReadOnlySpan<Transfer> events, out int index)
+    {
+        for (index = 0; index < events.Length; index++)
+        {
+            if (IsPostOrVoid(events[index]) && events.Length > 1)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A post/void of a pending transfer stored here whose accounts live elsewhere: checked against the
+    /// pending transfer here (answered at once when that fails), then one leg per account shard (nothing
+    /// reserved; the post moves pending to posted there). Decide re-checks the pending status in log order.
+    /// </summary>
+    private void StartPostOrVoid(Request request, in Transfer t, int offset)
+    {
+        var status = ledger.CrossShardPostOrVoidStatus(t, out var resolved);
+        if (status != CreateTransferResult.Created && !LedgerResults.IsTransient(status))
+        {
+            request.Results[offset] = status;
+            return;
+        }
+
+        // A transient failure (pending_transfer_not_found) burns the id as the local path does: through a
+        // Decide with no legs, which re-checks in log order and records the failure.
+        var prepareCount = status == CreateTransferResult.Created ? 1 : 0;
+        var transaction = new Transaction(NextTransactionId(), request, offset, [resolved], prepareCount, nowNs);
+        AssignLegs(transaction);
+        transactions.Add(transaction.Id, transaction);
+
+        // The pending id too: a concurrent second post/void waits, then answers already_posted/voided.
+        IndexEvents(transaction, [resolved.Id, resolved.PendingId]);
+        request.Open++;
+        if (prepareCount == 0)
+        {
+            EnqueueDecide(transaction, DecideFlags.None);
+        }
+
+        foreach (var participant in transaction.Participants.Values)
+        {
+            SendPrepare(transaction, participant);
+        }
+    }
+
     /// <summary>
     /// When an event of the unit reuses the id of a transaction not finished everywhere yet (a retry, or a
     /// concurrent duplicate), the unit waits for it and is started afresh afterwards: it then answers
@@ -126,7 +199,10 @@ public sealed partial class CrossShardDriver
 
         foreach (ref readonly var t in events)
         {
-            if (unfinishedEvents.TryGetValue(t.Id, out var earlier))
+            // A post/void also waits for its pending transfer's transaction (its legs must be finished
+            // everywhere first) and for another post/void of the same pending transfer.
+            if (unfinishedEvents.TryGetValue(t.Id, out var earlier) ||
+                (IsPostOrVoid(t) && unfinishedEvents.TryGetValue(t.PendingId, out earlier)))
             {
                 Invariant.Check(transactions.ContainsKey(earlier.Id), "an indexed transaction is in flight");
                 earlier.Waiters.Add(new WaitingUnit(request, events.ToArray(), offset));
@@ -217,9 +293,10 @@ public sealed partial class CrossShardDriver
         for (var i = 0; i < transaction.PrepareCount; i++)
         {
             var t = transaction.Events[i];
+            var resolve = IsPostOrVoid(t) ? LegSides.Resolve : LegSides.None; // t is resolved: the pending's accounts
             sides.Clear();
-            AddSide(sides, ShardOf(t.DebitAccountId), LegSides.Debit);
-            AddSide(sides, ShardOf(t.CreditAccountId), LegSides.Credit);
+            AddSide(sides, ShardOf(t.DebitAccountId), LegSides.Debit | resolve);
+            AddSide(sides, ShardOf(t.CreditAccountId), LegSides.Credit | resolve);
             if (ShardOf(t.Id) != shard)
             {
                 AddSide(sides, ShardOf(t.Id), LegSides.Id);
@@ -301,6 +378,12 @@ public sealed partial class CrossShardDriver
 
                 var debit = ReportOf(transaction, i, ShardOf(events[i].DebitAccountId), debitSide: true);
                 var credit = ReportOf(transaction, i, ShardOf(events[i].CreditAccountId), debitSide: false);
+                if (debit.Outcome == LegOutcome.IdBusy || credit.Outcome == LegOutcome.IdBusy)
+                {
+                    flags |= DecideFlags.ForceAbort; // A post/void leg found no copy of its pending transfer yet: retry.
+                    break;
+                }
+
                 legStatuses[i] = id.Outcome == LegOutcome.IdTaken
                     ? (byte)id.Ledger
                     : (byte)CrossShardRules.Combine(events[i], debit, credit);
@@ -434,6 +517,12 @@ public sealed partial class CrossShardDriver
     {
         if (request.Open != 0 || !requests.Remove(request.Token))
         {
+            return;
+        }
+
+        if (request.ReplyTo >= 0)
+        {
+            AnswerDelegation(request); // A post/void delegated by its id's home: the answer goes there.
             return;
         }
 
@@ -607,8 +696,18 @@ public sealed partial class CrossShardDriver
     {
         foreach (var request in requests.Values)
         {
+            if (request.ReplyTo >= 0)
+            {
+                continue; // Delegated by another shard: it times out or resends to the next leader.
+            }
+
             // Outcome unknown when a Decide may be in the log: the next leader finishes it either way.
             var decideProposed = request.AnyCommitted;
+            foreach (var delegation in delegations.Values)
+            {
+                decideProposed |= delegation.Request == request;
+            }
+
             foreach (var transaction in transactions.Values)
             {
                 decideProposed |= transaction.Request == request && transaction.Phase != Phase.Preparing;
@@ -647,6 +746,11 @@ public sealed partial class CrossShardDriver
         public bool AnyCommitted { get; set; }
 
         public string? FailDetail { get; set; }
+
+        /// <summary>For a post/void delegated by another shard (its id's home): that shard, which gets the answer; -1 for a client's request.</summary>
+        public int ReplyTo { get; init; } = -1;
+
+        public UInt128 DelegationId { get; init; }
     }
 
     private sealed class Transaction(UInt128 id, Request? request, int offset, Transfer[] events, int prepareCount, ulong startedNs)

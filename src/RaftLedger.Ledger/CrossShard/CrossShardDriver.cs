@@ -65,7 +65,8 @@ public sealed partial class CrossShardDriver
     /// <summary>
     /// Marks which events of a create_transfers request on this (home) shard must go through the
     /// driver instead of the host's normal proposal: an event is cross-shard when its debit or credit
-    /// account (for a post/void: its pending transfer's home) or its id's home is another shard, or
+    /// account (for a post/void: its pending transfer's home, or that transfer's accounts) or its id's home
+    /// is another shard, or
     /// when its id is claimed here by a cross-shard transaction in flight (it then waits for it). A
     /// linked chain is kept whole: one cross-shard event makes its whole chain cross-shard.
     /// </summary>
@@ -96,9 +97,16 @@ public sealed partial class CrossShardDriver
 
         if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
         {
-            // A pending transfer is only ever created on one shard (cross-shard pending transfers are
-            // refused), so its home holds both its accounts: a post/void is local when it lives here.
-            return ShardOf(t.PendingId) == shard;
+            // Local when the pending transfer lives here with both its accounts (or is unknown here: the
+            // ledger answers pending_transfer_not_found). A cross-shard pending transfer's post/void is
+            // coordinated here, where its status is, and finished on its accounts' shards.
+            if (ShardOf(t.PendingId) != shard)
+            {
+                return false;
+            }
+
+            return !ledger.TryLookupTransfer(t.PendingId, out var pending) ||
+                (ShardOf(pending.DebitAccountId) == shard && ShardOf(pending.CreditAccountId) == shard);
         }
 
         return ShardOf(t.DebitAccountId) == shard && ShardOf(t.CreditAccountId) == shard;
@@ -203,6 +211,12 @@ public sealed partial class CrossShardDriver
             case CrossShardMessageKind.Query:
                 OnQuery(message.TransactionId, message.From);
                 break;
+            case CrossShardMessageKind.Delegate:
+                OnDelegateRequest(message);
+                break;
+            case CrossShardMessageKind.Delegated:
+                OnDelegatedReply(message);
+                break;
             default:
                 OnDecision(message.TransactionId, message.Decision);
                 break;
@@ -241,6 +255,7 @@ public sealed partial class CrossShardDriver
         }
 
         TickCoordinator();
+        TickDelegations();
         TickParticipant();
         StartUnclaimedWaiters();
     }
@@ -284,6 +299,7 @@ public sealed partial class CrossShardDriver
         preparedHere.Clear();
         claimedIds.Clear();
         claimWaiters.Clear();
+        ClearDelegations();
         recentlyFinished.Clear();
         recentlyFinishedOrder.Clear();
         ClearProposals();

@@ -41,4 +41,7 @@ public static class CrossShardLimits
 
     /// <summary>Actions queued for the host before the driver stops producing more (it retries on a later tick instead).</summary>
     public const int ActionsQueuedMax = 65536;
+
+    /// <summary>Delegated post/voids a pending transfer's home remembers (running, and answered for duplicates).</summary>
+    public const int DelegationsRememberedMax = 4096;
 }

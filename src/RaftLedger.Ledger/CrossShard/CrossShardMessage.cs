@@ -22,13 +22,33 @@ public enum CrossShardMessageKind : byte
 
     /// <summary>Home → participant: the answer to a query.</summary>
     Decision = 6,
+
+    /// <summary>A post/void's id home → its pending transfer's home: coordinate this post/void (one leg: the event as sent).</summary>
+    Delegate = 7,
+
+    /// <summary>Pending transfer's home → the post/void's id home: its answer (status and timestamp, or a failure to retry).</summary>
+    Delegated = 8,
+}
+
+/// <summary>How a delegated post/void ended, in a <see cref="CrossShardMessageKind.Delegated"/> message.</summary>
+public enum DelegatedOutcome : byte
+{
+    /// <summary>Answered with a status (and the timestamp when created).</summary>
+    Answered = 0,
+
+    /// <summary>Nothing was created: retry (503).</summary>
+    Retry = 1,
+
+    /// <summary>It may have been created: retry with the same id (504).</summary>
+    Unknown = 2,
 }
 
 /// <summary>
 /// A message between two shards' drivers. Byte form (little-endian): u8 version (1), u8 kind, u16 home
 /// shard, u16 sender shard, u128 transaction id, then by kind: Prepare u16 leg count and legs; Prepared
 /// u8 prepared, u16 report count, per report u16 event index and two sides (u8 outcome, u32 ledger);
-/// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished and Query nothing.
+/// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished and Query nothing; Delegate as Prepare (one
+/// leg: the post/void as sent); Delegated u8 <see cref="DelegatedOutcome"/>, u32 status, u64 timestamp.
 /// At most <see cref="CrossShardLimits.MessageBytesMax"/> bytes.
 /// </summary>
 public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int From, UInt128 TransactionId)
@@ -43,6 +63,12 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
 
     public CrossShardDecision Decision { get; init; }
 
+    public DelegatedOutcome Outcome { get; init; }
+
+    public CreateTransferResult Status { get; init; }
+
+    public ulong Timestamp { get; init; }
+
     public byte[] Encode()
     {
         var writer = new ByteWriter(64 + (Legs.Length * CrossShardCommand.LegBytes) + (Reports.Length * 12));
@@ -53,7 +79,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
         writer.U128(TransactionId);
         switch (Kind)
         {
-            case CrossShardMessageKind.Prepare:
+            case CrossShardMessageKind.Prepare or CrossShardMessageKind.Delegate:
                 writer.U16(Legs.Length);
                 foreach (var leg in Legs)
                 {
@@ -74,6 +100,11 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 break;
             case CrossShardMessageKind.Finish or CrossShardMessageKind.Decision:
                 writer.U8((byte)Decision);
+                break;
+            case CrossShardMessageKind.Delegated:
+                writer.U8((byte)Outcome);
+                writer.U32((uint)Status);
+                writer.U64(Timestamp);
                 break;
             default:
                 break;
@@ -109,7 +140,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
         var reader = new ByteReader(bytes);
         var version = reader.U8();
         var kind = (CrossShardMessageKind)reader.U8();
-        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.Decision)
+        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.Delegated)
         {
             throw new InvalidDataException("not a cross-shard message of this version");
         }
@@ -117,7 +148,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
         var message = new CrossShardMessage(kind, reader.U16(), reader.U16(), reader.U128());
         switch (kind)
         {
-            case CrossShardMessageKind.Prepare:
+            case CrossShardMessageKind.Prepare or CrossShardMessageKind.Delegate:
                 var legs = new Leg[reader.Count(CrossShardLimits.TransactionEventsMax)];
                 for (var i = 0; i < legs.Length; i++)
                 {
@@ -138,6 +169,15 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 break;
             case CrossShardMessageKind.Finish or CrossShardMessageKind.Decision:
                 message = message with { Decision = (CrossShardDecision)reader.U8() };
+                break;
+            case CrossShardMessageKind.Delegated:
+                var outcome = (DelegatedOutcome)reader.U8();
+                if (outcome > DelegatedOutcome.Unknown)
+                {
+                    throw new InvalidDataException("unknown delegated outcome");
+                }
+
+                message = message with { Outcome = outcome, Status = (CreateTransferResult)reader.U32(), Timestamp = reader.U64() };
                 break;
             default:
                 break;

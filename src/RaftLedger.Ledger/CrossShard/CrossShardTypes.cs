@@ -10,6 +10,14 @@ public enum LegSides : byte
 
     /// <summary>This shard is the event's id home (not the coordinator): it checks the id is free and claims it until finished.</summary>
     Id = 4,
+
+    /// <summary>
+    /// With Debit and/or Credit: the leg finishes a pending transfer (a post or void whose pending transfer's
+    /// home coordinates): nothing is reserved at prepare (the pending amount already is), the transfer is the
+    /// resolved post/void (the pending's accounts, ledger, code; the amount to post), and the pending amount is
+    /// read from this shard's copy of the pending transfer.
+    /// </summary>
+    Resolve = 8,
 }
 
 /// <summary>
@@ -94,6 +102,13 @@ public static class CrossShardTables
     /// Written in the same write as the legs; clients see accounts and balance history without them.
     /// </summary>
     public const byte Reserved = 5;
+
+    /// <summary>
+    /// At a participant: the event ids of its prepared legs (key: event id, value: transaction id), so that a
+    /// retry's new transaction does not reserve again while an earlier attempt's legs are still held (it gets
+    /// IdBusy: 503, retry) and is not refused for lack of funds its own orphaned attempt holds.
+    /// </summary>
+    public const byte LegHold = 6;
 }
 
 /// <summary>Flags of a Decide item.</summary>

@@ -96,7 +96,10 @@ public static class BankChecker
 
                 var debitShard = ShardRouter.ShardOf(transfer.DebitAccountId, shards);
                 var creditShard = ShardRouter.ShardOf(transfer.CreditAccountId, shards);
-                Fail(shard == debitShard || shard == creditShard, $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id");
+
+                // A post/void whose id lives elsewhere is also recorded by its coordinator, the pending transfer's home.
+                var coordinator = transfer.PendingId != 0 ? ShardRouter.ShardOf(transfer.PendingId, shards) : home;
+                Fail(shard == debitShard || shard == creditShard || shard == coordinator, $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id");
                 Fail(stored[home].TryGetValue(id, out var record), $"a leg of transfer {id} is applied on shard {shard} but its home shard {home} has no committed record");
                 Fail(SameFields(record, transfer), $"the leg of transfer {id} on shard {shard} differs from its committed record on shard {home}");
             }
@@ -113,7 +116,9 @@ public static class BankChecker
     private static void CheckAccounts(MultiShardCluster cluster, LedgerStateMachine[] ledgers, Dictionary<UInt128, Transfer> records)
     {
         UInt128 debitsPosted = 0, creditsPosted = 0, debitsPending = 0, creditsPending = 0;
-        var (debitSums, creditSums) = SumByAccount(records);
+        var (debitSums, creditSums) = SumByAccount(records, pendingOnly: false, ledgers);
+        var (debitPendingSums, creditPendingSums) = SumByAccount(records, pendingOnly: true, ledgers);
+        CheckEachPendingResolvedAtMostOnce(records, ledgers);
         for (var shard = 0; shard < ledgers.Length; shard++)
         {
             foreach (var bank in cluster.Workload.AccountsOf(shard))
@@ -121,7 +126,9 @@ public static class BankChecker
                 Fail(ledgers[shard].TryLookupAccountWithReservations(bank.Id, out var account), $"account {bank.Id} is missing on shard {shard}");
                 Fail(account.DebitsPosted == debitSums.GetValueOrDefault(bank.Id), $"account {bank.Id} on shard {shard}: debits_posted {account.DebitsPosted} but its transfers sum to {debitSums.GetValueOrDefault(bank.Id)}");
                 Fail(account.CreditsPosted == creditSums.GetValueOrDefault(bank.Id), $"account {bank.Id} on shard {shard}: credits_posted {account.CreditsPosted} but its transfers sum to {creditSums.GetValueOrDefault(bank.Id)}");
-                Fail(account.DebitsPending == 0 && account.CreditsPending == 0, $"account {bank.Id} on shard {shard} still has pending amounts (debits {account.DebitsPending}, credits {account.CreditsPending}) once quiet: a leg was left prepared");
+                Fail(account.DebitsPending == debitPendingSums.GetValueOrDefault(bank.Id) && account.CreditsPending == creditPendingSums.GetValueOrDefault(bank.Id),
+                    $"account {bank.Id} on shard {shard} has pending amounts (debits {account.DebitsPending}, credits {account.CreditsPending}) once quiet, but its pending transfers " +
+                    $"still pending sum to {debitPendingSums.GetValueOrDefault(bank.Id)} and {creditPendingSums.GetValueOrDefault(bank.Id)}: a leg was left prepared, or a post/void not finished");
                 Fail(bank.IsBank || account.DebitsPosted + account.DebitsPending <= account.CreditsPosted, $"guarded account {bank.Id} on shard {shard} is overdrawn");
                 debitsPosted += account.DebitsPosted;
                 creditsPosted += account.CreditsPosted;
@@ -134,18 +141,61 @@ public static class BankChecker
         Fail(debitsPending == creditsPending, $"money not conserved: total debits pending {debitsPending} != total credits pending {creditsPending}");
     }
 
-    private static (Dictionary<UInt128, UInt128> Debits, Dictionary<UInt128, UInt128> Credits) SumByAccount(Dictionary<UInt128, Transfer> transfers)
+    /// <summary>
+    /// Per account, what its committed transfers sum to: posted (plain transfers and posts, with the amount
+    /// posted) or, with <paramref name="pendingOnly"/>, pending (pending transfers whose home still says pending).
+    /// </summary>
+    private static (Dictionary<UInt128, UInt128> Debits, Dictionary<UInt128, UInt128> Credits) SumByAccount(Dictionary<UInt128, Transfer> transfers, bool pendingOnly, LedgerStateMachine[] ledgers)
     {
         var debits = new Dictionary<UInt128, UInt128>();
         var credits = new Dictionary<UInt128, UInt128>();
+        const TransferFlags used = TransferFlags.Linked | TransferFlags.Pending | TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer;
         foreach (var transfer in transfers.Values)
         {
-            Fail((transfer.Flags & ~TransferFlags.Linked) == 0, $"transfer {transfer.Id} has flags {transfer.Flags} the workload never uses");
+            Fail((transfer.Flags & ~used) == 0, $"transfer {transfer.Id} has flags {transfer.Flags} the workload never uses");
+            var pending = (transfer.Flags & TransferFlags.Pending) != 0;
+            var stillPending = pending && ledgers[ShardRouter.ShardOf(transfer.Id, ledgers.Length)].Store.GetPendingStatus(transfer.Id) == PendingStatus.Pending;
+            var counted = pendingOnly ? stillPending : !pending && (transfer.Flags & TransferFlags.VoidPendingTransfer) == 0;
+            if (!counted)
+            {
+                continue;
+            }
+
             debits[transfer.DebitAccountId] = debits.GetValueOrDefault(transfer.DebitAccountId) + transfer.Amount;
             credits[transfer.CreditAccountId] = credits.GetValueOrDefault(transfer.CreditAccountId) + transfer.Amount;
         }
 
         return (debits, credits);
+    }
+
+    /// <summary>
+    /// A pending transfer is posted or voided at most once: its home's status says posted (voided) exactly when one
+    /// committed post (void) names it, pending when none does; a post moves at most the pending amount.
+    /// </summary>
+    private static void CheckEachPendingResolvedAtMostOnce(Dictionary<UInt128, Transfer> records, LedgerStateMachine[] ledgers)
+    {
+        var resolutions = new Dictionary<UInt128, Transfer>();
+        foreach (var t in records.Values)
+        {
+            if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
+            {
+                Fail(resolutions.TryAdd(t.PendingId, t), $"pending transfer {t.PendingId} is posted or voided twice ({resolutions.GetValueOrDefault(t.PendingId).Id} and {t.Id})");
+                Fail(records.TryGetValue(t.PendingId, out var p) && t.Amount <= p.Amount, $"post/void {t.Id} names pending transfer {t.PendingId}, which is not committed or smaller");
+            }
+        }
+
+        foreach (var p in records.Values)
+        {
+            if ((p.Flags & TransferFlags.Pending) == 0)
+            {
+                continue;
+            }
+
+            var status = ledgers[ShardRouter.ShardOf(p.Id, ledgers.Length)].Store.GetPendingStatus(p.Id);
+            var expected = !resolutions.TryGetValue(p.Id, out var r) ? PendingStatus.Pending
+                : (r.Flags & TransferFlags.PostPendingTransfer) != 0 ? PendingStatus.Posted : PendingStatus.Voided;
+            Fail(status == expected, $"pending transfer {p.Id} has status {status} at its home, but its committed posts/voids say {expected}");
+        }
     }
 
     /// <summary>
@@ -162,7 +212,7 @@ public static class BankChecker
             {
                 case TransferOutcome.Created:
                     Fail(found, $"transfer {id} was acknowledged {fate.Status} but is not committed on its home shard {fate.Home} (lost)");
-                    Fail(SameFields(record, fate.Submitted), $"transfer {id} is committed with other fields than the client submitted");
+                    Fail(SameRequest(record, fate.Submitted), $"transfer {id} is committed with other fields than the client submitted");
                     break;
                 case TransferOutcome.Failed:
                     Fail(!found, $"transfer {id} was answered {fate.Status} but is committed on shard {fate.Home}");
@@ -178,6 +228,13 @@ public static class BankChecker
             }
         }
     }
+
+    // A post/void is stored resolved (the pending transfer's accounts, ledger and code, the amount posted).
+    private static bool SameRequest(Transfer record, Transfer submitted) =>
+        (submitted.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) == 0
+            ? SameFields(record, submitted)
+            : record.Id == submitted.Id && record.PendingId == submitted.PendingId && record.Flags == submitted.Flags &&
+              (submitted.Amount == 0 || record.Amount == submitted.Amount) && record.DebitAccountId != 0 && record.CreditAccountId != 0;
 
     private static bool SameFields(Transfer a, Transfer b) =>
         a.Id == b.Id && a.DebitAccountId == b.DebitAccountId && a.CreditAccountId == b.CreditAccountId && a.Amount == b.Amount &&

@@ -100,6 +100,10 @@ public sealed class BankWorkload
     private readonly Dictionary<UInt128, List<TransferFate>> _byAccount = [];
     private long _sequence;
 
+    // Two-phase: the pending transfers submitted, and those a post/void was generated for.
+    private readonly List<TransferFate> _pendings = [];
+    private readonly HashSet<UInt128> _resolving = [];
+
     public BankWorkload(SimRandom random, int shardCount, int customersPerShard)
     {
         Invariant.Check(shardCount >= 1 && customersPerShard >= 2);
@@ -179,7 +183,9 @@ public sealed class BankWorkload
     }
 
     /// <summary>A new request of one transfer whose accounts are on two different shards; its id's home is one of them or a third.</summary>
-    public ClientRequest CrossShardRequest(int client)
+    public ClientRequest CrossShardRequest(int client) => CrossShardRequest(client, TransferFlags.None);
+
+    private ClientRequest CrossShardRequest(int client, TransferFlags flags)
     {
         Invariant.Check(_shardCount >= 2);
         var debitShard = _random.Next(_shardCount);
@@ -191,7 +197,59 @@ public sealed class BankWorkload
             _ => _random.Next(_shardCount),
         };
         var (debit, credit) = TwoAccounts(_byShard[debitShard], _byShard[creditShard]);
-        return Register(client, home, [NewTransfer(home, debit, credit, RandomAmount())], crossShard: true);
+        var transfer = NewTransfer(home, debit, credit, RandomAmount());
+        transfer.Flags = flags;
+        return Register(client, home, [transfer], crossShard: true);
+    }
+
+    /// <summary>
+    /// A two-phase request across shards: a new pending transfer (no timeout) between accounts on two shards, or
+    /// a post (full or partial) or void of a pending transfer acknowledged earlier, with an id homed on the pending
+    /// transfer's home (where its post/void is coordinated) or elsewhere (delegated there); now and then a second post/void of an already
+    /// resolved one, which must fail with pending_transfer_already_posted/voided.
+    /// </summary>
+    public ClientRequest TwoPhaseRequest(int client)
+    {
+        Invariant.Check(_shardCount >= 2);
+        var open = _pendings.FindAll(p => p.Outcome == TransferOutcome.Created && !_resolving.Contains(p.Submitted.Id));
+        var resolved = _pendings.FindAll(p => _resolving.Contains(p.Submitted.Id));
+        if (open.Count > 0 && _random.Chance(0.6))
+        {
+            return PostOrVoid(client, open[_random.Next(open.Count)]);
+        }
+
+        if (resolved.Count > 0 && _random.Chance(0.1))
+        {
+            return PostOrVoid(client, resolved[_random.Next(resolved.Count)]);
+        }
+
+        var request = CrossShardRequest(client, TransferFlags.Pending);
+        _pendings.Add(_fates[request.Transfers[0].Id]);
+        return request;
+    }
+
+    private ClientRequest PostOrVoid(int client, TransferFate pendingFate)
+    {
+        var pending = pendingFate.Submitted;
+        _resolving.Add(pending.Id);
+        var post = _random.Chance(0.7);
+        // Half the time the id lives on another shard, which delegates the post/void to the pending transfer's home.
+        var home = _random.Chance(0.5) ? pendingFate.Home : _random.Next(_shardCount);
+        var t = new Transfer
+        {
+            Id = NewId(home),
+            PendingId = pending.Id,
+            Amount = post && _random.Chance(0.5) ? (UInt128)(ulong)_random.Between(1, (int)(ulong)pending.Amount + 1) : UInt128.Zero,
+            Flags = post ? TransferFlags.PostPendingTransfer : TransferFlags.VoidPendingTransfer,
+        };
+
+        // Listed under the pending transfer's accounts: a read of either must find it once acknowledged.
+        var fate = new TransferFate(t, home, crossShard: true);
+        _fates.Add(t.Id, fate);
+        _fateOrder.Add(fate);
+        ByAccount(pending.DebitAccountId).Add(fate);
+        ByAccount(pending.CreditAccountId).Add(fate);
+        return new ClientRequest(client, home, [t]);
     }
 
     internal void Record(Transfer transfer, CreateTransferResult result)

@@ -150,6 +150,9 @@ public static class MultiShardChaos
         CustomersPerShard = plan.Between(2, 5),
         InitialBalance = options.RichCustomers ? MultiShardChaosOptions.RichBalance : 1_000,
         CrossShardFraction = options.CrossShardFraction >= 0 ? options.CrossShardFraction : plan.Pick([0.0, 0.3, 0.6, 1.0]),
+
+        // Every other seed: some two-phase requests (chosen by the seed, not the plan, so that the plan's draws stay as they were).
+        TwoPhaseFraction = seed % 2 == 0 ? 0.3 : 0,
         SnapshotEveryEntries = plan.Pick([0, 0, 15, 40]),
         TornWriteProbability = plan.NextDouble() * 0.5,
         SendBeforePersistWhenAllowed = plan.Chance(0.5),

@@ -123,7 +123,9 @@ public sealed partial class MultiShardCluster
             }
 
             var crossShard = Options.ShardCount > 1 && _clientRandom.Chance(Options.CrossShardFraction);
-            client.Outstanding = crossShard ? Workload.CrossShardRequest(client.Id) : Workload.SingleShardRequest(client.Id);
+            var twoPhase = crossShard && Options.TwoPhaseFraction > 0 && _clientRandom.Chance(Options.TwoPhaseFraction);
+            client.Outstanding = twoPhase ? Workload.TwoPhaseRequest(client.Id)
+                : crossShard ? Workload.CrossShardRequest(client.Id) : Workload.SingleShardRequest(client.Id);
         }
         else if (client.Outstanding!.Attempt > 0 && _clientRandom.Chance(0.5))
         {

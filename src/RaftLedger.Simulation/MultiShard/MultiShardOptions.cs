@@ -63,6 +63,9 @@ public sealed record MultiShardOptions
     /// <summary>Share of new client requests that move money between shards (0 until the cross-shard driver is hosted).</summary>
     public double CrossShardFraction { get; init; }
 
+    /// <summary>Share of cross-shard requests that are two-phase (a pending transfer, or a post/void of one); 0: none.</summary>
+    public double TwoPhaseFraction { get; init; }
+
     /// <summary>Ticks a client waits for an answer before retrying the same transfers (same ids).</summary>
     public int RequestTimeoutTicks { get; init; } = 40;
 
@@ -143,6 +146,11 @@ public sealed record MultiShardOptions
         if (ReadAfterAcknowledgementProbability is < 0 or > 1)
         {
             throw new ArgumentException($"ReadAfterAcknowledgementProbability {ReadAfterAcknowledgementProbability} must be in [0, 1]");
+        }
+
+        if (TwoPhaseFraction is < 0 or > 1)
+        {
+            throw new ArgumentException($"TwoPhaseFraction {TwoPhaseFraction} must be in [0, 1]");
         }
 
         if (CrossShardFraction is < 0 or > 1)

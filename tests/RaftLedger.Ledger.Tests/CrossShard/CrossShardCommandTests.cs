@@ -40,6 +40,26 @@ public sealed class CrossShardCommandTests
     }
 
     [Fact]
+    public void A_second_transaction_of_the_same_event_is_busy_while_the_first_holds_legs_and_prepares_once_it_is_released()
+    {
+        // A retry's new transaction must not reserve (or be refused for funds) while an earlier attempt's legs
+        // are still held here; once those are released it prepares normally, and nothing is held after.
+        var (fixture, results) = LedgerWithAccounts();
+        Apply(fixture, CrossShardCommand.EncodePrepare([CreditLeg(40)]), results);
+        var retry = CreditLeg(40) with { TransactionId = TransactionId + 1 };
+        Apply(fixture, CrossShardCommand.EncodePrepare([retry]), results);
+        Assert.Equal(0, results[0]);
+        Assert.Equal((byte)LegOutcome.IdBusy, results[1]);
+        Assert.True(fixture.Ledger.TryLookupAccountWithReservations(2, out var held));
+        Assert.Equal((UInt128)40, held.CreditsPending);
+        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: false)]), results);
+        Apply(fixture, CrossShardCommand.EncodePrepare([retry]), results);
+        Assert.Equal(1, results[0]);
+        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(retry.TransactionId, Commit: true)]), results);
+        Assert.DoesNotContain(fixture.Store.EnumerateSideRecords(), r => r.Table == CrossShardTables.LegHold);
+    }
+
+    [Fact]
     public void Prepare_of_a_missing_account_is_refused_with_not_found_and_reserves_nothing()
     {
         var (fixture, results) = LedgerWithAccounts();

@@ -72,7 +72,7 @@ public sealed class CrossShardEquivalenceTests
         }
     }
 
-    private static List<Account> RandomAccounts(CrossShardCluster cluster, Random random)
+    internal static List<Account> RandomAccounts(CrossShardCluster cluster, Random random)
     {
         var accounts = new List<Account>();
         for (UInt128 id = 1; accounts.Count < 4; id++)
@@ -101,7 +101,7 @@ public sealed class CrossShardEquivalenceTests
         return accounts;
     }
 
-    private static void Install(CrossShardCluster cluster, LedgerFixture local, List<Account> accounts)
+    internal static void Install(CrossShardCluster cluster, LedgerFixture local, List<Account> accounts)
     {
         var missing = accounts[^1].Id; // The last account exists nowhere: not-found statuses.
         foreach (var account in accounts)

@@ -293,10 +293,12 @@ public sealed class CrossShardProtocolTests
         var (cluster, a, b) = TwoShardsWithAccountsOnEach();
         var pending = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
         pending.Flags = TransferFlags.Pending;
+        pending.TimeoutSeconds = 1; // expiry across shards is not built (untimed pending transfers are)
         var balancing = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
         balancing.Flags = TransferFlags.BalancingDebit;
-        var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), CrossShardWorkload.IdWithHome(cluster, 1), 3);
-        var request = cluster.Submit([pending, balancing, post]);
+        var closing = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
+        closing.Flags = TransferFlags.Pending | TransferFlags.ClosingCredit;
+        var request = cluster.Submit([pending, balancing, closing]);
         Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
         Assert.All(request.Results, r => Assert.Equal(CreateTransferResult.CrossShardNotSupported, r));
         CrossShardChecks.AssertConsistent(cluster);

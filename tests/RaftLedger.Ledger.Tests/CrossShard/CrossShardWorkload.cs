@@ -104,6 +104,15 @@ internal static class CrossShardWorkload
             return;
         }
 
+        if (roll < 20 && PendingIds(cluster) is { Count: > 0 } pendingIds)
+        {
+            // A post (full or partial) or void of an earlier pending transfer, coordinated by its home (delegated there when its id lives elsewhere).
+            var pendingId = pendingIds[cluster.Random.Next(pendingIds.Count)];
+            var id = IdWithHome(cluster, cluster.Random.Next(2) == 0 ? cluster.ShardOf(pendingId) : cluster.Random.Next(cluster.ShardCount));
+            cluster.Submit([cluster.Random.Next(3) == 0 ? LedgerFixture.Void(id, pendingId) : LedgerFixture.Post(id, pendingId, (UInt128)cluster.Random.Next(0, 60))]);
+            return;
+        }
+
         var home = cluster.Random.Next(cluster.ShardCount);
         var count = roll < 75 ? 1 : cluster.Random.Next(2, 5);
         var events = new Transfer[count];
@@ -112,6 +121,7 @@ internal static class CrossShardWorkload
             // A chain's later events may have ids homed on other shards (checked and recorded there).
             var idHome = i > 0 && cluster.Random.Next(3) == 0 ? cluster.Random.Next(cluster.ShardCount) : home;
             events[i] = Transfer(cluster, idHome, RandomAccount(cluster), RandomAccount(cluster), (UInt128)cluster.Random.Next(1, 120));
+            events[i].Flags |= cluster.Random.Next(6) == 0 ? TransferFlags.Pending : TransferFlags.None;
             if (i < count - 1 || cluster.Random.Next(50) == 0)
             {
                 events[i].Flags |= count > 1 || cluster.Random.Next(2) == 0 ? TransferFlags.Linked : TransferFlags.None;
@@ -119,6 +129,24 @@ internal static class CrossShardWorkload
         }
 
         cluster.Submit(events);
+    }
+
+    // The ids of the pending transfers submitted so far (created or not: a post of a failed one is refused).
+    private static List<UInt128> PendingIds(CrossShardCluster cluster)
+    {
+        var ids = new List<UInt128>();
+        foreach (var request in cluster.Requests)
+        {
+            foreach (var t in request.Events)
+            {
+                if ((t.Flags & TransferFlags.Pending) != 0)
+                {
+                    ids.Add(t.Id);
+                }
+            }
+        }
+
+        return ids;
     }
 
     private static UInt128 RandomAccount(CrossShardCluster cluster)

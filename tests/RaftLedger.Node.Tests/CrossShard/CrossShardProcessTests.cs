@@ -164,8 +164,9 @@ public sealed class CrossShardProcessTests
     }
 
     /// <summary>
-    /// Two-phase transfers: on one shard they work as before (post and void by ids homed there); across shards
-    /// they are refused with cross_shard_not_supported (docs/design/cross-shard.md) and nothing is applied.
+    /// Two-phase transfers: on one shard they work as before; across shards (legs on two shards, or the id homed
+    /// away from the legs) a pending transfer is created and a post/void whose id lives elsewhere is delegated to
+    /// the pending transfer's home (docs/design/cross-shard.md; more in CrossShardTwoPhaseProcessTests).
     /// </summary>
     private static async Task CheckTwoPhaseAsync(ClusterHarness harness, DemoAccounts accounts)
     {
@@ -176,20 +177,23 @@ public sealed class CrossShardProcessTests
         var acrossShards = Pay(IdOnShard(0, 22_000), c[0][0], c[1][0], 20, TransferFlags.Pending);
         var homedElsewhere = Pay(IdOnShard(2, 23_000), c[0][0], c[0][1], 10, TransferFlags.Pending);
         var created = await harness.CreateTransfersAsync([pending, voided, acrossShards, homedElsewhere], [1]);
-        Assert.Equal(["created", "created", "cross_shard_not_supported", "cross_shard_not_supported"], created.Select(r => r.Status));
+        Assert.Equal(["created", "created", "created", "created"], created.Select(r => r.Status));
 
         var post = new Transfer { Id = IdOnShard(0, 24_000), PendingId = pending.Id, Amount = 40, Ledger = DemoAccounts.Ledger, Code = DemoAccounts.Code, Flags = TransferFlags.PostPendingTransfer };
         var voidElsewhere = new Transfer { Id = IdOnShard(3, 25_000), PendingId = voided.Id, Ledger = DemoAccounts.Ledger, Code = DemoAccounts.Code, Flags = TransferFlags.VoidPendingTransfer };
         var finished = await harness.CreateTransfersAsync([post, voidElsewhere], [2]);
-        Assert.Equal(["created", "cross_shard_not_supported"], finished.Select(r => r.Status));
+        Assert.Equal(["created", "created"], finished.Select(r => r.Status));
         var voidHere = voidElsewhere with { Id = IdOnShard(0, 26_000) };
-        Assert.Equal("created", Assert.Single(await harness.CreateTransfersAsync([voidHere], [3])).Status);
+        Assert.Equal("pending_transfer_already_voided", Assert.Single(await harness.CreateTransfersAsync([voidHere], [3])).Status);
+        var voidAcross = voidElsewhere with { Id = IdOnShard(1, 27_000), PendingId = acrossShards.Id };
+        var voidHomedElsewhere = voidElsewhere with { Id = IdOnShard(2, 28_000), PendingId = homedElsewhere.Id };
+        Assert.Equal(["created", "created"], (await harness.CreateTransfersAsync([voidAcross, voidHomedElsewhere], [1])).Select(r => r.Status));
 
         var after = await QuietAccountsAsync(harness, [c[0][0], c[0][1], c[1][0]]);
         Assert.Equal(before[c[0][0]].DebitsPosted + 40, after[c[0][0]].DebitsPosted);
         Assert.Equal(before[c[0][1]].CreditsPosted + 40, after[c[0][1]].CreditsPosted);
         Assert.Equal(before[c[1][0]].CreditsPosted, after[c[1][0]].CreditsPosted);
         var found = await harness.AnsweredAsync(() => harness.Client.LookupTransfersAsync(harness.Api(1), [post.Id, acrossShards.Id, voidElsewhere.Id, voidHere.Id], Cancel));
-        Assert.Equal([post.Id, voidHere.Id], found.Select(t => t.Id));
+        Assert.Equal([post.Id, acrossShards.Id, voidElsewhere.Id], found.Select(t => t.Id));
     }
 }

@@ -1,0 +1,181 @@
+using RaftLedger.Common;
+
+namespace RaftLedger.Ledger.CrossShard;
+
+// A post/void arrives at its id's home h, but its pending transfer's status lives at the pending transfer's
+// home p: h delegates it to p (Delegate), p coordinates it as a transaction whose participants are the legs'
+// shards and h (an id leg: h checks and claims the id, and stores the authoritative copy), and answers h
+// (Delegated) once it is finished everywhere. h resends until answered; p answers a duplicate from memory.
+public sealed partial class CrossShardDriver
+{
+    // At h: post/voids sent to their pending transfer's home, by delegation id (a transaction id of h).
+    // Invariant: each holds one open unit of its request.
+    private readonly Dictionary<UInt128, Delegation> delegations = [];
+
+    // At p: delegations received, by delegation id: the request running it, then the answer (resent to duplicates).
+    // Invariant: at most CrossShardLimits.DelegationsRememberedMax entries; answeredOrder lists the answered ones.
+    private readonly Dictionary<UInt128, Delegated> delegated = [];
+    private readonly Queue<UInt128> answeredOrder = new();
+    private long remoteTokenSequence;
+
+    /// <summary>At h: hands a single post/void whose pending transfer lives on another shard to that shard.</summary>
+    private void StartDelegation(Request request, in Transfer t, int offset)
+    {
+        var delegation = new Delegation(NextTransactionId(), request, offset, t, nowNs);
+        delegations.Add(delegation.Id, delegation);
+        request.Open++;
+        SendDelegate(delegation);
+    }
+
+    private void SendDelegate(Delegation delegation)
+    {
+        delegation.LastSentNs = nowNs;
+        Send(ShardOf(delegation.Event.PendingId), new CrossShardMessage(CrossShardMessageKind.Delegate, shard, shard, delegation.Id)
+        {
+            Legs = [new Leg(0, LegSides.Id, delegation.Event)],
+        });
+    }
+
+    /// <summary>At h: the pending transfer's home answered (late or duplicate answers are ignored).</summary>
+    private void OnDelegatedReply(CrossShardMessage message)
+    {
+        if (message.Home != shard || !delegations.Remove(message.TransactionId, out var delegation))
+        {
+            return;
+        }
+
+        var request = delegation.Request;
+        request.Open--;
+        switch (message.Outcome)
+        {
+            case DelegatedOutcome.Answered:
+                request.Results[delegation.Offset] = message.Status;
+                request.Timestamps[delegation.Offset] = message.Status == CreateTransferResult.Created ? message.Timestamp : 0;
+                request.AnyCommitted |= message.Status == CreateTransferResult.Created;
+                break;
+            case DelegatedOutcome.Retry:
+                request.FailDetail ??= $"The post/void {delegation.Event.Id:X32} was not applied (its pending transfer's shard could not finish it now): retry with the same id.";
+                break;
+            default:
+                request.AnyCommitted = true;
+                request.FailDetail ??= $"The post/void {delegation.Event.Id:X32} may have been applied (its pending transfer's shard changed leader): retry with the same id.";
+                break;
+        }
+
+        MaybeAnswer(request);
+    }
+
+    /// <summary>At h: resends unanswered delegations; gives up (outcome unknown) after the abandonment timeout.</summary>
+    private void TickDelegations()
+    {
+        List<Delegation>? expired = null;
+        foreach (var delegation in delegations.Values)
+        {
+            if (nowNs - delegation.StartedNs >= options.AbandonTimeoutNs)
+            {
+                (expired ??= []).Add(delegation);
+            }
+            else if (nowNs - delegation.LastSentNs >= options.RetryIntervalNs)
+            {
+                SendDelegate(delegation);
+            }
+        }
+
+        foreach (var delegation in expired ?? [])
+        {
+            OnDelegatedReply(new CrossShardMessage(CrossShardMessageKind.Delegated, shard, shard, delegation.Id) { Outcome = DelegatedOutcome.Unknown });
+        }
+    }
+
+    /// <summary>At p: runs a post/void delegated by its id's home, or answers a duplicate from memory.</summary>
+    private void OnDelegateRequest(CrossShardMessage message)
+    {
+        if (message.Legs.Length != 1 || !IsPostOrVoid(message.Legs[0].Transfer) || (message.Legs[0].Transfer.Flags & TransferFlags.Linked) != 0 ||
+            ShardOf(message.Legs[0].Transfer.PendingId) != shard || ShardOf(message.Legs[0].Transfer.Id) != message.From || message.Home != message.From)
+        {
+            MessagesDropped++;
+            return;
+        }
+
+        if (delegated.TryGetValue(message.TransactionId, out var known))
+        {
+            if (known.Answer is { } answer)
+            {
+                Send(message.From, answer);
+            }
+
+            return; // Still running: it answers when finished.
+        }
+
+        if (delegated.Count >= CrossShardLimits.DelegationsRememberedMax && !ForgetOldestAnswer())
+        {
+            return; // Full of running delegations: dropped like a lost message; h resends.
+        }
+
+        var request = new Request(--remoteTokenSequence, 1) { ReplyTo = message.From, DelegationId = message.TransactionId };
+        requests.Add(request.Token, request);
+        delegated.Add(message.TransactionId, new Delegated(request));
+        StartUnit(request, message.Legs.Select(l => l.Transfer).ToArray(), 0);
+        MaybeAnswer(request);
+    }
+
+    private bool ForgetOldestAnswer()
+    {
+        if (!answeredOrder.TryDequeue(out var oldest))
+        {
+            return false;
+        }
+
+        delegated.Remove(oldest);
+        return true;
+    }
+
+    /// <summary>At p: a delegated request is done: its answer goes to h (and is kept for duplicates).</summary>
+    private void AnswerDelegation(Request request)
+    {
+        Invariant.Check(request.ReplyTo >= 0 && request.Results.Length == 1, "a delegation is one post/void");
+        var outcome = request.FailDetail is null ? DelegatedOutcome.Answered : request.AnyCommitted ? DelegatedOutcome.Unknown : DelegatedOutcome.Retry;
+        var answer = new CrossShardMessage(CrossShardMessageKind.Delegated, request.ReplyTo, shard, request.DelegationId)
+        {
+            Outcome = outcome,
+            Status = request.Results[0],
+            Timestamp = request.Timestamps[0],
+        };
+        if (delegated.TryGetValue(request.DelegationId, out var entry))
+        {
+            entry.Answer = answer;
+            answeredOrder.Enqueue(request.DelegationId);
+        }
+
+        Send(request.ReplyTo, answer);
+    }
+
+    private void ClearDelegations()
+    {
+        delegations.Clear();
+        delegated.Clear();
+        answeredOrder.Clear();
+    }
+
+    private sealed class Delegation(UInt128 id, Request request, int offset, Transfer @event, ulong startedNs)
+    {
+        public UInt128 Id { get; } = id;
+
+        public Request Request { get; } = request;
+
+        public int Offset { get; } = offset;
+
+        public Transfer Event { get; } = @event;
+
+        public ulong StartedNs { get; } = startedNs;
+
+        public ulong LastSentNs { get; set; }
+    }
+
+    private sealed class Delegated(Request request)
+    {
+        public Request Request { get; } = request;
+
+        public CrossShardMessage? Answer { get; set; }
+    }
+}

@@ -1,0 +1,84 @@
+using RaftLedger.Ledger;
+using RaftLedger.Simulation.MultiShard;
+
+namespace RaftLedger.Simulation.Tests.MultiShard;
+
+/// <summary>
+/// Two-phase transfers across shards in the multi-shard simulator: pending transfers between accounts on two
+/// shards, then posts (full or partial) and voids coordinated by the pending transfer's home, also while that
+/// home's or a leg's leader crashes at each protocol step. The bank checks count pending amounts: per ledger
+/// pending debits == pending credits, each pending transfer resolved at most once, nothing left unfinished.
+/// </summary>
+public sealed class CrossShardTwoPhaseScenarioTests
+{
+    private static MultiShardCluster SetUpBank(ulong seed)
+    {
+        var cluster = new MultiShardCluster(new MultiShardOptions
+        {
+            Seed = seed,
+            NodeCount = 5,
+            ShardCount = 3,
+            ClientCount = 4,
+            CrossShardFraction = 1,
+            TwoPhaseFraction = 0.6,
+        });
+        cluster.SetUp(ticksMax: 2_000);
+        return cluster;
+    }
+
+    private static void HealAndCheck(MultiShardCluster cluster)
+    {
+        cluster.Network.Heal();
+        foreach (var node in cluster.Nodes)
+        {
+            cluster.Restart(node.Id);
+        }
+
+        cluster.ClientsEnabled = false;
+        Assert.True(cluster.RunUntil(() => cluster.Clients.All(c => c.IsIdle), 2_000), $"requests unanswered\n{cluster.Describe()}");
+        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"cross-shard work unfinished\n{cluster.Describe()}");
+        Assert.True(cluster.RunUntil(cluster.AllApplied, 500), $"replicas did not catch up\n{cluster.Describe()}");
+        cluster.CheckLogs();
+        cluster.CheckReplicasAgree();
+        BankChecker.CheckQuiet(cluster);
+    }
+
+    private static int Acknowledged(MultiShardCluster cluster, TransferFlags kind) =>
+        cluster.Workload.Fates.Count(f => (f.Submitted.Flags & kind) != 0 && f.Outcome == TransferOutcome.Created);
+
+    [Fact]
+    public void Pending_transfers_across_shards_are_posted_and_voided_on_both_legs()
+    {
+        var cluster = SetUpBank(seed: 601);
+        cluster.RunTicks(600);
+        HealAndCheck(cluster);
+        Assert.True(Acknowledged(cluster, TransferFlags.Pending) >= 10, $"only {Acknowledged(cluster, TransferFlags.Pending)} pending transfers acknowledged");
+        Assert.True(Acknowledged(cluster, TransferFlags.PostPendingTransfer) >= 3, $"only {Acknowledged(cluster, TransferFlags.PostPendingTransfer)} posts acknowledged");
+        Assert.True(Acknowledged(cluster, TransferFlags.VoidPendingTransfer) >= 1, $"only {Acknowledged(cluster, TransferFlags.VoidPendingTransfer)} voids acknowledged");
+        Assert.Contains(cluster.Workload.Fates, f => f.Status is CreateTransferResult.PendingTransferAlreadyPosted or CreateTransferResult.PendingTransferAlreadyVoided);
+        Assert.True(cluster.ReadsChecked > 0);
+    }
+
+    public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);
+
+    [Theory]
+    [MemberData(nameof(ProtocolSteps))]
+    public void Crashing_the_leader_after_a_protocol_step_of_two_phase_traffic_loses_nothing(LedgerOperation step)
+    {
+        var cluster = SetUpBank(seed: 700 + (ulong)step);
+        for (var round = 1; round <= 3; round++)
+        {
+            cluster.RunTicks(60);
+            cluster.Trap = new CrashTrap(step, TrapMoment.Proposed);
+            Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a {step} entry\n{cluster.Describe()}");
+            cluster.RunTicks(20);
+            foreach (var node in cluster.Nodes)
+            {
+                cluster.Restart(node.Id);
+            }
+        }
+
+        HealAndCheck(cluster);
+        Assert.True(Acknowledged(cluster, TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer) > 0, "posts or voids were acknowledged");
+    }
+}

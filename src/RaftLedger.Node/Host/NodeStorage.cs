@@ -199,12 +199,25 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
     public Task PersistAsync(IReadOnlyList<GroupPersist> persists, CancellationToken cancel)
     {
         writes.Clear();
+        long bytes = 0;
         foreach (var persist in persists)
         {
-            writes.Add(new WalGroupWrite(persist.GroupId, persist.Entries, persist.HardState, persist.Snapshot));
+            var write = new WalGroupWrite(persist.GroupId, persist.Entries, persist.HardState, persist.Snapshot);
+            writes.Add(write);
+            bytes += write.StoredBytes();
         }
 
-        return wal.AppendAsync(writes, cancel);
+        // A round of many big batches (e.g. eight requests of 8189 transfers) can exceed one WAL flush.
+        return bytes <= wal.Options.FlushBytesMax ? wal.AppendAsync(writes, cancel) : PersistInPiecesAsync(cancel);
+    }
+
+    /// <summary>One append after the other, each awaited, so that they reach the disk in order.</summary>
+    private async Task PersistInPiecesAsync(CancellationToken cancel)
+    {
+        foreach (var append in WalAppendSplitter.Split(writes, wal.Options.FlushBytesMax))
+        {
+            await wal.AppendAsync(append, cancel);
+        }
     }
 
     public void Dispose()

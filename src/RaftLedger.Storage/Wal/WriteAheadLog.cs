@@ -19,6 +19,9 @@ public sealed record WalStatistics(long Flushes, long FlushedBytes, long Appends
 public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
 {
     private readonly WalOptions _options;
+
+    /// <summary>The options the log was opened with.</summary>
+    public WalOptions Options => _options;
     private readonly ConcurrentDictionary<ulong, WalGroupStorage> _groups = new();
     private readonly Lock _segmentsLock = new();
     private readonly SortedDictionary<ulong, WalSegment> _segments = []; // guarded by _segmentsLock

@@ -26,7 +26,7 @@ public sealed partial class LedgerStateMachine
     {
         var status = LocalStatus(t, pendingHere: true);
         resolved = t;
-        return status == CreateTransferResult.Created ? ResolvePostOrVoid(t, store.LastTimestamp + 1, out resolved) : status;
+        return status == CreateTransferResult.Created ? ResolvePostOrVoid(t, store.LastTimestamp + 1, out resolved, out _) : status;
     }
 
     private CreateTransferResult LocalStatus(in Transfer t, bool pendingHere, ulong timestamp = 0)
@@ -55,7 +55,7 @@ public sealed partial class LedgerStateMachine
         if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
         {
             // Only the pending transfer's home can check it (the driver coordinates it there).
-            return pendingHere ? ResolvePostOrVoid(t, timestamp == 0 ? store.LastTimestamp + 1 : timestamp, out _) : CreateTransferResult.CrossShardNotSupported;
+            return pendingHere ? ResolvePostOrVoid(t, timestamp == 0 ? store.LastTimestamp + 1 : timestamp, out _, out _) : CreateTransferResult.CrossShardNotSupported;
         }
 
         var fields = ValidateNewTransferFields(t);
@@ -75,17 +75,22 @@ public sealed partial class LedgerStateMachine
         return (t.Flags & TransferFlags.Pending) != 0 && t.TimeoutSeconds != 0 ? CreateTransferResult.CrossShardNotSupported : CreateTransferResult.Created;
     }
 
-    /// <summary>The post/void checks against the pending transfer stored here (the local path's, without the accounts').</summary>
-    private CreateTransferResult ResolvePostOrVoid(in Transfer t, ulong timestamp, out Transfer resolved)
+    /// <summary>
+    /// The post/void checks against the pending transfer <paramref name="p"/> stored here, without the accounts'
+    /// (the local path adds those); <paramref name="resolved"/> takes the pending transfer's accounts, ledger, code
+    /// and the amount that will be posted or released.
+    /// </summary>
+    private CreateTransferResult ResolvePostOrVoid(in Transfer t, ulong timestamp, out Transfer resolved, out Transfer p)
     {
         resolved = t;
         var request = ValidatePostOrVoidRequest(t);
         if (request != CreateTransferResult.Created)
         {
+            p = default;
             return request;
         }
 
-        if (!batch.TryGetTransfer(t.PendingId, out var p))
+        if (!batch.TryGetTransfer(t.PendingId, out p))
         {
             return CreateTransferResult.PendingTransferNotFound;
         }

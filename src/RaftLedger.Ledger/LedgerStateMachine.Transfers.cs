@@ -313,21 +313,10 @@ public sealed partial class LedgerStateMachine
     /// <summary>Posts (all or part) or voids a pending transfer.</summary>
     private CreateTransferResult PostOrVoidPendingTransfer(in Transfer t, ulong timestamp)
     {
-        var request = ValidatePostOrVoidRequest(t);
-        if (request != CreateTransferResult.Created)
+        var status = ResolvePostOrVoid(t, timestamp, out var resolved, out var p);
+        if (status != CreateTransferResult.Created)
         {
-            return request;
-        }
-
-        if (!batch.TryGetTransfer(t.PendingId, out var p))
-        {
-            return CreateTransferResult.PendingTransferNotFound;
-        }
-
-        var against = ValidateAgainstPending(t, p, timestamp, out var amount);
-        if (against != CreateTransferResult.Created)
-        {
-            return against;
+            return status;
         }
 
         var debit = batch.LoadAccount(p.DebitAccountId);
@@ -350,12 +339,6 @@ public sealed partial class LedgerStateMachine
             return CreateTransferResult.CreditAccountAlreadyClosed;
         }
 
-        var resolved = t;
-        resolved.DebitAccountId = p.DebitAccountId;
-        resolved.CreditAccountId = p.CreditAccountId;
-        resolved.Ledger = p.Ledger;
-        resolved.Code = p.Code;
-        resolved.Amount = amount;
         resolved.Timestamp = timestamp;
         ApplyPostOrVoid(resolved, p, debit, credit);
         return CreateTransferResult.Created;

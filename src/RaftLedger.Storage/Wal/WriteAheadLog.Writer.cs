@@ -18,31 +18,50 @@ public sealed partial class WriteAheadLog
         {
             while (_checkpoints.Count > 0 || SpinForAppend() || WaitForAppend())
             {
-                if (_active.CapacityBytes - _writePosition < _options.FlushBytesMax)
+                lock (_flushLock)
                 {
-                    Roll();
-                }
-
-                _batch.Clear();
-                _flushLocations.Clear();
-                GatherConcurrentAppends();
-                var used = EncodeFlush();
-                if (used > 0)
-                {
-                    WriteAndSync(used);
-                }
-
-                ApplyAndComplete();
-                if (_compactionDue)
-                {
-                    Compact();
+                    FlushOnce(inline: null);
+                    if (_compactionDue)
+                    {
+                        Compact();
+                    }
                 }
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvariantViolationException or ObjectDisposedException)
+        catch (Exception e) when (IsWriteFailure(e))
         {
             Fault(e);
         }
+    }
+
+    private static bool IsWriteFailure(Exception e) =>
+        e is IOException or UnauthorizedAccessException or InvariantViolationException or ObjectDisposedException;
+
+    /// <summary>
+    /// One write and one fdatasync: of <paramref name="inline"/> alone (a caller's append written on its own
+    /// thread), or of the queued appends and due checkpoints. Caller holds <see cref="_flushLock"/>.
+    /// </summary>
+    private void FlushOnce(PendingAppend? inline)
+    {
+        if (_active.CapacityBytes - _writePosition < _options.FlushBytesMax)
+        {
+            Roll();
+        }
+
+        _batch.Clear();
+        _flushLocations.Clear();
+        if (inline is null)
+        {
+            GatherConcurrentAppends();
+        }
+
+        var used = inline is null ? EncodeFlush() : EncodeInline(inline);
+        if (used > 0)
+        {
+            WriteAndSync(used);
+        }
+
+        ApplyAndComplete();
     }
 
     /// <summary>
@@ -174,6 +193,20 @@ public sealed partial class WriteAheadLog
         }
 
         Invariant.Check(used <= _options.FlushBytesMax);
+        return used;
+    }
+
+    private int EncodeInline(PendingAppend inline)
+    {
+        var lastRecord = -1;
+        _batch.Add(inline);
+        inline.Rejection = Validate(inline.Writes);
+        var used = inline.Rejection is null ? Encode(inline, 0, ref lastRecord) : 0;
+        if (lastRecord >= 0)
+        {
+            WalRecord.AddFlags(_flushBuffer.AsSpan(lastRecord), WalRecord.FlagEndOfFlush);
+        }
+
         return used;
     }
 

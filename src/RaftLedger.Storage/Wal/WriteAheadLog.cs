@@ -15,6 +15,8 @@ public sealed record WalStatistics(long Flushes, long FlushedBytes, long Appends
 /// appenders wait when it is full); one writer thread takes everything queued, writes it with one write and
 /// one fdatasync, applies it to each group's <see cref="WalGroupStorage"/>, then completes the appends.
 /// A completed <see cref="AppendAsync(IReadOnlyList{WalGroupWrite}, CancellationToken)"/> means durable.
+/// A lone appender (a node's scheduler) can instead write on its own thread with <see cref="TryAppendNow"/>
+/// while nothing is queued, which saves the two thread wake-ups of the queue.
 /// </summary>
 public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
 {
@@ -28,7 +30,11 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     private readonly Channel<PendingAppend> _queue;
     private readonly Thread _writer;
 
-    // Writer-thread state.
+    // Held for each flush, by the writer thread or by a caller of TryAppendNow; guards the flush state below.
+    private readonly Lock _flushLock = new();
+    private volatile bool _disposed;
+
+    // Flush state (under _flushLock).
     private readonly byte[] _flushBuffer;
     private readonly List<EntryLocation> _flushLocations = [];
     private readonly List<PendingAppend> _batch = [];
@@ -39,7 +45,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     private ulong _nextFlushSequence;
     private Task<WalSegment> _spare;
     private bool _compactionDue = true;
-    private int _lastFlushAppends; // Appends (not checkpoints) the last flush completed; writer thread only.
+    private int _lastFlushAppends; // Appends (not checkpoints) the last flush completed.
 
     private volatile Exception? _fault;
     private ulong[] _groupsNeedingSnapshot = [];
@@ -154,6 +160,13 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     /// </summary>
     public Task AppendAsync(IReadOnlyList<WalGroupWrite> writes, CancellationToken cancellationToken = default)
     {
+        var bytes = CheckAppend(writes);
+        var pending = new PendingAppend(writes, (int)bytes, isCheckpoint: false);
+        return _queue.Writer.TryWrite(pending) ? pending.Task : EnqueueAsync(pending, cancellationToken);
+    }
+
+    private long CheckAppend(IReadOnlyList<WalGroupWrite> writes)
+    {
         ArgumentNullException.ThrowIfNull(writes);
         ThrowIfFaulted();
         long bytes = 0;
@@ -169,8 +182,61 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
                 nameof(writes));
         }
 
-        var pending = new PendingAppend(writes, (int)bytes, isCheckpoint: false);
-        return _queue.Writer.TryWrite(pending) ? pending.Task : EnqueueAsync(pending, cancellationToken);
+        return bytes;
+    }
+
+    /// <summary>
+    /// Writes the writes as one atomic append on the calling thread (one write and one fdatasync) and returns true
+    /// once they are durable and every group's storage shows them; returns false, having done nothing, when the
+    /// log is busy (an append is queued or being flushed, or compaction is due), and the caller must use
+    /// <see cref="AppendAsync(IReadOnlyList{WalGroupWrite}, CancellationToken)"/>, which keeps the order of appends.
+    /// Blocks for the fdatasync. Fails as <see cref="AppendAsync(IReadOnlyList{WalGroupWrite}, CancellationToken)"/> does.
+    /// </summary>
+    public bool TryAppendNow(IReadOnlyList<WalGroupWrite> writes)
+    {
+        var bytes = CheckAppend(writes);
+        if (_queue.Reader.Count > 0 || !_flushLock.TryEnter())
+        {
+            return false;
+        }
+
+        try
+        {
+            // Checked again under the lock: the writer dequeues only while holding it, so an empty queue here means
+            // no earlier append can be overtaken. Compaction and its checkpoints stay on the writer thread.
+            ThrowIfFaulted();
+            if (_disposed || _queue.Reader.Count > 0 || _compactionDue || _checkpoints.Count > 0)
+            {
+                return false;
+            }
+
+            var pending = new PendingAppend(writes, (int)bytes, isCheckpoint: false);
+            FlushInline(pending);
+            if (pending.Rejection is { } rejection)
+            {
+                throw rejection;
+            }
+
+            return true;
+        }
+        finally
+        {
+            _flushLock.Exit();
+        }
+    }
+
+    private void FlushInline(PendingAppend pending)
+    {
+        try
+        {
+            FlushOnce(pending);
+        }
+        catch (Exception e) when (IsWriteFailure(e))
+        {
+            Fault(e);
+            ThrowIfFaulted();
+            throw;
+        }
     }
 
     private async Task EnqueueAsync(PendingAppend pending, CancellationToken cancellationToken)
@@ -261,8 +327,12 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     /// <summary>Stops the writer after it has written everything queued, and closes the files.</summary>
     public void Dispose()
     {
+        _disposed = true;
         _queue.Writer.TryComplete();
         _writer.Join();
+        _flushLock.Enter(); // Waits for an inline append in progress; later ones see _disposed.
+        _flushLock.Exit();
+
         try
         {
             _spare.GetAwaiter().GetResult().Dispose();

@@ -51,7 +51,7 @@ public sealed class ApiServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(service);
-        var builder = WebApplication.CreateSlimBuilder(QuietWebHost.Options());
+        var builder = NodeWebHost.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(console => console.SingleLine = true);
         builder.Logging.SetMinimumLevel(options.MinimumLogLevel);

@@ -132,7 +132,7 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     public async Task StartAsync(IPEndPoint listen, CancellationToken cancel = default)
     {
         Invariant.Check(server is null, "StartAsync is called once");
-        var builder = WebApplication.CreateSlimBuilder(Api.QuietWebHost.Options());
+        var builder = Api.NodeWebHost.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

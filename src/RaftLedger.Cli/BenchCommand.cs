@@ -14,7 +14,7 @@ public static class BenchCommand
         var accounts = new Option<int>("--accounts") { Description = "Accounts to pay between.", DefaultValueFactory = _ => 10_000 };
         var transfers = new Option<long?>("--transfers") { Description = "Stop after this many payments (instead of --duration)." };
         var duration = new Option<double?>("--duration") { Description = "Seconds to run (default 10; instead of --transfers)." };
-        var warmup = new Option<double>("--warmup") { Description = "Seconds of the same workload run first and not measured, so that the nodes are warm (JIT, caches).", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<double>("--warmup") { Description = "Seconds of the same workload run first and not measured, so that the nodes are warm: the JIT recompiles hot code for about half a minute after a node starts (docs/PERFORMANCE.md).", DefaultValueFactory = _ => 20 };
         var batch = new Option<int>("--batch") { Description = "Transfers per request (1..8189).", DefaultValueFactory = _ => 8189 };
         var concurrency = new Option<int>("--concurrency") { Description = "Outstanding requests.", DefaultValueFactory = _ => 8 };
         var clients = new Option<int>("--clients") { Description = "Independent callers, each creating one transfer at a time through the client SDK (LedgerClient), which batches them per shard; replaces --batch/--concurrency." };

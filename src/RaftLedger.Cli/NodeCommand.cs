@@ -67,7 +67,6 @@ public static class NodeCommand
                 return 2;
             }
 
-            UseInlineSocketCompletions();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
                 System.Runtime.InteropServices.PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
@@ -75,18 +74,6 @@ public static class NodeCommand
             return await NodeLauncher.RunAsync(options!, stop.Token);
         });
         return command;
-
-        // Socket completions then run on the socket engine's thread instead of one more thread-pool hop, which pairs
-        // with Kestrel's inline scheduling (Node's NodeWebHost). System.Net.Sockets reads the variable once, at the
-        // process's first socket, so it is set before the node opens any; a value set by the operator is kept.
-        static void UseInlineSocketCompletions()
-        {
-            const string name = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-            if (Environment.GetEnvironmentVariable(name) is null)
-            {
-                Environment.SetEnvironmentVariable(name, "1");
-            }
-        }
 
         bool TryBuild(ParseResult parse, out NodeLaunchOptions? options, out string error)
         {

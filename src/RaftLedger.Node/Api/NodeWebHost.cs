@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 
 namespace RaftLedger.Node.Api;
 
@@ -7,23 +6,18 @@ namespace RaftLedger.Node.Api;
 internal static class NodeWebHost
 {
     /// <summary>
-    /// A slim builder that watches no files and runs Kestrel's continuations on the socket threads.
+    /// A slim builder that watches no files.
     /// <para>ASP.NET Core's defaults watch the content root (the working directory) recursively to reload
     /// appsettings.json, so a node whose data folder is under the working directory (`cluster up` uses ./data)
     /// handled an inotify event for every WAL and RocksDB write: the watcher thread took ~9 % of the nodes' CPU in a
-    /// one-client profile while files were written there. The node reads no settings files.</para>
-    /// <para>Inline scheduling saves a thread-pool hop per read and write of every request and peer batch; on this
-    /// 2-core VM each hop is a futex wake-up and a context switch (docs/PERFORMANCE.md, sixth session). It is safe
-    /// here because the node's handlers never block: they queue work for the scheduler loop and await it.</para>
+    /// one-client profile while a file was being written under the working directory. The node reads no settings files.</para>
+    /// <para>Tried and left out: Kestrel's inline scheduling with inline socket completions (fewer thread-pool hops).
+    /// It cut context switches at one client, but at 64 clients every socket's work then ran on the one socket
+    /// thread of a 2-core machine and throughput fell (docs/PERFORMANCE.md, sixth session).</para>
     /// </summary>
-    public static WebApplicationBuilder CreateBuilder()
+    public static WebApplicationBuilder CreateBuilder() => WebApplication.CreateSlimBuilder(new WebApplicationOptions
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
-        {
-            Args = ["--hostBuilder:reloadConfigOnChange=false"],
-            ContentRootPath = AppContext.BaseDirectory,
-        });
-        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
-        return builder;
-    }
+        Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        ContentRootPath = AppContext.BaseDirectory,
+    });
 }

@@ -439,7 +439,8 @@ public sealed partial class CrossShardDriver
             return;
         }
 
-        if (decision == CrossShardDecision.AlreadyDecided)
+        var fresh = decision != CrossShardDecision.AlreadyDecided;
+        if (!fresh)
         {
             // A duplicate Decide, or a tombstone won: the ledger holds the outcome.
             decision = CrossShardCommand.TryGetCoordinatorRecord(ledger.Store, item.TransactionId, out var record)
@@ -450,6 +451,13 @@ public sealed partial class CrossShardDriver
         preparedHere.Remove(item.TransactionId); // This shard's own legs were finished by Decide itself.
         transaction.Outcome = decision;
         transaction.Statuses = statuses.ToArray();
+        if (fresh)
+        {
+            // This Decide wrote the coordinator record from the item: no need to read it back.
+            StartFinishing(transaction, decision == CrossShardDecision.Committed ? CrossShardDecision.Committed : CrossShardDecision.Aborted, item.Participants, retire: true);
+            return;
+        }
+
         if (!CrossShardCommand.TryGetCoordinatorRecord(ledger.Store, item.TransactionId, out var stored))
         {
             // Tombstoned (a participant's query aborted it first): nothing durable to retire, but the

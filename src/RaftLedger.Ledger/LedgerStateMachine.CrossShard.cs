@@ -249,16 +249,16 @@ public sealed partial class LedgerStateMachine
         batch.TryGetSideRecord(CrossShardTables.LegHold, eventId, out var holder) &&
         System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(holder) != transactionId;
 
-    /// <summary>Records (prepare) or removes (finish, release) which transaction holds legs of each event here.</summary>
+    /// <summary>
+    /// Records (prepare) or removes (finish, release) which transaction holds legs of each event here. Each hold is
+    /// this transaction's without reading it back: Prepare checked that no other transaction holds any of the events
+    /// before it wrote the Prepared record and these holds in one write, and refuses every other transaction while
+    /// they exist; they are removed in the write that deletes that record.
+    /// </summary>
     private void SetLegHolds(Leg[] legs, UInt128 transactionId, bool hold)
     {
         foreach (var leg in legs)
         {
-            if (HeldByAnother(leg.Transfer.Id, transactionId))
-            {
-                continue; // Never another transaction's: Prepare refuses while one holds it.
-            }
-
             byte[]? value = null;
             if (hold)
             {

@@ -46,13 +46,21 @@ public sealed partial class LedgerStateMachine
 
             var events = new Transfer[reader.Count(CrossShardLimits.TransactionEventsMax)];
             var legStatuses = new byte[events.Length];
+            var inline = (flags & DecideFlags.HomeInline) != 0;
+            var homeSides = inline ? new LegSides[events.Length] : [];
+            var remote = inline ? new LegReport[events.Length] : [];
             for (var e = 0; e < events.Length; e++)
             {
                 events[e] = reader.Transfer();
                 legStatuses[e] = reader.U8();
+                if (inline)
+                {
+                    homeSides[e] = (LegSides)reader.U8() & (LegSides.Debit | LegSides.Credit);
+                    remote[e] = new LegReport((ushort)e, CrossShardCommand.ReadSide(ref reader), CrossShardCommand.ReadSide(ref reader));
+                }
             }
 
-            items.Add(new DecideItem(id, flags, participants, events, legStatuses));
+            items.Add(new DecideItem(id, flags, participants, events, legStatuses) { HomeSides = homeSides, Remote = remote });
         }
 
         reader.End();
@@ -72,6 +80,11 @@ public sealed partial class LedgerStateMachine
             batch.TryGetSideRecord(CrossShardTables.Tombstone, item.TransactionId, out _))
         {
             return CrossShardDecision.AlreadyDecided;
+        }
+
+        if ((item.Flags & DecideFlags.HomeInline) != 0)
+        {
+            return DecideInline(item, firstTimestamp, statuses);
         }
 
         PreparedRecord? homeLegs = null;

@@ -54,7 +54,9 @@ public static class CrossShardCommand
 
     /// <summary>
     /// Decide: per item u128 transaction id, u8 <see cref="DecideFlags"/>, u16 participant count, u16 each,
-    /// u16 event count, then per event the 128-byte transfer and u8 leg status. Consumes one timestamp per
+    /// u16 event count, then per event the 128-byte transfer and u8 leg status, and with
+    /// <see cref="DecideFlags.HomeInline"/> also u8 home sides and the other participants' debit and credit reports
+    /// (u8 outcome, u32 ledger each; replicas built before that flag cannot read such items). Consumes one timestamp per
     /// event. Results per item: u8 <see cref="CrossShardDecision"/>, then one <see cref="CreateTransferResult"/> per event.
     /// </summary>
     public static byte[] EncodeDecide(IReadOnlyList<DecideItem> items)
@@ -79,10 +81,18 @@ public static class CrossShardCommand
             }
 
             writer.U16(item.Events.Length);
+            var inline = (item.Flags & DecideFlags.HomeInline) != 0;
+            Invariant.Check(!inline || (item.HomeSides.Length == item.Events.Length && item.Remote.Length == item.Events.Length));
             for (var i = 0; i < item.Events.Length; i++)
             {
                 writer.Transfer(item.Events[i]);
                 writer.U8(item.LegStatuses[i]);
+                if (inline)
+                {
+                    writer.U8((byte)item.HomeSides[i]);
+                    WriteSide(writer, item.Remote[i].Debit);
+                    WriteSide(writer, item.Remote[i].Credit);
+                }
             }
         }
 
@@ -116,6 +126,24 @@ public static class CrossShardCommand
     /// </summary>
     public static byte[] EncodeAbortIfUndecided(IReadOnlyList<UInt128> transactionIds) =>
         EncodeIds(LedgerOperation.CrossShardAbortIfUndecided, transactionIds);
+
+    private static void WriteSide(ByteWriter writer, SideReport side)
+    {
+        writer.U8((byte)side.Outcome);
+        writer.U32(side.Ledger);
+    }
+
+    /// <summary>A side report in a Decide item (<see cref="DecideFlags.HomeInline"/>); an unknown outcome is corrupt data.</summary>
+    internal static SideReport ReadSide(ref ByteReader reader)
+    {
+        var outcome = (LegOutcome)reader.U8();
+        if (outcome > LegOutcome.IdBusy)
+        {
+            throw new InvalidDataException($"A cross-shard Decide carries unknown leg outcome {(byte)outcome}: the command is corrupt.");
+        }
+
+        return new SideReport(outcome, reader.U32());
+    }
 
     private static byte[] EncodeIds(LedgerOperation operation, IReadOnlyList<UInt128> ids)
     {

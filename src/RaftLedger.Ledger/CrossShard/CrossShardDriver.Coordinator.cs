@@ -121,10 +121,40 @@ public sealed partial class CrossShardDriver
         transactions.Add(transaction.Id, transaction);
         IndexEvents(transaction, EventIdsOf(transaction.Events));
         request.Open++;
+        if (transaction.Participants.TryGetValue(shard, out var own))
+        {
+            // The home's own sides are checked and posted by Decide itself (DecideFlags.HomeInline): no Prepare
+            // here, so nothing is reserved or recorded on this shard before the decision.
+            transaction.HomeInline = true;
+            own.Reports = [];
+            own.Prepared = true;
+        }
+
         foreach (var participant in transaction.Participants.Values)
         {
-            SendPrepare(transaction, participant);
+            if (participant.Reports is null)
+            {
+                SendPrepare(transaction, participant);
+            }
         }
+
+        if (AllAnswered(transaction))
+        {
+            EnqueueDecide(transaction, DecideFlags.None);
+        }
+    }
+
+    private static bool AllAnswered(Transaction transaction)
+    {
+        foreach (var participant in transaction.Participants.Values)
+        {
+            if (participant.Reports is null)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static bool IsPostOrVoid(in Transfer t) => (t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0;
@@ -347,15 +377,10 @@ public sealed partial class CrossShardDriver
 
         participant.Reports = message.Reports;
         participant.Prepared = message.Prepared;
-        foreach (var p in transaction.Participants.Values)
+        if (AllAnswered(transaction))
         {
-            if (p.Reports is null)
-            {
-                return;
-            }
+            EnqueueDecide(transaction, DecideFlags.None);
         }
-
-        EnqueueDecide(transaction, DecideFlags.None);
     }
 
     /// <summary>Every participant answered (or the wait timed out): the per-event statuses go to Decide, the commit point.</summary>
@@ -364,6 +389,9 @@ public sealed partial class CrossShardDriver
         var events = transaction.Events;
         var legStatuses = new byte[events.Length];
         Array.Fill(legStatuses, CrossShardRules.NotPrepared);
+        var inline = transaction.HomeInline;
+        var homeSides = inline ? new LegSides[events.Length] : [];
+        var remote = inline ? new LegReport[events.Length] : [];
         if ((flags & DecideFlags.ForceAbort) == 0)
         {
             for (var i = 0; i < transaction.PrepareCount; i++)
@@ -376,12 +404,23 @@ public sealed partial class CrossShardDriver
                     break;
                 }
 
-                var debit = ReportOf(transaction, i, ShardOf(events[i].DebitAccountId), debitSide: true);
-                var credit = ReportOf(transaction, i, ShardOf(events[i].CreditAccountId), debitSide: false);
+                var debitShard = ShardOf(events[i].DebitAccountId);
+                var creditShard = ShardOf(events[i].CreditAccountId);
+                var debit = inline && debitShard == shard ? SideReport.Ok : ReportOf(transaction, i, debitShard, debitSide: true);
+                var credit = inline && creditShard == shard ? SideReport.Ok : ReportOf(transaction, i, creditShard, debitSide: false);
                 if (debit.Outcome == LegOutcome.IdBusy || credit.Outcome == LegOutcome.IdBusy)
                 {
                     flags |= DecideFlags.ForceAbort; // A post/void leg found no copy of its pending transfer yet: retry.
                     break;
+                }
+
+                if (inline)
+                {
+                    // Decide checks the home's sides and combines them with these reports (Created = to be combined).
+                    homeSides[i] = (debitShard == shard ? LegSides.Debit : LegSides.None) | (creditShard == shard ? LegSides.Credit : LegSides.None);
+                    remote[i] = new LegReport((ushort)i, debit, credit);
+                    legStatuses[i] = id.Outcome == LegOutcome.IdTaken ? (byte)id.Ledger : (byte)CreateTransferResult.Created;
+                    continue;
                 }
 
                 legStatuses[i] = id.Outcome == LegOutcome.IdTaken
@@ -396,7 +435,11 @@ public sealed partial class CrossShardDriver
         }
 
         // Decide must find this shard's own legs still prepared (or abort without statuses).
-        if (transaction.Participants.TryGetValue(shard, out var home) && home.Prepared)
+        if (inline)
+        {
+            flags |= DecideFlags.HomeInline;
+        }
+        else if (transaction.Participants.TryGetValue(shard, out var home) && home.Prepared)
         {
             flags |= DecideFlags.HomeHasLegs;
         }
@@ -412,7 +455,7 @@ public sealed partial class CrossShardDriver
 
         participants.Sort();
         transaction.Phase = Phase.Deciding;
-        transaction.Decide = new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses);
+        transaction.Decide = new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses) { HomeSides = homeSides, Remote = remote };
         decideQueue.Add(transaction.Decide);
     }
 
@@ -439,7 +482,8 @@ public sealed partial class CrossShardDriver
             return;
         }
 
-        if (decision == CrossShardDecision.AlreadyDecided)
+        var fresh = decision != CrossShardDecision.AlreadyDecided;
+        if (!fresh)
         {
             // A duplicate Decide, or a tombstone won: the ledger holds the outcome.
             decision = CrossShardCommand.TryGetCoordinatorRecord(ledger.Store, item.TransactionId, out var record)
@@ -450,6 +494,13 @@ public sealed partial class CrossShardDriver
         preparedHere.Remove(item.TransactionId); // This shard's own legs were finished by Decide itself.
         transaction.Outcome = decision;
         transaction.Statuses = statuses.ToArray();
+        if (fresh)
+        {
+            // This Decide wrote the coordinator record from the item: no need to read it back.
+            StartFinishing(transaction, decision == CrossShardDecision.Committed ? CrossShardDecision.Committed : CrossShardDecision.Aborted, item.Participants, retire: true);
+            return;
+        }
+
         if (!CrossShardCommand.TryGetCoordinatorRecord(ledger.Store, item.TransactionId, out var stored))
         {
             // Tombstoned (a participant's query aborted it first): nothing durable to retire, but the
@@ -770,6 +821,9 @@ public sealed partial class CrossShardDriver
         public ulong StartedNs { get; } = startedNs;
 
         public Dictionary<int, Participant> Participants { get; } = [];
+
+        /// <summary>The home's own sides are checked and posted by Decide (no Prepare on the home shard).</summary>
+        public bool HomeInline { get; set; }
 
         public Phase Phase { get; set; }
 

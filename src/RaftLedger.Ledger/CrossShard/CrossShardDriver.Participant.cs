@@ -105,9 +105,12 @@ public sealed partial class CrossShardDriver
     private void OnPrepareApplied(PrepareItem item, bool prepared, ReadOnlySpan<byte> reports)
     {
         prepareQueued.Remove(item.TransactionId);
-        if (prepared && CrossShardCommand.TryGetPreparedRecord(ledger.Store, item.TransactionId, out var record))
+        if (prepared)
         {
-            TrackPrepared(item.TransactionId, record);
+            // Applied with prepared = 1: the Prepared record is in the ledger (written now, or by a duplicate before).
+            // Its prepared-at only times this leader's abandonment query, so the driver's clock stands in for it
+            // (a little later than the stamp: the query may come a commit later) instead of re-reading the record.
+            TrackPrepared(item.TransactionId, item.Home, nowNs);
         }
         else
         {
@@ -138,12 +141,9 @@ public sealed partial class CrossShardDriver
         Send(home, new CrossShardMessage(CrossShardMessageKind.Prepared, home, shard, transactionId) { Prepared = prepared, Reports = legReports });
     }
 
-    private void TrackPrepared(UInt128 transactionId, PreparedRecord record)
+    private void TrackPrepared(UInt128 transactionId, int home, ulong preparedAtNs)
     {
-        if (!preparedHere.ContainsKey(transactionId))
-        {
-            preparedHere.Add(transactionId, new PreparedHere(record.Home, record.PreparedAt));
-        }
+        preparedHere.TryAdd(transactionId, new PreparedHere(home, preparedAtNs));
     }
 
     /// <summary>The coordinator (or a query's answer) says how to finish: post or release through Raft, then acknowledge.</summary>

@@ -182,6 +182,12 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        if (CrossShardBundle.IsBundle(message))
+        {
+            OnBundle(fromShard, message);
+            return;
+        }
+
         if (!CrossShardMessage.TryDecode(message, out var decoded) || decoded.From != fromShard ||
             decoded.Home < 0 || decoded.Home >= shardCount || fromShard < 0 || fromShard >= shardCount)
         {
@@ -232,12 +238,7 @@ public sealed partial class CrossShardDriver
             return;
         }
 
-        if (actions.Count >= CrossShardLimits.ActionsQueuedMax)
-        {
-            return; // Dropped like a lost message: the sender's retry sends it again.
-        }
-
-        actions.Enqueue(new SendAction(toShard, message.Encode()));
+        QueueSend(toShard, message);
     }
 
     /// <summary>Cluster time moved on: resend what is unanswered, time out stuck transactions, ask about abandoned legs.</summary>
@@ -265,7 +266,9 @@ public sealed partial class CrossShardDriver
     {
         if (actions.Count == 0 && isLeader)
         {
-            // Proposals go out last so that the items that arrived since the last call share one entry.
+            // Messages and proposals go out last so that what arrived since the last call shares one bundle per
+            // destination and one entry per command kind.
+            FlushSends();
             FlushProposals();
         }
 
@@ -285,7 +288,7 @@ public sealed partial class CrossShardDriver
             else if (record.Table == CrossShardTables.Prepared)
             {
                 var prepared = CrossShardCommand.ReadPreparedRecord(record.Value!);
-                TrackPrepared(record.Key, prepared);
+                TrackPrepared(record.Key, prepared.Home, prepared.PreparedAt);
                 ClaimIds(record.Key, prepared.Legs);
             }
         }
@@ -300,6 +303,7 @@ public sealed partial class CrossShardDriver
         claimedIds.Clear();
         claimWaiters.Clear();
         ClearDelegations();
+        ClearOutbox();
         recentlyFinished.Clear();
         recentlyFinishedOrder.Clear();
         ClearProposals();

@@ -28,6 +28,9 @@ public enum CrossShardMessageKind : byte
 
     /// <summary>Pending transfer's home → the post/void's id home: its answer (status and timestamp, or a failure to retry).</summary>
     Delegated = 8,
+
+    /// <summary>Several messages of the kinds above for one shard, sent together (<see cref="CrossShardBundle"/>).</summary>
+    Bundle = 9,
 }
 
 /// <summary>How a delegated post/void ended, in a <see cref="CrossShardMessageKind.Delegated"/> message.</summary>
@@ -202,5 +205,102 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
         }
 
         return new SideReport(outcome, reader.U32());
+    }
+}
+
+/// <summary>
+/// Several encoded messages from one shard's leader to another shard's leader, sent as one (a driver sends one
+/// bundle per destination per round instead of one message per transaction, so the host and transport handle
+/// each shard pair's traffic once per round). Byte form (little-endian): u8 version (1), u8 kind
+/// (<see cref="CrossShardMessageKind.Bundle"/>), u16 count (at least 2), then per message u32 length and the
+/// message's bytes. At most <see cref="CrossShardLimits.MessageBytesMax"/> bytes, like any message; a message too
+/// large to share a bundle goes alone. Readers of version 1 without bundles drop it as unknown, and the protocol's
+/// retries resend its messages, so a mixed-version cluster is slower, never wrong.
+/// </summary>
+public static class CrossShardBundle
+{
+    /// <summary>Version, kind and count.</summary>
+    public const int HeaderBytes = 4;
+
+    /// <summary>The length before each message.</summary>
+    public const int ItemHeaderBytes = 4;
+
+    /// <summary>True when <paramref name="bytes"/> claim to be a bundle (then <see cref="TrySplit"/> reads them).</summary>
+    public static bool IsBundle(ReadOnlySpan<byte> bytes) =>
+        bytes.Length >= 2 && bytes[0] == CrossShardMessage.Version && bytes[1] == (byte)CrossShardMessageKind.Bundle;
+
+    /// <summary>How many of <paramref name="messages"/>, from <paramref name="start"/> on, fit in one bundle (at least 1: a message always fits alone, unbundled).</summary>
+    public static int CountFitting(List<byte[]> messages, int start)
+    {
+        Invariant.Check(start < messages.Count);
+        var bytes = HeaderBytes;
+        var count = 0;
+        while (start + count < messages.Count && count < ushort.MaxValue &&
+               bytes + ItemHeaderBytes + messages[start + count].Length <= CrossShardLimits.MessageBytesMax)
+        {
+            bytes += ItemHeaderBytes + messages[start + count].Length;
+            count++;
+        }
+
+        return Math.Max(count, 1);
+    }
+
+    /// <summary>Encodes <paramref name="count"/> (≥ 2) messages from <paramref name="start"/> on; they must fit (<see cref="CountFitting"/>).</summary>
+    public static byte[] Encode(List<byte[]> messages, int start, int count)
+    {
+        Invariant.Check(count >= 2 && start + count <= messages.Count);
+        var bytes = HeaderBytes;
+        for (var i = start; i < start + count; i++)
+        {
+            bytes += ItemHeaderBytes + messages[i].Length;
+        }
+
+        Invariant.Check(bytes <= CrossShardLimits.MessageBytesMax, "a bundle fits the message bound");
+        var bundle = new byte[bytes];
+        bundle[0] = CrossShardMessage.Version;
+        bundle[1] = (byte)CrossShardMessageKind.Bundle;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(bundle.AsSpan(2), (ushort)count);
+        var position = HeaderBytes;
+        for (var i = start; i < start + count; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bundle.AsSpan(position), (uint)messages[i].Length);
+            messages[i].CopyTo(bundle.AsSpan(position + ItemHeaderBytes));
+            position += ItemHeaderBytes + messages[i].Length;
+        }
+
+        Invariant.Check(position == bytes);
+        return bundle;
+    }
+
+    /// <summary>The ranges of the messages a bundle holds; false (never an exception) when it is not a well-formed bundle.</summary>
+    public static bool TrySplit(ReadOnlySpan<byte> bytes, List<Range> messages)
+    {
+        messages.Clear();
+        if (!IsBundle(bytes) || bytes.Length < HeaderBytes || bytes.Length > CrossShardLimits.MessageBytesMax)
+        {
+            return false;
+        }
+
+        var count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(bytes[2..]);
+        var position = HeaderBytes;
+        for (var i = 0; i < count; i++)
+        {
+            if (bytes.Length - position < ItemHeaderBytes)
+            {
+                return false;
+            }
+
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes[position..]);
+            position += ItemHeaderBytes;
+            if (length > (uint)(bytes.Length - position))
+            {
+                return false;
+            }
+
+            messages.Add(new Range(position, position + (int)length));
+            position += (int)length;
+        }
+
+        return count >= 2 && position == bytes.Length;
     }
 }

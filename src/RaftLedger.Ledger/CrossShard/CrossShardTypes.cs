@@ -122,6 +122,12 @@ public enum DecideFlags : byte
 
     /// <summary>The home shard holds legs of this transaction (prepared through its own Prepare command).</summary>
     HomeHasLegs = 2,
+
+    /// <summary>
+    /// The home shard's own sides were not prepared: Decide checks and posts them itself, in the same write as the
+    /// decision (the item then carries, per event, the sides on the home and the other participants' reports).
+    /// </summary>
+    HomeInline = 4,
 }
 
 /// <summary>One transaction's part of a Prepare command.</summary>
@@ -131,7 +137,14 @@ public sealed record PrepareItem(UInt128 TransactionId, int Home, Leg[] Legs);
 /// One transaction's part of a Decide command: its events in order, and per event the status the
 /// participants' reports give (<see cref="CrossShardRules.NotPrepared"/> for events whose legs were not prepared).
 /// </summary>
-public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] Participants, Transfer[] Events, byte[] LegStatuses);
+public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] Participants, Transfer[] Events, byte[] LegStatuses)
+{
+    /// <summary>With <see cref="DecideFlags.HomeInline"/>: per event, its sides on the home shard (Debit, Credit), which Decide checks.</summary>
+    public LegSides[] HomeSides { get; init; } = [];
+
+    /// <summary>With <see cref="DecideFlags.HomeInline"/>: per event, the other participants' reports of its sides (Ok for the home's sides).</summary>
+    public LegReport[] Remote { get; init; } = [];
+}
 
 /// <summary>One transaction's part of a Finish command.</summary>
 public readonly record struct FinishItem(UInt128 TransactionId, bool Commit);

@@ -54,7 +54,8 @@ public static class CrossShardCommand
 
     /// <summary>
     /// Decide: per item u128 transaction id, u8 <see cref="DecideFlags"/>, u16 participant count, u16 each,
-    /// u16 event count, then per event the 128-byte transfer and u8 leg status. Consumes one timestamp per
+    /// u16 event count, then per event the 128-byte transfer and u8 leg status, then (only with
+    /// <see cref="DecideFlags.ExpiresElsewhere"/>) a u64 event mask. Consumes one timestamp per
     /// event. Results per item: u8 <see cref="CrossShardDecision"/>, then one <see cref="CreateTransferResult"/> per event.
     /// </summary>
     public static byte[] EncodeDecide(IReadOnlyList<DecideItem> items)
@@ -83,6 +84,12 @@ public static class CrossShardCommand
             {
                 writer.Transfer(item.Events[i]);
                 writer.U8(item.LegStatuses[i]);
+            }
+
+            Invariant.Check(((item.Flags & DecideFlags.ExpiresElsewhere) != 0) == (item.ExpiresElsewhereMask != 0));
+            if ((item.Flags & DecideFlags.ExpiresElsewhere) != 0)
+            {
+                writer.U64(item.ExpiresElsewhereMask);
             }
         }
 

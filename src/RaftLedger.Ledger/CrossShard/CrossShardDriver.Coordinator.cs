@@ -412,7 +412,7 @@ public sealed partial class CrossShardDriver
 
         participants.Sort();
         transaction.Phase = Phase.Deciding;
-        transaction.Decide = new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses);
+        transaction.Decide = WithExpiresElsewhere(new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses));
         decideQueue.Add(transaction.Decide);
     }
 

@@ -255,6 +255,7 @@ public sealed partial class CrossShardDriver
         }
 
         TickCoordinator();
+        TickExpiries();
         TickDelegations();
         TickParticipant();
         StartUnclaimedWaiters();
@@ -288,6 +289,10 @@ public sealed partial class CrossShardDriver
                 TrackPrepared(record.Key, prepared);
                 ClaimIds(record.Key, prepared.Legs);
             }
+            else if (record.Table == CrossShardTables.Expiry)
+            {
+                TrackExpiry(record.Key, CrossShardExpiry.ReadRecord(record.Value!), force: false);
+            }
         }
     }
 
@@ -300,6 +305,7 @@ public sealed partial class CrossShardDriver
         claimedIds.Clear();
         claimWaiters.Clear();
         ClearDelegations();
+        ClearExpiries();
         recentlyFinished.Clear();
         recentlyFinishedOrder.Clear();
         ClearProposals();

@@ -109,6 +109,13 @@ public static class CrossShardTables
     /// IdBusy: 503, retry) and is not refused for lack of funds its own orphaned attempt holds.
     /// </summary>
     public const byte LegHold = 6;
+
+    /// <summary>
+    /// At a cross-shard pending transfer's id home (where its status lives): when it expires (key: pending
+    /// transfer id, value: u64 expires-at in cluster ns). Written with the pending status, deleted when a
+    /// post, void or expiry resolves it; the home's leader expires what is due (see CrossShardExpiry).
+    /// </summary>
+    public const byte Expiry = 7;
 }
 
 /// <summary>Flags of a Decide item.</summary>
@@ -122,6 +129,12 @@ public enum DecideFlags : byte
 
     /// <summary>The home shard holds legs of this transaction (prepared through its own Prepare command).</summary>
     HomeHasLegs = 2,
+
+    /// <summary>
+    /// A u64 mask follows the events: bit i set when event i is a pending transfer with a timeout whose id is
+    /// homed on another shard (its status and expiry are kept there, not here).
+    /// </summary>
+    ExpiresElsewhere = 4,
 }
 
 /// <summary>One transaction's part of a Prepare command.</summary>
@@ -131,7 +144,11 @@ public sealed record PrepareItem(UInt128 TransactionId, int Home, Leg[] Legs);
 /// One transaction's part of a Decide command: its events in order, and per event the status the
 /// participants' reports give (<see cref="CrossShardRules.NotPrepared"/> for events whose legs were not prepared).
 /// </summary>
-public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] Participants, Transfer[] Events, byte[] LegStatuses);
+public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] Participants, Transfer[] Events, byte[] LegStatuses)
+{
+    /// <summary>With <see cref="DecideFlags.ExpiresElsewhere"/>: bit i set when event i's expiry is kept on its id's home, not here.</summary>
+    public ulong ExpiresElsewhereMask { get; init; }
+}
 
 /// <summary>One transaction's part of a Finish command.</summary>
 public readonly record struct FinishItem(UInt128 TransactionId, bool Commit);

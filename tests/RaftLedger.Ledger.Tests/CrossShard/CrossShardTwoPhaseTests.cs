@@ -162,10 +162,7 @@ public sealed class CrossShardTwoPhaseTests
         var pending = Pending(cluster, 0, a, b, 70);
         Assert.Equal(CreateTransferResult.Created, Run(cluster, pending));
 
-        // A pending transfer with a timeout (expiry across shards is not built); a post inside a cross-shard chain.
-        var timed = Pending(cluster, 0, a, b, 5);
-        timed.TimeoutSeconds = 10;
-        Assert.Equal(CreateTransferResult.CrossShardNotSupported, Run(cluster, timed));
+        // A post inside a cross-shard chain.
         var chained = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, 0), a, b, 5, TransferFlags.Linked);
         Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.CrossShardNotSupported],
             RunAll(cluster, chained, LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 0)));

@@ -151,10 +151,15 @@ public sealed partial class LedgerStateMachine
     {
         if ((created.Flags & TransferFlags.Pending) != 0)
         {
-            batch.SetPendingStatus(created.Id, PendingStatus.Pending);
-            if (created.TimeoutSeconds != 0 && expiresHere)
+            if (!expiresHere)
             {
-                ScheduleCrossShardExpiry(created); // Else its id's home keeps the expiry (FinishOne).
+                return; // Its id's home keeps its status and expiry (FinishOne); a pending status here would never resolve.
+            }
+
+            batch.SetPendingStatus(created.Id, PendingStatus.Pending);
+            if (created.TimeoutSeconds != 0)
+            {
+                ScheduleCrossShardExpiry(created);
             }
 
             return;

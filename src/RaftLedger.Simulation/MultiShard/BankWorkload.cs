@@ -92,6 +92,9 @@ public sealed class BankWorkload
     /// <summary>Largest amount of one generated transfer (customers start with a few multiples of it).</summary>
     public const ulong AmountMax = 200;
 
+    /// <summary>Longest timeout of a generated pending transfer (a few client request timeouts).</summary>
+    public const int PendingTimeoutSecondsMax = 3;
+
     private readonly SimRandom _random;
     private readonly int _shardCount;
     private readonly List<BankAccount>[] _byShard;
@@ -185,7 +188,7 @@ public sealed class BankWorkload
     /// <summary>A new request of one transfer whose accounts are on two different shards; its id's home is one of them or a third.</summary>
     public ClientRequest CrossShardRequest(int client) => CrossShardRequest(client, TransferFlags.None);
 
-    private ClientRequest CrossShardRequest(int client, TransferFlags flags)
+    private ClientRequest CrossShardRequest(int client, TransferFlags flags, uint timeoutSeconds = 0)
     {
         Invariant.Check(_shardCount >= 2);
         var debitShard = _random.Next(_shardCount);
@@ -199,11 +202,14 @@ public sealed class BankWorkload
         var (debit, credit) = TwoAccounts(_byShard[debitShard], _byShard[creditShard]);
         var transfer = NewTransfer(home, debit, credit, RandomAmount());
         transfer.Flags = flags;
+        transfer.TimeoutSeconds = timeoutSeconds;
         return Register(client, home, [transfer], crossShard: true);
     }
 
     /// <summary>
-    /// A two-phase request across shards: a new pending transfer (no timeout) between accounts on two shards, or
+    /// A two-phase request across shards: a new pending transfer between accounts on two shards (some with a timeout
+    /// of up to <see cref="PendingTimeoutSecondsMax"/>: they expire at their home, and a post/void after that fails with
+    /// pending_transfer_expired), or
     /// a post (full or partial) or void of a pending transfer acknowledged earlier, with an id homed on the pending
     /// transfer's home (where its post/void is coordinated) or elsewhere (delegated there); now and then a second post/void of an already
     /// resolved one, which must fail with pending_transfer_already_posted/voided.
@@ -223,7 +229,8 @@ public sealed class BankWorkload
             return PostOrVoid(client, resolved[_random.Next(resolved.Count)]);
         }
 
-        var request = CrossShardRequest(client, TransferFlags.Pending);
+        var timeoutSeconds = _random.Chance(0.4) ? (uint)_random.Between(1, PendingTimeoutSecondsMax + 1) : 0;
+        var request = CrossShardRequest(client, TransferFlags.Pending, timeoutSeconds);
         _pendings.Add(_fates[request.Transfers[0].Id]);
         return request;
     }

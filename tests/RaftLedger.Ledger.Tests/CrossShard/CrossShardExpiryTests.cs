@@ -292,6 +292,30 @@ public sealed class CrossShardExpiryTests
     }
 
     [Fact]
+    public void A_restored_snapshot_keeps_cross_shard_expiries_out_of_the_ledgers_own_index()
+    {
+        // Found by multi-shard seed 8: a snapshot restore indexed every pending transfer with a timeout for the
+        // ledger's own expiry, which then released a cross-shard one here (its other account lives elsewhere).
+        var (cluster, a, b) = ThreeShards();
+        var pending = Timed(cluster, 0, a, b, 70, timeoutSeconds: 1);
+        Assert.Equal([CreateTransferResult.Created], RunAll(cluster, pending));
+        var home = cluster.Shards[0];
+        using var snapshot = new MemoryStream();
+        home.Ledger.WriteSnapshot(snapshot);
+        snapshot.Position = 0;
+        var restored = new LedgerStateMachine(new InMemoryLedgerStore());
+        restored.RestoreSnapshot(snapshot);
+        Assert.True(restored.TryGetCrossShardExpiry(pending.Id, out var expiresAtNs));
+
+        // A batch after the expiry time: the ledger itself leaves it to the protocol.
+        var results = new CreateTransferResult[1];
+        restored.CreateTransfers([], expiresAtNs + SecondNs, results);
+        Assert.Equal(PendingStatus.Pending, restored.GetPendingStatus(pending.Id));
+        Assert.True(restored.TryLookupAccount(a, out var debit));
+        Assert.Equal((UInt128)70, debit.DebitsPending);
+    }
+
+    [Fact]
     public void Expiry_limits_fit_together()
     {
         Assert.True(CrossShardLimits.ExpiriesStartedPerTickMax <= CrossShardLimits.CoordinatorTransactionsMax);

@@ -345,6 +345,12 @@ public sealed partial class LedgerStateMachine
             foreach (var earlierSide in SidesOf(earlier.Sides))
             {
                 var earlierAccount = earlierSide == BalanceSide.Debit ? earlier.Transfer.DebitAccountId : earlier.Transfer.CreditAccountId;
+                if (earlierAccount == accountId && (earlier.Sides & LegSides.Resolve) != 0)
+                {
+                    ResolveInView(ref view, earlierSide, legs, j); // An earlier post/void: it reserved nothing itself.
+                    continue;
+                }
+
                 // An earlier pending leg stays reserved, as it does on the account itself.
                 if (earlierAccount == accountId && (earlier.Transfer.Flags & TransferFlags.Pending) == 0)
                 {

@@ -203,6 +203,13 @@ public sealed partial class LedgerStateMachine
                     status = item.Events[j].Id == t.Id ? TransferExists(t, item.Events[j]) : status;
                 }
 
+                // A pending transfer posted or voided by an earlier event of this chain is no longer pending for this one.
+                if (status is CreateTransferResult.Created or CreateTransferResult.PendingTransferExpired &&
+                    ResolvedEarlierInChain(item.Events, i, out var earlierPosted))
+                {
+                    status = earlierPosted ? CreateTransferResult.PendingTransferAlreadyPosted : CreateTransferResult.PendingTransferAlreadyVoided;
+                }
+
                 if (status == CreateTransferResult.Created)
                 {
                     // NotPrepared with a clean local status cannot happen (local statuses never improve);

@@ -221,7 +221,9 @@ public sealed class BankWorkload
         var resolved = _pendings.FindAll(p => _resolving.Contains(p.Submitted.Id));
         if (open.Count > 0 && _random.Chance(0.6))
         {
-            return PostOrVoid(client, open[_random.Next(open.Count)]);
+            // Now and then inside a linked chain with a cross-shard transfer (all or nothing), coordinated by the
+            // pending transfer's home.
+            return PostOrVoid(client, open[_random.Next(open.Count)], inChain: _random.Chance(0.3));
         }
 
         if (resolved.Count > 0 && _random.Chance(0.1))
@@ -235,19 +237,20 @@ public sealed class BankWorkload
         return request;
     }
 
-    private ClientRequest PostOrVoid(int client, TransferFate pendingFate)
+    private ClientRequest PostOrVoid(int client, TransferFate pendingFate, bool inChain = false)
     {
         var pending = pendingFate.Submitted;
         _resolving.Add(pending.Id);
         var post = _random.Chance(0.7);
-        // Half the time the id lives on another shard, which delegates the post/void to the pending transfer's home.
-        var home = _random.Chance(0.5) ? pendingFate.Home : _random.Next(_shardCount);
+        // Half the time the id lives on another shard, which delegates the post/void to the pending transfer's home;
+        // a chain is coordinated by the home of its first event, which must be the pending transfer's home.
+        var home = inChain || _random.Chance(0.5) ? pendingFate.Home : _random.Next(_shardCount);
         var t = new Transfer
         {
             Id = NewId(home),
             PendingId = pending.Id,
             Amount = post && _random.Chance(0.5) ? (UInt128)(ulong)_random.Between(1, (int)(ulong)pending.Amount + 1) : UInt128.Zero,
-            Flags = post ? TransferFlags.PostPendingTransfer : TransferFlags.VoidPendingTransfer,
+            Flags = (post ? TransferFlags.PostPendingTransfer : TransferFlags.VoidPendingTransfer) | (inChain ? TransferFlags.Linked : TransferFlags.None),
         };
 
         // Listed under the pending transfer's accounts: a read of either must find it once acknowledged.
@@ -256,7 +259,21 @@ public sealed class BankWorkload
         _fateOrder.Add(fate);
         ByAccount(pending.DebitAccountId).Add(fate);
         ByAccount(pending.CreditAccountId).Add(fate);
-        return new ClientRequest(client, home, [t]);
+        if (!inChain)
+        {
+            return new ClientRequest(client, home, [t]);
+        }
+
+        // The chain's other event: a transfer between accounts on two shards, its id homed with the chain.
+        var debitShard = _random.Next(_shardCount);
+        var (debit, credit) = TwoAccounts(_byShard[debitShard], _byShard[(debitShard + _random.Between(1, _shardCount)) % _shardCount]);
+        var next = NewTransfer(home, debit, credit, RandomAmount());
+        var nextFate = new TransferFate(next, home, crossShard: true);
+        _fates.Add(next.Id, nextFate);
+        _fateOrder.Add(nextFate);
+        ByAccount(debit).Add(nextFate);
+        ByAccount(credit).Add(nextFate);
+        return new ClientRequest(client, home, [t, next]);
     }
 
     internal void Record(Transfer transfer, CreateTransferResult result)

@@ -74,8 +74,8 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         {
             evenSecond += (random.Next(4) == 0 ? 4UL : 2UL) * SecondNs;
             StartRoundAt(cluster, evenSecond + (SecondNs / 2));
-            var events = round < 2 || random.Next(4) == 0
-                ? PendingEvents(cluster, random, accounts, pendings)
+            var events = round < 2 || random.Next(4) == 0 ? PendingEvents(cluster, random, accounts, pendings)
+                : random.Next(3) == 0 ? ChainWithPostOrVoid(cluster, random, accounts, pendings, created)
                 : [PostOrVoid(cluster, random, accounts, created.Count > 0 && random.Next(5) != 0 ? created : pendings)];
             var results = Compare(cluster, local, events, seen);
             for (var i = 0; i < events.Length; i++)
@@ -160,6 +160,43 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         }
 
         return events;
+    }
+
+    // A linked chain of pending (or plain) transfers with a post or void at a random place, coordinated by its pending
+    // transfer's home (a post/void of a pending transfer homed elsewhere is refused across shards: not generated).
+    private static Transfer[] ChainWithPostOrVoid(CrossShardCluster cluster, Random random, List<Account> accounts, List<Transfer> pendings, List<Transfer> created)
+    {
+        var earlier = pendings.ToList(); // not this chain's own pending transfers (refused: see the design doc)
+        var events = PendingEvents(cluster, random, accounts, pendings).ToList();
+        var home = cluster.ShardOf(events[0].Id);
+        var candidates = created.FindAll(t => cluster.ShardOf(t.Id) == home);
+        candidates = candidates.Count > 0 ? candidates : earlier.FindAll(p => cluster.ShardOf(p.Id) == home);
+        if (candidates.Count == 0)
+        {
+            return [.. events];
+        }
+
+        var t = PostOrVoid(cluster, random, accounts, candidates);
+        if (cluster.ShardOf(t.PendingId) != home)
+        {
+            t.PendingId = CrossShardWorkload.IdWithHome(cluster, home); // an unknown pending transfer, homed here
+        }
+
+        var at = random.Next(events.Count + 1);
+        if (at == 0)
+        {
+            t.Id = CrossShardWorkload.IdWithHome(cluster, home); // the chain's first event's id names its coordinator
+        }
+
+        events.Insert(at, t);
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            e.Flags = i < events.Count - 1 ? e.Flags | TransferFlags.Linked : e.Flags & ~TransferFlags.Linked;
+            events[i] = e;
+        }
+
+        return [.. events];
     }
 
     // A post or void of an earlier event (or of an unknown id), homed with it, with some fields changed.

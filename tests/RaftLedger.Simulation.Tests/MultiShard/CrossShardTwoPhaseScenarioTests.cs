@@ -57,6 +57,9 @@ public sealed class CrossShardTwoPhaseScenarioTests
         Assert.True(Acknowledged(cluster, TransferFlags.VoidPendingTransfer) >= 1, $"only {Acknowledged(cluster, TransferFlags.VoidPendingTransfer)} voids acknowledged");
         Assert.Contains(cluster.Workload.Fates, f => f.Status is CreateTransferResult.PendingTransferAlreadyPosted or CreateTransferResult.PendingTransferAlreadyVoided);
         Assert.True(cluster.ReadsChecked > 0);
+        var chained = cluster.Workload.Fates.Count(f => (f.Submitted.Flags & TransferFlags.Linked) != 0 && f.Outcome == TransferOutcome.Created &&
+            (f.Submitted.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0);
+        Assert.True(chained >= 1, "a post or void inside a cross-shard chain was acknowledged");
     }
 
     [Fact]

@@ -259,17 +259,6 @@ public sealed partial class CrossShardDriver
         }
     }
 
-    private static UInt128[] EventIdsOf(Transfer[] events)
-    {
-        var ids = new UInt128[events.Length];
-        for (var i = 0; i < ids.Length; i++)
-        {
-            ids[i] = events[i].Id;
-        }
-
-        return ids;
-    }
-
     private void IndexEvents(Transaction transaction, UInt128[] eventIds)
     {
         transaction.EventIds = eventIds;

@@ -11,7 +11,7 @@ public sealed partial class LedgerStateMachine
     /// The status a cross-shard event gets from its home shard's own state and its fields alone:
     /// TigerBeetle's checks up to (not including) the account checks, then
     /// <see cref="CreateTransferResult.CrossShardNotSupported"/> for kinds not supported across shards
-    /// (post/void: see <see cref="CrossShardPostOrVoidStatus"/>; balancing, closing; pending with a timeout).
+    /// (post/void: see <see cref="CrossShardPostOrVoidStatus"/>; balancing, closing).
     /// Reads committed state; not to be called while a command is being applied.
     /// </summary>
     public CreateTransferResult CrossShardLocalStatus(in Transfer t) => LocalStatus(t, pendingHere: false);
@@ -71,8 +71,8 @@ public sealed partial class LedgerStateMachine
             return CreateTransferResult.CrossShardNotSupported;
         }
 
-        // Expiry across shards is not built: a pending transfer with a timeout is refused, never left unexpired.
-        return (t.Flags & TransferFlags.Pending) != 0 && t.TimeoutSeconds != 0 ? CreateTransferResult.CrossShardNotSupported : CreateTransferResult.Created;
+        // A pending transfer with a timeout is expired by its id home's leader (CrossShardExpiry).
+        return CreateTransferResult.Created;
     }
 
     /// <summary>
@@ -191,7 +191,7 @@ public sealed partial class LedgerStateMachine
         for (var k = 0; k < item.Legs.Length; k++)
         {
             // A leg that holds the id checks it in event order below (exists* there is the id's answer).
-            if ((item.Legs[k].Sides & LegSides.Id) == 0 && batch.TryGetTransfer(item.Legs[k].Transfer.Id, out _))
+            if ((item.Legs[k].Sides & LegSides.Id) == 0 && IsFinishedHere(item.Legs[k].Transfer))
             {
                 WriteReport(reports, k, new SideReport(LegOutcome.AlreadyFinished, 0), new SideReport(LegOutcome.AlreadyFinished, 0));
                 MarkNotEvaluated(reports, k + 1, item.Legs.Length);
@@ -244,6 +244,12 @@ public sealed partial class LedgerStateMachine
         SetLegHolds(item.Legs, item.TransactionId, hold: true);
         return true;
     }
+
+    // The event is stored here: a late duplicate Prepare of a finished transaction. An expiry's event id is its
+    // pending transfer's: it is finished once that is expired here.
+    private bool IsFinishedHere(in Transfer t) => CrossShardExpiry.IsExpiry(t)
+        ? batch.GetPendingStatus(t.PendingId) == PendingStatus.Expired
+        : batch.TryGetTransfer(t.Id, out _);
 
     private bool HeldByAnother(UInt128 eventId, UInt128 transactionId) =>
         batch.TryGetSideRecord(CrossShardTables.LegHold, eventId, out var holder) &&
@@ -339,6 +345,12 @@ public sealed partial class LedgerStateMachine
             foreach (var earlierSide in SidesOf(earlier.Sides))
             {
                 var earlierAccount = earlierSide == BalanceSide.Debit ? earlier.Transfer.DebitAccountId : earlier.Transfer.CreditAccountId;
+                if (earlierAccount == accountId && (earlier.Sides & LegSides.Resolve) != 0)
+                {
+                    ResolveInView(ref view, earlierSide, legs, j); // An earlier post/void: it reserved nothing itself.
+                    continue;
+                }
+
                 // An earlier pending leg stays reserved, as it does on the account itself.
                 if (earlierAccount == accountId && (earlier.Transfer.Flags & TransferFlags.Pending) == 0)
                 {
@@ -363,8 +375,10 @@ public sealed partial class LedgerStateMachine
             return new SideReport(LegOutcome.IdBusy, 0);
         }
 
+        // An expiry releases whatever the account's state, as the local ledger's expiry does.
         var closing = side == BalanceSide.Debit ? TransferFlags.ClosingDebit : TransferFlags.ClosingCredit;
-        var closed = (batch.Account(slot).Account.Flags & AccountFlags.Closed) != 0 && (p.Flags & closing) == 0;
+        var closed = (batch.Account(slot).Account.Flags & AccountFlags.Closed) != 0 && (p.Flags & closing) == 0 &&
+            !CrossShardExpiry.IsExpiry(resolved);
         return new SideReport(closed ? LegOutcome.Closed : LegOutcome.Ok, batch.Account(slot).Account.Ledger);
     }
 
@@ -493,6 +507,7 @@ public sealed partial class LedgerStateMachine
         Invariant.Check(found && (p.Flags & TransferFlags.Pending) != 0, "a prepared post/void leg's pending transfer is stored here");
         var post = (leg.Transfer.Flags & TransferFlags.PostPendingTransfer) != 0;
         Invariant.Check(!post || leg.Transfer.Amount <= p.Amount, "a post moves at most the pending amount");
+        var expiry = CrossShardExpiry.IsExpiry(leg.Transfer);
         foreach (var side in SidesOf(leg.Sides))
         {
             var slot = batch.LoadAccount(side == BalanceSide.Debit ? p.DebitAccountId : p.CreditAccountId);
@@ -511,10 +526,17 @@ public sealed partial class LedgerStateMachine
                 }
             }
 
-            if ((account.Flags & AccountFlags.History) != 0)
+            // The local ledger's expiry records no balance history either.
+            if ((account.Flags & AccountFlags.History) != 0 && !expiry)
             {
                 batch.Writes.AddAccountBalance(new AccountBalanceEntry(account.Id, HistoryBalanceOf(account, historyTimestamp)));
             }
+        }
+
+        if (expiry && batch.GetPendingStatus(p.Id) != PendingStatus.Expired)
+        {
+            // This shard's copy is expired: the durable mark that a late duplicate Prepare of the expiry is finished.
+            batch.SetPendingStatus(p.Id, PendingStatus.Expired);
         }
     }
 

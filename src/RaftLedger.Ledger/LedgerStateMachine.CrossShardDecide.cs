@@ -60,7 +60,8 @@ public sealed partial class LedgerStateMachine
                 }
             }
 
-            items.Add(new DecideItem(id, flags, participants, events, legStatuses) { HomeSides = homeSides, Remote = remote });
+            var expiresElsewhere = (flags & DecideFlags.ExpiresElsewhere) != 0 ? reader.U64() : 0;
+            items.Add(new DecideItem(id, flags, participants, events, legStatuses) { HomeSides = homeSides, Remote = remote, ExpiresElsewhereMask = expiresElsewhere });
         }
 
         reader.End();
@@ -111,9 +112,15 @@ public sealed partial class LedgerStateMachine
             for (var i = 0; i < item.Events.Length; i++)
             {
                 var created = item.Events[i];
+                if (CrossShardExpiry.IsExpiry(created))
+                {
+                    CommitExpiry(created.PendingId); // Creates no transfer.
+                    continue;
+                }
+
                 created.Timestamp = firstTimestamp + (ulong)i;
                 batch.CreateForeignTransfer(created);
-                SetTwoPhaseStatus(created);
+                SetTwoPhaseStatus(created, expiresHere: (item.ExpiresElsewhereMask & (1UL << i)) == 0);
             }
         }
 
@@ -153,12 +160,21 @@ public sealed partial class LedgerStateMachine
     /// (coordinated at the pending's id home, see CrossShardPostOrVoidStatus) moves it on, so a later or
     /// concurrent post/void of it gets pending_transfer_already_posted/voided at its Decide.
     /// </summary>
-    private void SetTwoPhaseStatus(in Transfer created)
+    private void SetTwoPhaseStatus(in Transfer created, bool expiresHere)
     {
         if ((created.Flags & TransferFlags.Pending) != 0)
         {
-            Invariant.Check(created.TimeoutSeconds == 0, "cross-shard pending transfers have no timeout (expiry is not built)");
+            if (!expiresHere)
+            {
+                return; // Its id's home keeps its status and expiry (FinishOne); a pending status here would never resolve.
+            }
+
             batch.SetPendingStatus(created.Id, PendingStatus.Pending);
+            if (created.TimeoutSeconds != 0)
+            {
+                ScheduleCrossShardExpiry(created);
+            }
+
             return;
         }
 
@@ -171,7 +187,7 @@ public sealed partial class LedgerStateMachine
         var found = batch.TryGetTransfer(created.PendingId, out var p);
         Invariant.Check(found && batch.GetPendingStatus(p.Id) == PendingStatus.Pending, "Decide commits a post/void of a pending transfer stored here");
         batch.SetPendingStatus(p.Id, post ? PendingStatus.Posted : PendingStatus.Voided);
-        if (p.TimeoutSeconds != 0)
+        if (p.TimeoutSeconds != 0 && !UnscheduleCrossShardExpiry(p.Id))
         {
             batch.Writes.RemoveExpiry(new ExpiryEntry((ulong)ExpiresAt(p.Timestamp, p.TimeoutSeconds), p.Id));
         }
@@ -192,10 +208,19 @@ public sealed partial class LedgerStateMachine
             }
             else
             {
-                status = LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
+                status = CrossShardExpiry.IsExpiry(t)
+                    ? ExpiryStatus(t, firstTimestamp + (ulong)i)
+                    : LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
                 for (var j = 0; j < i && status == CreateTransferResult.Created; j++)
                 {
                     status = item.Events[j].Id == t.Id ? TransferExists(t, item.Events[j]) : status;
+                }
+
+                // A pending transfer posted or voided by an earlier event of this chain is no longer pending for this one.
+                if (status is CreateTransferResult.Created or CreateTransferResult.PendingTransferExpired &&
+                    ResolvedEarlierInChain(item.Events, i, out var earlierPosted))
+                {
+                    status = earlierPosted ? CreateTransferResult.PendingTransferAlreadyPosted : CreateTransferResult.PendingTransferAlreadyVoided;
                 }
 
                 if (status == CreateTransferResult.Created)
@@ -283,15 +308,20 @@ public sealed partial class LedgerStateMachine
             var leg = record.Legs[k];
             var timestamp = firstTimestamp + (ulong)k;
             ChangeSides(leg, item.Commit ? BalanceChange.Post : BalanceChange.Release, timestamp);
-            if (item.Commit)
+            if (item.Commit && !CrossShardExpiry.IsExpiry(leg.Transfer))
             {
                 var copy = leg.Transfer;
                 copy.Timestamp = timestamp;
                 batch.CreateForeignTransfer(copy);
                 if ((leg.Sides & LegSides.Id) != 0 && (copy.Flags & TransferFlags.Pending) != 0)
                 {
-                    // The id's home holds the authoritative record, so its status too: posts/voids are coordinated here.
+                    // The id's home holds the authoritative record, so its status and expiry too: posts/voids
+                    // (and the expiry) are coordinated here.
                     batch.SetPendingStatus(copy.Id, PendingStatus.Pending);
+                    if (copy.TimeoutSeconds != 0)
+                    {
+                        ScheduleCrossShardExpiry(copy);
+                    }
                 }
             }
         }

@@ -167,7 +167,7 @@ public sealed partial class LedgerStateMachine
             var created = item.Events[i];
             created.Timestamp = firstTimestamp + (ulong)i;
             batch.CreateForeignTransfer(created);
-            SetTwoPhaseStatus(created);
+            SetTwoPhaseStatus(created, expiresHere: (item.ExpiresElsewhereMask & (1UL << i)) == 0);
         }
 
         foreach (var leg in homeLegs)

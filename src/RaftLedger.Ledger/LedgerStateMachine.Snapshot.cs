@@ -136,6 +136,7 @@ public sealed partial class LedgerStateMachine
     private UInt128 RestoreRecords(Stream source, ulong lastTimestamp)
     {
         var writes = new LedgerWriteSet();
+        var expiring = new List<Transfer>();
         var pending = 0;
         Span<byte> body = stackalloc byte[RecordBodyBytesMax];
         while (true)
@@ -150,10 +151,11 @@ public sealed partial class LedgerStateMachine
             {
                 ReadExactly(source, body[..16]);
                 CommitRestoreChunk(writes, lastTimestamp);
+                RestoreExpiryIndex(expiring, writes, lastTimestamp);
                 return BinaryPrimitives.ReadUInt128LittleEndian(body);
             }
 
-            RestoreRecord(source, (byte)tag, body, writes);
+            RestoreRecord(source, (byte)tag, body, writes, expiring);
             if (++pending == RestoreChunkRecords)
             {
                 CommitRestoreChunk(writes, lastTimestamp);
@@ -162,7 +164,7 @@ public sealed partial class LedgerStateMachine
         }
     }
 
-    private static void RestoreRecord(Stream source, byte tag, Span<byte> body, LedgerWriteSet writes)
+    private static void RestoreRecord(Stream source, byte tag, Span<byte> body, LedgerWriteSet writes, List<Transfer> expiring)
     {
         switch (tag)
         {
@@ -182,7 +184,7 @@ public sealed partial class LedgerStateMachine
 
                 if (status == PendingStatus.Pending && transfer.TimeoutSeconds != 0)
                 {
-                    writes.AddExpiry(new ExpiryEntry((ulong)ExpiresAt(transfer.Timestamp, transfer.TimeoutSeconds), transfer.Id));
+                    expiring.Add(transfer); // Indexed once every account is restored (RestoreExpiryIndex).
                 }
 
                 break;
@@ -200,6 +202,25 @@ public sealed partial class LedgerStateMachine
             default:
                 throw new InvalidDataException($"The ledger snapshot has an unknown record tag {tag}: it is corrupt.");
         }
+    }
+
+    /// <summary>
+    /// The ledger's expiry index holds the pending transfers with a timeout whose accounts both live here (the
+    /// local ones); one with an account on another shard is expired by the cross-shard protocol, from its Expiry
+    /// side record (restored as such), never by this ledger's index.
+    /// </summary>
+    private void RestoreExpiryIndex(List<Transfer> expiring, LedgerWriteSet writes, ulong lastTimestamp)
+    {
+        foreach (var transfer in expiring)
+        {
+            if (store.TryGetAccount(transfer.DebitAccountId, out _) && store.TryGetAccount(transfer.CreditAccountId, out _))
+            {
+                Invariant.Check(!store.TryGetSideRecord(CrossShard.CrossShardTables.Expiry, transfer.Id, out _), "one expiry per pending transfer");
+                writes.AddExpiry(new ExpiryEntry((ulong)ExpiresAt(transfer.Timestamp, transfer.TimeoutSeconds), transfer.Id));
+            }
+        }
+
+        CommitRestoreChunk(writes, lastTimestamp);
     }
 
     private void CommitRestoreChunk(LedgerWriteSet writes, ulong lastTimestamp)

@@ -56,7 +56,8 @@ public static class CrossShardCommand
     /// Decide: per item u128 transaction id, u8 <see cref="DecideFlags"/>, u16 participant count, u16 each,
     /// u16 event count, then per event the 128-byte transfer and u8 leg status, and with
     /// <see cref="DecideFlags.HomeInline"/> also u8 home sides and the other participants' debit and credit reports
-    /// (u8 outcome, u32 ledger each; replicas built before that flag cannot read such items). Consumes one timestamp per
+    /// (u8 outcome, u32 ledger each; replicas built before that flag cannot read such items), then (only with
+    /// <see cref="DecideFlags.ExpiresElsewhere"/>) a u64 event mask. Consumes one timestamp per
     /// event. Results per item: u8 <see cref="CrossShardDecision"/>, then one <see cref="CreateTransferResult"/> per event.
     /// </summary>
     public static byte[] EncodeDecide(IReadOnlyList<DecideItem> items)
@@ -93,6 +94,12 @@ public static class CrossShardCommand
                     WriteSide(writer, item.Remote[i].Debit);
                     WriteSide(writer, item.Remote[i].Credit);
                 }
+            }
+
+            Invariant.Check(((item.Flags & DecideFlags.ExpiresElsewhere) != 0) == (item.ExpiresElsewhereMask != 0));
+            if ((item.Flags & DecideFlags.ExpiresElsewhere) != 0)
+            {
+                writer.U64(item.ExpiresElsewhereMask);
             }
         }
 

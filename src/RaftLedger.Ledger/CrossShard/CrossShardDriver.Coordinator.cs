@@ -82,7 +82,7 @@ public sealed partial class CrossShardDriver
             return;
         }
 
-        if (IsPostOrVoid(events[0]))
+        if (n == 1 && IsPostOrVoid(events[0]))
         {
             if (ShardOf(events[0].PendingId) != shard)
             {
@@ -96,11 +96,12 @@ public sealed partial class CrossShardDriver
 
         var prepareCount = n;
         var firstStatus = CreateTransferResult.Created;
+        var unit = events.ToArray(); // A chain's posts/voids are replaced by their resolved form.
         for (var i = 0; i < n && prepareCount == n; i++)
         {
             var status = (events[i].Flags & TransferFlags.Linked) != 0 && i == n - 1
                 ? CreateTransferResult.LinkedEventChainOpen
-                : ledger.CrossShardLocalStatus(events[i]);
+                : ChainEventStatus(ref unit[i]);
             if (status != CreateTransferResult.Created)
             {
                 prepareCount = i;
@@ -108,7 +109,7 @@ public sealed partial class CrossShardDriver
             }
         }
 
-        if (prepareCount == 0)
+        if (prepareCount == 0 && !LedgerResults.IsTransient(firstStatus))
         {
             // Fails on this shard's committed state alone (these statuses never turn back into created).
             request.Results.AsSpan(offset, n).Fill(CreateTransferResult.LinkedEventFailed);
@@ -116,15 +117,21 @@ public sealed partial class CrossShardDriver
             return;
         }
 
-        var transaction = new Transaction(NextTransactionId(), request, offset, events.ToArray(), prepareCount, nowNs);
+        var transaction = new Transaction(NextTransactionId(), request, offset, unit, prepareCount, nowNs);
         AssignLegs(transaction);
         transactions.Add(transaction.Id, transaction);
-        IndexEvents(transaction, EventIdsOf(transaction.Events));
+        IndexEvents(transaction, UnitIdsOf(unit));
         request.Open++;
-        if (transaction.Participants.TryGetValue(shard, out var own))
+        if (prepareCount == 0)
+        {
+            EnqueueDecide(transaction, DecideFlags.None); // A transient failure burns the id through Decide, as locally.
+        }
+        else if (!HasPostOrVoid(unit) && transaction.Participants.TryGetValue(shard, out var own))
         {
             // The home's own sides are checked and posted by Decide itself (DecideFlags.HomeInline): no Prepare
-            // here, so nothing is reserved or recorded on this shard before the decision.
+            // here, so nothing is reserved or recorded on this shard before the decision. A chain with a post/void
+            // keeps the prepared path: its Resolve legs post or release a pending transfer, which the inline checks
+            // do not cover.
             transaction.HomeInline = true;
             own.Reports = [];
             own.Prepared = true;
@@ -157,17 +164,31 @@ public sealed partial class CrossShardDriver
         return true;
     }
 
+    private static bool HasPostOrVoid(Transfer[] unit)
+    {
+        foreach (var t in unit)
+        {
+            if (IsPostOrVoid(t))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static bool IsPostOrVoid(in Transfer t) => (t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0;
 
     /// <summary>
-    /// Post/void across shards is coordinated by the pending transfer's home, as a single (non-linked) event:
-    /// one in a cross-shard chain is refused.
+    /// Post/void across shards is coordinated by the pending transfer's home. In a cross-shard chain that home must
+    /// be the chain's coordinator (this shard) and the pending transfer must exist before the chain: otherwise the
+    /// post/void is refused (see "Refused" in docs/design/cross-shard.md).
     /// </summary>
-    private static bool RefusedTwoPhase(ReadOnlySpan<Transfer> events, out int index)
+    private bool RefusedTwoPhase(ReadOnlySpan<Transfer> events, out int index)
     {
-        for (index = 0; index < events.Length; index++)
+        for (index = 0; index < events.Length && events.Length > 1; index++)
         {
-            if (IsPostOrVoid(events[index]) && events.Length > 1)
+            if (IsPostOrVoid(events[index]) && (ShardOf(events[index].PendingId) != shard || CreatedEarlierInChain(events, index)))
             {
                 return true;
             }
@@ -280,17 +301,6 @@ public sealed partial class CrossShardDriver
             waiting.Request.Open--;
             MaybeAnswer(waiting.Request);
         }
-    }
-
-    private static UInt128[] EventIdsOf(Transfer[] events)
-    {
-        var ids = new UInt128[events.Length];
-        for (var i = 0; i < ids.Length; i++)
-        {
-            ids[i] = events[i].Id;
-        }
-
-        return ids;
     }
 
     private void IndexEvents(Transaction transaction, UInt128[] eventIds)
@@ -455,7 +465,7 @@ public sealed partial class CrossShardDriver
 
         participants.Sort();
         transaction.Phase = Phase.Deciding;
-        transaction.Decide = new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses) { HomeSides = homeSides, Remote = remote };
+        transaction.Decide = WithExpiresElsewhere(new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses) { HomeSides = homeSides, Remote = remote });
         decideQueue.Add(transaction.Decide);
     }
 

@@ -195,6 +195,7 @@ public sealed partial class CrossShardDriver
 
     private void OnFinishApplied(FinishItem item)
     {
+        TrackClaimedExpiries(item.TransactionId);
         FreeIds(item.TransactionId);
         if (finishQueued.Remove(item.TransactionId, out var home))
         {

@@ -78,6 +78,7 @@ public sealed partial class CrossShardDriver
         var position = 0;
         foreach (var item in items)
         {
+            TrackDecidedExpiries(item, (CrossShardDecision)results[position]);
             OnDecided(item, (CrossShardDecision)results[position], results.Slice(position + 1, item.Events.Length));
             position += 1 + item.Events.Length;
         }

@@ -256,6 +256,7 @@ public sealed partial class CrossShardDriver
         }
 
         TickCoordinator();
+        TickExpiries();
         TickDelegations();
         TickParticipant();
         StartUnclaimedWaiters();
@@ -291,6 +292,10 @@ public sealed partial class CrossShardDriver
                 TrackPrepared(record.Key, prepared.Home, prepared.PreparedAt);
                 ClaimIds(record.Key, prepared.Legs);
             }
+            else if (record.Table == CrossShardTables.Expiry)
+            {
+                TrackExpiry(record.Key, CrossShardExpiry.ReadRecord(record.Value!), force: false);
+            }
         }
     }
 
@@ -304,6 +309,7 @@ public sealed partial class CrossShardDriver
         claimWaiters.Clear();
         ClearDelegations();
         ClearOutbox();
+        ClearExpiries();
         recentlyFinished.Clear();
         recentlyFinishedOrder.Clear();
         ClearProposals();

@@ -44,4 +44,10 @@ public static class CrossShardLimits
 
     /// <summary>Delegated post/voids a pending transfer's home remembers (running, and answered for duplicates).</summary>
     public const int DelegationsRememberedMax = 4096;
+
+    /// <summary>Cross-shard pending transfers a home shard's leader tracks for expiry at once (the earliest; later scans find the rest).</summary>
+    public const int ExpiriesTrackedMax = 65536;
+
+    /// <summary>Expiry transactions a leader starts per tick (the rest start on the next ticks).</summary>
+    public const int ExpiriesStartedPerTickMax = 256;
 }

@@ -109,6 +109,13 @@ public static class CrossShardTables
     /// IdBusy: 503, retry) and is not refused for lack of funds its own orphaned attempt holds.
     /// </summary>
     public const byte LegHold = 6;
+
+    /// <summary>
+    /// At a cross-shard pending transfer's id home (where its status lives): when it expires (key: pending
+    /// transfer id, value: u64 expires-at in cluster ns). Written with the pending status, deleted when a
+    /// post, void or expiry resolves it; the home's leader expires what is due (see CrossShardExpiry).
+    /// </summary>
+    public const byte Expiry = 7;
 }
 
 /// <summary>Flags of a Decide item.</summary>
@@ -128,6 +135,12 @@ public enum DecideFlags : byte
     /// decision (the item then carries, per event, the sides on the home and the other participants' reports).
     /// </summary>
     HomeInline = 4,
+
+    /// <summary>
+    /// A u64 mask follows the events: bit i set when event i is a pending transfer with a timeout whose id is
+    /// homed on another shard (its status and expiry are kept there, not here).
+    /// </summary>
+    ExpiresElsewhere = 8,
 }
 
 /// <summary>One transaction's part of a Prepare command.</summary>
@@ -144,6 +157,9 @@ public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] 
 
     /// <summary>With <see cref="DecideFlags.HomeInline"/>: per event, the other participants' reports of its sides (Ok for the home's sides).</summary>
     public LegReport[] Remote { get; init; } = [];
+
+    /// <summary>With <see cref="DecideFlags.ExpiresElsewhere"/>: bit i set when event i's expiry is kept on its id's home, not here.</summary>
+    public ulong ExpiresElsewhereMask { get; init; }
 }
 
 /// <summary>One transaction's part of a Finish command.</summary>

@@ -40,6 +40,11 @@ public static class BankChecker
                     var what = record.Table == Ledger.CrossShard.CrossShardTables.Prepared ? "a prepared leg" : "an unretired coordinator record";
                     throw new SimulationFailureException($"shard {shard} replica on node {replica.NodeId} still holds {what} of transaction {record.Key} once quiet");
                 }
+
+                if (replica.Ledger is { } expiring && MultiShardCluster.DueExpiry(expiring, cluster.ClusterTimeNs) is { } pendingId)
+                {
+                    throw new SimulationFailureException($"shard {shard} replica on node {replica.NodeId} did not expire pending transfer {pendingId}, due before {cluster.ClusterTimeNs}, once quiet");
+                }
             }
         }
     }
@@ -118,7 +123,7 @@ public static class BankChecker
         UInt128 debitsPosted = 0, creditsPosted = 0, debitsPending = 0, creditsPending = 0;
         var (debitSums, creditSums) = SumByAccount(records, pendingOnly: false, ledgers);
         var (debitPendingSums, creditPendingSums) = SumByAccount(records, pendingOnly: true, ledgers);
-        CheckEachPendingResolvedAtMostOnce(records, ledgers);
+        CheckEachPendingResolvedAtMostOnce(records, ledgers, cluster.ClusterTimeNs);
         for (var shard = 0; shard < ledgers.Length; shard++)
         {
             foreach (var bank in cluster.Workload.AccountsOf(shard))
@@ -169,10 +174,11 @@ public static class BankChecker
     }
 
     /// <summary>
-    /// A pending transfer is posted or voided at most once: its home's status says posted (voided) exactly when one
-    /// committed post (void) names it, pending when none does; a post moves at most the pending amount.
+    /// A pending transfer is posted, voided or expired at most once: its home's status says posted (voided) exactly when
+    /// one committed post (void) names it; when none does, expired once its timeout has passed (cluster time from its
+    /// home's timestamp on), pending before; a post moves at most the pending amount.
     /// </summary>
-    private static void CheckEachPendingResolvedAtMostOnce(Dictionary<UInt128, Transfer> records, LedgerStateMachine[] ledgers)
+    private static void CheckEachPendingResolvedAtMostOnce(Dictionary<UInt128, Transfer> records, LedgerStateMachine[] ledgers, ulong nowNs)
     {
         var resolutions = new Dictionary<UInt128, Transfer>();
         foreach (var t in records.Values)
@@ -192,7 +198,8 @@ public static class BankChecker
             }
 
             var status = ledgers[ShardRouter.ShardOf(p.Id, ledgers.Length)].Store.GetPendingStatus(p.Id);
-            var expected = !resolutions.TryGetValue(p.Id, out var r) ? PendingStatus.Pending
+            var due = p.TimeoutSeconds != 0 && p.Timestamp + (p.TimeoutSeconds * LedgerLimits.NanosecondsPerSecond) <= nowNs;
+            var expected = !resolutions.TryGetValue(p.Id, out var r) ? (due ? PendingStatus.Expired : PendingStatus.Pending)
                 : (r.Flags & TransferFlags.PostPendingTransfer) != 0 ? PendingStatus.Posted : PendingStatus.Voided;
             Fail(status == expected, $"pending transfer {p.Id} has status {status} at its home, but its committed posts/voids say {expected}");
         }

@@ -92,6 +92,9 @@ public sealed class BankWorkload
     /// <summary>Largest amount of one generated transfer (customers start with a few multiples of it).</summary>
     public const ulong AmountMax = 200;
 
+    /// <summary>Longest timeout of a generated pending transfer (a few client request timeouts).</summary>
+    public const int PendingTimeoutSecondsMax = 3;
+
     private readonly SimRandom _random;
     private readonly int _shardCount;
     private readonly List<BankAccount>[] _byShard;
@@ -185,7 +188,7 @@ public sealed class BankWorkload
     /// <summary>A new request of one transfer whose accounts are on two different shards; its id's home is one of them or a third.</summary>
     public ClientRequest CrossShardRequest(int client) => CrossShardRequest(client, TransferFlags.None);
 
-    private ClientRequest CrossShardRequest(int client, TransferFlags flags)
+    private ClientRequest CrossShardRequest(int client, TransferFlags flags, uint timeoutSeconds = 0)
     {
         Invariant.Check(_shardCount >= 2);
         var debitShard = _random.Next(_shardCount);
@@ -199,11 +202,14 @@ public sealed class BankWorkload
         var (debit, credit) = TwoAccounts(_byShard[debitShard], _byShard[creditShard]);
         var transfer = NewTransfer(home, debit, credit, RandomAmount());
         transfer.Flags = flags;
+        transfer.TimeoutSeconds = timeoutSeconds;
         return Register(client, home, [transfer], crossShard: true);
     }
 
     /// <summary>
-    /// A two-phase request across shards: a new pending transfer (no timeout) between accounts on two shards, or
+    /// A two-phase request across shards: a new pending transfer between accounts on two shards (some with a timeout
+    /// of up to <see cref="PendingTimeoutSecondsMax"/>: they expire at their home, and a post/void after that fails with
+    /// pending_transfer_expired), or
     /// a post (full or partial) or void of a pending transfer acknowledged earlier, with an id homed on the pending
     /// transfer's home (where its post/void is coordinated) or elsewhere (delegated there); now and then a second post/void of an already
     /// resolved one, which must fail with pending_transfer_already_posted/voided.
@@ -215,7 +221,9 @@ public sealed class BankWorkload
         var resolved = _pendings.FindAll(p => _resolving.Contains(p.Submitted.Id));
         if (open.Count > 0 && _random.Chance(0.6))
         {
-            return PostOrVoid(client, open[_random.Next(open.Count)]);
+            // Now and then inside a linked chain with a cross-shard transfer (all or nothing), coordinated by the
+            // pending transfer's home.
+            return PostOrVoid(client, open[_random.Next(open.Count)], inChain: _random.Chance(0.3));
         }
 
         if (resolved.Count > 0 && _random.Chance(0.1))
@@ -223,24 +231,26 @@ public sealed class BankWorkload
             return PostOrVoid(client, resolved[_random.Next(resolved.Count)]);
         }
 
-        var request = CrossShardRequest(client, TransferFlags.Pending);
+        var timeoutSeconds = _random.Chance(0.4) ? (uint)_random.Between(1, PendingTimeoutSecondsMax + 1) : 0;
+        var request = CrossShardRequest(client, TransferFlags.Pending, timeoutSeconds);
         _pendings.Add(_fates[request.Transfers[0].Id]);
         return request;
     }
 
-    private ClientRequest PostOrVoid(int client, TransferFate pendingFate)
+    private ClientRequest PostOrVoid(int client, TransferFate pendingFate, bool inChain = false)
     {
         var pending = pendingFate.Submitted;
         _resolving.Add(pending.Id);
         var post = _random.Chance(0.7);
-        // Half the time the id lives on another shard, which delegates the post/void to the pending transfer's home.
-        var home = _random.Chance(0.5) ? pendingFate.Home : _random.Next(_shardCount);
+        // Half the time the id lives on another shard, which delegates the post/void to the pending transfer's home;
+        // a chain is coordinated by the home of its first event, which must be the pending transfer's home.
+        var home = inChain || _random.Chance(0.5) ? pendingFate.Home : _random.Next(_shardCount);
         var t = new Transfer
         {
             Id = NewId(home),
             PendingId = pending.Id,
             Amount = post && _random.Chance(0.5) ? (UInt128)(ulong)_random.Between(1, (int)(ulong)pending.Amount + 1) : UInt128.Zero,
-            Flags = post ? TransferFlags.PostPendingTransfer : TransferFlags.VoidPendingTransfer,
+            Flags = (post ? TransferFlags.PostPendingTransfer : TransferFlags.VoidPendingTransfer) | (inChain ? TransferFlags.Linked : TransferFlags.None),
         };
 
         // Listed under the pending transfer's accounts: a read of either must find it once acknowledged.
@@ -249,7 +259,21 @@ public sealed class BankWorkload
         _fateOrder.Add(fate);
         ByAccount(pending.DebitAccountId).Add(fate);
         ByAccount(pending.CreditAccountId).Add(fate);
-        return new ClientRequest(client, home, [t]);
+        if (!inChain)
+        {
+            return new ClientRequest(client, home, [t]);
+        }
+
+        // The chain's other event: a transfer between accounts on two shards, its id homed with the chain.
+        var debitShard = _random.Next(_shardCount);
+        var (debit, credit) = TwoAccounts(_byShard[debitShard], _byShard[(debitShard + _random.Between(1, _shardCount)) % _shardCount]);
+        var next = NewTransfer(home, debit, credit, RandomAmount());
+        var nextFate = new TransferFate(next, home, crossShard: true);
+        _fates.Add(next.Id, nextFate);
+        _fateOrder.Add(nextFate);
+        ByAccount(debit).Add(nextFate);
+        ByAccount(credit).Add(nextFate);
+        return new ClientRequest(client, home, [t, next]);
     }
 
     internal void Record(Transfer transfer, CreateTransferResult result)

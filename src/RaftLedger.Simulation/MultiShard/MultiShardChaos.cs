@@ -266,6 +266,13 @@ public static class MultiShardChaos
             $"liveness: {cluster.Clients.Count(c => !c.IsIdle)} client requests still unanswered {options.PendingAnsweredTicksMax} ticks after healing");
         Require(cluster.RunUntil(cluster.CrossShardQuiet, options.PendingAnsweredTicksMax),
             $"liveness: cross-shard work still unfinished {options.PendingAnsweredTicksMax} ticks after every request was answered");
+        if (cluster.Options.TwoPhaseFraction > 0)
+        {
+            // Every pending transfer's timeout passes: each must expire (CrossShardQuiet waits for the due ones).
+            cluster.RunTicks((int)((ulong)BankWorkload.PendingTimeoutSecondsMax * LedgerLimits.NanosecondsPerSecond / MultiShardLimits.TickNs) + 1);
+            Require(cluster.RunUntil(cluster.CrossShardQuiet, options.PendingAnsweredTicksMax),
+                $"liveness: pending transfers still unexpired {options.PendingAnsweredTicksMax} ticks after their timeouts passed");
+        }
 
         Require(cluster.RunUntil(cluster.AllApplied, options.PendingAnsweredTicksMax), "replicas did not catch up after healing");
         Require(cluster.RunUntil(() => cluster.ReadsOutstanding == 0, options.PendingAnsweredTicksMax), "account reads were not served after healing");

@@ -37,7 +37,7 @@ public sealed partial class MultiShardCluster
 
             foreach (var replica in _shardReplicas[shard])
             {
-                if (replica.Ledger is { } ledger && UnfinishedSideRecord(ledger) is not null)
+                if (replica.Ledger is { } ledger && (UnfinishedSideRecord(ledger) is not null || DueExpiry(ledger, ClusterTimeNs) is not null))
                 {
                     return false;
                 }
@@ -55,6 +55,20 @@ public sealed partial class MultiShardCluster
             if (record.Table is CrossShardTables.Coordinator or CrossShardTables.Prepared)
             {
                 return record;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A cross-shard pending transfer whose expiry time has passed but that is still to expire (its id), or null.</summary>
+    internal static UInt128? DueExpiry(LedgerStateMachine ledger, ulong nowNs)
+    {
+        foreach (var record in ledger.Store.EnumerateSideRecords())
+        {
+            if (record.Table == CrossShardTables.Expiry && ledger.TryGetCrossShardExpiry(record.Key, out var expiresAtNs) && expiresAtNs <= nowNs)
+            {
+                return record.Key;
             }
         }
 

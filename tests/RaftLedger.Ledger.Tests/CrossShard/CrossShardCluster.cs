@@ -86,6 +86,9 @@ internal sealed class CrossShardCluster
         return request;
     }
 
+    /// <summary>Cluster time jumps ahead (a pause: timers and pending transfers' expiry times pass at once); the next <see cref="Step"/> ticks at the new time.</summary>
+    public void AdvanceNs(ulong ns) => NowNs += ns;
+
     public void Step()
     {
         NowNs += StepNs;
@@ -147,6 +150,14 @@ internal sealed class CrossShardCluster
             if (node.Log.Count != 0 || node.Driver.CoordinatorTransactionCount != 0 || node.Driver.PreparedTransactionCount != 0 || node.OpenRequests != 0)
             {
                 return false;
+            }
+
+            foreach (var record in node.Store.EnumerateSideRecords())
+            {
+                if (record.Table == CrossShardTables.Expiry && node.Ledger.TryGetCrossShardExpiry(record.Key, out var expiresAtNs) && expiresAtNs <= NowNs)
+                {
+                    return false; // A pending transfer due to expire (perhaps between two attempts).
+                }
             }
         }
 

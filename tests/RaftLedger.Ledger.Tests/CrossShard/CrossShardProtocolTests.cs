@@ -291,14 +291,11 @@ public sealed class CrossShardProtocolTests
     public void Kinds_not_supported_across_shards_are_refused_with_cross_shard_not_supported()
     {
         var (cluster, a, b) = TwoShardsWithAccountsOnEach();
-        var pending = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
-        pending.Flags = TransferFlags.Pending;
-        pending.TimeoutSeconds = 1; // expiry across shards is not built (untimed pending transfers are)
         var balancing = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
         balancing.Flags = TransferFlags.BalancingDebit;
         var closing = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
         closing.Flags = TransferFlags.Pending | TransferFlags.ClosingCredit;
-        var request = cluster.Submit([pending, balancing, closing]);
+        var request = cluster.Submit([balancing, closing]);
         Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
         Assert.All(request.Results, r => Assert.Equal(CreateTransferResult.CrossShardNotSupported, r));
         CrossShardChecks.AssertConsistent(cluster);

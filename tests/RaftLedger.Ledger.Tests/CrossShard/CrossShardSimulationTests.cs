@@ -19,6 +19,13 @@ public sealed class CrossShardSimulationTests
 
         var cluster = CrossShardWorkload.Run(12345, shardCount: 4, steps: 3000, Chaos.Heavy);
         Assert.True(cluster.Requests.Count > 500, "the workload ran");
+        var expired = 0;
+        foreach (var record in CrossShardChecks.AuthoritativeRecords(cluster).Values)
+        {
+            expired += cluster.Shards[cluster.ShardOf(record.Id)].Store.GetPendingStatus(record.Id) == PendingStatus.Expired ? 1 : 0;
+        }
+
+        Assert.True(expired > 10, $"only {expired} pending transfers expired");
     }
 
     [Theory]

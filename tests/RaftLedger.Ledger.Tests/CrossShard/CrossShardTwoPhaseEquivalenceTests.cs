@@ -2,10 +2,17 @@ namespace RaftLedger.Ledger.Tests.CrossShard;
 
 /// <summary>
 /// Two-phase events across shards get exactly the statuses, and leave exactly the balances, that the same
-/// events get on one ledger holding every account: pending transfers (single and chained, no timeout), then
-/// posts and voids of them (full, partial, too much, mismatched fields, twice, of unknown transfers), sent to
-/// the pending transfer's home or delegated there by another shard, each repeated once with the same ids.
+/// events get on one ledger holding every account: pending transfers (single and chained, some with a timeout),
+/// then posts and voids of them (full, partial, too much, mismatched fields, twice, of unknown transfers, of
+/// expired ones), sent to the pending transfer's home or delegated there by another shard, each repeated once
+/// with the same ids. Cluster time moves on between rounds, so some pending transfers expire (released on both
+/// legs by their home's expiry transaction, as the single ledger releases them at its next batch).
 /// </summary>
+/// <remarks>
+/// Rounds start half a second after an even second, and timeouts are odd seconds: a pending transfer expires
+/// between rounds, never while one runs (a round lasts milliseconds), so that both ledgers order every event
+/// before or after each expiry alike.
+/// </remarks>
 public sealed class CrossShardTwoPhaseEquivalenceTests
 {
     private const int Cases = 100;
@@ -38,7 +45,8 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
                 CreateTransferResult.PendingTransferAlreadyPosted, CreateTransferResult.PendingTransferAlreadyVoided,
                 CreateTransferResult.PendingTransferHasDifferentDebitAccountId, CreateTransferResult.PendingTransferHasDifferentLedger,
                 CreateTransferResult.PendingTransferHasDifferentCode, CreateTransferResult.ExceedsPendingTransferAmount,
-                CreateTransferResult.PendingTransferHasDifferentAmount, CreateTransferResult.LinkedEventFailed];
+                CreateTransferResult.PendingTransferHasDifferentAmount, CreateTransferResult.LinkedEventFailed,
+                CreateTransferResult.PendingTransferExpired];
             Assert.All(wanted, status => Assert.Contains(status, seen));
         }
     }
@@ -61,10 +69,13 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         CrossShardEquivalenceTests.Install(cluster, local, accounts);
         var pendings = new List<Transfer>();
         var created = new List<Transfer>();
-        for (var round = 0; round < 8; round++)
+        var evenSecond = ((cluster.NowNs / (2 * SecondNs)) + 1) * 2 * SecondNs;
+        for (var round = 0; round < 10; round++)
         {
-            var events = round < 2 || random.Next(4) == 0
-                ? PendingEvents(cluster, random, accounts, pendings)
+            evenSecond += (random.Next(4) == 0 ? 4UL : 2UL) * SecondNs;
+            StartRoundAt(cluster, evenSecond + (SecondNs / 2));
+            var events = round < 2 || random.Next(4) == 0 ? PendingEvents(cluster, random, accounts, pendings)
+                : random.Next(3) == 0 ? ChainWithPostOrVoid(cluster, random, accounts, pendings, created)
                 : [PostOrVoid(cluster, random, accounts, created.Count > 0 && random.Next(5) != 0 ? created : pendings)];
             var results = Compare(cluster, local, events, seen);
             for (var i = 0; i < events.Length; i++)
@@ -76,6 +87,10 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
             }
         }
 
+        // Whatever is still pending with a timeout expires: the single ledger releases it at its next batch.
+        StartRoundAt(cluster, evenSecond + (4 * SecondNs) + (SecondNs / 2));
+        local.ClockNanoseconds = Math.Max(local.ClockNanoseconds, cluster.NowNs);
+        local.CreateTransfers();
         foreach (var account in accounts)
         {
             var onShard = cluster.Shards[cluster.ShardOf(account.Id)].Ledger.TryLookupAccount(account.Id, out var actual);
@@ -86,6 +101,18 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         }
 
         CrossShardChecks.AssertNothingUnfinished(cluster); // (accounts start with balances: no sums to check)
+    }
+
+    private const ulong SecondNs = LedgerLimits.NanosecondsPerSecond;
+
+    // Cluster time jumps to just before the round (expiries due meanwhile run to the end), then to its start.
+    private static void StartRoundAt(CrossShardCluster cluster, ulong startNs)
+    {
+        Assert.True(cluster.NowNs + (SecondNs / 5) < startNs, "rounds are short");
+        cluster.AdvanceNs(startNs - (SecondNs / 10) - cluster.NowNs);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        cluster.AdvanceNs(startNs - CrossShardCluster.StepNs - cluster.NowNs);
+        cluster.Step();
     }
 
     // The events, then the same ids again (exists, id_already_failed, already_posted must match too).
@@ -124,11 +151,52 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
             var amount = random.Next(8) == 0 ? UInt128.MaxValue - (UInt128)random.Next(0, 200) : (UInt128)random.Next(0, 200);
             events[i] = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, home), debit, credit, amount,
                 random.Next(5) == 0 ? TransferFlags.None : TransferFlags.Pending, ledger: random.Next(10) == 0 ? 2u : 1u);
+            if ((events[i].Flags & TransferFlags.Pending) != 0 && random.Next(3) == 0)
+            {
+                events[i].TimeoutSeconds = random.Next(3) == 0 ? 1u : 3u; // odd: see the class remarks
+            }
             events[i].Flags |= linked && i < count - 1 ? TransferFlags.Linked : TransferFlags.None;
             pendings.Add(events[i]);
         }
 
         return events;
+    }
+
+    // A linked chain of pending (or plain) transfers with a post or void at a random place, coordinated by its pending
+    // transfer's home (a post/void of a pending transfer homed elsewhere is refused across shards: not generated).
+    private static Transfer[] ChainWithPostOrVoid(CrossShardCluster cluster, Random random, List<Account> accounts, List<Transfer> pendings, List<Transfer> created)
+    {
+        var earlier = pendings.ToList(); // not this chain's own pending transfers (refused: see the design doc)
+        var events = PendingEvents(cluster, random, accounts, pendings).ToList();
+        var home = cluster.ShardOf(events[0].Id);
+        var candidates = created.FindAll(t => cluster.ShardOf(t.Id) == home);
+        candidates = candidates.Count > 0 ? candidates : earlier.FindAll(p => cluster.ShardOf(p.Id) == home);
+        if (candidates.Count == 0)
+        {
+            return [.. events];
+        }
+
+        var t = PostOrVoid(cluster, random, accounts, candidates);
+        if (cluster.ShardOf(t.PendingId) != home)
+        {
+            t.PendingId = CrossShardWorkload.IdWithHome(cluster, home); // an unknown pending transfer, homed here
+        }
+
+        var at = random.Next(events.Count + 1);
+        if (at == 0)
+        {
+            t.Id = CrossShardWorkload.IdWithHome(cluster, home); // the chain's first event's id names its coordinator
+        }
+
+        events.Insert(at, t);
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            e.Flags = i < events.Count - 1 ? e.Flags | TransferFlags.Linked : e.Flags & ~TransferFlags.Linked;
+            events[i] = e;
+        }
+
+        return [.. events];
     }
 
     // A post or void of an earlier event (or of an unknown id), homed with it, with some fields changed.

@@ -41,12 +41,23 @@ internal static class CrossShardWorkload
                 SubmitRandom(cluster);
             }
 
+            if (chaos != Chaos.None && cluster.Random.Next(100) == 0)
+            {
+                // A pause: timers fire at once and pending transfers (timeouts of 1 s) expire during the chaos.
+                cluster.AdvanceNs(250 * CrossShardCluster.StepNs);
+            }
+
             cluster.Step();
         }
 
         cluster.Chaos = Chaos.None;
         var quietStepsMax = (int)(20 * Options.AbandonTimeoutNs / CrossShardCluster.StepNs);
         Assert.True(cluster.RunUntilQuiet(quietStepsMax), $"the cluster is quiet within 20 abandonment timeouts after the chaos stops: {cluster.Describe()}");
+        CrossShardChecks.AssertConsistent(cluster);
+
+        // Every pending transfer with a timeout expires too.
+        cluster.AdvanceNs(1500 * CrossShardCluster.StepNs);
+        Assert.True(cluster.RunUntilQuiet(quietStepsMax), $"the cluster is quiet after the last expiries: {cluster.Describe()}");
         CrossShardChecks.AssertConsistent(cluster);
         return cluster;
     }
@@ -122,6 +133,7 @@ internal static class CrossShardWorkload
             var idHome = i > 0 && cluster.Random.Next(3) == 0 ? cluster.Random.Next(cluster.ShardCount) : home;
             events[i] = Transfer(cluster, idHome, RandomAccount(cluster), RandomAccount(cluster), (UInt128)cluster.Random.Next(1, 120));
             events[i].Flags |= cluster.Random.Next(6) == 0 ? TransferFlags.Pending : TransferFlags.None;
+            events[i].TimeoutSeconds = (events[i].Flags & TransferFlags.Pending) != 0 && cluster.Random.Next(2) == 0 ? 1u : 0u;
             if (i < count - 1 || cluster.Random.Next(50) == 0)
             {
                 events[i].Flags |= count > 1 || cluster.Random.Next(2) == 0 ? TransferFlags.Linked : TransferFlags.None;

@@ -57,6 +57,26 @@ public sealed class CrossShardTwoPhaseScenarioTests
         Assert.True(Acknowledged(cluster, TransferFlags.VoidPendingTransfer) >= 1, $"only {Acknowledged(cluster, TransferFlags.VoidPendingTransfer)} voids acknowledged");
         Assert.Contains(cluster.Workload.Fates, f => f.Status is CreateTransferResult.PendingTransferAlreadyPosted or CreateTransferResult.PendingTransferAlreadyVoided);
         Assert.True(cluster.ReadsChecked > 0);
+        var chained = cluster.Workload.Fates.Count(f => (f.Submitted.Flags & TransferFlags.Linked) != 0 && f.Outcome == TransferOutcome.Created &&
+            (f.Submitted.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0);
+        Assert.True(chained >= 1, "a post or void inside a cross-shard chain was acknowledged");
+    }
+
+    [Fact]
+    public void Pending_transfers_with_a_timeout_expire_at_their_home_and_later_posts_get_pending_transfer_expired()
+    {
+        var cluster = SetUpBank(seed: 611);
+        cluster.RunTicks(600);
+        HealAndCheck(cluster);
+
+        // Every timeout passes; then each unresolved pending transfer with one must be expired on both legs.
+        cluster.RunTicks((BankWorkload.PendingTimeoutSecondsMax * 10) + 1);
+        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"expiries unfinished\n{cluster.Describe()}");
+        BankChecker.CheckQuiet(cluster);
+        var timed = cluster.Workload.Fates.Where(f => f.Submitted.TimeoutSeconds != 0 && f.Outcome == TransferOutcome.Created).ToList();
+        Assert.True(timed.Count >= 5, $"only {timed.Count} pending transfers with a timeout acknowledged");
+        Assert.Contains(cluster.Workload.Fates, f => f.Status == CreateTransferResult.PendingTransferExpired);
+        Assert.Contains(timed, f => cluster.Leader(f.Home)?.Ledger?.GetPendingStatus(f.Submitted.Id) == PendingStatus.Expired);
     }
 
     public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);

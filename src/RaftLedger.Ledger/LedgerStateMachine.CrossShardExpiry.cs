@@ -1,0 +1,99 @@
+using RaftLedger.Common;
+using RaftLedger.Ledger.CrossShard;
+
+namespace RaftLedger.Ledger;
+
+// Expiry of cross-shard pending transfers (see CrossShardExpiry): the home's index of when each expires,
+// the expiry event's checks at Decide, and what its commit changes.
+public sealed partial class LedgerStateMachine
+{
+    /// <summary>
+    /// When the cross-shard pending transfer <paramref name="pendingId"/> stored here (its id home) expires, while it
+    /// is still to be expired here; false once posted, voided or expired, or when it is not a cross-shard pending
+    /// transfer with a timeout. Reads committed state.
+    /// </summary>
+    public bool TryGetCrossShardExpiry(UInt128 pendingId, out ulong expiresAtNs)
+    {
+        expiresAtNs = 0;
+        if (!store.TryGetSideRecord(CrossShardTables.Expiry, pendingId, out var value))
+        {
+            return false;
+        }
+
+        expiresAtNs = CrossShardExpiry.ReadRecord(value);
+        return true;
+    }
+
+    /// <summary>
+    /// A pending transfer with a timeout, created by a cross-shard transaction, got its status here: remember when
+    /// it expires. When both its accounts live here too (an event of a cross-shard chain), the ledger's own expiry
+    /// index takes it, as for a local pending transfer: the ledger releases it at its first batch after that time,
+    /// and a post or void of it may take the fast path. Otherwise the Expiry table does, for the driver.
+    /// </summary>
+    private void ScheduleCrossShardExpiry(in Transfer pending)
+    {
+        Invariant.Check((pending.Flags & TransferFlags.Pending) != 0 && pending.TimeoutSeconds != 0);
+        Invariant.Check(pending.Timestamp != 0, "the pending transfer is stored with its timestamp");
+        var expiresAt = (ulong)UInt128.Min(ExpiresAt(pending.Timestamp, pending.TimeoutSeconds), LedgerLimits.TimestampMax);
+        if (batch.Account(batch.LoadAccount(pending.DebitAccountId)).Exists && batch.Account(batch.LoadAccount(pending.CreditAccountId)).Exists)
+        {
+            batch.Writes.AddExpiry(new ExpiryEntry(expiresAt, pending.Id));
+            return;
+        }
+
+        batch.SetSideRecord(CrossShardTables.Expiry, pending.Id, CrossShardExpiry.WriteRecord(expiresAt));
+    }
+
+    /// <summary>A post or void resolved the pending transfer: it no longer expires. False when it was not a cross-shard one.</summary>
+    private bool UnscheduleCrossShardExpiry(UInt128 pendingId)
+    {
+        if (!batch.TryGetSideRecord(CrossShardTables.Expiry, pendingId, out _))
+        {
+            return false;
+        }
+
+        batch.SetSideRecord(CrossShardTables.Expiry, pendingId, null);
+        return true;
+    }
+
+    /// <summary>
+    /// Decide's check of an expiry event, in log order: the pending transfer is still pending here and its expiry
+    /// time is at or before this Decide's timestamp (the local ledger's rule). Otherwise the expiry aborts with a
+    /// status no client sees (never a transient one: the id must not be burnt).
+    /// </summary>
+    private CreateTransferResult ExpiryStatus(in Transfer expiry, ulong timestamp)
+    {
+        Invariant.Check(CrossShardExpiry.IsExpiry(expiry));
+        if (!batch.TryGetTransfer(expiry.PendingId, out var p) || (p.Flags & TransferFlags.Pending) == 0)
+        {
+            return CreateTransferResult.PendingTransferNotPending;
+        }
+
+        var status = batch.GetPendingStatus(p.Id);
+        var outcome = status switch
+        {
+            PendingStatus.Posted => CreateTransferResult.PendingTransferAlreadyPosted,
+            PendingStatus.Voided => CreateTransferResult.PendingTransferAlreadyVoided,
+            PendingStatus.Expired => CreateTransferResult.PendingTransferExpired,
+            _ => CreateTransferResult.Created,
+        };
+        if (outcome != CreateTransferResult.Created)
+        {
+            return outcome;
+        }
+
+        // Only a pending transfer whose expiry is kept here (a local one expires through the ledger's own index).
+        var kept = batch.TryGetSideRecord(CrossShardTables.Expiry, p.Id, out _);
+        var due = p.TimeoutSeconds != 0 && ExpiresAt(p.Timestamp, p.TimeoutSeconds) <= timestamp;
+        return kept && due && status == PendingStatus.Pending ? CreateTransferResult.Created : CreateTransferResult.PendingTransferNotPending;
+    }
+
+    /// <summary>The expiry committed at the pending transfer's home: from now on (log order) it is expired here.</summary>
+    private void CommitExpiry(UInt128 pendingId)
+    {
+        Invariant.Check(batch.GetPendingStatus(pendingId) == PendingStatus.Pending, "Decide commits the expiry of a pending transfer");
+        batch.SetPendingStatus(pendingId, PendingStatus.Expired);
+        var scheduled = UnscheduleCrossShardExpiry(pendingId);
+        Invariant.Check(scheduled, "an expiry commits only where the pending transfer's expiry is kept");
+    }
+}

@@ -211,6 +211,11 @@ public sealed partial class LedgerStateMachine
     /// </summary>
     private void RestoreExpiryIndex(List<Transfer> expiring, LedgerWriteSet writes, ulong lastTimestamp)
     {
+        if (expiring.Count == 0)
+        {
+            return;
+        }
+
         foreach (var transfer in expiring)
         {
             if (store.TryGetAccount(transfer.DebitAccountId, out _) && store.TryGetAccount(transfer.CreditAccountId, out _))

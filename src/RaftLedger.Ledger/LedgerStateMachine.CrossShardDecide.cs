@@ -56,7 +56,7 @@ public sealed partial class LedgerStateMachine
                 if (inline)
                 {
                     homeSides[e] = (LegSides)reader.U8() & (LegSides.Debit | LegSides.Credit);
-                    remote[e] = new LegReport((ushort)e, CrossShardCommand.ReadSide(ref reader), CrossShardCommand.ReadSide(ref reader));
+                    remote[e] = new LegReport((ushort)e, CrossShardCommand.ReadSide(ref reader, "Decide"), CrossShardCommand.ReadSide(ref reader, "Decide"));
                 }
             }
 

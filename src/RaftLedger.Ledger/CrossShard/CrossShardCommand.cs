@@ -134,19 +134,20 @@ public static class CrossShardCommand
     public static byte[] EncodeAbortIfUndecided(IReadOnlyList<UInt128> transactionIds) =>
         EncodeIds(LedgerOperation.CrossShardAbortIfUndecided, transactionIds);
 
-    private static void WriteSide(ByteWriter writer, SideReport side)
+    /// <summary>A side report (u8 outcome, u32 ledger) in a Decide item or a Prepared message.</summary>
+    internal static void WriteSide(ByteWriter writer, SideReport side)
     {
         writer.U8((byte)side.Outcome);
         writer.U32(side.Ledger);
     }
 
-    /// <summary>A side report in a Decide item (<see cref="DecideFlags.HomeInline"/>); an unknown outcome is corrupt data.</summary>
-    internal static SideReport ReadSide(ref ByteReader reader)
+    /// <summary>Reads what <see cref="WriteSide"/> wrote; an unknown outcome is corrupt data from <paramref name="source"/>.</summary>
+    internal static SideReport ReadSide(ref ByteReader reader, string source)
     {
         var outcome = (LegOutcome)reader.U8();
         if (outcome > LegOutcome.IdBusy)
         {
-            throw new InvalidDataException($"A cross-shard Decide carries unknown leg outcome {(byte)outcome}: the command is corrupt.");
+            throw new InvalidDataException($"A cross-shard {source} carries unknown leg outcome {(byte)outcome}: it is corrupt.");
         }
 
         return new SideReport(outcome, reader.U32());

@@ -96,8 +96,8 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 foreach (var report in Reports)
                 {
                     writer.U16(report.EventIndex);
-                    WriteSide(writer, report.Debit);
-                    WriteSide(writer, report.Credit);
+                    CrossShardCommand.WriteSide(writer, report.Debit);
+                    CrossShardCommand.WriteSide(writer, report.Credit);
                 }
 
                 break;
@@ -165,7 +165,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 var reports = new LegReport[reader.Count(CrossShardLimits.TransactionEventsMax)];
                 for (var i = 0; i < reports.Length; i++)
                 {
-                    reports[i] = new LegReport(reader.U16(), ReadSide(ref reader), ReadSide(ref reader));
+                    reports[i] = new LegReport(reader.U16(), CrossShardCommand.ReadSide(ref reader, "message"), CrossShardCommand.ReadSide(ref reader, "message"));
                 }
 
                 message = message with { Prepared = prepared, Reports = reports };
@@ -188,23 +188,6 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
 
         reader.End();
         return message;
-    }
-
-    private static void WriteSide(ByteWriter writer, SideReport side)
-    {
-        writer.U8((byte)side.Outcome);
-        writer.U32(side.Ledger);
-    }
-
-    private static SideReport ReadSide(ref ByteReader reader)
-    {
-        var outcome = (LegOutcome)reader.U8();
-        if (outcome > LegOutcome.IdBusy)
-        {
-            throw new InvalidDataException("unknown leg outcome");
-        }
-
-        return new SideReport(outcome, reader.U32());
     }
 }
 

@@ -225,6 +225,9 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
         }
     }
 
+    /// <summary>Tests only: holds the flush lock, so the writer thread cannot take queued appends until disposed.</summary>
+    internal Lock.Scope HoldFlushesForTest() => _flushLock.EnterScope();
+
     private void FlushInline(PendingAppend pending)
     {
         try

@@ -18,25 +18,12 @@ public sealed class CrossShardExpiryProcessTests
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    private static async Task<Dictionary<UInt128, Account>> LookupAsync(ClusterHarness harness, params UInt128[] ids)
-    {
-        var found = await harness.AnsweredAsync(() => harness.Client.LookupAccountsAsync(harness.Api(2), ids, Cancel));
-        return found.ToDictionary(a => a.Id);
-    }
-
     [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task A_pending_transfer_with_a_timeout_across_shards_expires_on_both_legs()
     {
         await using var harness = await ClusterHarness.StartAsync();
         var accounts = ClusterHarness.Accounts(seed: 23);
-        await harness.CreateAccountsAsync(accounts.NewAccounts());
-        var funding = new List<Transfer>();
-        for (var shard = 0; shard < ClusterHarness.ShardCount; shard++)
-        {
-            funding.AddRange(ClusterHarness.Funding(accounts, shard, firstId: 1_000 + (ulong)(shard * 100)));
-        }
-
-        Assert.All(await harness.CreateTransfersAsync([.. funding], [1, 2, 3]), r => Assert.True(r.IsCreated || r.Status == "exists", $"{r.Status}. {harness.LogHint}"));
+        await CrossShardProcessTests.FundAsync(harness, accounts);
         UInt128 a = accounts.Customers[0][0], b = accounts.Customers[1][0];
         var before = await CrossShardProcessTests.QuietAccountsAsync(harness, [a, b]);
 
@@ -52,7 +39,7 @@ public sealed class CrossShardExpiryProcessTests
             TimeoutSeconds = 2,
         };
         Assert.Equal(["created"], (await harness.CreateTransfersAsync([timed], [1])).Select(r => r.Status));
-        var reserved = await LookupAsync(harness, a, b);
+        var reserved = await CrossShardTwoPhaseProcessTests.LookupAsync(harness, a, b);
         Assert.Equal((before[a].DebitsPending + 9, before[b].CreditsPending + 9), (reserved[a].DebitsPending, reserved[b].CreditsPending));
 
         // Cluster time passes the timeout: the home (shard 2) expires it and both legs are released (bounded wait).
@@ -61,7 +48,7 @@ public sealed class CrossShardExpiryProcessTests
         while (DateTime.UtcNow < deadline && (now[a].DebitsPending != before[a].DebitsPending || now[b].CreditsPending != before[b].CreditsPending))
         {
             await Task.Delay(200, Cancel);
-            now = await LookupAsync(harness, a, b);
+            now = await CrossShardTwoPhaseProcessTests.LookupAsync(harness, a, b);
         }
 
         Assert.True(now[a].DebitsPending == before[a].DebitsPending && now[b].CreditsPending == before[b].CreditsPending,

@@ -37,7 +37,7 @@ public sealed class CrossShardProcessTests
     private static Transfer Pay(UInt128 id, UInt128 debit, UInt128 credit, ulong amount, TransferFlags flags = TransferFlags.None) =>
         new() { Id = id, DebitAccountId = debit, CreditAccountId = credit, Amount = amount, Ledger = DemoAccounts.Ledger, Code = DemoAccounts.Code, Flags = flags };
 
-    private static async Task FundAsync(ClusterHarness harness, DemoAccounts accounts)
+    internal static async Task FundAsync(ClusterHarness harness, DemoAccounts accounts)
     {
         await harness.CreateAccountsAsync(accounts.NewAccounts());
         var funding = new List<Transfer>();

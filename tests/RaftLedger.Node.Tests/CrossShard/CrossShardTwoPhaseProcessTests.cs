@@ -23,7 +23,7 @@ public sealed class CrossShardTwoPhaseProcessTests
     private static Transfer Resolve(UInt128 id, UInt128 pendingId, ulong amount, TransferFlags kind) =>
         new() { Id = id, PendingId = pendingId, Amount = amount, Flags = kind };
 
-    private static async Task<Dictionary<UInt128, Account>> LookupAsync(ClusterHarness harness, params UInt128[] ids)
+    internal static async Task<Dictionary<UInt128, Account>> LookupAsync(ClusterHarness harness, params UInt128[] ids)
     {
         var found = await harness.AnsweredAsync(() => harness.Client.LookupAccountsAsync(harness.Api(2), ids, Cancel));
         return found.ToDictionary(a => a.Id);
@@ -34,14 +34,7 @@ public sealed class CrossShardTwoPhaseProcessTests
     {
         await using var harness = await ClusterHarness.StartAsync();
         var accounts = ClusterHarness.Accounts(seed: 17);
-        await harness.CreateAccountsAsync(accounts.NewAccounts());
-        var funding = new List<Transfer>();
-        for (var shard = 0; shard < ClusterHarness.ShardCount; shard++)
-        {
-            funding.AddRange(ClusterHarness.Funding(accounts, shard, firstId: 1_000 + (ulong)(shard * 100)));
-        }
-
-        Assert.All(await harness.CreateTransfersAsync([.. funding], [1, 2, 3]), r => Assert.True(r.IsCreated || r.Status == "exists", $"{r.Status}. {harness.LogHint}"));
+        await CrossShardProcessTests.FundAsync(harness, accounts);
         var c = accounts.Customers;
         UInt128 a = c[0][0], b = c[1][0], d = c[0][1], e = c[2][1];
         var before = await CrossShardProcessTests.QuietAccountsAsync(harness, [a, b, d, e]);

@@ -275,4 +275,34 @@ public sealed class BatchingTests
         Assert.Equal(3, ShardRouter.ShardOf(Assert.Single(Assert.Single(cluster.Node(3).TransferRequests)).Id, ShardCount));
         Assert.Equal(3, client.Statistics.RequestsToLeader);
     }
+
+    [Fact]
+    public async Task Events_of_a_leaderless_shard_do_not_hold_up_a_nodes_own_shards()
+    {
+        // Shard 0 has no leader and node 1 is the only node known, so it is also shard 0's fallback.
+        var cluster = new FakeCluster(ShardCount, shard => shard == 0 ? 0UL : 1UL);
+        cluster.Map = cluster.Map with { Nodes = [cluster.Map.Nodes[0]] };
+        var electing = new TaskCompletionSource();
+        cluster.Node(1).OnTransfers = async events =>
+        {
+            if (events.Any(t => ShardRouter.ShardOf(t.Id, ShardCount) == 0))
+            {
+                await electing.Task; // a node holds a leaderless shard's events until it has a leader
+            }
+
+            return FakeNode.Created(events.Length);
+        };
+        await using var client = cluster.Client();
+        var cancel = TestContext.Current.CancellationToken;
+        await client.ConnectAsync(cancel);
+
+        var held = client.CreateTransferAsync(TransferOnShard(0, 1), cancellationToken: cancel);
+        var led = await client.CreateTransferAsync(TransferOnShard(1, 2), cancellationToken: cancel);
+
+        Assert.True(led.IsCreated);
+        Assert.False(held.IsCompleted);
+        electing.SetResult();
+        Assert.True((await held).IsCreated);
+        Assert.Equal(1, client.Statistics.RequestsToLeader);
+    }
 }

@@ -108,16 +108,23 @@ internal sealed class ClusterRouter : IAsyncDisposable
 
     /// <summary>
     /// Whether shard <paramref name="shard"/>'s events queued for <paramref name="node"/> should still
-    /// go there: it is the shard's leader, or (leader unknown or failed) it is a fallback node that has
-    /// not failed recently, or every node failed recently (moving would not help). Stable, unlike
-    /// <see cref="Target"/>'s round robin, so a leaderless shard's events do not hop between queues.
+    /// go there. A leader queue (<paramref name="fallback"/> false) keeps them while the node leads the
+    /// shard and has not failed recently. A fallback queue keeps them while the shard's leader is
+    /// unknown or failed and the node itself has not failed recently (or every node has: moving would
+    /// not help). Stable, unlike <see cref="Target"/>'s round robin, so a leaderless shard's events do
+    /// not hop between queues.
     /// </summary>
-    public bool StillTargets(RouteTable route, int shard, NodeSlot node)
+    public bool StillTargets(RouteTable route, int shard, NodeSlot node, bool fallback)
     {
         var now = time.GetTimestamp();
         if (route.Leaders[shard] is { } leader && !leader.IsAvoided(now))
         {
-            return ReferenceEquals(leader, node);
+            return !fallback && ReferenceEquals(leader, node);
+        }
+
+        if (!fallback)
+        {
+            return false;
         }
 
         if (!node.IsAvoided(now))

@@ -14,6 +14,9 @@ namespace RaftLedger.Client.Internal;
 /// node, whatever their shards, in the next request (up to <see cref="ClientLimits.BatchEventsMax"/>
 /// events). The node splits the request by shard again and persists all its shards' entries of one
 /// scheduler round with one fsync, so one request per node costs far less than one per shard.
+/// Events sent to a node only as a fallback (their shard's leader is unknown or failed recently) wait
+/// in a separate queue of that node: the node holds such a request until the shard has elected a
+/// leader, and the events of the shards it leads must not wait with them.
 /// </summary>
 internal sealed class CreatePipeline<TEvent>
 {
@@ -22,8 +25,8 @@ internal sealed class CreatePipeline<TEvent>
     private readonly LedgerClientOptions options;
     private readonly TimeProvider time;
     private readonly StatisticsCounters statistics;
-    // One queue per node slot; slots live as long as the router, so queues are never removed.
-    private readonly ConcurrentDictionary<NodeSlot, NodeQueue<TEvent>> queues = new();
+    // Two queues per node slot (leader, fallback); slots live as long as the router, so queues are never removed.
+    private readonly ConcurrentDictionary<QueueKey, NodeQueue<TEvent>> queues = new();
 
     public CreatePipeline(EventKind<TEvent> kind, ClusterRouter router, LedgerClientOptions options, TimeProvider time, StatisticsCounters statistics)
     {
@@ -45,7 +48,7 @@ internal sealed class CreatePipeline<TEvent>
             call.ExpectParts(1);
             var shard = ShardRouter.ShardOf(kind.RoutingId(events[0]), route.ShardCount);
             var part = new CallPart<TEvent>(call, shard, [0], kind.IsLinked(events[0]));
-            QueueOf(router.Target(route, shard, out _)).Enqueue(part);
+            QueueOf(TargetOf(route, shard)).Enqueue(part);
             return;
         }
 
@@ -67,7 +70,7 @@ internal sealed class CreatePipeline<TEvent>
     private void Route(RouteTable route, List<CallPart<TEvent>> parts)
     {
         Invariant.Check(parts.Count > 0);
-        var groups = new List<(NodeSlot Node, List<CallPart<TEvent>> Parts)>();
+        var groups = new List<(QueueKey Queue, List<CallPart<TEvent>> Parts)>();
         CallPart<TEvent>? open = null;
         foreach (var part in parts)
         {
@@ -79,60 +82,66 @@ internal sealed class CreatePipeline<TEvent>
                 continue;
             }
 
-            GroupOf(groups, router.Target(route, part.Shard, out _)).Add(part);
+            GroupOf(groups, TargetOf(route, part.Shard)).Add(part);
         }
 
         if (open is not null)
         {
-            GroupOf(groups, router.Target(route, open.Shard, out _)).Add(open);
+            GroupOf(groups, TargetOf(route, open.Shard)).Add(open);
         }
 
-        foreach (var (node, nodeParts) in groups)
+        foreach (var (queue, queueParts) in groups)
         {
-            QueueOf(node).Enqueue(nodeParts);
+            QueueOf(queue).Enqueue(queueParts);
         }
     }
 
-    private static List<CallPart<TEvent>> GroupOf(List<(NodeSlot Node, List<CallPart<TEvent>> Parts)> groups, NodeSlot node)
+    private static List<CallPart<TEvent>> GroupOf(List<(QueueKey Queue, List<CallPart<TEvent>> Parts)> groups, QueueKey queue)
     {
         foreach (var (known, parts) in groups)
         {
-            if (ReferenceEquals(known, node))
+            if (known == queue)
             {
                 return parts;
             }
         }
 
         var added = new List<CallPart<TEvent>>();
-        groups.Add((node, added));
+        groups.Add((queue, added));
         return added;
     }
 
-    private NodeQueue<TEvent> QueueOf(NodeSlot node) =>
-        queues.GetOrAdd(node, static (slot, pipeline) => new NodeQueue<TEvent>(slot, pipeline, pipeline.options.RequestsInFlightPerNodeMax), this);
+    private QueueKey TargetOf(RouteTable route, int shard)
+    {
+        var node = router.Target(route, shard, out var toLeader);
+        return new QueueKey(node, Fallback: !toLeader);
+    }
+
+    private NodeQueue<TEvent> QueueOf(QueueKey queue) =>
+        queues.GetOrAdd(queue, static (key, pipeline) => new NodeQueue<TEvent>(key, pipeline, pipeline.options.RequestsInFlightPerNodeMax), this);
 
     /// <summary>
-    /// Sends one batch to <paramref name="node"/> once. Parts whose call is over (deadline,
-    /// cancellation, disposal) leave first, and parts whose shard is now led elsewhere move to that
-    /// node's queue. On a failure that retrying can fix, the parts are routed again after a backoff
+    /// Sends one batch to <paramref name="queue"/>'s node once. Parts whose call is over (deadline,
+    /// cancellation, disposal) leave first, and parts that this queue should no longer send (their
+    /// shard is now led elsewhere, or the node failed) move to their current target's queue. On a failure that retrying can fix, the parts are routed again after a backoff
     /// (by their shards' leaders then), with the same events and ids; this sender's slot is freed at
     /// once so the node's other traffic does not wait for the backoff.
     /// </summary>
-    internal async Task SendAsync(NodeSlot node, List<CallPart<TEvent>> batch)
+    internal async Task SendAsync(QueueKey queue, List<CallPart<TEvent>> batch)
     {
         var earliestDeadline = DropFinished(batch);
         var route = router.Table;
         Invariant.Check(route is not null);
-        MoveRerouted(route!, node, batch);
+        MoveRerouted(route!, queue, batch);
         if (batch.Count == 0)
         {
             return;
         }
 
         var (events, count) = Gather(batch);
-        Count(route!, node, batch, count);
+        Count(route!, queue, batch, count);
         var timeout = Min(options.RequestTimeout, router.Remaining(earliestDeadline));
-        var connection = node.Connection;
+        var connection = queue.Node.Connection;
         try
         {
             var answers = await kind.SendAsync(connection, events, count, timeout, router.Stopping);
@@ -159,13 +168,13 @@ internal sealed class CreatePipeline<TEvent>
         }
     }
 
-    /// <summary>Moves the parts that <paramref name="node"/> should no longer get to their shards' current targets.</summary>
-    private void MoveRerouted(RouteTable route, NodeSlot node, List<CallPart<TEvent>> batch)
+    /// <summary>Moves the parts that <paramref name="queue"/> should no longer send to their shards' current targets.</summary>
+    private void MoveRerouted(RouteTable route, QueueKey queue, List<CallPart<TEvent>> batch)
     {
         List<CallPart<TEvent>>? moved = null;
         for (var i = batch.Count - 1; i >= 0; i--)
         {
-            if (!router.StillTargets(route, batch[i].Shard, node))
+            if (!router.StillTargets(route, batch[i].Shard, queue.Node, queue.Fallback))
             {
                 (moved ??= []).Insert(0, batch[i]);
                 batch.RemoveAt(i);
@@ -199,14 +208,15 @@ internal sealed class CreatePipeline<TEvent>
         }
     }
 
-    private void Count(RouteTable route, NodeSlot node, List<CallPart<TEvent>> batch, int count)
+    private void Count(RouteTable route, QueueKey queue, List<CallPart<TEvent>> batch, int count)
     {
         var retry = false;
-        var toLeader = true;
+        var toLeader = !queue.Fallback;
         foreach (var part in batch)
         {
             retry |= part.FailedAttempts > 0;
-            toLeader &= ClusterRouter.IsLeader(route, part.Shard, node);
+            // MoveRerouted kept only the parts whose shard this node leads in a leader queue.
+            Invariant.Check(queue.Fallback || ClusterRouter.IsLeader(route, part.Shard, queue.Node));
         }
 
         Interlocked.Increment(ref statistics.CreateRequests);
@@ -347,13 +357,16 @@ internal sealed class CreatePipeline<TEvent>
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => b == Timeout.InfiniteTimeSpan || a <= b ? a : b;
 }
 
+/// <summary>A node's create queue: the one for the shards it leads, or the one for parts it gets as a fallback.</summary>
+internal readonly record struct QueueKey(NodeSlot Node, bool Fallback);
+
 /// <summary>
 /// One node's waiting parts (of any shards) and its requests in flight. A sender that finishes a
 /// request takes the next batch itself, so a busy node keeps exactly its in-flight limit of requests going.
 /// </summary>
 internal sealed class NodeQueue<TEvent>
 {
-    private readonly NodeSlot node;
+    private readonly QueueKey queue;
     private readonly CreatePipeline<TEvent> pipeline;
     private readonly int inFlightMax;
     private readonly Lock gate = new();
@@ -361,10 +374,10 @@ internal sealed class NodeQueue<TEvent>
     // Invariant: 0 <= inFlight <= inFlightMax; waiting is empty whenever inFlight < inFlightMax.
     private int inFlight;
 
-    public NodeQueue(NodeSlot node, CreatePipeline<TEvent> pipeline, int inFlightMax)
+    public NodeQueue(QueueKey queue, CreatePipeline<TEvent> pipeline, int inFlightMax)
     {
         Invariant.Check(inFlightMax >= 1);
-        this.node = node;
+        this.queue = queue;
         this.pipeline = pipeline;
         this.inFlightMax = inFlightMax;
     }
@@ -424,7 +437,7 @@ internal sealed class NodeQueue<TEvent>
         {
             try
             {
-                await pipeline.SendAsync(node, batch);
+                await pipeline.SendAsync(queue, batch);
             }
             catch (Exception exception)
             {

@@ -47,8 +47,8 @@ public sealed record LedgerClientOptions
     /// Create requests in flight per node. A call's events wait in the queue of the node that leads
     /// their shard; while that many requests to the node are in flight, further events for any of the
     /// node's shards queue and leave together in the next request (automatic batching). An idle node
-    /// gets a call's events at once. The default of 1 gave the highest throughput and the lowest p99
-    /// with 64 callers in docs/PERFORMANCE.md (Client SDK).
+    /// gets a call's events at once. With 64 callers, 1 gave larger requests, more throughput and a
+    /// lower p99 than 2 (docs/PERFORMANCE.md, Client SDK).
     /// </summary>
     public int RequestsInFlightPerNodeMax { get; init; } = 1;
 

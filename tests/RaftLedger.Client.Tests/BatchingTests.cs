@@ -100,13 +100,15 @@ public sealed class BatchingTests
         await client.ConnectAsync(TestContext.Current.CancellationToken);
         var cancel = TestContext.Current.CancellationToken;
 
+        // Node 1 leads every shard: the three calls, on three shards, share its queue.
         var inFlight = client.CreateTransferAsync(TransferOnShard(1, 1), cancellationToken: cancel);
-        var open = client.CreateTransfersAsync(new[] { TransferOnShard(1, 2, TransferFlags.Linked), TransferOnShard(1, 3, TransferFlags.Linked) }, cancellationToken: cancel);
-        var after = client.CreateTransferAsync(TransferOnShard(1, 4), cancellationToken: cancel);
+        var open = client.CreateTransfersAsync(new[] { TransferOnShard(2, 2, TransferFlags.Linked), TransferOnShard(3, 3, TransferFlags.Linked) }, cancellationToken: cancel);
+        var after = client.CreateTransferAsync(TransferOnShard(3, 4), cancellationToken: cancel);
         gate.SetResult();
         await Task.WhenAll(inFlight, open, after);
 
-        // The open chain's request must not carry the next call's event (it would join the chain).
+        // The open chain stays whole (both events on shard 2's part) and its request must not carry
+        // the next call's event, although that one is for the same node (it would join the chain).
         Assert.Equal([1, 2, 1], cluster.Log.Select(entry => entry.Events));
     }
 

@@ -16,10 +16,20 @@ public readonly record struct ClientStatistics
     /// <summary>Create requests sent to nodes, retries included: at most one per call, usually far fewer under load.</summary>
     public long CreateRequests { get; init; }
 
-    /// <summary>Create requests that were retries of an earlier request with the same events.</summary>
+    /// <summary>
+    /// Events carried by those requests, retries included: <c>CreateRequestEvents / CreateRequests</c>
+    /// is the mean request size the automatic batching achieved.
+    /// </summary>
+    public long CreateRequestEvents { get; init; }
+
+    /// <summary>
+    /// Create requests that carried events of an earlier, failed request (same events, same ids). A
+    /// failed request's events are routed again by their shards' current leaders, so a retry may
+    /// carry only some of them, together with other events.
+    /// </summary>
     public long CreateRetries { get; init; }
 
-    /// <summary>Create requests sent to the node the client believed to lead the shard.</summary>
+    /// <summary>Create requests sent to the node the client believed to lead the shards of all the events in the request.</summary>
     public long RequestsToLeader { get; init; }
 
     /// <summary>Lookup and query requests sent (retries included).</summary>
@@ -38,6 +48,7 @@ internal sealed class StatisticsCounters
     public long CreateCalls;
     public long CreateEvents;
     public long CreateRequests;
+    public long CreateRequestEvents;
     public long CreateRetries;
     public long RequestsToLeader;
     public long ReadRequests;
@@ -49,6 +60,7 @@ internal sealed class StatisticsCounters
         CreateCalls = Interlocked.Read(ref CreateCalls),
         CreateEvents = Interlocked.Read(ref CreateEvents),
         CreateRequests = Interlocked.Read(ref CreateRequests),
+        CreateRequestEvents = Interlocked.Read(ref CreateRequestEvents),
         CreateRetries = Interlocked.Read(ref CreateRetries),
         RequestsToLeader = Interlocked.Read(ref RequestsToLeader),
         ReadRequests = Interlocked.Read(ref ReadRequests),

@@ -16,17 +16,20 @@ namespace RaftLedger.Client;
 /// leader is unknown or unreachable.
 /// </para>
 /// <para>
-/// <b>Batching.</b> Concurrent create calls for the same shard are coalesced into one request of up
-/// to 8189 events while a request to that shard is in flight; an idle client sends at once.
-/// <see cref="Statistics"/> counts calls and requests.
+/// <b>Batching.</b> Concurrent create calls whose shards are led by the same node are coalesced
+/// into one request of up to 8189 events while a request to that node is in flight (up to
+/// <see cref="LedgerClientOptions.RequestsInFlightPerNodeMax"/>); an idle client sends at once.
+/// <see cref="Statistics"/> counts calls, requests and the events they carried.
 /// </para>
 /// <para>
 /// <b>Retries.</b> Timeouts, UNAVAILABLE (503), DEADLINE_EXCEEDED (504) and connection failures are
 /// retried with the same events and ids, with exponential backoff and jitter, until the call's
 /// deadline. A retried event that the first attempt had already applied answers <c>exists</c>
 /// (idempotency), never a second transfer: treat <see cref="TransferOutcome.IsCreatedOrExists"/>
-/// as success. At the deadline an unanswered event reports <see cref="EventOutcome.NotApplied"/>
-/// or <see cref="EventOutcome.Unknown"/> instead of throwing.
+/// as success. A node answers for a whole request, which carries several shards' events, so an
+/// event can be retried (and answer <c>exists</c>) because another shard in its request failed.
+/// At the deadline an unanswered event reports <see cref="EventOutcome.NotApplied"/> or
+/// <see cref="EventOutcome.Unknown"/> instead of throwing.
 /// </para>
 /// </summary>
 public sealed class LedgerClient : IAsyncDisposable

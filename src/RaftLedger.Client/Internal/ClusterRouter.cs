@@ -74,30 +74,79 @@ internal sealed class ClusterRouter : IAsyncDisposable
     /// The node to send shard <paramref name="shard"/>'s next request to: its leader when known and
     /// not recently failed, otherwise the next seed node that has not failed recently.
     /// </summary>
-    public INodeConnection Pick(RouteTable route, int shard, out bool toLeader)
+    public INodeConnection Pick(RouteTable route, int shard, out bool toLeader) => Target(route, shard, out toLeader).Connection;
+
+    /// <summary>
+    /// The node whose create queue takes shard <paramref name="shard"/>'s events: its leader when known
+    /// and not recently failed (<paramref name="toLeader"/>), otherwise a fallback node that has not
+    /// failed recently, round robin (any node forwards to the leader).
+    /// </summary>
+    public NodeSlot Target(RouteTable route, int shard, out bool toLeader)
     {
         var now = time.GetTimestamp();
         if (shard >= 0 && route.Leaders[shard] is { } leader && !leader.IsAvoided(now))
         {
             toLeader = true;
-            return leader.Connection;
+            return leader;
         }
 
         toLeader = false;
-        var nodes = route.Nodes.Length > 0 ? route.Nodes : seeds;
+        var nodes = FallbackNodes(route);
         var start = Interlocked.Increment(ref roundRobin);
         for (var i = 0; i < nodes.Length; i++)
         {
             var slot = nodes[(int)((uint)(start + i) % (uint)nodes.Length)];
             if (!slot.IsAvoided(now))
             {
-                return slot.Connection;
+                return slot;
             }
         }
 
         // Every node failed recently: try them in turn rather than give up before the deadline.
-        return nodes[(int)((uint)start % (uint)nodes.Length)].Connection;
+        return nodes[(int)((uint)start % (uint)nodes.Length)];
     }
+
+    /// <summary>
+    /// Whether shard <paramref name="shard"/>'s events queued for <paramref name="node"/> should still
+    /// go there. A leader queue (<paramref name="fallback"/> false) keeps them while the node leads the
+    /// shard and has not failed recently. A fallback queue keeps them while the shard's leader is
+    /// unknown or failed and the node itself has not failed recently (or every node has: moving would
+    /// not help). Stable, unlike <see cref="Target"/>'s round robin, so a leaderless shard's events do
+    /// not hop between queues.
+    /// </summary>
+    public bool StillTargets(RouteTable route, int shard, NodeSlot node, bool fallback)
+    {
+        var now = time.GetTimestamp();
+        if (route.Leaders[shard] is { } leader && !leader.IsAvoided(now))
+        {
+            return !fallback && ReferenceEquals(leader, node);
+        }
+
+        if (!fallback)
+        {
+            return false;
+        }
+
+        if (!node.IsAvoided(now))
+        {
+            return true;
+        }
+
+        foreach (var slot in FallbackNodes(route))
+        {
+            if (!slot.IsAvoided(now))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>True when the map names <paramref name="node"/> as shard <paramref name="shard"/>'s leader.</summary>
+    public static bool IsLeader(RouteTable route, int shard, NodeSlot node) => ReferenceEquals(route.Leaders[shard], node);
+
+    private NodeSlot[] FallbackNodes(RouteTable route) => route.Nodes.Length > 0 ? route.Nodes : seeds;
 
     /// <summary>A request to <paramref name="connection"/> failed: avoid the node for a while (if it is down) and re-read the map.</summary>
     public void ReportFailure(INodeConnection connection, bool nodeLooksDown)

@@ -62,10 +62,17 @@ internal sealed class CreateCall<TEvent>
     public void Cancel() => done.TrySetCanceled(Cancellation);
 }
 
-/// <summary>The events of one call that go to one shard (indexes into the call, ascending).</summary>
-internal sealed class CallPart<TEvent>(CreateCall<TEvent> call, int[] indexes, bool endsOpenChain)
+/// <summary>
+/// The events of one call that go to one shard (indexes into the call, ascending). A part travels
+/// whole: it may share a request with parts of other calls and shards bound for the same node, and
+/// after a failed attempt it is routed again by its shard's current leader.
+/// </summary>
+internal sealed class CallPart<TEvent>(CreateCall<TEvent> call, int shard, int[] indexes, bool endsOpenChain)
 {
     public CreateCall<TEvent> Call { get; } = call;
+
+    /// <summary>The shard whose leader applies these events (a linked chain's first event's shard).</summary>
+    public int Shard { get; } = shard;
 
     public int[] Indexes { get; } = indexes;
 
@@ -76,6 +83,12 @@ internal sealed class CallPart<TEvent>(CreateCall<TEvent> call, int[] indexes, b
 
     /// <summary>Set once an attempt carrying this part had an unknown fate: its events may have been applied.</summary>
     public bool MaybeApplied { get; set; }
+
+    /// <summary>Failed requests that carried this part so far (drives its backoff; 0 on the first attempt).</summary>
+    public int FailedAttempts { get; set; }
+
+    /// <summary>The last failure of a request that carried this part, reported if the deadline passes.</summary>
+    public string? Problem { get; set; }
 
     public void Answer(ReadOnlySpan<EventAnswer> answers)
     {

@@ -118,15 +118,26 @@ public sealed partial class CrossShardDriver
         }
 
         var transaction = new Transaction(NextTransactionId(), request, offset, unit, prepareCount, nowNs);
-        AssignLegs(transaction);
         transactions.Add(transaction.Id, transaction);
         IndexEvents(transaction, UnitIdsOf(unit));
         request.Open++;
-        if (prepareCount == 0)
+        if (prepareCount > 0 && StartSnapshot(transaction))
+        {
+            return; // A balancing transfer: its amount is clamped on a snapshot of its accounts first (BeginPrepare later).
+        }
+
+        BeginPrepare(transaction);
+    }
+
+    /// <summary>Assigns the transaction's legs and sends its Prepares (or decides at once when nothing is to prepare).</summary>
+    private void BeginPrepare(Transaction transaction)
+    {
+        AssignLegs(transaction);
+        if (transaction.PrepareCount == 0)
         {
             EnqueueDecide(transaction, DecideFlags.None); // A transient failure burns the id through Decide, as locally.
         }
-        else if (!HasPostOrVoid(unit) && transaction.Participants.TryGetValue(shard, out var own))
+        else if (!HasPostOrVoid(transaction.Events) && transaction.Participants.TryGetValue(shard, out var own))
         {
             // The home's own sides are checked and posted by Decide itself (DecideFlags.HomeInline): no Prepare
             // here, so nothing is reserved or recorded on this shard before the decision. A chain with a post/void
@@ -342,9 +353,11 @@ public sealed partial class CrossShardDriver
                 AddSide(sides, ShardOf(t.Id), LegSides.Id);
             }
 
+            var guard = transaction.Guards.Length == 0 ? BalancingGuard.None : transaction.Guards[i];
             foreach (var (legShard, legSides) in sides)
             {
-                LegsOf(legsByShard, legShard).Add(new Leg((ushort)i, legSides, t));
+                var requested = (guard & BalancingGuard.Clamped) != 0 ? transaction.Requested[i] : UInt128.Zero;
+                LegsOf(legsByShard, legShard).Add(new Leg((ushort)i, legSides, t) { Guard = guard, Requested = requested });
             }
         }
 
@@ -465,7 +478,15 @@ public sealed partial class CrossShardDriver
 
         participants.Sort();
         transaction.Phase = Phase.Deciding;
-        transaction.Decide = WithExpiresElsewhere(new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses) { HomeSides = homeSides, Remote = remote });
+        var clamped = transaction.Guards.Length != 0;
+        flags |= clamped ? DecideFlags.Clamped : DecideFlags.None;
+        transaction.Decide = WithExpiresElsewhere(new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses)
+        {
+            HomeSides = homeSides,
+            Remote = remote,
+            Guards = transaction.Guards,
+            Requested = transaction.Requested,
+        });
         decideQueue.Add(transaction.Decide);
     }
 
@@ -736,6 +757,8 @@ public sealed partial class CrossShardDriver
                         SendPrepare(transaction, participant);
                     }
                 }
+
+                ResendSnapshots(transaction);
             }
             else if (transaction.Phase == Phase.Finishing && nowNs - transaction.LastFinishSentNs >= options.RetryIntervalNs)
             {
@@ -858,6 +881,20 @@ public sealed partial class CrossShardDriver
 
         /// <summary>Units of requests that reuse one of this transaction's ids: started once it is finished everywhere.</summary>
         public List<WaitingUnit> Waiters { get; } = [];
+
+        /// <summary>With balancing events: per event how its amount was clamped (empty otherwise; set before the legs are assigned).</summary>
+        public BalancingGuard[] Guards { get; set; } = [];
+
+        /// <summary>With balancing events: per event the amount the client asked for.</summary>
+        public UInt128[] Requested { get; set; } = [];
+
+        /// <summary>While the accounts a balancing event clamps on are read: the ids asked of each shard not answered yet.</summary>
+        public Dictionary<int, UInt128[]> SnapshotsAwaited { get; } = [];
+
+        /// <summary>The accounts read so far (as the ledger checks them: with reservations).</summary>
+        public Dictionary<UInt128, AccountSnapshot> Snapshot { get; } = [];
+
+        public ulong SnapshotSentNs { get; set; }
     }
 
     private sealed record WaitingUnit(Request Request, Transfer[] Events, int Offset);

@@ -223,6 +223,12 @@ public sealed partial class CrossShardDriver
             case CrossShardMessageKind.Delegated:
                 OnDelegatedReply(message);
                 break;
+            case CrossShardMessageKind.Snapshot:
+                OnSnapshotRequest(message);
+                break;
+            case CrossShardMessageKind.Snapshotted:
+                OnSnapshotReply(message);
+                break;
             default:
                 OnDecision(message.TransactionId, message.Decision);
                 break;

@@ -392,7 +392,7 @@ public sealed partial class LedgerStateMachine
 
         if (!ClampStillHolds(t, view, side, guard))
         {
-            return LegOutcome.IdBusy; // The coordinator's snapshot is stale: abort without statuses, the client retries.
+            return LegOutcome.StaleClamp; // The coordinator's snapshot is stale: abort without statuses and restart.
         }
 
         if ((t.Flags & TransferFlags.Pending) != 0 && BalanceSteps.PendingOverflows(view, side, t.Amount))

@@ -160,7 +160,7 @@ public sealed partial class LedgerStateMachine
             credit = CheckSide(homeLegs, home, BalanceSide.Credit);
         }
 
-        if (debit.Outcome == LegOutcome.IdBusy || credit.Outcome == LegOutcome.IdBusy)
+        if (debit.Outcome == LegOutcome.StaleClamp || credit.Outcome == LegOutcome.StaleClamp)
         {
             // A balancing side's headroom changed since the coordinator's snapshot: abort without statuses, retry.
             unprepared = true;

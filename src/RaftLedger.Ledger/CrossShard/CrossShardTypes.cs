@@ -87,6 +87,12 @@ public enum LegOutcome : byte
 
     /// <summary>At the id's home: another transaction in flight has claimed the id (the coordinator aborts; the client retries).</summary>
     IdBusy,
+
+    /// <summary>
+    /// A balancing side's headroom changed since the coordinator's snapshot (the clamped amount is stale): the
+    /// coordinator aborts without statuses and starts the transaction afresh on a new snapshot (a few times, then 503).
+    /// </summary>
+    StaleClamp,
 }
 
 /// <summary>One side's outcome, with the account's ledger when the outcome is <see cref="LegOutcome.LedgerMismatch"/>.</summary>

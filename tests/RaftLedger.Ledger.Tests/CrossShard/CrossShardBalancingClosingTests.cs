@@ -278,6 +278,51 @@ public sealed class CrossShardBalancingClosingTests
 
     private static readonly List<string> Attempts = [];
 
+    [Fact]
+    public void A_closing_leg_orphaned_by_a_coordinator_crash_reopens_its_account_after_the_abandonment_timeout()
+    {
+        var (cluster, a, b) = Funded();
+        var close = New(cluster, 0, a, b, 7, TransferFlags.Pending | TransferFlags.ClosingCredit);
+        var request = cluster.Submit([close]);
+        for (var steps = 0; cluster.Shards[1].Driver.PreparedTransactionCount == 0; steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 100, "the participant prepares");
+        }
+
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccountWithReservations(b, out var held));
+        Assert.Equal(AccountFlags.Closed, held.Flags & AccountFlags.Closed);
+        cluster.Shards[0].CrashLosingLog(); // The Decide never happens: presumed abort.
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        Assert.Single(request.Failures);
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccountWithReservations(b, out var reopened));
+        Assert.Equal(AccountFlags.None, reopened.Flags & AccountFlags.Closed);
+        Assert.False(cluster.Shards[1].Store.TryGetSideRecord(CrossShardTables.Closing, b, out _));
+        Assert.Equal(CreateTransferResult.Created, Run(cluster, New(cluster, 1, a, b, 1, TransferFlags.None))[0]);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void A_balancing_transfer_decided_before_a_coordinator_crash_is_finished_by_the_next_leader_and_a_retry_answers_exists()
+    {
+        var (cluster, a, b) = Funded();
+        var sweep = New(cluster, 0, a, b, 1000, TransferFlags.BalancingDebit);
+        var request = cluster.Submit([sweep]);
+        for (var steps = 0; !cluster.Shards[0].Store.EnumerateSideRecords().Any(r => r.Table == CrossShardTables.Coordinator); steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 200, "the coordinator decides");
+        }
+
+        cluster.Shards[0].Crash(); // Decided: the next leader finishes it.
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        Assert.Equal(CreateTransferResult.Exists, Run(cluster, sweep)[0]);
+        Assert.Equal((UInt128)100, Record(cluster, sweep.Id).Amount);
+        Assert.Equal((UInt128)100, Lookup(cluster, b).CreditsPosted);
+        Assert.Empty(request.Failures.FindAll(f => !f.Contains("leadership", StringComparison.Ordinal)));
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
     private static bool Eventually(CrossShardCluster cluster, Transfer[] events)
     {
         for (var attempt = 0; attempt < 30; attempt++)

@@ -9,9 +9,8 @@ public sealed partial class LedgerStateMachine
 {
     /// <summary>
     /// The status a cross-shard event gets from its home shard's own state and its fields alone:
-    /// TigerBeetle's checks up to (not including) the account checks, then
-    /// <see cref="CreateTransferResult.CrossShardNotSupported"/> for kinds not supported across shards
-    /// (post/void: see <see cref="CrossShardPostOrVoidStatus"/>; balancing, closing).
+    /// TigerBeetle's checks up to (not including) the account checks (a post/void gets
+    /// <see cref="CreateTransferResult.CrossShardNotSupported"/> here: see <see cref="CrossShardPostOrVoidStatus"/>).
     /// Reads committed state; not to be called while a command is being applied.
     /// </summary>
     public CreateTransferResult CrossShardLocalStatus(in Transfer t) => LocalStatus(t, pendingHere: false);
@@ -64,13 +63,8 @@ public sealed partial class LedgerStateMachine
             return fields;
         }
 
-        const TransferFlags notAcrossShards = TransferFlags.BalancingDebit | TransferFlags.BalancingCredit |
-            TransferFlags.ClosingDebit | TransferFlags.ClosingCredit;
-        if ((t.Flags & notAcrossShards) != 0)
-        {
-            return CreateTransferResult.CrossShardNotSupported;
-        }
-
+        // Balancing transfers are clamped by the coordinator on a snapshot and guarded where applied; closing ones close
+        // their accounts at Prepare (see "Balancing and closing across shards" in docs/design/cross-shard.md).
         // A pending transfer with a timeout is expired by its id home's leader (CrossShardExpiry).
         return CreateTransferResult.Created;
     }
@@ -211,7 +205,7 @@ public sealed partial class LedgerStateMachine
         for (var k = 0; k < item.Legs.Length; k++)
         {
             var leg = item.Legs[k];
-            var id = (leg.Sides & LegSides.Id) != 0 ? IdReport(leg.Transfer, item.TransactionId) : SideReport.Ok;
+            var id = (leg.Sides & LegSides.Id) != 0 ? IdReport(leg.AsRequested, item.TransactionId) : SideReport.Ok;
             if (id.Outcome != LegOutcome.Ok)
             {
                 WriteReport(reports, k, id, id);
@@ -237,6 +231,7 @@ public sealed partial class LedgerStateMachine
         foreach (var leg in item.Legs)
         {
             AdjustLegReserved(leg, add: true);
+            HoldClosedAccounts(leg, item.TransactionId);
         }
 
         batch.SetSideRecord(CrossShardTables.Prepared, item.TransactionId, CrossShardCommand.WritePreparedRecord(item.Home, preparedAt, item.Legs));
@@ -360,7 +355,7 @@ public sealed partial class LedgerStateMachine
             }
         }
 
-        return new SideReport(CheckView(t, view, side), view.Ledger);
+        return new SideReport(CheckView(t, view, side, legs[index].Guard), view.Ledger);
     }
 
     /// <summary>
@@ -383,7 +378,7 @@ public sealed partial class LedgerStateMachine
     }
 
     // One side's checks, in TigerBeetle's order for that side (CrossShardRules interleaves the sides).
-    private static LegOutcome CheckView(in Transfer t, in Account view, BalanceSide side)
+    private static LegOutcome CheckView(in Transfer t, in Account view, BalanceSide side, BalancingGuard guard)
     {
         if (view.Ledger != t.Ledger)
         {
@@ -393,6 +388,11 @@ public sealed partial class LedgerStateMachine
         if ((view.Flags & AccountFlags.Closed) != 0)
         {
             return LegOutcome.Closed;
+        }
+
+        if (!ClampStillHolds(t, view, side, guard))
+        {
+            return LegOutcome.StaleClamp; // The coordinator's snapshot is stale: abort without statuses and restart.
         }
 
         if ((t.Flags & TransferFlags.Pending) != 0 && BalanceSteps.PendingOverflows(view, side, t.Amount))
@@ -411,6 +411,25 @@ public sealed partial class LedgerStateMachine
         }
 
         return BalanceSteps.ExceedsLimit(view, side, t.Amount) ? LegOutcome.ExceedsLimit : LegOutcome.Ok;
+    }
+
+    /// <summary>
+    /// A balancing side (the ledger clamps the amount here, after the closed checks): the amount the ledger would
+    /// compute now, min(requested, headroom of each balancing side), is still the clamped amount: this side's headroom
+    /// is at least the amount, and exactly the amount when this side is the one that bound it.
+    /// </summary>
+    private static bool ClampStillHolds(in Transfer t, in Account view, BalanceSide side, BalancingGuard guard)
+    {
+        var balancing = side == BalanceSide.Debit ? TransferFlags.BalancingDebit : TransferFlags.BalancingCredit;
+        if ((t.Flags & balancing) == 0)
+        {
+            return true;
+        }
+
+        Invariant.Check((guard & BalancingGuard.Clamped) != 0, "the coordinator clamps every balancing transfer");
+        var binds = side == BalanceSide.Debit ? BalancingGuard.DebitBinds : BalancingGuard.CreditBinds;
+        var headroom = BalanceSteps.Headroom(view, side);
+        return (guard & binds) != 0 ? headroom == t.Amount : headroom >= t.Amount;
     }
 
     // The balance sides of a leg (an id-only leg has none).
@@ -477,6 +496,11 @@ public sealed partial class LedgerStateMachine
                 case BalanceChange.Reserve:
                     // Inside the Prepare's savepoint: the reserved totals are written once it is released.
                     BalanceSteps.Reserve(ref account, side, amount);
+                    if (Closes(leg.Transfer, side))
+                    {
+                        account.Flags |= AccountFlags.Closed; // Closed from Prepare on: no later check misses the close.
+                    }
+
                     break;
                 case BalanceChange.Post:
                     if (!stayPending)
@@ -486,6 +510,11 @@ public sealed partial class LedgerStateMachine
 
                     // A committed pending transfer keeps its reservation, now visible to reads as pending.
                     AdjustReserved(account.Id, side, amount, add: false);
+                    if (Closes(leg.Transfer, side))
+                    {
+                        batch.SetSideRecord(CrossShardTables.Closing, account.Id, null); // Stays closed, now visible.
+                    }
+
                     if ((account.Flags & AccountFlags.History) != 0)
                     {
                         batch.Writes.AddAccountBalance(new AccountBalanceEntry(account.Id, HistoryBalanceOf(account, historyTimestamp)));
@@ -495,7 +524,36 @@ public sealed partial class LedgerStateMachine
                 default:
                     BalanceSteps.Release(ref account, side, amount);
                     AdjustReserved(account.Id, side, amount, add: false);
+                    if (Closes(leg.Transfer, side))
+                    {
+                        // Prepare closed it (a closing leg fails on a closed account): the abort reopens it.
+                        account.Flags &= ~AccountFlags.Closed;
+                        batch.SetSideRecord(CrossShardTables.Closing, account.Id, null);
+                    }
+
                     break;
+            }
+        }
+    }
+
+    private static bool Closes(in Transfer t, BalanceSide side) =>
+        (t.Flags & (side == BalanceSide.Debit ? TransferFlags.ClosingDebit : TransferFlags.ClosingCredit)) != 0;
+
+    /// <summary>Records which transaction's undecided closing leg closed an account here (reads hide the flag meanwhile; Finish deletes it).</summary>
+    private void HoldClosedAccounts(in Leg leg, UInt128 transactionId)
+    {
+        if ((leg.Sides & LegSides.Resolve) != 0)
+        {
+            return;
+        }
+
+        foreach (var side in SidesOf(leg.Sides))
+        {
+            if (Closes(leg.Transfer, side))
+            {
+                var value = new byte[16];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt128LittleEndian(value, transactionId);
+                batch.SetSideRecord(CrossShardTables.Closing, side == BalanceSide.Debit ? leg.Transfer.DebitAccountId : leg.Transfer.CreditAccountId, value);
             }
         }
     }

@@ -61,7 +61,23 @@ public sealed partial class LedgerStateMachine
             }
 
             var expiresElsewhere = (flags & DecideFlags.ExpiresElsewhere) != 0 ? reader.U64() : 0;
-            items.Add(new DecideItem(id, flags, participants, events, legStatuses) { HomeSides = homeSides, Remote = remote, ExpiresElsewhereMask = expiresElsewhere });
+            var clamped = (flags & DecideFlags.Clamped) != 0;
+            var guards = clamped ? new BalancingGuard[events.Length] : [];
+            var requested = clamped ? new UInt128[events.Length] : [];
+            for (var e = 0; e < guards.Length; e++)
+            {
+                guards[e] = (BalancingGuard)reader.U8();
+                requested[e] = reader.U128();
+            }
+
+            items.Add(new DecideItem(id, flags, participants, events, legStatuses)
+            {
+                HomeSides = homeSides,
+                Remote = remote,
+                ExpiresElsewhereMask = expiresElsewhere,
+                Guards = guards,
+                Requested = requested,
+            });
         }
 
         reader.End();
@@ -200,7 +216,7 @@ public sealed partial class LedgerStateMachine
         var failed = -1;
         for (var i = 0; i < count && failed < 0; i++)
         {
-            ref readonly var t = ref item.Events[i];
+            var t = item.AsRequested(i); // The id checks compare what the client sent (a balancing amount is an upper bound).
             CreateTransferResult status;
             if ((t.Flags & TransferFlags.Linked) != 0 && i == count - 1)
             {

@@ -66,7 +66,11 @@ public sealed partial class LedgerStateMachine
         {
             if (item.HomeSides[i] != LegSides.None)
             {
-                legs[k++] = new Leg((ushort)i, item.HomeSides[i], item.Events[i]);
+                legs[k++] = new Leg((ushort)i, item.HomeSides[i], item.Events[i])
+                {
+                    Guard = item.Guards.Length == 0 ? BalancingGuard.None : item.Guards[i],
+                    Requested = item.Requested.Length == 0 ? UInt128.Zero : item.Requested[i],
+                };
             }
         }
 
@@ -98,7 +102,7 @@ public sealed partial class LedgerStateMachine
         var k = 0;
         for (var i = 0; i < count; i++)
         {
-            ref readonly var t = ref item.Events[i];
+            var t = item.AsRequested(i); // The id checks compare what the client sent (a balancing amount is an upper bound).
             var status = (t.Flags & TransferFlags.Linked) != 0 && i == count - 1
                 ? CreateTransferResult.LinkedEventChainOpen
                 : LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
@@ -154,6 +158,13 @@ public sealed partial class LedgerStateMachine
         if (home >= 0 && (homeLegs[home].Sides & LegSides.Credit) != 0)
         {
             credit = CheckSide(homeLegs, home, BalanceSide.Credit);
+        }
+
+        if (debit.Outcome == LegOutcome.StaleClamp || credit.Outcome == LegOutcome.StaleClamp)
+        {
+            // A balancing side's headroom changed since the coordinator's snapshot: abort without statuses, retry.
+            unprepared = true;
+            return CreateTransferResult.LinkedEventFailed;
         }
 
         return CrossShardRules.Combine(item.Events[i], debit, credit);

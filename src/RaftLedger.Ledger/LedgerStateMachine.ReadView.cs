@@ -25,6 +25,11 @@ public sealed partial class LedgerStateMachine
         }
 
         HideReservations(ref account, store.TryGetSideRecord(CrossShardTables.Reserved, id, out var reserved) ? reserved : []);
+        if (store.TryGetSideRecord(CrossShardTables.Closing, id, out _))
+        {
+            account.Flags &= ~AccountFlags.Closed; // Closed by an undecided closing leg: not a committed close yet.
+        }
+
         return true;
     }
 

@@ -22,18 +22,27 @@ internal ref struct ByteReader(ReadOnlySpan<byte> bytes)
 
     public Transfer Transfer() => LedgerCodec.ReadTransfer(Take(LedgerLimits.RecordSizeBytes));
 
+    public Account Account() => LedgerCodec.ReadAccount(Take(LedgerLimits.RecordSizeBytes));
+
     public Leg Leg()
     {
         var index = U16();
         var sides = (LegSides)U8();
-        _ = U8();
+        var guard = (BalancingGuard)U8();
         if (sides == LegSides.None || (sides & ~(LegSides.Debit | LegSides.Credit | LegSides.Id | LegSides.Resolve)) != 0 ||
             sides == LegSides.Resolve)
         {
             throw new InvalidDataException($"A cross-shard leg has sides {(byte)sides}: it is corrupt.");
         }
 
-        return new Leg(index, sides, Transfer());
+        if ((guard & ~(BalancingGuard.DebitBinds | BalancingGuard.CreditBinds | BalancingGuard.Clamped)) != 0)
+        {
+            throw new InvalidDataException($"A cross-shard leg has guard {(byte)guard}: it is corrupt.");
+        }
+
+        var transfer = Transfer();
+        var requested = (guard & BalancingGuard.Clamped) != 0 ? U128() : UInt128.Zero;
+        return new Leg(index, sides, transfer) { Guard = guard, Requested = requested };
     }
 
     /// <summary>A count read as u16 and checked against <paramref name="max"/>.</summary>
@@ -95,12 +104,18 @@ internal sealed class ByteWriter
 
     public void Transfer(in Transfer transfer) => LedgerCodec.WriteTransfer(Take(LedgerLimits.RecordSizeBytes), transfer);
 
+    public void Account(in Account account) => LedgerCodec.WriteAccount(Take(LedgerLimits.RecordSizeBytes), account);
+
     public void Leg(in Leg leg)
     {
         U16(leg.EventIndex);
         U8((byte)leg.Sides);
-        U8(0);
+        U8((byte)leg.Guard);
         Transfer(leg.Transfer);
+        if ((leg.Guard & BalancingGuard.Clamped) != 0)
+        {
+            U128(leg.Requested);
+        }
     }
 
     /// <summary>Overwrites a u32 already written at <paramref name="offset"/> (a count known only at the end).</summary>

@@ -7,12 +7,13 @@ namespace RaftLedger.Ledger.CrossShard;
 /// header (<see cref="LedgerCommand"/>): version, operation, 2 zero bytes, u32 timestamp count, u64 batch
 /// timestamp (0 here: the host stamps it with <see cref="LedgerCommand.SetBatchTimestamp"/>). The body
 /// follows, little-endian: u16 item count, then the items (see each method). Legs are u16 event index,
-/// u8 sides, u8 zero, 128-byte transfer.
+/// u8 sides, u8 <see cref="BalancingGuard"/>, 128-byte transfer, and with <see cref="BalancingGuard.Clamped"/> the
+/// u128 requested amount.
 /// </summary>
 public static class CrossShardCommand
 {
-    /// <summary>Bytes of one encoded leg.</summary>
-    public const int LegBytes = 4 + LedgerLimits.RecordSizeBytes;
+    /// <summary>Bytes of one encoded leg at most (a balancing leg carries its requested amount too).</summary>
+    public const int LegBytes = 4 + LedgerLimits.RecordSizeBytes + 16;
 
     /// <summary>Result bytes per leg of a Prepare: per side outcome (1) and ledger (4).</summary>
     public const int LegReportBytes = 10;
@@ -57,7 +58,8 @@ public static class CrossShardCommand
     /// u16 event count, then per event the 128-byte transfer and u8 leg status, and with
     /// <see cref="DecideFlags.HomeInline"/> also u8 home sides and the other participants' debit and credit reports
     /// (u8 outcome, u32 ledger each; replicas built before that flag cannot read such items), then (only with
-    /// <see cref="DecideFlags.ExpiresElsewhere"/>) a u64 event mask. Consumes one timestamp per
+    /// <see cref="DecideFlags.ExpiresElsewhere"/>) a u64 event mask, then (only with <see cref="DecideFlags.Clamped"/>)
+    /// per event u8 <see cref="BalancingGuard"/> and u128 requested amount. Consumes one timestamp per
     /// event. Results per item: u8 <see cref="CrossShardDecision"/>, then one <see cref="CreateTransferResult"/> per event.
     /// </summary>
     public static byte[] EncodeDecide(IReadOnlyList<DecideItem> items)
@@ -100,6 +102,17 @@ public static class CrossShardCommand
             if ((item.Flags & DecideFlags.ExpiresElsewhere) != 0)
             {
                 writer.U64(item.ExpiresElsewhereMask);
+            }
+
+            Invariant.Check(((item.Flags & DecideFlags.Clamped) != 0) == (item.Guards.Length != 0));
+            if ((item.Flags & DecideFlags.Clamped) != 0)
+            {
+                Invariant.Check(item.Guards.Length == item.Events.Length && item.Requested.Length == item.Events.Length);
+                for (var i = 0; i < item.Events.Length; i++)
+                {
+                    writer.U8((byte)item.Guards[i]);
+                    writer.U128(item.Requested[i]);
+                }
             }
         }
 
@@ -145,7 +158,7 @@ public static class CrossShardCommand
     internal static SideReport ReadSide(ref ByteReader reader, string source)
     {
         var outcome = (LegOutcome)reader.U8();
-        if (outcome > LegOutcome.IdBusy)
+        if (outcome > LegOutcome.StaleClamp)
         {
             throw new InvalidDataException($"A cross-shard {source} carries unknown leg outcome {(byte)outcome}: it is corrupt.");
         }

@@ -60,7 +60,7 @@ public sealed partial class CrossShardDriver
     }
 
     /// <summary>Starts one transaction (a single event or a chain), or answers it at once when its first event fails on this shard's state alone.</summary>
-    private void StartUnit(Request request, ReadOnlySpan<Transfer> events, int offset)
+    private void StartUnit(Request request, ReadOnlySpan<Transfer> events, int offset, int restarts = 0)
     {
         var n = events.Length;
         if (n > CrossShardLimits.TransactionEventsMax)
@@ -117,16 +117,27 @@ public sealed partial class CrossShardDriver
             return;
         }
 
-        var transaction = new Transaction(NextTransactionId(), request, offset, unit, prepareCount, nowNs);
-        AssignLegs(transaction);
+        var transaction = new Transaction(NextTransactionId(), request, offset, unit, prepareCount, nowNs) { Original = events.ToArray(), Restarts = restarts };
         transactions.Add(transaction.Id, transaction);
         IndexEvents(transaction, UnitIdsOf(unit));
         request.Open++;
-        if (prepareCount == 0)
+        if (prepareCount > 0 && StartSnapshot(transaction))
+        {
+            return; // A balancing transfer: its amount is clamped on a snapshot of its accounts first (BeginPrepare later).
+        }
+
+        BeginPrepare(transaction);
+    }
+
+    /// <summary>Assigns the transaction's legs and sends its Prepares (or decides at once when nothing is to prepare).</summary>
+    private void BeginPrepare(Transaction transaction)
+    {
+        AssignLegs(transaction);
+        if (transaction.PrepareCount == 0)
         {
             EnqueueDecide(transaction, DecideFlags.None); // A transient failure burns the id through Decide, as locally.
         }
-        else if (!HasPostOrVoid(unit) && transaction.Participants.TryGetValue(shard, out var own))
+        else if (!HasPostOrVoid(transaction.Events) && transaction.Participants.TryGetValue(shard, out var own))
         {
             // The home's own sides are checked and posted by Decide itself (DecideFlags.HomeInline): no Prepare
             // here, so nothing is reserved or recorded on this shard before the decision. A chain with a post/void
@@ -342,9 +353,11 @@ public sealed partial class CrossShardDriver
                 AddSide(sides, ShardOf(t.Id), LegSides.Id);
             }
 
+            var guard = transaction.Guards.Length == 0 ? BalancingGuard.None : transaction.Guards[i];
             foreach (var (legShard, legSides) in sides)
             {
-                LegsOf(legsByShard, legShard).Add(new Leg((ushort)i, legSides, t));
+                var requested = (guard & BalancingGuard.Clamped) != 0 ? transaction.Requested[i] : UInt128.Zero;
+                LegsOf(legsByShard, legShard).Add(new Leg((ushort)i, legSides, t) { Guard = guard, Requested = requested });
             }
         }
 
@@ -418,9 +431,12 @@ public sealed partial class CrossShardDriver
                 var creditShard = ShardOf(events[i].CreditAccountId);
                 var debit = inline && debitShard == shard ? SideReport.Ok : ReportOf(transaction, i, debitShard, debitSide: true);
                 var credit = inline && creditShard == shard ? SideReport.Ok : ReportOf(transaction, i, creditShard, debitSide: false);
-                if (debit.Outcome == LegOutcome.IdBusy || credit.Outcome == LegOutcome.IdBusy)
+                if (debit.Outcome is LegOutcome.IdBusy or LegOutcome.StaleClamp || credit.Outcome is LegOutcome.IdBusy or LegOutcome.StaleClamp)
                 {
-                    flags |= DecideFlags.ForceAbort; // A post/void leg found no copy of its pending transfer yet: retry.
+                    // A post/void leg found no copy of its pending transfer yet, or a balancing side's headroom changed
+                    // since the snapshot: abort (a stale clamp is restarted here, see RestartIfClampWasStale).
+                    transaction.StaleClamp |= debit.Outcome == LegOutcome.StaleClamp || credit.Outcome == LegOutcome.StaleClamp;
+                    flags |= DecideFlags.ForceAbort;
                     break;
                 }
 
@@ -465,7 +481,15 @@ public sealed partial class CrossShardDriver
 
         participants.Sort();
         transaction.Phase = Phase.Deciding;
-        transaction.Decide = WithExpiresElsewhere(new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses) { HomeSides = homeSides, Remote = remote });
+        var clamped = transaction.Guards.Length != 0;
+        flags |= clamped ? DecideFlags.Clamped : DecideFlags.None;
+        transaction.Decide = WithExpiresElsewhere(new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses)
+        {
+            HomeSides = homeSides,
+            Remote = remote,
+            Guards = transaction.Guards,
+            Requested = transaction.Requested,
+        });
         decideQueue.Add(transaction.Decide);
     }
 
@@ -502,6 +526,12 @@ public sealed partial class CrossShardDriver
         }
 
         preparedHere.Remove(item.TransactionId); // This shard's own legs were finished by Decide itself.
+        if (fresh && decision == CrossShardDecision.AbortedWithoutStatus && (item.Flags & (DecideFlags.HomeInline | DecideFlags.ForceAbort)) == DecideFlags.HomeInline &&
+            transaction.Guards.Length != 0)
+        {
+            transaction.StaleClamp = true; // The home's own balancing side found the clamp stale (or a held leg: a restart is harmless).
+        }
+
         transaction.Outcome = decision;
         transaction.Statuses = statuses.ToArray();
         if (fresh)
@@ -649,7 +679,11 @@ public sealed partial class CrossShardDriver
             }
         }
 
-        AnswerTransaction(transaction, transaction.Outcome, transaction.Statuses);
+        if (!RestartIfClampWasStale(transaction))
+        {
+            AnswerTransaction(transaction, transaction.Outcome, transaction.Statuses);
+        }
+
         foreach (var waiting in transaction.Waiters)
         {
             // Started afresh on the ledger state that now holds this transaction's outcome.
@@ -660,6 +694,29 @@ public sealed partial class CrossShardDriver
         }
 
         transaction.Waiters.Clear();
+    }
+
+    /// <summary>
+    /// A balancing transaction refused by a guard (a concurrent transfer changed a balancing account between the
+    /// snapshot and the Prepare) is aborted without statuses; instead of answering 503 it is started afresh, on a new
+    /// snapshot, at most <see cref="CrossShardLimits.StaleClampRestartsMax"/> times. It is finished everywhere (nothing
+    /// of it is reserved) before it restarts.
+    /// </summary>
+    private bool RestartIfClampWasStale(Transaction transaction)
+    {
+        var request = transaction.Request;
+        if (request is null || !transaction.StaleClamp || transaction.Outcome != CrossShardDecision.AbortedWithoutStatus ||
+            transaction.Restarts >= CrossShardLimits.StaleClampRestartsMax || !requests.ContainsKey(request.Token))
+        {
+            return false;
+        }
+
+        StaleClampRestarts++;
+        transaction.Request = null;
+        StartUnit(request, transaction.Original, transaction.Offset, transaction.Restarts + 1);
+        request.Open--; // The restarted unit holds its own part of the request now.
+        MaybeAnswer(request);
+        return true;
     }
 
     /// <summary>A new leader found a decided transaction in the ledger: finish it.</summary>
@@ -736,6 +793,8 @@ public sealed partial class CrossShardDriver
                         SendPrepare(transaction, participant);
                     }
                 }
+
+                ResendSnapshots(transaction);
             }
             else if (transaction.Phase == Phase.Finishing && nowNs - transaction.LastFinishSentNs >= options.RetryIntervalNs)
             {
@@ -858,6 +917,29 @@ public sealed partial class CrossShardDriver
 
         /// <summary>Units of requests that reuse one of this transaction's ids: started once it is finished everywhere.</summary>
         public List<WaitingUnit> Waiters { get; } = [];
+
+        /// <summary>The events as the client sent them (a restart after a stale clamp starts from these).</summary>
+        public Transfer[] Original { get; init; } = [];
+
+        /// <summary>How many times this unit was restarted after a stale clamp.</summary>
+        public int Restarts { get; init; }
+
+        /// <summary>A balancing side refused the clamped amount (its headroom changed since the snapshot).</summary>
+        public bool StaleClamp { get; set; }
+
+        /// <summary>With balancing events: per event how its amount was clamped (empty otherwise; set before the legs are assigned).</summary>
+        public BalancingGuard[] Guards { get; set; } = [];
+
+        /// <summary>With balancing events: per event the amount the client asked for.</summary>
+        public UInt128[] Requested { get; set; } = [];
+
+        /// <summary>While the accounts a balancing event clamps on are read: the ids asked of each shard not answered yet.</summary>
+        public Dictionary<int, UInt128[]> SnapshotsAwaited { get; } = [];
+
+        /// <summary>The accounts read so far (as the ledger checks them: with reservations).</summary>
+        public Dictionary<UInt128, AccountSnapshot> Snapshot { get; } = [];
+
+        public ulong SnapshotSentNs { get; set; }
     }
 
     private sealed record WaitingUnit(Request Request, Transfer[] Events, int Offset);

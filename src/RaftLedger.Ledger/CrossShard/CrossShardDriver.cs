@@ -59,6 +59,9 @@ public sealed partial class CrossShardDriver
     /// <summary>Transactions whose legs are prepared here, as far as this leader knows.</summary>
     public int PreparedTransactionCount => preparedHere.Count;
 
+    /// <summary>Balancing transactions this leader restarted because a guard found their clamp stale.</summary>
+    public long StaleClampRestarts { get; private set; }
+
     /// <summary>Messages that could not be decoded or did not belong here (dropped).</summary>
     public long MessagesDropped { get; private set; }
 
@@ -222,6 +225,12 @@ public sealed partial class CrossShardDriver
                 break;
             case CrossShardMessageKind.Delegated:
                 OnDelegatedReply(message);
+                break;
+            case CrossShardMessageKind.Snapshot:
+                OnSnapshotRequest(message);
+                break;
+            case CrossShardMessageKind.Snapshotted:
+                OnSnapshotReply(message);
                 break;
             default:
                 OnDecision(message.TransactionId, message.Decision);

@@ -50,4 +50,7 @@ public static class CrossShardLimits
 
     /// <summary>Expiry transactions a leader starts per tick (the rest start on the next ticks).</summary>
     public const int ExpiriesStartedPerTickMax = 256;
+
+    /// <summary>Times a balancing transaction refused by a stale clamp is started afresh on a new snapshot before the client gets 503.</summary>
+    public const int StaleClampRestartsMax = 3;
 }

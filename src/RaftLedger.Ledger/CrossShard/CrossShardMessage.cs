@@ -31,7 +31,16 @@ public enum CrossShardMessageKind : byte
 
     /// <summary>Several messages of the kinds above for one shard, sent together (<see cref="CrossShardBundle"/>).</summary>
     Bundle = 9,
+
+    /// <summary>Home → participant: the accounts a balancing transaction clamps on, as this shard's leader checks them now (no Raft write).</summary>
+    Snapshot = 10,
+
+    /// <summary>Participant → home: the accounts asked for (found or not), with the reservations of prepared legs.</summary>
+    Snapshotted = 11,
 }
+
+/// <summary>One account of a <see cref="CrossShardMessageKind.Snapshotted"/> answer (Account is default when not found).</summary>
+public readonly record struct AccountSnapshot(UInt128 Id, bool Found, Account Account);
 
 /// <summary>How a delegated post/void ended, in a <see cref="CrossShardMessageKind.Delegated"/> message.</summary>
 public enum DelegatedOutcome : byte
@@ -51,7 +60,9 @@ public enum DelegatedOutcome : byte
 /// shard, u16 sender shard, u128 transaction id, then by kind: Prepare u16 leg count and legs; Prepared
 /// u8 prepared, u16 report count, per report u16 event index and two sides (u8 outcome, u32 ledger);
 /// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished and Query nothing; Delegate as Prepare (one
-/// leg: the post/void as sent); Delegated u8 <see cref="DelegatedOutcome"/>, u32 status, u64 timestamp.
+/// leg: the post/void as sent); Delegated u8 <see cref="DelegatedOutcome"/>, u32 status, u64 timestamp; Snapshot
+/// u16 count and u128 account ids; Snapshotted u16 count, per account u128 id, u8 found, and when found the
+/// 128-byte account.
 /// At most <see cref="CrossShardLimits.MessageBytesMax"/> bytes.
 /// </summary>
 public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int From, UInt128 TransactionId)
@@ -72,9 +83,19 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
 
     public ulong Timestamp { get; init; }
 
+    /// <summary>Snapshot: the account ids asked for.</summary>
+    public UInt128[] AccountIds { get; init; } = [];
+
+    /// <summary>Snapshotted: the accounts asked for.</summary>
+    public AccountSnapshot[] Accounts { get; init; } = [];
+
+    /// <summary>Accounts one snapshot asks for at most: each event of a transaction has two.</summary>
+    public const int SnapshotAccountsMax = 2 * CrossShardLimits.TransactionEventsMax;
+
     public byte[] Encode()
     {
-        var writer = new ByteWriter(64 + (Legs.Length * CrossShardCommand.LegBytes) + (Reports.Length * 12));
+        var writer = new ByteWriter(64 + (Legs.Length * CrossShardCommand.LegBytes) + (Reports.Length * 12) + (AccountIds.Length * 16) +
+            (Accounts.Length * (17 + LedgerLimits.RecordSizeBytes)));
         writer.U8(Version);
         writer.U8((byte)Kind);
         writer.U16(Home);
@@ -108,6 +129,29 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 writer.U8((byte)Outcome);
                 writer.U32((uint)Status);
                 writer.U64(Timestamp);
+                break;
+            case CrossShardMessageKind.Snapshot:
+                Invariant.Check(AccountIds.Length <= SnapshotAccountsMax);
+                writer.U16(AccountIds.Length);
+                foreach (var id in AccountIds)
+                {
+                    writer.U128(id);
+                }
+
+                break;
+            case CrossShardMessageKind.Snapshotted:
+                Invariant.Check(Accounts.Length <= SnapshotAccountsMax);
+                writer.U16(Accounts.Length);
+                foreach (var account in Accounts)
+                {
+                    writer.U128(account.Id);
+                    writer.U8(account.Found ? (byte)1 : (byte)0);
+                    if (account.Found)
+                    {
+                        writer.Account(account.Account);
+                    }
+                }
+
                 break;
             default:
                 break;
@@ -143,7 +187,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
         var reader = new ByteReader(bytes);
         var version = reader.U8();
         var kind = (CrossShardMessageKind)reader.U8();
-        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.Delegated)
+        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.Snapshotted or CrossShardMessageKind.Bundle)
         {
             throw new InvalidDataException("not a cross-shard message of this version");
         }
@@ -181,6 +225,26 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 }
 
                 message = message with { Outcome = outcome, Status = (CreateTransferResult)reader.U32(), Timestamp = reader.U64() };
+                break;
+            case CrossShardMessageKind.Snapshot:
+                var ids = new UInt128[reader.Count(SnapshotAccountsMax)];
+                for (var i = 0; i < ids.Length; i++)
+                {
+                    ids[i] = reader.U128();
+                }
+
+                message = message with { AccountIds = ids };
+                break;
+            case CrossShardMessageKind.Snapshotted:
+                var accounts = new AccountSnapshot[reader.Count(SnapshotAccountsMax)];
+                for (var i = 0; i < accounts.Length; i++)
+                {
+                    var id = reader.U128();
+                    var found = reader.U8() != 0;
+                    accounts[i] = new AccountSnapshot(id, found, found ? reader.Account() : default);
+                }
+
+                message = message with { Accounts = accounts };
                 break;
             default:
                 break;

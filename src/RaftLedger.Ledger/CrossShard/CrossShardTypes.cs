@@ -22,9 +22,42 @@ public enum LegSides : byte
 
 /// <summary>
 /// The events of one cross-shard transaction that one participant shard holds: event index in the
-/// transaction, which sides live on that shard, and the transfer as the client sent it.
+/// transaction, which sides live on that shard, and the transfer as the client sent it (a balancing
+/// transfer's amount is the coordinator's clamped amount; <see cref="Guard"/> and <see cref="Requested"/> say how
+/// it was clamped and what the client asked for).
 /// </summary>
-public readonly record struct Leg(ushort EventIndex, LegSides Sides, Transfer Transfer);
+public readonly record struct Leg(ushort EventIndex, LegSides Sides, Transfer Transfer)
+{
+    /// <summary>For a balancing transfer: which of its sides must still have exactly the clamped amount as headroom.</summary>
+    public BalancingGuard Guard { get; init; }
+
+    /// <summary>With <see cref="BalancingGuard.Clamped"/>: the amount the client asked for (the upper bound; id checks compare it).</summary>
+    public UInt128 Requested { get; init; }
+
+    /// <summary>The transfer as the client sent it (the requested amount), for the id checks (exists*).</summary>
+    public Transfer AsRequested => Transfer with { Amount = (Guard & BalancingGuard.Clamped) != 0 ? Requested : Transfer.Amount };
+}
+
+/// <summary>
+/// How a balancing transfer's amount was clamped by its coordinator (docs/design/cross-shard.md, "Balancing and
+/// closing across shards"): the amount is min(requested, headroom of each balancing side) computed on a snapshot of
+/// the accounts; each balancing side checks, where it is applied, that its headroom is still at least the amount,
+/// and the binding side that it is still exactly the amount, so the amount is the one the ledger would compute there.
+/// </summary>
+[Flags]
+public enum BalancingGuard : byte
+{
+    None = 0,
+
+    /// <summary>The debit side's headroom is the amount (balancing_debit clamped it).</summary>
+    DebitBinds = 1,
+
+    /// <summary>The credit side's headroom is the amount (balancing_credit clamped it).</summary>
+    CreditBinds = 2,
+
+    /// <summary>The transfer is balancing: its amount is clamped and the requested amount follows it in byte form.</summary>
+    Clamped = 0x80,
+}
 
 /// <summary>
 /// What a participant found when it checked one side of a leg, in the order it checks (the first
@@ -54,6 +87,12 @@ public enum LegOutcome : byte
 
     /// <summary>At the id's home: another transaction in flight has claimed the id (the coordinator aborts; the client retries).</summary>
     IdBusy,
+
+    /// <summary>
+    /// A balancing side's headroom changed since the coordinator's snapshot (the clamped amount is stale): the
+    /// coordinator aborts without statuses and starts the transaction afresh on a new snapshot (a few times, then 503).
+    /// </summary>
+    StaleClamp,
 }
 
 /// <summary>One side's outcome, with the account's ledger when the outcome is <see cref="LegOutcome.LedgerMismatch"/>.</summary>
@@ -116,6 +155,13 @@ public static class CrossShardTables
     /// post, void or expiry resolves it; the home's leader expires what is due (see CrossShardExpiry).
     /// </summary>
     public const byte Expiry = 7;
+
+    /// <summary>
+    /// At a participant: an account closed by a prepared (undecided) closing leg (key: account id, value: transaction
+    /// id). The account's closed flag is set at Prepare so every later check sees it closed; reads clear the flag
+    /// while this record exists; Finish(commit) deletes the record (the account stays closed), a release reopens it.
+    /// </summary>
+    public const byte Closing = 8;
 }
 
 /// <summary>Flags of a Decide item.</summary>
@@ -141,6 +187,12 @@ public enum DecideFlags : byte
     /// homed on another shard (its status and expiry are kept there, not here).
     /// </summary>
     ExpiresElsewhere = 8,
+
+    /// <summary>
+    /// Per event a u8 <see cref="BalancingGuard"/> and the u128 requested amount follow (after the mask): the events
+    /// carry the clamped amounts of balancing transfers; the id checks compare the requested ones.
+    /// </summary>
+    Clamped = 16,
 }
 
 /// <summary>One transaction's part of a Prepare command.</summary>
@@ -160,6 +212,17 @@ public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] 
 
     /// <summary>With <see cref="DecideFlags.ExpiresElsewhere"/>: bit i set when event i's expiry is kept on its id's home, not here.</summary>
     public ulong ExpiresElsewhereMask { get; init; }
+
+    /// <summary>With <see cref="DecideFlags.Clamped"/>: per event, how its amount was clamped (None for other events).</summary>
+    public BalancingGuard[] Guards { get; init; } = [];
+
+    /// <summary>With <see cref="DecideFlags.Clamped"/>: per event, the amount the client asked for.</summary>
+    public UInt128[] Requested { get; init; } = [];
+
+    /// <summary>Event <paramref name="i"/> as the client sent it (the requested amount), for the id checks.</summary>
+    public Transfer AsRequested(int i) => Guards.Length == 0 || (Guards[i] & BalancingGuard.Clamped) == 0
+        ? Events[i]
+        : Events[i] with { Amount = Requested[i] };
 }
 
 /// <summary>One transaction's part of a Finish command.</summary>

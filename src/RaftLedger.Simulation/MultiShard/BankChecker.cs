@@ -135,6 +135,10 @@ public static class BankChecker
                     $"account {bank.Id} on shard {shard} has pending amounts (debits {account.DebitsPending}, credits {account.CreditsPending}) once quiet, but its pending transfers " +
                     $"still pending sum to {debitPendingSums.GetValueOrDefault(bank.Id)} and {creditPendingSums.GetValueOrDefault(bank.Id)}: a leg was left prepared, or a post/void not finished");
                 Fail(bank.IsBank || account.DebitsPosted + account.DebitsPending <= account.CreditsPosted, $"guarded account {bank.Id} on shard {shard} is overdrawn");
+                var closedBy = ClosedBy(records, ledgers, bank.Id);
+                Fail(((account.Flags & AccountFlags.Closed) != 0) == closedBy.HasValue,
+                    $"account {bank.Id} on shard {shard} is {((account.Flags & AccountFlags.Closed) != 0 ? "closed" : "open")} once quiet, but " +
+                    (closedBy is { } by ? $"closing transfer {by} is committed and not voided or expired" : "no committed closing transfer names it that is not voided or expired"));
                 debitsPosted += account.DebitsPosted;
                 creditsPosted += account.CreditsPosted;
                 debitsPending += account.DebitsPending;
@@ -146,6 +150,23 @@ public static class BankChecker
         Fail(debitsPending == creditsPending, $"money not conserved: total debits pending {debitsPending} != total credits pending {creditsPending}");
     }
 
+    /// <summary>A committed closing transfer that closes <paramref name="accountId"/> and is still pending or posted (then the account is closed), or null.</summary>
+    private static UInt128? ClosedBy(Dictionary<UInt128, Transfer> records, LedgerStateMachine[] ledgers, UInt128 accountId)
+    {
+        foreach (var t in records.Values)
+        {
+            var closes = ((t.Flags & TransferFlags.ClosingDebit) != 0 && t.DebitAccountId == accountId) ||
+                ((t.Flags & TransferFlags.ClosingCredit) != 0 && t.CreditAccountId == accountId);
+            var status = ledgers[ShardRouter.ShardOf(t.Id, ledgers.Length)].Store.GetPendingStatus(t.Id);
+            if (closes && status is PendingStatus.Pending or PendingStatus.Posted)
+            {
+                return t.Id;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>
     /// Per account, what its committed transfers sum to: posted (plain transfers and posts, with the amount
     /// posted) or, with <paramref name="pendingOnly"/>, pending (pending transfers whose home still says pending).
@@ -154,7 +175,8 @@ public static class BankChecker
     {
         var debits = new Dictionary<UInt128, UInt128>();
         var credits = new Dictionary<UInt128, UInt128>();
-        const TransferFlags used = TransferFlags.Linked | TransferFlags.Pending | TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer;
+        const TransferFlags used = TransferFlags.Linked | TransferFlags.Pending | TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer |
+            TransferFlags.BalancingDebit | TransferFlags.BalancingCredit | TransferFlags.ClosingDebit | TransferFlags.ClosingCredit;
         foreach (var transfer in transfers.Values)
         {
             Fail((transfer.Flags & ~used) == 0, $"transfer {transfer.Id} has flags {transfer.Flags} the workload never uses");
@@ -236,12 +258,15 @@ public static class BankChecker
         }
     }
 
-    // A post/void is stored resolved (the pending transfer's accounts, ledger and code, the amount posted).
+    // A post/void is stored resolved (the pending transfer's accounts, ledger and code, the amount posted); a balancing
+    // transfer with the amount it moved (at most the amount asked for).
     private static bool SameRequest(Transfer record, Transfer submitted) =>
         (submitted.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) == 0
-            ? SameFields(record, submitted)
+            ? SameFields(record, IsBalancing(submitted) && record.Amount <= submitted.Amount ? submitted with { Amount = record.Amount } : submitted)
             : record.Id == submitted.Id && record.PendingId == submitted.PendingId && record.Flags == submitted.Flags &&
               (submitted.Amount == 0 || record.Amount == submitted.Amount) && record.DebitAccountId != 0 && record.CreditAccountId != 0;
+
+    internal static bool IsBalancing(in Transfer t) => (t.Flags & (TransferFlags.BalancingDebit | TransferFlags.BalancingCredit)) != 0;
 
     private static bool SameFields(Transfer a, Transfer b) =>
         a.Id == b.Id && a.DebitAccountId == b.DebitAccountId && a.CreditAccountId == b.CreditAccountId && a.Amount == b.Amount &&

@@ -123,6 +123,9 @@ public sealed class BankWorkload
         }
     }
 
+    /// <summary>Share of the new transfers of two-phase requests that are balancing or closing (the rest: plain pending transfers).</summary>
+    public double BalancingOrClosingShare { get; set; } = 0.25;
+
     public IReadOnlyList<BankAccount> AccountsOf(int shard) => _byShard[shard];
 
     public IReadOnlyList<TransferFate> Fates => _fateOrder;
@@ -188,7 +191,7 @@ public sealed class BankWorkload
     /// <summary>A new request of one transfer whose accounts are on two different shards; its id's home is one of them or a third.</summary>
     public ClientRequest CrossShardRequest(int client) => CrossShardRequest(client, TransferFlags.None);
 
-    private ClientRequest CrossShardRequest(int client, TransferFlags flags, uint timeoutSeconds = 0)
+    private ClientRequest CrossShardRequest(int client, TransferFlags flags, uint timeoutSeconds = 0, ulong amount = 0)
     {
         Invariant.Check(_shardCount >= 2);
         var debitShard = _random.Next(_shardCount);
@@ -200,7 +203,7 @@ public sealed class BankWorkload
             _ => _random.Next(_shardCount),
         };
         var (debit, credit) = TwoAccounts(_byShard[debitShard], _byShard[creditShard]);
-        var transfer = NewTransfer(home, debit, credit, RandomAmount());
+        var transfer = NewTransfer(home, debit, credit, amount != 0 ? amount : RandomAmount());
         transfer.Flags = flags;
         transfer.TimeoutSeconds = timeoutSeconds;
         return Register(client, home, [transfer], crossShard: true);
@@ -231,9 +234,55 @@ public sealed class BankWorkload
             return PostOrVoid(client, resolved[_random.Next(resolved.Count)]);
         }
 
+        if (_random.Chance(BalancingOrClosingShare))
+        {
+            return BalancingOrClosingRequest(client);
+        }
+
         var timeoutSeconds = _random.Chance(0.4) ? (uint)_random.Between(1, PendingTimeoutSecondsMax + 1) : 0;
         var request = CrossShardRequest(client, TransferFlags.Pending, timeoutSeconds);
         _pendings.Add(_fates[request.Transfers[0].Id]);
+        return request;
+    }
+
+    /// <summary>
+    /// A balancing transfer across shards (debit, credit or both; the amount an upper bound, sometimes far above any
+    /// balance; sometimes pending), or a closing one (pending, with a timeout: its account is closed until it expires
+    /// or is voided, or for good once posted). Pending ones join the two-phase pool (posted, voided or expired later).
+    /// </summary>
+    private ClientRequest BalancingOrClosingRequest(int client)
+    {
+        TransferFlags flags;
+        uint timeoutSeconds = 0;
+        if (_random.Chance(0.8))
+        {
+            flags = _random.Next(3) switch
+            {
+                0 => TransferFlags.BalancingDebit,
+                1 => TransferFlags.BalancingCredit,
+                _ => TransferFlags.BalancingDebit | TransferFlags.BalancingCredit,
+            };
+            flags |= _random.Chance(0.3) ? TransferFlags.Pending : TransferFlags.None;
+        }
+        else
+        {
+            flags = TransferFlags.Pending | (_random.Chance(0.5) ? TransferFlags.ClosingDebit : TransferFlags.ClosingCredit);
+        }
+
+        if ((flags & TransferFlags.Pending) != 0)
+        {
+            timeoutSeconds = (flags & (TransferFlags.ClosingDebit | TransferFlags.ClosingCredit)) != 0 || _random.Chance(0.5)
+                ? (uint)_random.Between(1, PendingTimeoutSecondsMax + 1)
+                : 0;
+        }
+
+        var amount = _random.Chance(0.5) ? 0 : AmountMax * 50; // 0: a random amount up to AmountMax
+        var request = CrossShardRequest(client, flags, timeoutSeconds, amount);
+        if ((flags & TransferFlags.Pending) != 0)
+        {
+            _pendings.Add(_fates[request.Transfers[0].Id]);
+        }
+
         return request;
     }
 

@@ -60,6 +60,9 @@ public sealed record MultiShardRunResult(
 {
     public bool Passed => Failure is null;
 
+    /// <summary>Acknowledged balancing or closing transfers (all across shards).</summary>
+    public int BalancingOrClosingAcknowledged { get; init; }
+
     /// <summary>The one command that replays this run.</summary>
     public string ReplayCommand =>
         $"dotnet run --project src/RaftLedger.Cli -c Release -- sim --multishard --seed {Seed}" +
@@ -113,15 +116,21 @@ public static class MultiShardChaos
         }
 
         var acknowledged = 0;
+        var balancingOrClosing = 0;
+        const TransferFlags kinds = TransferFlags.BalancingDebit | TransferFlags.BalancingCredit | TransferFlags.ClosingDebit | TransferFlags.ClosingCredit;
         foreach (var fate in cluster?.Workload.Fates ?? [])
         {
             acknowledged += fate.Outcome == TransferOutcome.Created ? 1 : 0;
+            balancingOrClosing += fate.Outcome == TransferOutcome.Created && (fate.Submitted.Flags & kinds) != 0 ? 1 : 0;
         }
 
         return new MultiShardRunResult(
             seed, nodes, shards, options, failure, cluster?.NowTicks ?? 0, cluster?.Workload.Fates.Count ?? 0, acknowledged,
             cluster?.CrashCount ?? 0, cluster?.Network.SentCount ?? 0, cluster?.SnapshotsInstalled ?? 0,
-            cluster?.TrapsFired ?? new Dictionary<(LedgerOperation, TrapMoment), int>());
+            cluster?.TrapsFired ?? new Dictionary<(LedgerOperation, TrapMoment), int>())
+        {
+            BalancingOrClosingAcknowledged = balancingOrClosing,
+        };
     }
 
     /// <summary>The ledger operations a crash trap may target: create_transfers and every cross-shard protocol step.</summary>

@@ -6,11 +6,14 @@ namespace RaftLedger.Simulation.MultiShard;
 /// <summary>What a sweep over many multi-shard seeds found.</summary>
 public sealed record MultiShardSweepSummary(ulong From, long Count, IReadOnlyList<MultiShardRunResult> Failures, TimeSpan Elapsed, long Transfers, long Acknowledged)
 {
+    /// <summary>Acknowledged balancing or closing transfers across shards.</summary>
+    public long BalancingOrClosing { get; init; }
+
     public double SeedsPerSecond => Count / Math.Max(Elapsed.TotalSeconds, 1e-9);
 
     public override string ToString() =>
         $"{Count} multishard seeds from {From}: {Count - Failures.Count} passed, {Failures.Count} failed in {Elapsed.TotalSeconds:F1} s " +
-        $"({SeedsPerSecond:F1} seeds/s); {Transfers} transfers, {Acknowledged} acknowledged";
+        $"({SeedsPerSecond:F1} seeds/s); {Transfers} transfers, {Acknowledged} acknowledged ({BalancingOrClosing} balancing or closing)";
 }
 
 /// <summary>Runs a range of multi-shard seeds in parallel (each seed is independent and single-threaded, so parallelism never changes an outcome).</summary>
@@ -21,7 +24,7 @@ public static class MultiShardSweep
         ArgumentNullException.ThrowIfNull(options);
         Invariant.Check(count >= 0 && parallelism >= 1);
         var failures = new List<MultiShardRunResult>();
-        long done = 0, transfers = 0, acknowledged = 0;
+        long done = 0, transfers = 0, acknowledged = 0, balancingOrClosing = 0;
         var progressEvery = Math.Max(100, count / 20);
         var gate = new object();
         var clock = Stopwatch.StartNew();
@@ -33,6 +36,7 @@ public static class MultiShardSweep
                 done++;
                 transfers += result.Transfers;
                 acknowledged += result.Acknowledged;
+                balancingOrClosing += result.BalancingOrClosingAcknowledged;
                 if (!result.Passed)
                 {
                     failures.Add(result);
@@ -47,6 +51,6 @@ public static class MultiShardSweep
         });
 
         failures.Sort((a, b) => a.Seed.CompareTo(b.Seed));
-        return new MultiShardSweepSummary(from, count, failures, clock.Elapsed, transfers, acknowledged);
+        return new MultiShardSweepSummary(from, count, failures, clock.Elapsed, transfers, acknowledged) { BalancingOrClosing = balancingOrClosing };
     }
 }

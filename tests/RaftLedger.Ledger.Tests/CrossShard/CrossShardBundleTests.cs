@@ -59,7 +59,7 @@ public sealed class CrossShardBundleTests
         // A message as large as the bound goes alone (unbundled).
         var full = new CrossShardMessage(CrossShardMessageKind.Prepare, 0, 0, 1)
         {
-            Legs = Enumerable.Range(0, CrossShardLimits.TransactionEventsMax * 2).Select(_ => new Leg(0, LegSides.Debit, default)).ToArray(),
+            Legs = Enumerable.Range(0, CrossShardLimits.TransactionEventsMax * 2).Select(_ => new Leg(0, LegSides.Debit, default) { Guard = BalancingGuard.Clamped }).ToArray(), // balancing legs: the largest
         }.Encode();
         Assert.Equal(1, CrossShardBundle.CountFitting([full, finish], 0));
         Assert.Equal(2, CrossShardBundle.CountFitting([finish, finish, full], 0));

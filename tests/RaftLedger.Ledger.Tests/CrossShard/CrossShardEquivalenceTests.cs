@@ -36,7 +36,8 @@ public sealed class CrossShardEquivalenceTests
                 CreateTransferResult.DebitAccountNotFound, CreateTransferResult.CreditAccountNotFound, CreateTransferResult.AccountsMustHaveTheSameLedger,
                 CreateTransferResult.TransferMustHaveTheSameLedgerAsAccounts, CreateTransferResult.DebitAccountAlreadyClosed,
                 CreateTransferResult.CreditAccountAlreadyClosed, CreateTransferResult.OverflowsDebitsPosted, CreateTransferResult.OverflowsCreditsPosted,
-                CreateTransferResult.ExceedsCredits, CreateTransferResult.ExceedsDebits, CreateTransferResult.LinkedEventFailed];
+                CreateTransferResult.ExceedsCredits, CreateTransferResult.ExceedsDebits, CreateTransferResult.LinkedEventFailed,
+                CreateTransferResult.ClosingTransferMustBePending, BalancingClamped, ClosingCreated];
             Assert.All(wanted, status => Assert.Contains(status, seen));
         }
     }
@@ -62,15 +63,14 @@ public sealed class CrossShardEquivalenceTests
             seen.UnionWith(expected);
         }
 
-        foreach (var account in accounts)
-        {
-            var onShard = cluster.Shards[cluster.ShardOf(account.Id)].Ledger.TryLookupAccount(account.Id, out var actual);
-            var inLocal = local.Ledger.TryLookupAccount(account.Id, out var wanted);
-            Assert.Equal(inLocal, onShard);
-            Assert.Equal((wanted.DebitsPosted, wanted.CreditsPosted, wanted.DebitsPending, wanted.CreditsPending),
-                (actual.DebitsPosted, actual.CreditsPosted, actual.DebitsPending, actual.CreditsPending));
-        }
+        var (clamped, closing) = AssertSameState(cluster, local, accounts, events);
+        seen.Add(clamped > 0 ? BalancingClamped : CreateTransferResult.Created);
+        seen.Add(closing > 0 ? ClosingCreated : CreateTransferResult.Created);
     }
+
+    // Markers in the set of seen outcomes (not statuses): a balancing transfer was clamped, a closing one was created.
+    private const CreateTransferResult BalancingClamped = (CreateTransferResult)250;
+    private const CreateTransferResult ClosingCreated = (CreateTransferResult)251;
 
     internal static List<Account> RandomAccounts(CrossShardCluster cluster, Random random)
     {
@@ -135,9 +135,51 @@ public sealed class CrossShardEquivalenceTests
             var credit = accounts[random.Next(accounts.Count)].Id;
             var amount = random.Next(5) == 0 ? UInt128.MaxValue - (UInt128)random.Next(0, 200) : (UInt128)random.Next(0, 400);
             events[i] = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, home), debit, credit, amount, ledger: random.Next(10) == 0 ? 2u : 1u);
-            events[i].Flags = i < count - 1 ? TransferFlags.Linked : TransferFlags.None;
+            events[i].Flags = (i < count - 1 ? TransferFlags.Linked : TransferFlags.None) | BalancingOrClosing(random);
         }
 
         return events;
+    }
+
+    /// <summary>
+    /// Now and then balancing (debit, credit or both: the amount is clamped) or closing flags (a closing transfer must be
+    /// pending; sometimes it is not, for closing_transfer_must_be_pending), so that they are compared with one ledger too.
+    /// </summary>
+    internal static TransferFlags BalancingOrClosing(Random random) => random.Next(12) switch
+    {
+        0 => TransferFlags.BalancingDebit,
+        1 => TransferFlags.BalancingCredit,
+        2 => TransferFlags.BalancingDebit | TransferFlags.BalancingCredit,
+        3 => TransferFlags.BalancingDebit | TransferFlags.Pending,
+        4 => TransferFlags.ClosingDebit | TransferFlags.Pending,
+        5 => TransferFlags.ClosingCredit | (random.Next(4) == 0 ? TransferFlags.None : TransferFlags.Pending),
+        6 => TransferFlags.ClosingDebit | TransferFlags.BalancingCredit | TransferFlags.Pending,
+        _ => TransferFlags.None,
+    };
+
+    /// <summary>Every account's balances and closed flag, and every stored transfer's amount, equal the single ledger's.</summary>
+    /// <returns>How many created transfers were clamped below their requested amount, and how many closing ones were created.</returns>
+    internal static (int Clamped, int Closing) AssertSameState(CrossShardCluster cluster, LedgerFixture local, List<Account> accounts, IEnumerable<Transfer> events)
+    {
+        var (clamped, closing) = (0, 0);
+        foreach (var account in accounts)
+        {
+            var onShard = cluster.Shards[cluster.ShardOf(account.Id)].Ledger.TryLookupAccount(account.Id, out var actual);
+            var inLocal = local.Ledger.TryLookupAccount(account.Id, out var wanted);
+            Assert.Equal(inLocal, onShard);
+            Assert.Equal((wanted.DebitsPosted, wanted.CreditsPosted, wanted.DebitsPending, wanted.CreditsPending, wanted.Flags & AccountFlags.Closed),
+                (actual.DebitsPosted, actual.CreditsPosted, actual.DebitsPending, actual.CreditsPending, actual.Flags & AccountFlags.Closed));
+        }
+
+        foreach (var t in events)
+        {
+            var stored = cluster.Shards[cluster.ShardOf(t.Id)].Ledger.TryLookupTransfer(t.Id, out var actual);
+            Assert.Equal(local.Ledger.TryLookupTransfer(t.Id, out var wanted), stored);
+            Assert.Equal((wanted.Amount, wanted.Flags), (actual.Amount, actual.Flags));
+            clamped += stored && actual.Amount < t.Amount ? 1 : 0;
+            closing += stored && (actual.Flags & (TransferFlags.ClosingDebit | TransferFlags.ClosingCredit)) != 0 ? 1 : 0;
+        }
+
+        return (clamped, closing);
     }
 }

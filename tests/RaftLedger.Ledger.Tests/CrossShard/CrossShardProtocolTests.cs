@@ -288,20 +288,6 @@ public sealed class CrossShardProtocolTests
     }
 
     [Fact]
-    public void Kinds_not_supported_across_shards_are_refused_with_cross_shard_not_supported()
-    {
-        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
-        var balancing = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
-        balancing.Flags = TransferFlags.BalancingDebit;
-        var closing = CrossShardWorkload.Transfer(cluster, 0, a, b, 3);
-        closing.Flags = TransferFlags.Pending | TransferFlags.ClosingCredit;
-        var request = cluster.Submit([balancing, closing]);
-        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
-        Assert.All(request.Results, r => Assert.Equal(CreateTransferResult.CrossShardNotSupported, r));
-        CrossShardChecks.AssertConsistent(cluster);
-    }
-
-    [Fact]
     public void Classify_keeps_a_chain_whole_when_one_event_crosses_shards()
     {
         var (cluster, a, b) = TwoShardsWithAccountsOnEach();

@@ -1,3 +1,5 @@
+using RaftLedger.Ledger.CrossShard;
+
 namespace RaftLedger.Ledger.Tests.CrossShard;
 
 /// <summary>
@@ -43,13 +45,24 @@ public sealed class CrossShardSimulationTests
     {
         var cluster = CrossShardWorkload.Run(7, shardCount: 3, steps: 500, Chaos.None);
         var created = 0;
+        var balancingRetries = 0;
         foreach (var request in cluster.Requests)
         {
+            if (Array.Exists(request.Events, t => CrossShardBalancing.IsBalancing(t)) && request.Failures.Count > 0)
+            {
+                // A balancing transfer clamped on a snapshot that a concurrent transfer made stale is refused by its
+                // guard (503, retry): the price of exact clamping across shards (docs/design/cross-shard.md).
+                Assert.All(request.Failures, f => Assert.Contains("aborted before a decision", f));
+                balancingRetries++;
+                continue;
+            }
+
             Assert.Empty(request.Failures);
             created += Array.FindAll(request.Results, r => r == CreateTransferResult.Created).Length;
         }
 
         Assert.True(created > 50, $"only {created} transfers were created");
+        Assert.True(balancingRetries * 50 < cluster.Requests.Count, $"{balancingRetries} balancing requests had to be retried");
     }
 
     private const int SeedsPerCase = 25;

@@ -133,6 +133,18 @@ internal static class CrossShardWorkload
             var idHome = i > 0 && cluster.Random.Next(3) == 0 ? cluster.Random.Next(cluster.ShardCount) : home;
             events[i] = Transfer(cluster, idHome, RandomAccount(cluster), RandomAccount(cluster), (UInt128)cluster.Random.Next(1, 120));
             events[i].Flags |= cluster.Random.Next(6) == 0 ? TransferFlags.Pending : TransferFlags.None;
+            events[i].Flags |= cluster.Random.Next(10) switch
+            {
+                0 => TransferFlags.BalancingDebit, // clamped on a snapshot, guarded where applied
+                1 => TransferFlags.BalancingCredit | TransferFlags.BalancingDebit,
+                _ => TransferFlags.None,
+            };
+            if (cluster.Random.Next(40) == 0)
+            {
+                // Closes its debit account until voided or expired (timeout 1 s below, or a post keeps it closed).
+                events[i].Flags |= TransferFlags.Pending | TransferFlags.ClosingDebit;
+            }
+
             events[i].TimeoutSeconds = (events[i].Flags & TransferFlags.Pending) != 0 && cluster.Random.Next(2) == 0 ? 1u : 0u;
             if (i < count - 1 || cluster.Random.Next(50) == 0)
             {

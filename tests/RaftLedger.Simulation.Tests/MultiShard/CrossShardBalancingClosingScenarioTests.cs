@@ -1,0 +1,100 @@
+using RaftLedger.Ledger;
+using RaftLedger.Simulation.MultiShard;
+
+namespace RaftLedger.Simulation.Tests.MultiShard;
+
+/// <summary>
+/// Balancing and closing transfers across shards in the multi-shard simulator: balancing amounts are clamped (the
+/// stored amount is what moved, and guarded customers are never overdrawn), closing transfers close their account
+/// until voided or expired (the bank checks compare every account's closed flag with the committed closing
+/// transfers), also while a leader crashes after each protocol step.
+/// </summary>
+public sealed class CrossShardBalancingClosingScenarioTests
+{
+    private static MultiShardCluster SetUpBank(ulong seed)
+    {
+        var cluster = new MultiShardCluster(new MultiShardOptions
+        {
+            Seed = seed,
+            NodeCount = 5,
+            ShardCount = 3,
+            ClientCount = 4,
+            CrossShardFraction = 1,
+            TwoPhaseFraction = 0.6,
+        });
+        cluster.SetUp(ticksMax: 2_000);
+        cluster.Workload.BalancingOrClosingShare = 0.7;
+        return cluster;
+    }
+
+    private static void HealAndCheck(MultiShardCluster cluster)
+    {
+        cluster.Network.Heal();
+        foreach (var node in cluster.Nodes)
+        {
+            cluster.Restart(node.Id);
+        }
+
+        cluster.ClientsEnabled = false;
+        Assert.True(cluster.RunUntil(() => cluster.Clients.All(c => c.IsIdle), 2_000), $"requests unanswered\n{cluster.Describe()}");
+        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"cross-shard work unfinished\n{cluster.Describe()}");
+
+        // Every timeout passes: closing transfers not posted or voided expire and reopen their accounts.
+        cluster.RunTicks((BankWorkload.PendingTimeoutSecondsMax * 10) + 1);
+        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"expiries unfinished\n{cluster.Describe()}");
+        Assert.True(cluster.RunUntil(cluster.AllApplied, 500), $"replicas did not catch up\n{cluster.Describe()}");
+        cluster.CheckLogs();
+        cluster.CheckReplicasAgree();
+        BankChecker.CheckQuiet(cluster);
+    }
+
+    private static Transfer Stored(MultiShardCluster cluster, TransferFate fate)
+    {
+        var ledger = cluster.Leader(fate.Home)?.Ledger;
+        Assert.NotNull(ledger);
+        Assert.True(ledger.TryLookupTransfer(fate.Submitted.Id, out var t), $"transfer {fate.Submitted.Id} is stored at its home");
+        return t;
+    }
+
+    [Fact]
+    public void Balancing_transfers_move_at_most_what_balances_and_closing_ones_close_until_resolved()
+    {
+        var cluster = SetUpBank(seed: 811);
+        cluster.RunTicks(600);
+        HealAndCheck(cluster);
+        const TransferFlags balancing = TransferFlags.BalancingDebit | TransferFlags.BalancingCredit;
+        const TransferFlags closing = TransferFlags.ClosingDebit | TransferFlags.ClosingCredit;
+        var balanced = cluster.Workload.Fates.Where(f => (f.Submitted.Flags & balancing) != 0 && f.Outcome == TransferOutcome.Created).ToList();
+        var clamped = balanced.Count(f => Stored(cluster, f).Amount < f.Submitted.Amount);
+        Assert.True(clamped >= 5, $"only {clamped} of {balanced.Count} balancing transfers acknowledged were clamped");
+        Assert.Contains(balanced, f => Stored(cluster, f).Amount == f.Submitted.Amount);
+        var closed = cluster.Workload.Fates.Count(f => (f.Submitted.Flags & closing) != 0 && f.Outcome == TransferOutcome.Created);
+        Assert.True(closed >= 3, $"only {closed} closing transfers acknowledged");
+        Assert.Contains(cluster.Workload.Fates, f => f.Status is CreateTransferResult.DebitAccountAlreadyClosed or CreateTransferResult.CreditAccountAlreadyClosed);
+        Assert.True(cluster.ReadsChecked > 0);
+    }
+
+    public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);
+
+    [Theory]
+    [MemberData(nameof(ProtocolSteps))]
+    public void Crashing_the_leader_after_a_protocol_step_of_balancing_and_closing_traffic_loses_nothing(LedgerOperation step)
+    {
+        var cluster = SetUpBank(seed: 820 + (ulong)step);
+        for (var round = 1; round <= 3; round++)
+        {
+            cluster.RunTicks(60);
+            cluster.Trap = new CrashTrap(step, TrapMoment.Proposed);
+            Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a {step} entry\n{cluster.Describe()}");
+            cluster.RunTicks(20);
+            foreach (var node in cluster.Nodes)
+            {
+                cluster.Restart(node.Id);
+            }
+        }
+
+        HealAndCheck(cluster);
+        Assert.True(cluster.Workload.Fates.Count(f => (f.Submitted.Flags & (TransferFlags.BalancingDebit | TransferFlags.BalancingCredit)) != 0 &&
+            f.Outcome == TransferOutcome.Created) > 0, "balancing transfers were acknowledged");
+    }
+}

@@ -17,7 +17,7 @@ public static class BenchCommand
         var warmup = new Option<double>("--warmup") { Description = "Seconds of the same workload run first and not measured, so that the nodes are warm: the JIT recompiles hot code for about half a minute after a node starts (docs/PERFORMANCE.md).", DefaultValueFactory = _ => 20 };
         var batch = new Option<int>("--batch") { Description = "Transfers per request (1..8189).", DefaultValueFactory = _ => 8189 };
         var concurrency = new Option<int>("--concurrency") { Description = "Outstanding requests.", DefaultValueFactory = _ => 8 };
-        var clients = new Option<int>("--clients") { Description = "Independent callers, each creating one transfer at a time through the client SDK (LedgerClient), which batches them per shard; replaces --batch/--concurrency." };
+        var clients = new Option<int>("--clients") { Description = "Independent callers, each creating one transfer at a time through the client SDK (LedgerClient), which batches them into one request per leader node; replaces --batch/--concurrency." };
         var zipf = new Option<double>("--zipf") { Description = "Zipf exponent s of the account choice (hot accounts); 0 = uniform." };
         var crossShard = new Option<double>("--cross-shard") { Description = "Fraction of payments between accounts on different shards (0..1)." };
         var twoPhase = new Option<double>("--two-phase") { Description = "Fraction of payments made as pending transfers, posted or voided later (0..1)." };

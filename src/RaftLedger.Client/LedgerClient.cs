@@ -277,7 +277,7 @@ public sealed class LedgerClient : IAsyncDisposable
                     throw new LedgerRequestException($"The cluster refused the request ({problem}).", exception);
                 }
 
-                router.ReportFailure(connection, nodeLooksDown: exception.Trailers.Get(RetryPolicy.RetryAfterTrailer) is null);
+                router.ReportFailure(connection, nodeLooksDown: !RetryPolicy.NodeAnswered(exception));
                 remaining = router.Remaining(deadline);
                 if (remaining <= TimeSpan.Zero)
                 {

@@ -183,6 +183,34 @@ public sealed class RetryTests
         Assert.True(client.Statistics.ClusterMapRefreshes > readsBefore);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_leader_that_answered_outcome_unknown_is_retried_but_one_that_timed_out_is_avoided(bool nodeAnswered)
+    {
+        var cluster = new FakeCluster(1, _ => 2);
+        var failures = 1;
+        var headers = nodeAnswered ? new Metadata { { RetryPolicy.OutcomeUnknownTrailer, "1" } } : [];
+        foreach (var node in cluster.Nodes)
+        {
+            node.OnTransfers = events => Interlocked.Decrement(ref failures) >= 0
+                ? Task.FromException<EventAnswer[]>(new RpcException(new Status(StatusCode.DeadlineExceeded, "outcome unknown"), headers))
+                : Task.FromResult(FakeNode.Created(events.Length));
+        }
+
+        await using var client = cluster.Client(options => options with { Addresses = [.. cluster.Nodes.Select(n => n.Address)] });
+        await client.ConnectAsync(Cancel);
+
+        var outcome = await client.CreateTransferAsync(Payment, cancellationToken: Cancel);
+
+        // A live node's own 504 says nothing about the node: the retry goes to the same leader. A deadline the
+        // client's timer raised may be a dead node: the retry goes elsewhere.
+        Assert.True(outcome.IsCreated);
+        Assert.Equal(2, cluster.Log.Count);
+        Assert.Equal("http://node2/", cluster.Log[0].Node.ToString());
+        Assert.Equal(nodeAnswered, cluster.Log[1].Node.ToString() == "http://node2/");
+    }
+
     [Fact]
     public async Task A_client_given_one_address_reaches_the_other_members_when_that_node_fails()
     {

@@ -159,7 +159,7 @@ internal sealed class CreatePipeline<TEvent>
             }
 
             var attempt = MarkFailed(batch, failure, problem);
-            router.ReportFailure(connection, nodeLooksDown: exception.Trailers.Get(RetryPolicy.RetryAfterTrailer) is null);
+            router.ReportFailure(connection, nodeLooksDown: !RetryPolicy.NodeAnswered(exception));
             _ = RetryLaterAsync(batch, attempt);
         }
         catch (Exception exception) when (router.Stopping.IsCancellationRequested)

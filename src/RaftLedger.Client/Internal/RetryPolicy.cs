@@ -22,6 +22,9 @@ internal static class RetryPolicy
     /// <summary>The node's 503 answers carry this trailer; a transport-level UNAVAILABLE does not.</summary>
     public const string RetryAfterTrailer = "retry-after";
 
+    /// <summary>The node's 504 answers (outcome unknown) carry this trailer; a deadline the client's own timer raised does not.</summary>
+    public const string OutcomeUnknownTrailer = "outcome-unknown";
+
     /// <summary>Shifts above this would overflow the tick count; the cap applies long before.</summary>
     private const int DoublingsMax = 30;
 
@@ -49,6 +52,17 @@ internal static class RetryPolicy
             default:
                 return FailureKind.Fatal;
         }
+    }
+
+    /// <summary>
+    /// Whether the failure is an answer from a live node (its own 503 or 504) rather than a node that could not be
+    /// reached or did not answer in time: only the latter makes the client avoid the node for a while. With
+    /// per-node batching, avoiding a live node would push every shard it leads onto forwarding fallback nodes.
+    /// </summary>
+    public static bool NodeAnswered(RpcException exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return exception.Trailers.Get(RetryAfterTrailer) is not null || exception.Trailers.Get(OutcomeUnknownTrailer) is not null;
     }
 
     /// <summary>

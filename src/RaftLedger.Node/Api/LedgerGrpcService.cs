@@ -10,6 +10,9 @@ namespace RaftLedger.Node.Api;
 /// </summary>
 public sealed class LedgerGrpcService : Proto.Ledger.LedgerBase
 {
+    /// <summary>Trailer of the node's own 504 (outcome unknown); the SDK reads it to tell a live node from a dead one.</summary>
+    public const string OutcomeUnknownTrailer = "outcome-unknown";
+
     private readonly ILedgerService service;
 
     public LedgerGrpcService(ILedgerService service)
@@ -174,6 +177,9 @@ public sealed class LedgerGrpcService : Proto.Ledger.LedgerBase
 
         if (result.Status == ServiceStatus.OutcomeUnknown)
         {
+            // Marks the 504 as this node's answer, unlike a deadline the client's own timer raised: the node is up,
+            // so a client keeps sending its other shards' requests here instead of avoiding it.
+            context.ResponseTrailers.Add(OutcomeUnknownTrailer, "1");
             throw new RpcException(new Status(StatusCode.DeadlineExceeded,
                 $"{result.Detail} The outcome is unknown: retry unchanged with the same ids (an applied event answers 'exists')."));
         }

@@ -77,7 +77,7 @@ public sealed class GrpcApiTests(ApiHarness api) : IClassFixture<ApiHarness>
     }
 
     [Fact]
-    public async Task Grpc_outcome_unknown_is_deadline_exceeded()
+    public async Task Grpc_outcome_unknown_is_deadline_exceeded_with_the_nodes_trailer()
     {
         var client = Client();
         api.Service.FailNext(ServiceStatus.OutcomeUnknown);
@@ -87,6 +87,8 @@ public sealed class GrpcApiTests(ApiHarness api) : IClassFixture<ApiHarness>
 
         Assert.Equal(StatusCode.DeadlineExceeded, error.StatusCode);
         Assert.Contains("same ids", error.Status.Detail, StringComparison.Ordinal);
+        // The trailer tells the SDK that a live node answered (it keeps routing there) rather than its own timer firing.
+        Assert.Equal("1", error.Trailers.GetValue(LedgerGrpcService.OutcomeUnknownTrailer));
     }
 
     [Fact]

@@ -32,11 +32,20 @@ public sealed partial class RocksLedgerStore
 
         if (written == 0 && after == default)
         {
-            // Nothing expires at or before expiresAtMax: later asks for earlier times need no scan.
-            expiryFloor = Math.Max(expiryFloor, expiresAtMax == ulong.MaxValue ? expiresAtMax : expiresAtMax + 1);
+            // Nothing expires at or before expiresAtMax, so nothing expires before the earliest entry left. Every applied
+            // command asks again with a later time; a floor of expiresAtMax + 1 made each of those asks open an iterator
+            // (4-5 % of node CPU at 64 clients with no pending transfers at all).
+            expiryFloor = Math.Max(expiryFloor, EarliestExpiryAfter(upper));
         }
 
         return written;
+    }
+
+    /// <summary>The expiry time of the first Expiry entry at or above <paramref name="lower"/>, or ulong.MaxValue when there is none.</summary>
+    private ulong EarliestExpiryAfter(byte[] lower)
+    {
+        using var cursor = shard.NewRawCursor(lower, RocksKeys.TableEnd(shard.ShardId, RocksTable.Expiry));
+        return cursor.MoveNext() ? BinaryPrimitives.ReadUInt64BigEndian(cursor.Key) : ulong.MaxValue;
     }
 
     public int GetAccountTransfers(in AccountFilter filter, Span<Transfer> into)

@@ -48,6 +48,43 @@ public sealed class RocksExpiryTests
         database.Dispose();
     }
 
+    [Fact]
+    public void A_pending_transfer_due_before_the_remembered_earliest_expiry_still_expires_on_time()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
+        var memory = new LedgerStateMachine(new InMemoryLedgerStore());
+        var start = 100 * Second;
+        foreach (var ledger in new[] { rocks, memory })
+        {
+            var accounts = new[] { new Account { Id = 1, Ledger = 1, Code = 1 }, new Account { Id = 2, Ledger = 1, Code = 1 } };
+            ledger.CreateAccounts(accounts, start, new CreateAccountResult[2], 1);
+        }
+
+        var index = 1UL;
+        var payment = new Transfer { DebitAccountId = 2, CreditAccountId = 1, Amount = 1, Ledger = 1, Code = 1 };
+        Create(rocks, memory, ref index, start + Second, new Transfer { Id = 10, DebitAccountId = 1, CreditAccountId = 2, Amount = 5, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 5 });
+        // Nothing due: the store now remembers transfer 10's expiry as the earliest. A later pending transfer that
+        // expires before it must lower that again.
+        Create(rocks, memory, ref index, start + (2 * Second), payment with { Id = 11 });
+        Create(rocks, memory, ref index, start + (3 * Second), new Transfer { Id = 12, DebitAccountId = 1, CreditAccountId = 2, Amount = 7, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 1 });
+        Assert.True(rocks.TryLookupTransfer(12, out var early));
+        Assert.True(rocks.TryLookupTransfer(10, out var late));
+
+        // Exactly at each expiry time, then in between: both stores expire the same transfers at the same batch.
+        Create(rocks, memory, ref index, early.Timestamp + Second - 1, payment with { Id = 13 });
+        Assert.Equal(12, (int)Account(rocks, 1).DebitsPending);
+        Create(rocks, memory, ref index, early.Timestamp + Second, payment with { Id = 14 });
+        Assert.Equal(5, (int)Account(rocks, 1).DebitsPending);
+        Create(rocks, memory, ref index, late.Timestamp + (5 * Second) - 1, payment with { Id = 15 });
+        Assert.Equal(5, (int)Account(rocks, 1).DebitsPending);
+        Create(rocks, memory, ref index, late.Timestamp + (5 * Second), payment with { Id = 16 });
+
+        Assert.Equal(0, (int)Account(rocks, 1).DebitsPending);
+        Assert.Equal(memory.Fingerprint(), rocks.Fingerprint());
+    }
+
     private static Account Account(LedgerStateMachine ledger, UInt128 id)
     {
         Assert.True(ledger.TryLookupAccount(id, out var account));

@@ -23,19 +23,9 @@ public sealed class CrossShardBalancingClosingTests
         return (cluster, a, b);
     }
 
-    private static CreateTransferResult[] Run(CrossShardCluster cluster, params Transfer[] events)
-    {
-        var request = cluster.Submit(events);
-        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
-        Assert.Empty(request.Failures);
-        return request.Results;
-    }
+    private static CreateTransferResult[] Run(CrossShardCluster cluster, params Transfer[] events) => cluster.RunRequest(events);
 
-    private static Account Lookup(CrossShardCluster cluster, UInt128 id)
-    {
-        Assert.True(cluster.Shards[cluster.ShardOf(id)].Ledger.TryLookupAccount(id, out var account));
-        return account;
-    }
+    private static Account Lookup(CrossShardCluster cluster, UInt128 id) => cluster.LookupAccount(id);
 
     private static Transfer Record(CrossShardCluster cluster, UInt128 id)
     {

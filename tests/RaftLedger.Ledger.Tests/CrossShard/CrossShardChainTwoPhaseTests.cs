@@ -16,19 +16,9 @@ public sealed class CrossShardChainTwoPhaseTests
         return (cluster, a, b);
     }
 
-    private static CreateTransferResult[] RunAll(CrossShardCluster cluster, params Transfer[] events)
-    {
-        var request = cluster.Submit(events);
-        Assert.True(cluster.RunUntilQuiet(5000), cluster.Describe());
-        Assert.Empty(request.Failures);
-        return request.Results;
-    }
+    private static CreateTransferResult[] RunAll(CrossShardCluster cluster, params Transfer[] events) => cluster.RunRequest(events, stepsMax: 5000);
 
-    private static Account Lookup(CrossShardCluster cluster, UInt128 id)
-    {
-        Assert.True(cluster.Shards[cluster.ShardOf(id)].Ledger.TryLookupAccount(id, out var account));
-        return account;
-    }
+    private static Account Lookup(CrossShardCluster cluster, UInt128 id) => cluster.LookupAccount(id);
 
     private static Transfer Linked(Transfer t)
     {

@@ -126,6 +126,22 @@ internal sealed class CrossShardCluster
         return false;
     }
 
+    /// <summary>Submits <paramref name="events"/>, runs until quiet and returns their results; the request must not fail.</summary>
+    public CreateTransferResult[] RunRequest(Transfer[] events, int stepsMax = 2000)
+    {
+        var request = Submit(events);
+        Assert.True(RunUntilQuiet(stepsMax), Describe());
+        Assert.Empty(request.Failures);
+        return request.Results;
+    }
+
+    /// <summary>The account as its own shard's committed ledger holds it (it must exist).</summary>
+    public Account LookupAccount(UInt128 id)
+    {
+        Assert.True(Shards[ShardOf(id)].Ledger.TryLookupAccount(id, out var account));
+        return account;
+    }
+
     /// <summary>What is still in flight, for failure messages.</summary>
     public string Describe()
     {

@@ -19,19 +19,9 @@ public sealed class CrossShardTwoPhaseTests
 
     private static CreateTransferResult Run(CrossShardCluster cluster, params Transfer[] events) => RunAll(cluster, events)[0];
 
-    private static CreateTransferResult[] RunAll(CrossShardCluster cluster, params Transfer[] events)
-    {
-        var request = cluster.Submit(events);
-        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
-        Assert.Empty(request.Failures);
-        return request.Results;
-    }
+    private static CreateTransferResult[] RunAll(CrossShardCluster cluster, params Transfer[] events) => cluster.RunRequest(events);
 
-    private static Account Lookup(CrossShardCluster cluster, UInt128 id)
-    {
-        Assert.True(cluster.Shards[cluster.ShardOf(id)].Ledger.TryLookupAccount(id, out var account));
-        return account;
-    }
+    private static Account Lookup(CrossShardCluster cluster, UInt128 id) => cluster.LookupAccount(id);
 
     private static (UInt128 DebitsPending, UInt128 DebitsPosted, UInt128 CreditsPending, UInt128 CreditsPosted) Balances(CrossShardCluster cluster, UInt128 a, UInt128 b)
     {

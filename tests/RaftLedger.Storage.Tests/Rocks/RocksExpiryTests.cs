@@ -11,23 +11,17 @@ namespace RaftLedger.Storage.Tests.Rocks;
 public sealed class RocksExpiryTests
 {
     private const ulong Second = 1_000_000_000;
+    private const ulong Start = 100 * Second;
 
     [Fact]
     public void A_pending_transfer_expires_on_time_after_batches_that_found_nothing_due()
     {
         using var directory = new TempDirectory();
         var database = Open(directory.PathName);
-        var rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
-        var memory = new LedgerStateMachine(new InMemoryLedgerStore());
-        var start = 100 * Second;
-        foreach (var ledger in new[] { rocks, memory })
-        {
-            var accounts = new[] { new Account { Id = 1, Ledger = 1, Code = 1 }, new Account { Id = 2, Ledger = 1, Code = 1 } };
-            ledger.CreateAccounts(accounts, start, new CreateAccountResult[2], 1);
-        }
+        var (rocks, memory) = TwoAccountLedgers(database, Start);
 
         var index = 1UL;
-        Create(rocks, memory, ref index, start + 1, new Transfer { Id = 10, DebitAccountId = 1, CreditAccountId = 2, Amount = 5, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 3 });
+        Create(rocks, memory, ref index, Start + 1, new Transfer { Id = 10, DebitAccountId = 1, CreditAccountId = 2, Amount = 5, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 3 });
 
         // A reopened store knows nothing about expiry times, so the next batches scan, find nothing due yet and
         // remember that: the transfer must still expire when its time comes.
@@ -36,12 +30,12 @@ public sealed class RocksExpiryTests
         rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
         for (var at = 1UL; at <= 2; at++)
         {
-            Create(rocks, memory, ref index, start + (at * Second), new Transfer { Id = 10 + (UInt128)at, DebitAccountId = 2, CreditAccountId = 1, Amount = 1, Ledger = 1, Code = 1 });
+            Create(rocks, memory, ref index, Start + (at * Second), new Transfer { Id = 10 + (UInt128)at, DebitAccountId = 2, CreditAccountId = 1, Amount = 1, Ledger = 1, Code = 1 });
             Assert.True(rocks.TryLookupTransfer(10, out _));
             Assert.Equal(5, (int)Account(rocks, 1).DebitsPending);
         }
 
-        Create(rocks, memory, ref index, start + (4 * Second), new Transfer { Id = 20, DebitAccountId = 2, CreditAccountId = 1, Amount = 1, Ledger = 1, Code = 1 });
+        Create(rocks, memory, ref index, Start + (4 * Second), new Transfer { Id = 20, DebitAccountId = 2, CreditAccountId = 1, Amount = 1, Ledger = 1, Code = 1 });
 
         Assert.Equal(0, (int)Account(rocks, 1).DebitsPending);
         Assert.Equal(memory.Fingerprint(), rocks.Fingerprint());
@@ -53,22 +47,15 @@ public sealed class RocksExpiryTests
     {
         using var directory = new TempDirectory();
         using var database = Open(directory.PathName);
-        var rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
-        var memory = new LedgerStateMachine(new InMemoryLedgerStore());
-        var start = 100 * Second;
-        foreach (var ledger in new[] { rocks, memory })
-        {
-            var accounts = new[] { new Account { Id = 1, Ledger = 1, Code = 1 }, new Account { Id = 2, Ledger = 1, Code = 1 } };
-            ledger.CreateAccounts(accounts, start, new CreateAccountResult[2], 1);
-        }
+        var (rocks, memory) = TwoAccountLedgers(database, Start);
 
         var index = 1UL;
         var payment = new Transfer { DebitAccountId = 2, CreditAccountId = 1, Amount = 1, Ledger = 1, Code = 1 };
-        Create(rocks, memory, ref index, start + Second, new Transfer { Id = 10, DebitAccountId = 1, CreditAccountId = 2, Amount = 5, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 5 });
+        Create(rocks, memory, ref index, Start + Second, new Transfer { Id = 10, DebitAccountId = 1, CreditAccountId = 2, Amount = 5, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 5 });
         // Nothing due: the store now remembers transfer 10's expiry as the earliest. A later pending transfer that
         // expires before it must lower that again.
-        Create(rocks, memory, ref index, start + (2 * Second), payment with { Id = 11 });
-        Create(rocks, memory, ref index, start + (3 * Second), new Transfer { Id = 12, DebitAccountId = 1, CreditAccountId = 2, Amount = 7, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 1 });
+        Create(rocks, memory, ref index, Start + (2 * Second), payment with { Id = 11 });
+        Create(rocks, memory, ref index, Start + (3 * Second), new Transfer { Id = 12, DebitAccountId = 1, CreditAccountId = 2, Amount = 7, Ledger = 1, Code = 1, Flags = TransferFlags.Pending, TimeoutSeconds = 1 });
         Assert.True(rocks.TryLookupTransfer(12, out var early));
         Assert.True(rocks.TryLookupTransfer(10, out var late));
 
@@ -83,6 +70,20 @@ public sealed class RocksExpiryTests
 
         Assert.Equal(0, (int)Account(rocks, 1).DebitsPending);
         Assert.Equal(memory.Fingerprint(), rocks.Fingerprint());
+    }
+
+    /// <summary>A RocksDB ledger and an in-memory one, each holding accounts 1 and 2 (created at index 1).</summary>
+    private static (LedgerStateMachine Rocks, LedgerStateMachine Memory) TwoAccountLedgers(RocksLedgerDatabase database, ulong at)
+    {
+        var rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
+        var memory = new LedgerStateMachine(new InMemoryLedgerStore());
+        foreach (var ledger in new[] { rocks, memory })
+        {
+            var accounts = new[] { new Account { Id = 1, Ledger = 1, Code = 1 }, new Account { Id = 2, Ledger = 1, Code = 1 } };
+            ledger.CreateAccounts(accounts, at, new CreateAccountResult[2], 1);
+        }
+
+        return (rocks, memory);
     }
 
     private static Account Account(LedgerStateMachine ledger, UInt128 id)

@@ -22,6 +22,17 @@ public interface ILedgerStore
     bool TryGetTransfer(UInt128 id, out Transfer transfer);
 
     /// <summary>
+    /// A hint given before a batch of transfers is applied: the transfer ids it is about to look up (each
+    /// event's id, and a post's or void's pending id), in event order, possibly repeated. A store whose reads
+    /// are cheaper in bulk (RocksDB's batched MultiGet) may read them all now and answer the batch's
+    /// <see cref="TryGetTransfer"/> and <see cref="IsTransientFailure"/> calls from memory until the next
+    /// <see cref="Commit"/>. The answers must stay exactly what a direct read would give. Ignoring it is correct.
+    /// </summary>
+    void PrefetchTransfers(ReadOnlySpan<UInt128> ids)
+    {
+    }
+
+    /// <summary>
     /// The status of the pending transfer <paramref name="pendingId"/>: <see cref="PendingStatus.None"/>
     /// when there is no such pending transfer.
     /// </summary>

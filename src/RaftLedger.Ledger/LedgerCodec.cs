@@ -24,6 +24,9 @@ public static class LedgerCodec
     public const int TransferSizeBytes = LedgerLimits.RecordSizeBytes;
     public const int AccountBalanceSizeBytes = LedgerLimits.RecordSizeBytes;
 
+    /// <summary>Where a transfer record keeps its pending id (read on its own by the batch's lookup prefetch).</summary>
+    public const int TransferPendingIdOffset = 64;
+
     public static void WriteAccount(Span<byte> destination, in Account account)
     {
         Invariant.Check(destination.Length >= AccountSizeBytes);
@@ -69,7 +72,7 @@ public static class LedgerCodec
         BinaryPrimitives.WriteUInt128LittleEndian(destination[16..], transfer.DebitAccountId);
         BinaryPrimitives.WriteUInt128LittleEndian(destination[32..], transfer.CreditAccountId);
         BinaryPrimitives.WriteUInt128LittleEndian(destination[48..], transfer.Amount);
-        BinaryPrimitives.WriteUInt128LittleEndian(destination[64..], transfer.PendingId);
+        BinaryPrimitives.WriteUInt128LittleEndian(destination[TransferPendingIdOffset..], transfer.PendingId);
         BinaryPrimitives.WriteUInt128LittleEndian(destination[80..], transfer.UserData128);
         BinaryPrimitives.WriteUInt64LittleEndian(destination[96..], transfer.UserData64);
         BinaryPrimitives.WriteUInt32LittleEndian(destination[104..], transfer.UserData32);
@@ -89,7 +92,7 @@ public static class LedgerCodec
             DebitAccountId = BinaryPrimitives.ReadUInt128LittleEndian(source[16..]),
             CreditAccountId = BinaryPrimitives.ReadUInt128LittleEndian(source[32..]),
             Amount = BinaryPrimitives.ReadUInt128LittleEndian(source[48..]),
-            PendingId = BinaryPrimitives.ReadUInt128LittleEndian(source[64..]),
+            PendingId = BinaryPrimitives.ReadUInt128LittleEndian(source[TransferPendingIdOffset..]),
             UserData128 = BinaryPrimitives.ReadUInt128LittleEndian(source[80..]),
             UserData64 = BinaryPrimitives.ReadUInt64LittleEndian(source[96..]),
             UserData32 = BinaryPrimitives.ReadUInt32LittleEndian(source[104..]),

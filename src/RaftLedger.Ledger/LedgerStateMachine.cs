@@ -43,6 +43,8 @@ public sealed partial class LedgerStateMachine
     private readonly ILedgerStore store;
     private readonly BatchState batch;
     private readonly ExpiryEntry[] expiredScratch = new ExpiryEntry[ExpiryChunk];
+    // The transfer ids a batch will look up, handed to the store in one call (see ILedgerStore.PrefetchTransfers).
+    private readonly UInt128[] lookupIdScratch = new UInt128[2 * LedgerLimits.BatchEventsMax];
 
     public LedgerStateMachine(ILedgerStore store)
     {
@@ -182,6 +184,12 @@ public sealed partial class LedgerStateMachine
             "the leader must give each batch a timestamp of at least last timestamp + event count");
 
         batch.Reset();
+        var lookups = events.LookedUpTransferIds(lookupIdScratch);
+        if (lookups > 0)
+        {
+            store.PrefetchTransfers(lookupIdScratch.AsSpan(0, lookups));
+        }
+
         ExpirePendingTransfers(firstTimestamp);
         var chainStart = -1;
         var chainBroken = false;
@@ -303,6 +311,9 @@ public sealed partial class LedgerStateMachine
         void AfterResult(LedgerStateMachine ledger, int index, byte result);
 
         void Prefetch(LedgerStateMachine ledger, int index, int stage);
+
+        /// <summary>Writes the transfer ids the batch will look up into <paramref name="into"/>; returns how many.</summary>
+        int LookedUpTransferIds(Span<UInt128> into);
     }
 
     private readonly ref struct TypedAccounts(ReadOnlySpan<Account> events) : IEventSource
@@ -322,6 +333,8 @@ public sealed partial class LedgerStateMachine
         public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
         }
+
+        public int LookedUpTransferIds(Span<UInt128> into) => 0;
     }
 
     private readonly ref struct EncodedAccounts(ReadOnlySpan<byte> command, int count) : IEventSource
@@ -342,6 +355,8 @@ public sealed partial class LedgerStateMachine
         public void Prefetch(LedgerStateMachine ledger, int index, int stage)
         {
         }
+
+        public int LookedUpTransferIds(Span<UInt128> into) => 0;
     }
 
     private readonly ref struct TypedTransfers(ReadOnlySpan<Transfer> events) : IEventSource
@@ -373,6 +388,17 @@ public sealed partial class LedgerStateMachine
                 ledger.batch.PrefetchAccountRecords(e.DebitAccountId, e.CreditAccountId);
             }
         }
+
+        public int LookedUpTransferIds(Span<UInt128> into)
+        {
+            var written = 0;
+            foreach (ref readonly var e in events)
+            {
+                written = AddLookedUpIds(into, written, e.Id, e.PendingId);
+            }
+
+            return written;
+        }
     }
 
     private readonly ref struct EncodedTransfers(ReadOnlySpan<byte> command, int count) : IEventSource
@@ -401,6 +427,30 @@ public sealed partial class LedgerStateMachine
                 ledger.batch.Prefetch(LedgerCodec.ReadId(bytes), LedgerCodec.ReadId(bytes[16..]), LedgerCodec.ReadId(bytes[32..]));
             }
         }
+
+        public int LookedUpTransferIds(Span<UInt128> into)
+        {
+            var written = 0;
+            for (var i = 0; i < count; i++)
+            {
+                var bytes = LedgerCommand.Event(command, i);
+                written = AddLookedUpIds(into, written, LedgerCodec.ReadId(bytes), LedgerCodec.ReadId(bytes[LedgerCodec.TransferPendingIdOffset..]));
+            }
+
+            return written;
+        }
+    }
+
+    // A transfer event looks up its own id (duplicate and burnt-id checks) and, for a post or void, its pending id.
+    private static int AddLookedUpIds(Span<UInt128> into, int written, UInt128 id, UInt128 pendingId)
+    {
+        into[written++] = id;
+        if (pendingId != UInt128.Zero)
+        {
+            into[written++] = pendingId;
+        }
+
+        return written;
     }
 
     // Accounts and transfers both keep their flags at byte 118 of the record.

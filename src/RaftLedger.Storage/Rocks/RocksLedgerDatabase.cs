@@ -24,6 +24,7 @@ public sealed class RocksLedgerDatabase : IDisposable
     private readonly WriteOptions writeOptions;
     private readonly ReadOptions readOptions;
     private readonly FlushOptions flushOptions;
+    private readonly IntPtr defaultColumnFamily;
     private readonly Lock shardsLock = new();
 
     // Invariant: one RocksShard per shard id for the lifetime of the database; guarded by shardsLock.
@@ -42,6 +43,7 @@ public sealed class RocksLedgerDatabase : IDisposable
         writeOptions = new WriteOptions().SetSync(false).DisableWal(options.WalMode == RocksWalMode.Disabled ? 1 : 0);
         readOptions = new ReadOptions();
         flushOptions = new FlushOptions().SetWaitForFlush(true);
+        defaultColumnFamily = Native.Instance.rocksdb_get_default_column_family_handle(db.Handle);
     }
 
     public RocksLedgerOptions Options { get; }
@@ -49,6 +51,9 @@ public sealed class RocksLedgerDatabase : IDisposable
     internal RocksDb Db => db;
 
     internal ReadOptions ReadOptions => readOptions;
+
+    /// <summary>The native handle of the default column family (every table lives there), for the batched MultiGet.</summary>
+    internal IntPtr DefaultColumnFamily => defaultColumnFamily;
 
     /// <summary>Opens (or creates) the database at <see cref="RocksLedgerOptions.DirectoryPath"/>.</summary>
     public static RocksLedgerDatabase Open(RocksLedgerOptions options)
@@ -199,6 +204,7 @@ public sealed class RocksLedgerDatabase : IDisposable
         }
 
         disposed = true;
+        Native.Instance.rocksdb_column_family_handle_destroy(defaultColumnFamily);
         db.Dispose();
         GC.KeepAlive(dbOptions);
         GC.KeepAlive(blockCache);

@@ -14,6 +14,7 @@ public sealed partial class RocksLedgerStore
     {
         ArgumentNullException.ThrowIfNull(writes);
         EnsureCurrent();
+        prefetched.Clear(); // answers of the state this commit replaces
         Invariant.Check(writes.LastTimestamp >= LastTimestamp, "timestamps never go back");
         Span<byte> value = stackalloc byte[LedgerLimits.RecordSizeBytes];
         var accounts = writes.Accounts;

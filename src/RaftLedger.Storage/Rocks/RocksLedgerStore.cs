@@ -89,6 +89,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     public void Reload()
     {
         accountCache.Clear();
+        prefetched.Clear();
         lookupMemoValid = false;
         expiryFloor = 0;
         generation = shard.Generation;
@@ -135,8 +136,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
             return false;
         }
 
-        var length = WriteIdKey(RocksTable.Transfers, id);
-        var found = shard.TryGetRawKey(keyBuffer, length, valueBuffer, out var valueLength);
+        var found = ReadTransferValue(id, out var valueLength);
         lookupMemoValid = true;
         lookupMemoId = id;
         lookupMemoBurnt = found && valueLength == 1;
@@ -165,8 +165,20 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
             return false;
         }
 
-        var length = WriteIdKey(RocksTable.Transfers, transferId);
-        return shard.TryGetRawKey(keyBuffer, length, valueBuffer, out var valueLength) && valueLength == 1;
+        return ReadTransferValue(transferId, out var valueLength) && valueLength == 1;
+    }
+
+    // The Transfers-table value of an id (a transfer, or the burnt-id marker) into valueBuffer: from the batch's
+    // prefetch when it read the id, else one point read.
+    private bool ReadTransferValue(UInt128 id, out int valueLength)
+    {
+        if (TryTakePrefetched(id, out var found, out valueLength))
+        {
+            return found;
+        }
+
+        var length = WriteIdKey(RocksTable.Transfers, id);
+        return shard.TryGetRawKey(keyBuffer, length, valueBuffer, out valueLength);
     }
 
     public PendingStatus GetPendingStatus(UInt128 pendingId)

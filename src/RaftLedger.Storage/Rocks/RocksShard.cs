@@ -111,6 +111,135 @@ public sealed class RocksShard
         return TryGetRaw(key, keyLength, value, out length);
     }
 
+    /// <summary>
+    /// Reads <paramref name="count"/> keys of this shard at once with RocksDB's batched MultiGet, which shares one
+    /// view of the database and probes each file's filters for all keys together instead of once per key.
+    /// The keys are full keys (prefix included) of <paramref name="keyLength"/> bytes each, back to back in
+    /// <paramref name="keys"/>, ascending. For key <c>i</c>, <paramref name="valueLengths"/>[i] is -1 when absent,
+    /// else the value's length, and the value is at <paramref name="valueOffsets"/>[i] in <paramref name="values"/>
+    /// (found values are packed back to back; the buffer grows when they do not fit).
+    /// </summary>
+    public void MultiGetRaw(byte[] keys, int keyLength, int count, Span<int> valueLengths, Span<int> valueOffsets, ref byte[] values)
+    {
+        Invariant.Check(count > 0 && keys.Length >= count * keyLength, "the key block holds every key");
+        Invariant.Check(valueLengths.Length >= count && valueOffsets.Length >= count);
+        var scratch = MultiGetScratch.For(count);
+        var keysPin = GCHandle.Alloc(keys, GCHandleType.Pinned);
+        var valuesPin = GCHandle.Alloc(scratch.Values, GCHandleType.Pinned);
+        try
+        {
+            var first = keysPin.AddrOfPinnedObject();
+            for (var i = 0; i < count; i++)
+            {
+                Invariant.Check(RocksKeys.ShardOf(keys.AsSpan(i * keyLength, keyLength)) == ShardId, "key belongs to another shard");
+                scratch.Keys[i] = first + (i * keyLength);
+                scratch.KeySizes[i] = (UIntPtr)keyLength;
+            }
+
+            Native.Instance.rocksdb_batched_multi_get_cf(
+                Database.Db.Handle, Database.ReadOptions.Handle, Database.DefaultColumnFamily, (UIntPtr)count,
+                scratch.Keys, scratch.KeySizes, valuesPin.AddrOfPinnedObject(), scratch.Errors, 1);
+            var packed = 0;
+            for (var i = 0; i < count; i++)
+            {
+                valueOffsets[i] = packed;
+                valueLengths[i] = TakeMultiGetValue(scratch, i, ref values, packed);
+                packed += Math.Max(valueLengths[i], 0);
+            }
+        }
+        finally
+        {
+            FreeMultiGetAnswers(scratch, count);
+            valuesPin.Free();
+            keysPin.Free();
+        }
+    }
+
+    // After a throw part-way through, the answers not yet taken are still allocated: free them.
+    private static void FreeMultiGetAnswers(MultiGetScratch scratch, int count)
+    {
+        var native = Native.Instance;
+        for (var i = 0; i < count; i++)
+        {
+            if (scratch.Errors[i] != IntPtr.Zero)
+            {
+                native.rocksdb_free(scratch.Errors[i]);
+                scratch.Errors[i] = IntPtr.Zero;
+            }
+
+            if (scratch.Values[i] != IntPtr.Zero)
+            {
+                native.rocksdb_pinnableslice_destroy(scratch.Values[i]);
+                scratch.Values[i] = IntPtr.Zero;
+            }
+        }
+    }
+
+    // Copies out and frees one MultiGet answer at values[offset..] (-1: the key is absent). An error (I/O,
+    // corruption) is an infrastructure failure and throws; the caller frees whatever is left.
+    private static int TakeMultiGetValue(MultiGetScratch scratch, int index, ref byte[] values, int offset)
+    {
+        var native = Native.Instance;
+        if (scratch.Errors[index] != IntPtr.Zero)
+        {
+            var message = Marshal.PtrToStringAnsi(scratch.Errors[index]);
+            throw new IOException($"RocksDB MultiGet failed: {message}. The state directory may be damaged or the disk failing.");
+        }
+
+        var slice = scratch.Values[index];
+        if (slice == IntPtr.Zero)
+        {
+            return -1;
+        }
+
+        var pointer = native.rocksdb_pinnableslice_value(slice, out var valueLength);
+        var length = checked((int)valueLength);
+        if (values.Length < offset + length)
+        {
+            Array.Resize(ref values, Math.Max(2 * values.Length, offset + length));
+        }
+
+        Marshal.Copy(pointer, values, offset, length);
+        native.rocksdb_pinnableslice_destroy(slice);
+        scratch.Values[index] = IntPtr.Zero;
+        return length;
+    }
+
+    /// <summary>The pointer arrays a MultiGet call needs, per thread and grown to the largest call.</summary>
+    private sealed class MultiGetScratch
+    {
+        [ThreadStatic]
+        private static MultiGetScratch? perThread;
+
+        private MultiGetScratch(int capacity)
+        {
+            Keys = new IntPtr[capacity];
+            KeySizes = new UIntPtr[capacity];
+            Values = new IntPtr[capacity];
+            Errors = new IntPtr[capacity];
+        }
+
+        public IntPtr[] Keys { get; }
+
+        public UIntPtr[] KeySizes { get; }
+
+        public IntPtr[] Values { get; }
+
+        public IntPtr[] Errors { get; }
+
+        public static MultiGetScratch For(int count)
+        {
+            var scratch = perThread;
+            if (scratch is null || scratch.Keys.Length < count)
+            {
+                scratch = new MultiGetScratch(Math.Max(count, 256));
+                perThread = scratch;
+            }
+
+            return scratch;
+        }
+    }
+
     /// <summary>A cursor over the raw keys [<paramref name="lower"/>, <paramref name="upper"/>) of this shard (prefixes included).</summary>
     public RocksShardCursor NewRawCursor(byte[] lower, byte[] upper, bool reverse = false)
     {

@@ -70,6 +70,50 @@ public sealed class RocksTransferIdTests
         Assert.Equal([CreateTransferResult.Exists, CreateTransferResult.Exists, CreateTransferResult.Created], results);
     }
 
+    [Fact]
+    public void A_batch_read_in_one_multiget_gets_the_same_statuses_as_point_reads()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var ledger = NewLedger(database, 1);
+        var timestamp = CreateAccounts(ledger, appliedIndex: 1);
+
+        // 1000 is the highest stored id, so every id below it is looked up; 10..40 step 2 exist, 11 and 13 are burnt.
+        var seed = new List<Transfer> { Transfer(1000, 1, 2), Transfer(11, 99, 2), Transfer(13, 1, 99) };
+        for (ulong id = 10; id <= 40; id += 2)
+        {
+            seed.Add(Transfer(id, 1, 2));
+        }
+
+        Apply(ledger, ref timestamp, appliedIndex: 2, [.. seed]);
+
+        // More lookups than the prefetch threshold, in no order, with a repeat inside the batch and an id above the highest.
+        var batch = new List<Transfer>();
+        var expected = new List<CreateTransferResult>();
+        for (ulong id = 41; id >= 9; id--)
+        {
+            batch.Add(Transfer(id, 2, 1));
+            expected.Add(id is 11 or 13 ? CreateTransferResult.IdAlreadyFailed
+                : id % 2 == 0 && id <= 40 ? CreateTransferResult.ExistsWithDifferentDebitAccountId
+                : CreateTransferResult.Created);
+        }
+
+        batch.Add(Transfer(41, 2, 1));
+        expected.Add(CreateTransferResult.Exists);
+        batch.Add(Transfer(2000, 1, 2));
+        expected.Add(CreateTransferResult.Created);
+        Assert.True(batch.Count >= RocksLedgerStore.PrefetchLookupsMin);
+        Assert.Equal(expected, Apply(ledger, ref timestamp, appliedIndex: 3, [.. batch]));
+
+        // The next batch must see what the previous one created, not the previous prefetch's answers.
+        var again = batch.Select(t => t with { }).ToArray();
+        var results = Apply(ledger, ref timestamp, appliedIndex: 4, again);
+        Assert.All(results.Select((r, i) => (r, i)), x => Assert.True(
+            x.r is CreateTransferResult.Exists or CreateTransferResult.IdAlreadyFailed or CreateTransferResult.ExistsWithDifferentDebitAccountId,
+            $"event {x.i} (id {again[x.i].Id}) got {x.r}"));
+        Assert.Equal(CreateTransferResult.Exists, results[0]);
+    }
+
     private static LedgerStateMachine NewLedger(RocksLedgerDatabase database, uint shardId) =>
         new(new RocksLedgerStore(database.OpenShard(shardId)));
 

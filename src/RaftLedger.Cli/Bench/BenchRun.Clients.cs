@@ -36,7 +36,7 @@ public sealed partial class BenchRun
     /// </summary>
     private async Task ClientCallerAsync(LedgerClient client, int stream, CancellationToken stopping, CancellationToken abort)
     {
-        var generator = new WorkloadGenerator(chooser!, Mix, options.Seed, runId, stream);
+        var generator = new WorkloadGenerator(chooser!, Mix, options.Seed, ids!, stream);
         var one = new Transfer[1];
         long events = 0;
         try

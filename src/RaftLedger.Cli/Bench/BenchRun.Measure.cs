@@ -125,7 +125,7 @@ public sealed partial class BenchRun
     /// <summary>One caller: build a batch homed on one shard, send it until answered, repeat.</summary>
     private async Task WorkerAsync(int stream, int batchSize, CancellationToken stopping, CancellationToken abort)
     {
-        var generator = new WorkloadGenerator(chooser!, Mix, options.Seed, runId, stream);
+        var generator = new WorkloadGenerator(chooser!, Mix, options.Seed, ids!, stream);
         var batch = new TransferBatch(batchSize);
         long events = 0;
         try

@@ -21,7 +21,7 @@ public sealed partial class BenchRun : IAsyncDisposable
     private GrpcBenchLedger? ledger;
     private BenchRecorder? recorder;
     private AccountChooser? chooser;
-    private ulong runId;
+    private BenchIdSequence? ids;
 
     public BenchRun(BenchOptions options, TextWriter output)
     {
@@ -53,7 +53,7 @@ public sealed partial class BenchRun : IAsyncDisposable
         }
 
         // Ids must never repeat against the same cluster, even with the same seed: the run id is the start time.
-        runId = (ulong)startedUtc.Ticks / TimeSpan.TicksPerMillisecond;
+        ids = new BenchIdSequence((ulong)startedUtc.Ticks / TimeSpan.TicksPerMillisecond);
         if (options.Warmup > TimeSpan.Zero)
         {
             await WarmUpAsync(cancellationToken);

@@ -20,7 +20,7 @@ public readonly record struct FillResult(int Events, int Payments);
 
 /// <summary>
 /// One caller's stream of transfers, pure and seeded: the same seed, run id and sequence of calls
-/// (including acknowledgements) give the same transfers. Each batch is homed on one shard: every
+/// (including acknowledgements) give the same transfers (ids aside when callers share a sequence). Each batch is homed on one shard: every
 /// event's debit account, and its id (so the cross-shard protocol's coordinator is the debit
 /// account's shard, as the SDK's id generator does), live on it. A payment is cross-shard with
 /// probability <see cref="WorkloadMix.CrossShardFraction"/> (its credit account is then on
@@ -37,26 +37,23 @@ public sealed class WorkloadGenerator
     private readonly AccountChooser chooser;
     private readonly WorkloadMix mix;
     private readonly DeterministicRandom random;
-    private readonly ulong idHigh;
+    private readonly BenchIdSequence ids;
 
     // Acknowledged pending transfers waiting for their post/void, per home shard; each at most PendingQueueLengthMax long.
     private readonly Queue<Transfer>[] resolvable;
 
-    // Invariant: strictly increasing, so every id this generator makes is new.
-    private ulong idLow;
-
-    /// <param name="runId">Differs between runs against the same cluster so ids never repeat; any value in tests.</param>
-    /// <param name="stream">This caller's index: gives it its own random stream and id space.</param>
-    public WorkloadGenerator(AccountChooser chooser, WorkloadMix mix, ulong seed, ulong runId, int stream)
+    /// <param name="ids">The run's id sequence, shared by all its callers (see <see cref="BenchIdSequence"/>).</param>
+    /// <param name="stream">This caller's index: gives it its own random stream.</param>
+    public WorkloadGenerator(AccountChooser chooser, WorkloadMix mix, ulong seed, BenchIdSequence ids, int stream)
     {
         ArgumentNullException.ThrowIfNull(chooser);
+        ArgumentNullException.ThrowIfNull(ids);
         mix.Validate();
         Invariant.Check(stream >= 0);
         this.chooser = chooser;
         this.mix = mix;
         random = new DeterministicRandom(seed ^ ((ulong)stream * 0x9E37_79B9_7F4A_7C15UL) ^ 0x5EED);
-        // The top bits carry the run, the next the stream: distinct callers and runs never share an id.
-        idHigh = (runId << 24) ^ (ulong)stream;
+        this.ids = ids;
         resolvable = new Queue<Transfer>[chooser.ShardCount];
         for (var shard = 0; shard < resolvable.Length; shard++)
         {
@@ -212,7 +209,7 @@ public sealed class WorkloadGenerator
     {
         while (true)
         {
-            var id = new UInt128(idHigh, ++idLow);
+            var id = ids.Next();
             if (ShardRouter.ShardOf(id, chooser.ShardCount) == shard)
             {
                 return id;

@@ -57,9 +57,9 @@ public sealed class WorkloadGeneratorTests
     {
         var chooser = Chooser(zipf: 1.1);
         var mix = new WorkloadMix(0.3, 0.4);
-        var first = Generate(new WorkloadGenerator(chooser, mix, seed: 42, runId: 9, stream: 2), 200, 16);
-        var second = Generate(new WorkloadGenerator(chooser, mix, seed: 42, runId: 9, stream: 2), 200, 16);
-        var otherSeed = Generate(new WorkloadGenerator(chooser, mix, seed: 43, runId: 9, stream: 2), 200, 16);
+        var first = Generate(new WorkloadGenerator(chooser, mix, seed: 42, new BenchIdSequence(9), stream: 2), 200, 16);
+        var second = Generate(new WorkloadGenerator(chooser, mix, seed: 42, new BenchIdSequence(9), stream: 2), 200, 16);
+        var otherSeed = Generate(new WorkloadGenerator(chooser, mix, seed: 43, new BenchIdSequence(9), stream: 2), 200, 16);
 
         Assert.Equal(first, second);
         Assert.NotEqual(first.Select(t => t.Transfer.DebitAccountId), otherSeed.Select(t => t.Transfer.DebitAccountId));
@@ -71,9 +71,10 @@ public sealed class WorkloadGeneratorTests
         var chooser = Chooser();
         var mix = new WorkloadMix(0.5, 0.5);
         var all = new List<(int Shard, Transfer Transfer)>();
+        var runs = new Dictionary<ulong, BenchIdSequence> { [1] = new(1), [2] = new(2) };
         foreach (var (runId, stream) in new[] { (1UL, 0), (1UL, 1), (2UL, 0) })
         {
-            all.AddRange(Generate(new WorkloadGenerator(chooser, mix, seed: 5, runId, stream), 100, 20));
+            all.AddRange(Generate(new WorkloadGenerator(chooser, mix, seed: 5, runs[runId], stream), 100, 20));
         }
 
         Assert.Equal(all.Count, all.Select(t => t.Transfer.Id).Distinct().Count());
@@ -85,6 +86,25 @@ public sealed class WorkloadGeneratorTests
         });
     }
 
+    [Fact]
+    public void Callers_sharing_a_run_make_ids_that_ascend_in_the_order_they_are_made()
+    {
+        // Like the SDK's time-ordered ids: a batch made later has higher ids whichever caller made it, so a node's
+        // "above every stored id" check spares new transfers their lookup.
+        var chooser = Chooser();
+        var sequence = new BenchIdSequence(3);
+        var callers = new[] { new WorkloadGenerator(chooser, new WorkloadMix(0, 0.5), 7, sequence, 0), new WorkloadGenerator(chooser, new WorkloadMix(0, 0.5), 7, sequence, 1) };
+        var made = new List<UInt128>();
+        for (var round = 0; round < 40; round++)
+        {
+            made.AddRange(Generate(callers[round % 2], 1, 10).Select(t => t.Transfer.Id));
+        }
+
+        Assert.Equal(400, made.Count);
+        Assert.All(made.Zip(made.Skip(1)), pair => Assert.True(pair.First < pair.Second, $"{pair.Second} was made after {pair.First}"));
+        Assert.True(made[^1] < new BenchIdSequence(4).Next(), "a later run's ids are higher");
+    }
+
     [Theory]
     [InlineData(0.0, 0.0)]
     [InlineData(0.25, 0.0)]
@@ -92,7 +112,7 @@ public sealed class WorkloadGeneratorTests
     [InlineData(0.5, 2.0)]
     public void The_cross_shard_fraction_is_kept_and_decided_by_the_account_shards(double fraction, double zipf)
     {
-        var generator = new WorkloadGenerator(Chooser(zipf: zipf), new WorkloadMix(fraction, 0), seed: 11, runId: 1, stream: 0);
+        var generator = new WorkloadGenerator(Chooser(zipf: zipf), new WorkloadMix(fraction, 0), seed: 11, new BenchIdSequence(1), stream: 0);
         var payments = Generate(generator, 500, 40);
         var cross = payments.Count(p =>
             ShardRouter.ShardOf(p.Transfer.DebitAccountId, ShardCount) != ShardRouter.ShardOf(p.Transfer.CreditAccountId, ShardCount));
@@ -105,7 +125,7 @@ public sealed class WorkloadGeneratorTests
     public void Two_phase_payments_are_pending_first_and_resolved_only_after_their_acknowledgement()
     {
         var chooser = Chooser();
-        var generator = new WorkloadGenerator(chooser, new WorkloadMix(0, 0.3), seed: 13, runId: 1, stream: 0);
+        var generator = new WorkloadGenerator(chooser, new WorkloadMix(0, 0.3), seed: 13, new BenchIdSequence(1), stream: 0);
         var batch = new Transfer[32];
         var acknowledged = new HashSet<UInt128>();
         var refused = new HashSet<UInt128>();
@@ -139,7 +159,7 @@ public sealed class WorkloadGeneratorTests
     [Fact]
     public void The_payment_budget_limits_new_payments_but_not_resolutions()
     {
-        var generator = new WorkloadGenerator(Chooser(), new WorkloadMix(0, 1), seed: 17, runId: 1, stream: 0);
+        var generator = new WorkloadGenerator(Chooser(), new WorkloadMix(0, 1), seed: 17, new BenchIdSequence(1), stream: 0);
         var batch = new Transfer[10];
         var first = generator.Fill(0, batch, paymentsMax: 4);
         Assert.Equal(new FillResult(4, 4), first);

@@ -60,7 +60,6 @@ public sealed class RocksLedgerDatabase : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        NativeHeapTuning.ApplyOnce();
         Directory.CreateDirectory(options.DirectoryPath);
         RocksLedgerFormat.Check(options.DirectoryPath);
         var blockCache = Cache.CreateLru(options.BlockCacheBytes);

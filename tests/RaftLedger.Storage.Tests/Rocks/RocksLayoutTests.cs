@@ -14,6 +14,24 @@ public sealed class RocksLayoutTests
         Assert.True(RocksLedgerLimits.WriteBufferBytesDefault >= (ulong)RocksLedgerLimits.SnapshotChunkPayloadBytesMax);
     }
 
+    [Fact]
+    public void The_database_runs_with_the_ledgers_memtable_and_compression_options()
+    {
+        // RocksDB writes the options it actually uses to an OPTIONS file; some of ours are set through its
+        // options string, which would otherwise fail silently if a name changed.
+        using var directory = new TempDirectory();
+        using (RocksTestSupport.Open(directory.PathName))
+        {
+        }
+
+        var optionsFile = Directory.GetFiles(directory.PathName, "OPTIONS-*").Order(StringComparer.Ordinal).Last();
+        var text = File.ReadAllText(optionsFile);
+        Assert.Contains($"memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.{RocksLedgerLimits.TablePrefixBytes}", text, StringComparison.Ordinal);
+        Assert.Contains("allow_concurrent_memtable_write=false", text, StringComparison.Ordinal);
+        Assert.Contains("memtable_batch_lookup_optimization=true", text, StringComparison.Ordinal);
+        Assert.Contains("compression_per_level=kNoCompression:kLZ4Compression", text, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(0u)]
     [InlineData(1u)]

@@ -102,6 +102,10 @@ public sealed class BankWorkload
             {
                 await SendTransfersAsync(history.Begin(clientIndex, OpKind.Transfers, transfers: LinkedPair(random)), random, stop, abort);
             }
+            else if (roll < 82)
+            {
+                await SendTransfersAsync(history.Begin(clientIndex, OpKind.Transfers, transfers: [BalancingPayment(random)]), random, stop, abort);
+            }
             else if (roll < 95)
             {
                 await ReadAsync(history.Begin(clientIndex, OpKind.ReadAccount, accountIds: [allCustomers[random.Next(allCustomers.Length)]]), random, abort);
@@ -118,6 +122,18 @@ public sealed class BankWorkload
         var (debit, credit) = Pair(random);
         var payment = Payment(debit, credit, (ulong)random.Next(1, 6));
         payment.Flags = flags;
+        return payment;
+    }
+
+    /// <summary>
+    /// "Pay up to": a balancing debit of up to the opening balance, which the ledger clamps to what the payer has
+    /// (stored with the clamped amount; across shards the clamp is taken on a snapshot and guarded where applied).
+    /// </summary>
+    private Transfer BalancingPayment(Random random)
+    {
+        var (debit, credit) = Pair(random);
+        var payment = Payment(debit, credit, (ulong)random.Next(1, (int)Math.Min(options.OpeningBalance, int.MaxValue - 1) + 1));
+        payment.Flags = TransferFlags.BalancingDebit;
         return payment;
     }
 

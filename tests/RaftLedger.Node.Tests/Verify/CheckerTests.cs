@@ -205,6 +205,24 @@ public sealed class CheckerTests
     }
 
     [Fact]
+    public void Balancing_transfer_stored_with_its_clamped_amount_is_consistent_and_one_above_the_sent_amount_is_reported()
+    {
+        // Alice has 7 left; "pay up to 9" is clamped to 7 by the ledger and stored so.
+        var sent = Payment(106, Alice, Bob, 9, TransferFlags.BalancingDebit, timestamp: 6000);
+        var history = History();
+        history.Add(Transfers(3, 4, 5, OpOutcome.Ok, [sent], "created"));
+        var clamped = sent with { Amount = 7 };
+        var final = new[] { Account(Operator, false, debits: 10), Account(Alice, true, debits: 10, credits: 10), Account(Bob, true, credits: 10) };
+        var report = Checker.Check(Input(history, final: [Funding, Pay, clamped], finalAccounts: final));
+        Assert.True(report.Ok, string.Join("\n", report.Violations));
+
+        var inflated = sent with { Amount = 12 };
+        var overdrawn = new[] { Account(Operator, false, debits: 10), Account(Alice, true, debits: 15, credits: 10), Account(Bob, true, credits: 15) };
+        AssertViolation(Checker.Check(Input(history, final: [Funding, Pay, inflated], finalAccounts: overdrawn)),
+            "acknowledged transfers present, failed absent", "different amount (12, sent 9)");
+    }
+
+    [Fact]
     public void Replicas_with_different_fingerprints_at_the_same_index_are_reported()
     {
         var input = Input(History()) with

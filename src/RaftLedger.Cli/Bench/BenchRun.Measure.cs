@@ -53,13 +53,6 @@ public sealed partial class BenchRun
         await stopping.CancelAsync();
         await sampling;
         await killing;
-        Task[] measuring;
-        lock (failovers)
-        {
-            measuring = [.. catchUps];
-        }
-
-        await Task.WhenAll(measuring);
         live.Finish();
         return new Measured(seconds, live.Samples, used);
     }

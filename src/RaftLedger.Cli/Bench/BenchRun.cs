@@ -16,7 +16,6 @@ public sealed partial class BenchRun : IAsyncDisposable
     private readonly TextWriter output;
     private readonly string dataRoot;
     private readonly List<FailoverEvent> failovers = [];
-    private readonly List<Task> catchUps = []; // Guarded by failovers' lock.
     private readonly WorkloadTotals totals = new();
     private LocalCluster? cluster;
     private GrpcBenchLedger? ledger;

@@ -216,6 +216,7 @@ public sealed partial class MultiRaftHost
 
         // A leader whose term and vote did not change sends its appends first, so followers fsync while this node
         // does (thesis §10.2.1: the core counts the leader's own entries only after Advance, below).
+        var sending = options.Time.GetTimestamp();
         foreach (var (replica, ready) in readies)
         {
             if (ready.MessagesMaySendBeforePersist)
@@ -263,7 +264,7 @@ public sealed partial class MultiRaftHost
             ApplyMetaReady(metaReady);
         }
 
-        var slow = WarnIfSlow(started, persisting, persisted, applied);
+        var slow = WarnIfSlow(new RoundTimes(started, sending, persisting, persisted), applied);
         appliedSinceStart += applied;
         if (startupPhase < 3)
         {
@@ -311,10 +312,10 @@ public sealed partial class MultiRaftHost
     /// traffic, or a large apply. Followers that hear nothing for an election timeout start elections, so these
     /// lines explain leadership changes that no crash caused. At most one line per second. Returns whether it was slow.
     /// </summary>
-    private bool WarnIfSlow(long started, long persisting, long persisted, int applied)
+    private bool WarnIfSlow(RoundTimes times, int applied)
     {
         var now = options.Time.GetTimestamp();
-        var round = options.Time.GetElapsedTime(started, now);
+        var round = options.Time.GetElapsedTime(times.Started, now);
         if (round < options.TickInterval * HostOptions.SlowRoundTicks)
         {
             return false;
@@ -327,12 +328,16 @@ public sealed partial class MultiRaftHost
         }
 
         lastSlowWarning = now;
-        logger.LogWarning("slow round: {Round:0} ms (proposals and snapshot work {Prepare:0} ms, fsync {Persist:0} ms, {Applied} entries applied in {Apply:0} ms); heartbeats waited as long",
-            round.TotalMilliseconds, options.Time.GetElapsedTime(started, persisting).TotalMilliseconds,
-            options.Time.GetElapsedTime(persisting, persisted).TotalMilliseconds, applied,
-            options.Time.GetElapsedTime(persisted, now).TotalMilliseconds);
+        logger.LogWarning("slow round: {Round:0} ms (proposals, Readies and snapshot work {Prepare:0} ms, leaders' appends sent in {Send:0} ms, fsync {Persist:0} ms, {Applied} entries applied in {Apply:0} ms); heartbeats waited as long",
+            round.TotalMilliseconds, options.Time.GetElapsedTime(times.Started, times.Sending).TotalMilliseconds,
+            options.Time.GetElapsedTime(times.Sending, times.Persisting).TotalMilliseconds,
+            options.Time.GetElapsedTime(times.Persisting, times.Persisted).TotalMilliseconds, applied,
+            options.Time.GetElapsedTime(times.Persisted, now).TotalMilliseconds);
         return true;
     }
+
+    /// <summary>When a round started, started sending the leaders' appends, started persisting, and had persisted.</summary>
+    private readonly record struct RoundTimes(long Started, long Sending, long Persisting, long Persisted);
 
     private void SendMessages(ShardReplica replica, IReadOnlyList<Message> messages)
     {

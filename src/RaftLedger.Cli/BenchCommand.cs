@@ -21,7 +21,7 @@ public static class BenchCommand
         var zipf = new Option<double>("--zipf") { Description = "Zipf exponent s of the account choice (hot accounts); 0 = uniform." };
         var crossShard = new Option<double>("--cross-shard") { Description = "Fraction of payments between accounts on different shards (0..1)." };
         var twoPhase = new Option<double>("--two-phase") { Description = "Fraction of payments made as pending transfers, posted or voided later (0..1)." };
-        var killEvery = new Option<double?>("--kill-leader-every") { Description = "Kill (SIGKILL) a shard leader's node every N seconds and restart it; measures the gap in committed transfers. Local cluster only." };
+        var killEvery = new Option<double?>("--kill-leader-every") { Description = "Kill (SIGKILL) a shard leader's node every N seconds and restart it (a kill waits until the previous victim has caught up); measures the gap in committed transfers. Local cluster only." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of accounts and workload.", DefaultValueFactory = _ => 1 };
         var json = new Option<string?>("--json") { Description = "Write the report as JSON to this file." };
         var html = new Option<string?>("--html") { Description = "Write a self-contained HTML report (SVG charts) to this file." };

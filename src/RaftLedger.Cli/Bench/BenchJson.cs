@@ -94,9 +94,26 @@ public static class BenchJson
 
             json.WriteEndArray();
             json.WriteNumber("gap_seconds", Math.Round(kill.GapSeconds, 3));
+            json.WriteString("at_utc", kill.AtUtc.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            json.WriteStartArray("shard_gaps");
+            foreach (var gap in kill.ShardGaps)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("shard", gap.Shard);
+                json.WriteNumber("from_seconds", Math.Round(gap.StartSeconds, 3));
+                json.WriteNumber("to_seconds", Math.Round(gap.EndSeconds, 3));
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
             if (kill.RestartedReadySeconds is { } ready)
             {
                 json.WriteNumber("restarted_ready_seconds", Math.Round(ready, 3));
+            }
+
+            if (kill.RestartedCaughtUpSeconds is { } caughtUp)
+            {
+                json.WriteNumber("restarted_caught_up_seconds", Math.Round(caughtUp, 3));
             }
 
             json.WriteEndObject();

@@ -124,22 +124,25 @@ public sealed class BenchRecorder
     /// <paramref name="endSeconds"/>. 0 when no recorded gap spans that moment (shorter than
     /// <see cref="GapRecordedSecondsMin"/>).
     /// </summary>
-    public double GapAround(int shard, double atSeconds, double endSeconds)
+    public double GapAround(int shard, double atSeconds, double endSeconds) => GapSpanning(shard, atSeconds, endSeconds).Seconds;
+
+    /// <summary>The gap <see cref="GapAround"/> measures, with its start and end (both at the kill when there is none).</summary>
+    public CommitGap GapSpanning(int shard, double atSeconds, double endSeconds)
     {
         var last = SecondsSinceStart(Interlocked.Read(ref lastCommitTimestamp[shard]));
         if (last <= atSeconds)
         {
-            return endSeconds - last;
+            return new CommitGap(shard, last, endSeconds);
         }
 
         lock (gaps)
         {
-            var longest = 0.0;
+            var longest = new CommitGap(shard, atSeconds, atSeconds);
             foreach (var gap in gaps)
             {
-                if (gap.Shard == shard && gap.StartSeconds <= atSeconds && gap.EndSeconds >= atSeconds)
+                if (gap.Shard == shard && gap.StartSeconds <= atSeconds && gap.EndSeconds >= atSeconds && gap.Seconds > longest.Seconds)
                 {
-                    longest = Math.Max(longest, gap.Seconds);
+                    longest = gap;
                 }
             }
 

@@ -110,6 +110,7 @@ public sealed record BenchReport
         foreach (var failover in Failovers)
         {
             var ready = failover.RestartedReadySeconds is { } seconds ? Invariant($", back and ready after {seconds:0.0} s") : "";
+            ready += failover.RestartedCaughtUpSeconds is { } caughtUp ? Invariant($", caught up after {caughtUp:0.0} s") : "";
             text.AppendLine(Invariant($"  kill at {failover.AtSeconds:0.0} s: node {failover.Node} (led shard(s) {string.Join(",", failover.Shards)}), commit gap {failover.GapSeconds:0.000} s{ready}"));
         }
 

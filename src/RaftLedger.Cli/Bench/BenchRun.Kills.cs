@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using RaftLedger.Cli.Client;
+using RaftLedger.Cli.Demo;
 
 namespace RaftLedger.Cli.Bench;
 
@@ -8,11 +10,23 @@ namespace RaftLedger.Cli.Bench;
 /// </summary>
 public sealed record FailoverEvent(double AtSeconds, ulong Node, IReadOnlyList<int> Shards)
 {
-    /// <summary>Seconds from the kill until the restarted node was ready again; null if not restarted.</summary>
+    /// <summary>Wall-clock time of the kill, to find it in the node logs.</summary>
+    public DateTime AtUtc { get; init; } = DateTime.UtcNow;
+
+    /// <summary>Seconds from the kill until the restarted node was ready again (/readyz); null if not restarted.</summary>
     public double? RestartedReadySeconds { get; set; }
+
+    /// <summary>
+    /// Seconds from the kill until the restarted node had applied, on every shard, what the shard's leader had
+    /// committed when the node became ready; null if not measured (the run ended first).
+    /// </summary>
+    public double? RestartedCaughtUpSeconds { get; set; }
 
     /// <summary>The longest commit gap of the victim's shards spanning the kill (see <see cref="BenchRecorder.GapAround"/>).</summary>
     public double GapSeconds { get; set; }
+
+    /// <summary>Per victim shard, the commit gap spanning the kill (empty until the report fills it in).</summary>
+    public IReadOnlyList<CommitGap> ShardGaps { get; set; } = [];
 }
 
 public sealed partial class BenchRun
@@ -108,12 +122,33 @@ public sealed partial class BenchRun
             // The run may end first: then the wait is dropped (the node keeps starting and is stopped with the cluster).
             await cluster.WaitReadyAsync([victim], BenchLimits.ReadyTimeout, stopping);
             failover.RestartedReadySeconds = Stopwatch.GetElapsedTime(killed).TotalSeconds;
+            // Back means caught up, not just answering /readyz: until the node has the entries it missed, it cannot
+            // acknowledge new ones, so killing a leader then would leave its shards one up-to-date replica (a second
+            // fault, not the one failure a 3-replica cluster is built to absorb).
+            phase = $"[node {victim} catching up]";
+            await WaitCaughtUpAsync(victim, failover, killed, stopping);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
         }
 
         phase = "";
+    }
+
+    /// <summary>Waits until <paramref name="victim"/> has applied what the leaders had committed when it became ready.</summary>
+    private async Task WaitCaughtUpAsync(ulong victim, FailoverEvent failover, long killed, CancellationToken stopping)
+    {
+        using var client = new LedgerHttpClient(TimeSpan.FromSeconds(2));
+        var nodes = cluster!.Nodes.Select(node => (node.Id, node.ApiUrl)).ToList();
+        try
+        {
+            await new ClusterProbe(client).CaughtUpAsync(victim, nodes, BenchLimits.ReadyTimeout, stopping);
+            failover.RestartedCaughtUpSeconds = Stopwatch.GetElapsedTime(killed).TotalSeconds;
+        }
+        catch (TimeoutException e)
+        {
+            Say($"  node {victim} {e.Message}");
+        }
     }
 
     private void Say(string line)

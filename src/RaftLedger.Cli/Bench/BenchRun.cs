@@ -132,13 +132,14 @@ public sealed partial class BenchRun : IAsyncDisposable
 
         foreach (var kill in kills)
         {
-            var gap = 0.0;
+            var gaps = new List<CommitGap>();
             foreach (var shard in kill.Shards)
             {
-                gap = Math.Max(gap, Recorder.GapAround(shard, kill.AtSeconds, measured.Seconds));
+                gaps.Add(Recorder.GapSpanning(shard, kill.AtSeconds, measured.Seconds));
             }
 
-            kill.GapSeconds = gap;
+            kill.ShardGaps = gaps;
+            kill.GapSeconds = gaps.Count == 0 ? 0 : gaps.Max(gap => gap.Seconds);
         }
 
         var buckets = Recorder.TransferLatency.Buckets();

@@ -10,6 +10,11 @@ public sealed partial class MultiRaftHost
     private readonly List<GroupPersist> persists = [];
     private long lastSlowWarning;
     private long lastSlowRound; // Timestamp of the last round longer than SlowRoundTicks (0: none yet).
+    private long appliedSinceStart; // Entries applied by this process; reported by the start-up timeline.
+    private int startupPhase; // 0: first round not done, 1: leaders not all known, 2: backlog not applied, 3: done.
+
+    /// <summary>Where the start-up phases this loop sees are logged (first round, leaders known, backlog applied).</summary>
+    internal StartupTimeline Timeline { get; init; } = StartupTimeline.None;
 
     private async Task RunAsync(CancellationToken stop)
     {
@@ -211,6 +216,7 @@ public sealed partial class MultiRaftHost
 
         // A leader whose term and vote did not change sends its appends first, so followers fsync while this node
         // does (thesis §10.2.1: the core counts the leader's own entries only after Advance, below).
+        var sending = options.Time.GetTimestamp();
         foreach (var (replica, ready) in readies)
         {
             if (ready.MessagesMaySendBeforePersist)
@@ -258,35 +264,80 @@ public sealed partial class MultiRaftHost
             ApplyMetaReady(metaReady);
         }
 
-        WarnIfSlow(started, persisting, persisted, applied);
+        var slow = WarnIfSlow(new RoundTimes(started, sending, persisting, persisted), applied);
+        appliedSinceStart += applied;
+        if (startupPhase < 3)
+        {
+            MarkStartupPhases(slow);
+        }
+    }
+
+    /// <summary>
+    /// The start-up phases the loop sees: its first round (which re-applies the committed log the ledger state lags),
+    /// a leader known for every shard (what /readyz reports), and the first fast round after that with every shard
+    /// applied up to the commit index it has heard of (the restart backlog is applied; the leader may still be
+    /// sending newer entries).
+    /// </summary>
+    private void MarkStartupPhases(bool slow)
+    {
+        if (startupPhase == 0)
+        {
+            Timeline.Mark("first scheduler round done", $"{appliedSinceStart} entries applied");
+            startupPhase = 1;
+        }
+
+        var leadersKnown = true;
+        var applied = true;
+        foreach (var replica in replicas)
+        {
+            leadersKnown &= replica.Raft.Leader != 0;
+            applied &= replica.Applied >= replica.Raft.CommitIndex;
+        }
+
+        if (startupPhase == 1 && leadersKnown)
+        {
+            Timeline.Mark("leader known for every shard (ready)", $"{appliedSinceStart} entries applied");
+            startupPhase = 2;
+        }
+
+        if (startupPhase == 2 && leadersKnown && applied && !slow)
+        {
+            Timeline.Mark("backlog applied", $"{appliedSinceStart} entries applied since start");
+            startupPhase = 3;
+        }
     }
 
     /// <summary>
     /// Logs a round that held the loop long enough to delay heartbeats noticeably: an fsync slowed by other disk
     /// traffic, or a large apply. Followers that hear nothing for an election timeout start elections, so these
-    /// lines explain leadership changes that no crash caused. At most one line per second.
+    /// lines explain leadership changes that no crash caused. At most one line per second. Returns whether it was slow.
     /// </summary>
-    private void WarnIfSlow(long started, long persisting, long persisted, int applied)
+    private bool WarnIfSlow(RoundTimes times, int applied)
     {
         var now = options.Time.GetTimestamp();
-        var round = options.Time.GetElapsedTime(started, now);
+        var round = options.Time.GetElapsedTime(times.Started, now);
         if (round < options.TickInterval * HostOptions.SlowRoundTicks)
         {
-            return;
+            return false;
         }
 
         lastSlowRound = now;
         if (options.Time.GetElapsedTime(lastSlowWarning, now) < TimeSpan.FromSeconds(1))
         {
-            return;
+            return true;
         }
 
         lastSlowWarning = now;
-        logger.LogWarning("slow round: {Round:0} ms (proposals and snapshot work {Prepare:0} ms, fsync {Persist:0} ms, {Applied} entries applied in {Apply:0} ms); heartbeats waited as long",
-            round.TotalMilliseconds, options.Time.GetElapsedTime(started, persisting).TotalMilliseconds,
-            options.Time.GetElapsedTime(persisting, persisted).TotalMilliseconds, applied,
-            options.Time.GetElapsedTime(persisted, now).TotalMilliseconds);
+        logger.LogWarning("slow round: {Round:0} ms (proposals, Readies and snapshot work {Prepare:0} ms, leaders' appends sent in {Send:0} ms, fsync {Persist:0} ms, {Applied} entries applied in {Apply:0} ms); heartbeats waited as long",
+            round.TotalMilliseconds, options.Time.GetElapsedTime(times.Started, times.Sending).TotalMilliseconds,
+            options.Time.GetElapsedTime(times.Sending, times.Persisting).TotalMilliseconds,
+            options.Time.GetElapsedTime(times.Persisting, times.Persisted).TotalMilliseconds, applied,
+            options.Time.GetElapsedTime(times.Persisted, now).TotalMilliseconds);
+        return true;
     }
+
+    /// <summary>When a round started, started sending the leaders' appends, started persisting, and had persisted.</summary>
+    private readonly record struct RoundTimes(long Started, long Sending, long Persisting, long Persisted);
 
     private void SendMessages(ShardReplica replica, IReadOnlyList<Message> messages)
     {

@@ -51,12 +51,14 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
     public ILedgerService Service { get; }
 
     /// <summary>Starts a node: loads or bootstraps the cluster map, opens storage, starts the transport and the scheduler.</summary>
-    public static async Task<NodeHost> StartAsync(HostOptions options, ILogger? logger = null, CancellationToken cancel = default)
+    public static async Task<NodeHost> StartAsync(HostOptions options, ILogger? logger = null, CancellationToken cancel = default, StartupTimeline? timeline = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         logger ??= NullLogger.Instance;
+        timeline ??= StartupTimeline.None;
         var (map, metaState, created, ignored) = ClusterMapFile.LoadOrCreate(options.DataDirectory, BootstrapMap(options));
+        timeline.Mark("cluster map loaded");
         foreach (var flag in ignored)
         {
             logger.LogWarning("ignoring {Flag}: this node's data folder already holds the cluster's configuration", flag);
@@ -67,7 +69,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
             throw new InvalidOperationException($"node {options.NodeId} is not a member of the cluster in {options.DataDirectory}; use an id from its cluster map or an empty data folder");
         }
 
-        INodeStorage log = options.Durable ? new DurableNodeStorage(options.DataDirectory) : new MemoryNodeStorage();
+        INodeStorage log = options.Durable ? new DurableNodeStorage(options.DataDirectory, timeline) : new MemoryNodeStorage();
         List<ShardReplica> replicas;
         MetaReplica? metaReplica;
         var voters = MetaState.Voters(map.Nodes.Select(n => n.Id));
@@ -77,6 +79,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
         {
             replicas = CreateReplicas(options, map, log, logger);
             metaReplica = voters.Contains(options.NodeId) ? CreateMetaReplica(options, voters, map, metaState, log, logger) : null;
+            timeline.Mark("ledger stores and Raft cores opened", ReplayDetail(replicas));
         }
         catch
         {
@@ -84,13 +87,14 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
             throw;
         }
 
-        var scheduler = new MultiRaftHost(options, map.ShardCount, replicas, log, logger);
+        var scheduler = new MultiRaftHost(options, map.ShardCount, replicas, log, logger) { Timeline = timeline };
         scheduler.UseMeta(metaReplica, voters, map, metaState);
         var transport = new PeerTransport(new TransportOptions { NodeId = options.NodeId, Secret = options.Secret, Time = options.Time }, scheduler, logger);
         scheduler.UseCrossShard(new ShardMessenger(map), transport);
         var node = new NodeHost(options, map, log, scheduler, transport, logger);
         transport.ForwardHandler = node;
         await transport.StartAsync(options.Listen, cancel).ConfigureAwait(false);
+        timeline.Mark("peer transport listening");
         foreach (var member in map.Nodes)
         {
             transport.SetPeer(member.Id, member.PeerAddress);
@@ -102,6 +106,21 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
         logger.LogInformation("node {Node} started ({State}): {Shards} shards, {Local} replicas here, peer port {Port}",
             options.NodeId, created ? "new cluster" : "existing cluster", map.ShardCount, replicas.Count, transport.Port);
         return node;
+    }
+
+    /// <summary>How much committed log the replicas re-apply at start (their ledger state lags the log after a crash).</summary>
+    private static string ReplayDetail(List<ShardReplica> replicas)
+    {
+        ulong toApply = 0;
+        ulong logged = 0;
+        foreach (var replica in replicas)
+        {
+            var status = replica.Raft.Status();
+            toApply += status.Commit - Math.Min(status.Commit, replica.Applied);
+            logged += status.LastIndex - Math.Min(status.LastIndex, replica.Applied);
+        }
+
+        return $"{replicas.Count} shard replicas, {toApply} committed entries to re-apply, {logged} logged entries after the ledger state";
     }
 
     private static ClusterMap BootstrapMap(HostOptions options)

@@ -14,13 +14,16 @@ public static class NodeRunner
     {
         ArgumentNullException.ThrowIfNull(options);
         var logger = logging?.CreateLogger("RaftLedger.Node");
-        await using var node = await NodeHost.StartAsync(options, logger, stop).ConfigureAwait(false);
+        var timeline = logger is null ? null : new StartupTimeline(logger, options.Time);
+        timeline?.Mark("runtime up, node starting");
+        await using var node = await NodeHost.StartAsync(options, logger, stop, timeline).ConfigureAwait(false);
         ApiServer? server = null;
         try
         {
             if (api is not null)
             {
                 server = await ApiServer.StartAsync(api, node.Service, stop).ConfigureAwait(false);
+                timeline?.Mark("client API listening");
             }
 
             // Run until stopped, or until the scheduler fails: a node whose WAL cannot sync or whose invariants broke

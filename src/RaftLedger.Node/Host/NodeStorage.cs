@@ -123,8 +123,9 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
     private readonly Dictionary<int, RocksLedgerStore> stores = [];
     private readonly List<WalGroupWrite> writes = [];
 
-    public DurableNodeStorage(string dataDirectory)
+    public DurableNodeStorage(string dataDirectory, StartupTimeline? timeline = null)
     {
+        timeline ??= StartupTimeline.None;
         SnapshotDirectory = Path.Combine(dataDirectory, "snapshots");
         installsDirectory = Path.Combine(dataDirectory, "snapshot-installs");
         Directory.CreateDirectory(installsDirectory);
@@ -136,9 +137,12 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
 
         Directory.CreateDirectory(SnapshotDirectory);
         wal = WriteAheadLog.Open(new WalOptions { Directory = Path.Combine(dataDirectory, "wal") });
+        var walStatistics = wal.Statistics;
+        timeline.Mark("WAL recovered", $"{walStatistics.Segments} segments, {wal.GroupIds.Count} groups");
         try
         {
             database = RocksLedgerDatabase.Open(new RocksLedgerOptions { DirectoryPath = Path.Combine(dataDirectory, "ledger") });
+            timeline.Mark("RocksDB opened");
         }
         catch
         {

@@ -33,7 +33,16 @@ public sealed class BenchReportTests
             Voids = 0,
             Latency = LatencySummary.From(latency),
             RequestLatency = LatencySummary.From(latency),
-            Failovers = [new FailoverEvent(1.0, 2, [0, 3]) { GapSeconds = 1.25, RestartedReadySeconds = 4 }],
+            Failovers =
+            [
+                new FailoverEvent(1.0, 2, [0, 3])
+                {
+                    GapSeconds = 1.25,
+                    RestartedReadySeconds = 4,
+                    RestartedCaughtUpSeconds = 5.5,
+                    ShardGaps = [new CommitGap(0, 0.5, 1.75), new CommitGap(3, 0.9, 1.3)],
+                },
+            ],
             LongestGapAnyShardSeconds = 0.5,
             Errors = new Dictionary<string, long> { ["cross_shard_not_supported"] = 20 },
             Retries = new Dictionary<string, long> { ["unavailable"] = 3 },
@@ -66,6 +75,40 @@ public sealed class BenchReportTests
         Assert.Equal(0.2, options.GetProperty("cross_shard").GetDouble());
         Assert.Equal(10, options.GetProperty("kill_leader_every_seconds").GetDouble());
         Assert.Equal(2, root.GetProperty("timeline").GetArrayLength());
+    }
+
+    [Fact]
+    public void Json_kill_detail_has_per_shard_gaps_and_restart_figures()
+    {
+        using var document = JsonDocument.Parse(BenchJson.Write(Report()));
+        var kill = document.RootElement.GetProperty("failover").GetProperty("kills")[0];
+
+        Assert.Equal(5.5, kill.GetProperty("restarted_caught_up_seconds").GetDouble());
+        Assert.True(kill.TryGetProperty("at_utc", out _));
+        var gaps = kill.GetProperty("shard_gaps");
+        Assert.Equal(2, gaps.GetArrayLength());
+        Assert.Equal(3, gaps[1].GetProperty("shard").GetInt32());
+        Assert.Equal(0.5, gaps[0].GetProperty("from_seconds").GetDouble());
+        Assert.Equal(1.75, gaps[0].GetProperty("to_seconds").GetDouble());
+    }
+
+    [Fact]
+    public void Recorder_finds_the_gap_spanning_a_kill_with_its_start_and_end()
+    {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var recorder = new BenchRecorder(2, start);
+        long At(double seconds) => start + (long)(seconds * System.Diagnostics.Stopwatch.Frequency);
+        recorder.Commit(0, 1, At(1.0));
+        recorder.Commit(0, 1, At(2.5)); // the gap 1.0 → 2.5 spans a kill at 2.0
+        recorder.Commit(0, 1, At(2.52)); // too short to be recorded
+        recorder.Commit(1, 1, At(1.5)); // shard 1 commits nothing after the kill
+
+        var spanning = recorder.GapSpanning(0, 2.0, 10);
+        Assert.Equal(1.0, spanning.StartSeconds, 3);
+        Assert.Equal(2.5, spanning.EndSeconds, 3);
+        Assert.Equal(1.5, recorder.GapAround(0, 2.0, 10), 3);
+        Assert.Equal(8.5, recorder.GapAround(1, 2.0, 10), 3);
+        Assert.Equal(0, recorder.GapAround(0, 2.51, 10), 3);
     }
 
     [Fact]

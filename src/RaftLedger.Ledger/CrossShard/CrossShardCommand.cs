@@ -114,6 +114,16 @@ public static class CrossShardCommand
                     writer.U128(item.Requested[i]);
                 }
             }
+
+            Invariant.Check(((item.Flags & DecideFlags.PendingElsewhere) != 0) == (item.PendingExpiresAt.Length != 0));
+            if ((item.Flags & DecideFlags.PendingElsewhere) != 0)
+            {
+                Invariant.Check(item.PendingExpiresAt.Length == item.Events.Length);
+                foreach (var expiresAt in item.PendingExpiresAt)
+                {
+                    writer.U64(expiresAt);
+                }
+            }
         }
 
         return writer.ToArray();

@@ -372,7 +372,15 @@ public sealed partial class LedgerStateMachine
             }
         }
 
-        return new SideReport(CheckView(t, view, side, legs[index].Guard), view.Ledger);
+        var outcome = CheckView(t, view, side, legs[index].Guard);
+        if (outcome == LegOutcome.Ok && BalanceSteps.TotalOverflows(batch.Account(slot).Account, side, t.Amount))
+        {
+            // The leg is reserved on the account as stored, which still holds the pending amount an earlier post/void of
+            // the chain released in the view: near 2^128 that overflows where one ledger would not (documented).
+            outcome = LegOutcome.TotalOverflow;
+        }
+
+        return new SideReport(outcome, view.Ledger);
     }
 
     /// <summary>

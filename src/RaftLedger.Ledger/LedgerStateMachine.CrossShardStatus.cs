@@ -27,7 +27,15 @@ public sealed partial class LedgerStateMachine
     {
         resolved = t;
         Invariant.Check(p.Id == t.PendingId, "the pending transfer read is the one the event names");
-        var status = ForeignPreamble(t, store.LastTimestamp + 1);
+        // An existing post/void with this id that resolved the full amount matches a request for "full" (0 or max):
+        // SameAmount reads the pending transfer's amount where it is stored, which here is what was read from its home.
+        var asked = t;
+        if (p.Found && (t.Amount == UInt128.Zero || t.Amount == UInt128.MaxValue))
+        {
+            asked.Amount = p.Transfer.Amount;
+        }
+
+        var status = ForeignPreamble(asked, store.LastTimestamp + 1);
         if (status != CreateTransferResult.Created)
         {
             return status;

@@ -191,6 +191,11 @@ public sealed partial class CrossShardDriver
             return report;
         }
 
+        if (report.Outcome == LegOutcome.NotEvaluated)
+        {
+            return SideReport.Ok; // An earlier event of the chain failed on that shard: the chain fails there.
+        }
+
         // On a shard holding one of the accounts the report is that side's (its own outcome, combined as usual); on a
         // shard holding only the status, anything else (a late duplicate found finished) must not commit.
         return pendingShard == debitShard || pendingShard == creditShard ? SideReport.Ok : new SideReport(LegOutcome.IdBusy, 0);

@@ -87,7 +87,7 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
             StartRoundAt(cluster, evenSecond + (SecondNs / 2));
             var events = round < 4 && random.Next(2) == 0 ? PlainPending(cluster, random, accounts, pendings)
                 : round < 2 || random.Next(4) == 0 ? PendingEvents(cluster, random, accounts, pendings)
-                : random.Next(3) == 0 ? ChainWithPostOrVoid(cluster, random, accounts, pendings, created)
+                : random.Next(3) == 0 && !NearOverflow(local, accounts) ? ChainWithPostOrVoid(cluster, random, accounts, pendings, created)
                 : [PostOrVoid(cluster, random, accounts, created.Count > 0 && random.Next(5) != 0 ? created : pendings, resolved)];
             var results = Compare(cluster, local, events, seen);
             all.AddRange(events);
@@ -116,6 +116,12 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         StartRoundAt(cluster, evenSecond + (4 * SecondNs) + (SecondNs / 2));
         local.ClockNanoseconds = Math.Max(local.ClockNanoseconds, cluster.NowNs);
         local.CreateTransfers();
+        foreach (var node in cluster.Shards)
+        {
+            // A local pending transfer (its accounts on its home) expires at its shard's next batch, as on the one ledger.
+            node.Ledger.CreateTransfers([], node.NextTimestamp(1), []);
+        }
+
         CrossShardEquivalenceTests.AssertSameState(cluster, local, accounts, all);
 
         CrossShardChecks.AssertNothingUnfinished(cluster); // (accounts start with balances: no sums to check)
@@ -182,17 +188,37 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         return events;
     }
 
+    // A known difference (docs/design/cross-shard.md, "Not done"): after a post/void in a cross-shard chain, a later leg on
+    // one of its accounts is reserved on the account as stored, which still holds the pending amount the post/void
+    // releases; with balances near 2^128 that overflows where one ledger would not. Such chains are not generated then.
+    private static bool NearOverflow(LedgerFixture local, List<Account> accounts)
+    {
+        foreach (var account in accounts[..^1])
+        {
+            var a = local.AccountOf(account.Id);
+            if (a.DebitsPending > UInt128.MaxValue / 4 || a.DebitsPosted > UInt128.MaxValue / 4 ||
+                a.CreditsPending > UInt128.MaxValue / 4 || a.CreditsPosted > UInt128.MaxValue / 4)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     // A linked chain of pending (or plain) transfers with one or two posts or voids at random places, of pending
     // transfers homed on the chain's coordinator or on the other shard (checked and held there by a status leg), or
     // unknown ones. A post/void of a pending transfer created by the same chain is refused across shards: not generated.
     private static Transfer[] ChainWithPostOrVoid(CrossShardCluster cluster, Random random, List<Account> accounts, List<Transfer> pendings, List<Transfer> created)
     {
+        // Pending transfers near 2^128 are left out: see afterResolve below (a known difference).
+        created = created.FindAll(p => p.Amount <= UInt128.MaxValue / 2);
         if (created.Count > 0 && random.Next(2) == 0)
         {
             return CleanChainWithPostOrVoid(cluster, random, created);
         }
 
-        var earlier = pendings.ToList(); // not this chain's own pending transfers (refused: see the design doc)
+        var earlier = pendings.FindAll(p => p.Amount <= UInt128.MaxValue / 2); // not this chain's own (refused: see the design doc)
         var events = PendingEvents(cluster, random, accounts, pendings).ToList();
         var home = cluster.ShardOf(events[0].Id);
         var candidates = random.Next(3) == 0 ? created.FindAll(t => cluster.ShardOf(t.Id) == home) : created.ToList();

@@ -168,7 +168,7 @@ public static class CrossShardCommand
     internal static SideReport ReadSide(ref ByteReader reader, string source)
     {
         var outcome = (LegOutcome)reader.U8();
-        if (outcome > LegOutcome.StaleClamp)
+        if (outcome > LegOutcome.PendingStatus)
         {
             throw new InvalidDataException($"A cross-shard {source} carries unknown leg outcome {(byte)outcome}: it is corrupt.");
         }

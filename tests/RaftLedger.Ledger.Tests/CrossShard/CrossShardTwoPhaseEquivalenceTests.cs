@@ -15,7 +15,7 @@ namespace RaftLedger.Ledger.Tests.CrossShard;
 /// </remarks>
 public sealed class CrossShardTwoPhaseEquivalenceTests
 {
-    private const int Cases = 150;
+    private const int Cases = 200;
 
     [Fact]
     public void Two_phase_results_and_balances_across_shards_equal_a_single_ledgers()
@@ -48,7 +48,7 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
                 CreateTransferResult.PendingTransferHasDifferentCode, CreateTransferResult.ExceedsPendingTransferAmount,
                 CreateTransferResult.PendingTransferHasDifferentAmount, CreateTransferResult.LinkedEventFailed,
                 CreateTransferResult.PendingTransferExpired];
-            Assert.True(elsewhere[0] > 20 && elsewhere[1] > 20, $"chains post or void other shards' pending transfers (created {elsewhere[0]}, failed {elsewhere[1]})");
+            Assert.True(elsewhere[0] > 10 && elsewhere[1] > 20, $"chains post or void other shards' pending transfers (created {elsewhere[0]}, failed {elsewhere[1]})");
             Assert.All(wanted, status => Assert.Contains(status, seen));
         }
     }
@@ -87,8 +87,13 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
             StartRoundAt(cluster, evenSecond + (SecondNs / 2));
             var events = round < 4 && random.Next(2) == 0 ? PlainPending(cluster, random, accounts, pendings)
                 : round < 2 || random.Next(4) == 0 ? PendingEvents(cluster, random, accounts, pendings)
-                : random.Next(3) == 0 && !NearOverflow(local, accounts) ? ChainWithPostOrVoid(cluster, random, accounts, pendings, created)
+                : random.Next(3) == 0 ? ChainWithPostOrVoid(cluster, random, accounts, pendings, created)
                 : [PostOrVoid(cluster, random, accounts, created.Count > 0 && random.Next(5) != 0 ? created : pendings, resolved)];
+            if (events.Length > 1 && NearOverflow(local, events))
+            {
+                events = PendingEvents(cluster, random, accounts, pendings);
+            }
+
             var results = Compare(cluster, local, events, seen);
             all.AddRange(events);
             for (var i = 0; i < events.Length; i++)
@@ -191,15 +196,46 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
     // A known difference (docs/design/cross-shard.md, "Not done"): after a post/void in a cross-shard chain, a later leg on
     // one of its accounts is reserved on the account as stored, which still holds the pending amount the post/void
     // releases; with balances near 2^128 that overflows where one ledger would not. Such chains are not generated then.
-    private static bool NearOverflow(LedgerFixture local, List<Account> accounts)
+    private static bool NearOverflow(LedgerFixture local, Transfer[] events)
     {
-        foreach (var account in accounts[..^1])
+        var resolves = false;
+        var touched = new List<UInt128>();
+        foreach (var t in events)
         {
-            var a = local.AccountOf(account.Id);
+            touched.Add(t.DebitAccountId);
+            touched.Add(t.CreditAccountId);
+            if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) == 0)
+            {
+                touched.Add(t.Amount > UInt128.MaxValue / 4 ? UInt128.MaxValue : UInt128.Zero);
+            }
+            else
+            {
+                resolves = true;
+                if (local.Ledger.TryLookupTransfer(t.PendingId, out var p))
+                {
+                    touched.Add(p.DebitAccountId);
+                    touched.Add(p.CreditAccountId);
+                    touched.Add(p.Amount > UInt128.MaxValue / 4 ? UInt128.MaxValue : UInt128.Zero);
+                }
+            }
+        }
+
+        foreach (var id in touched)
+        {
+            if (id == UInt128.MaxValue)
+            {
+                return resolves; // an amount near 2^128
+            }
+
+            if (id == UInt128.Zero || !local.Ledger.TryLookupAccount(id, out var a))
+            {
+                continue;
+            }
+
             if (a.DebitsPending > UInt128.MaxValue / 4 || a.DebitsPosted > UInt128.MaxValue / 4 ||
                 a.CreditsPending > UInt128.MaxValue / 4 || a.CreditsPosted > UInt128.MaxValue / 4)
             {
-                return true;
+                return resolves;
             }
         }
 
@@ -211,14 +247,12 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
     // unknown ones. A post/void of a pending transfer created by the same chain is refused across shards: not generated.
     private static Transfer[] ChainWithPostOrVoid(CrossShardCluster cluster, Random random, List<Account> accounts, List<Transfer> pendings, List<Transfer> created)
     {
-        // Pending transfers near 2^128 are left out: see afterResolve below (a known difference).
-        created = created.FindAll(p => p.Amount <= UInt128.MaxValue / 2);
         if (created.Count > 0 && random.Next(2) == 0)
         {
             return CleanChainWithPostOrVoid(cluster, random, created);
         }
 
-        var earlier = pendings.FindAll(p => p.Amount <= UInt128.MaxValue / 2); // not this chain's own (refused: see the design doc)
+        var earlier = pendings.ToList(); // not this chain's own pending transfers (refused: see the design doc)
         var events = PendingEvents(cluster, random, accounts, pendings).ToList();
         var home = cluster.ShardOf(events[0].Id);
         var candidates = random.Next(3) == 0 ? created.FindAll(t => cluster.ShardOf(t.Id) == home) : created.ToList();
@@ -241,19 +275,10 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
             events.Insert(at, t);
         }
 
-        var afterResolve = false;
         for (var i = 0; i < events.Count; i++)
         {
             var e = events[i];
             e.Flags = i < events.Count - 1 ? e.Flags | TransferFlags.Linked : e.Flags & ~TransferFlags.Linked;
-            if (afterResolve && e.Amount > UInt128.MaxValue / 2 && (e.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) == 0)
-            {
-                // A known difference (docs/design/cross-shard.md, "Not done"): after a post/void in a cross-shard chain, a
-                // leg near 2^128 on one of its accounts overflows the account as stored, which still holds the pending amount.
-                e.Amount = (UInt128)random.Next(0, 200);
-            }
-
-            afterResolve |= (e.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0;
             events[i] = e;
         }
 

@@ -245,6 +245,34 @@ public sealed class CrossShardTwoPhaseTests
     }
 
     [Fact]
+    public void Status_leg_messages_round_trip_and_a_full_pending_lookup_answer_fits_the_message_bound()
+    {
+        var pending = LedgerFixture.NewTransfer(UInt128.MaxValue - 3, 1, 2, 70, TransferFlags.Pending);
+        var found = new ForeignPending[CrossShardMessage.PendingLookupMax];
+        for (var i = 0; i < found.Length; i++)
+        {
+            found[i] = new ForeignPending(pending.Id - (UInt128)i, true, PendingStatus.Pending, pending);
+        }
+
+        var answer = new CrossShardMessage(CrossShardMessageKind.PendingFound, 2, 1, 7) { Pendings = found };
+        Assert.True(answer.Encode().Length <= CrossShardLimits.MessageBytesMax, "a PendingFound for a full transaction fits a message");
+        Assert.True(CrossShardMessage.TryDecode(answer.Encode(), out var decoded));
+        Assert.Equal(found, decoded.Pendings);
+        var lookup = new CrossShardMessage(CrossShardMessageKind.PendingLookup, 2, 2, 7) { AccountIds = [pending.Id, 5] };
+        Assert.True(CrossShardMessage.TryDecode(lookup.Encode(), out decoded));
+        Assert.Equal([pending.Id, (UInt128)5], decoded.AccountIds);
+
+        // A status leg's refusal (the pending transfer is no longer pending) travels in a Prepared report.
+        var refused = new SideReport(LegOutcome.PendingStatus, (uint)CreateTransferResult.PendingTransferAlreadyPosted);
+        var prepared = new CrossShardMessage(CrossShardMessageKind.Prepared, 2, 1, 7) { Reports = [new LegReport(1, refused, refused)] };
+        Assert.True(CrossShardMessage.TryDecode(prepared.Encode(), out decoded));
+        Assert.Equal(refused, decoded.Reports[0].Debit);
+        var leg = new CrossShardMessage(CrossShardMessageKind.Prepare, 2, 2, 7) { Legs = [new Leg(1, LegSides.Status | LegSides.Id, LedgerFixture.Post(9, pending.Id, 0))] };
+        Assert.True(CrossShardMessage.TryDecode(leg.Encode(), out decoded));
+        Assert.Equal(LegSides.Status | LegSides.Id, decoded.Legs[0].Sides);
+    }
+
+    [Fact]
     public void Delegation_messages_round_trip_and_fit_the_message_bound()
     {
         var post = LedgerFixture.Post(UInt128.MaxValue - 1, 77, 5);

@@ -192,8 +192,10 @@ public sealed partial class LedgerStateMachine
                 return false;
             }
 
-            if (HeldByAnother(item.Legs[k].Transfer.Id, item.TransactionId))
+            if (HeldByAnother(item.Legs[k].Transfer.Id, item.TransactionId) ||
+                ((item.Legs[k].Sides & LegSides.Status) != 0 && HeldByAnother(item.Legs[k].Transfer.PendingId, item.TransactionId)))
             {
+                // (A status leg: another transaction's status leg, or the pending transfer's expiry, holds it.)
                 // An earlier attempt of this event still holds legs here (its coordinator died): retry later.
                 WriteReport(reports, k, new SideReport(LegOutcome.IdBusy, 0), new SideReport(LegOutcome.IdBusy, 0));
                 MarkNotEvaluated(reports, k + 1, item.Legs.Length);
@@ -209,6 +211,16 @@ public sealed partial class LedgerStateMachine
             if (id.Outcome != LegOutcome.Ok)
             {
                 WriteReport(reports, k, id, id);
+                MarkNotEvaluated(reports, k + 1, item.Legs.Length);
+                batch.Rollback();
+                return false;
+            }
+
+            var pending = (leg.Sides & LegSides.Status) != 0 ? StatusReport(leg.Transfer) : SideReport.Ok;
+            if (pending.Outcome != LegOutcome.Ok)
+            {
+                // The pending transfer is no longer pending here: that is the post/void's status (before its accounts').
+                WriteReport(reports, k, pending, pending);
                 MarkNotEvaluated(reports, k + 1, item.Legs.Length);
                 batch.Rollback();
                 return false;
@@ -268,6 +280,11 @@ public sealed partial class LedgerStateMachine
             }
 
             batch.SetSideRecord(CrossShardTables.LegHold, leg.Transfer.Id, value);
+            if ((leg.Sides & LegSides.Status) != 0)
+            {
+                // A status leg holds its pending transfer too: no other post, void or expiry of it decides meanwhile.
+                batch.SetSideRecord(CrossShardTables.LegHold, leg.Transfer.PendingId, value);
+            }
         }
     }
 
@@ -355,7 +372,15 @@ public sealed partial class LedgerStateMachine
             }
         }
 
-        return new SideReport(CheckView(t, view, side, legs[index].Guard), view.Ledger);
+        var outcome = CheckView(t, view, side, legs[index].Guard);
+        if (outcome == LegOutcome.Ok && BalanceSteps.TotalOverflows(batch.Account(slot).Account, side, t.Amount))
+        {
+            // The leg is reserved on the account as stored, which still holds the pending amount an earlier post/void of
+            // the chain released in the view: near 2^128 that overflows where one ledger would not (documented).
+            outcome = LegOutcome.TotalOverflow;
+        }
+
+        return new SideReport(outcome, view.Ledger);
     }
 
     /// <summary>

@@ -70,6 +70,10 @@ public sealed partial class LedgerStateMachine
         else
         {
             BalanceSteps.Release(ref view, side, p.Amount);
+            if ((p.Flags & (side == BalanceSide.Debit ? TransferFlags.ClosingDebit : TransferFlags.ClosingCredit)) != 0)
+            {
+                view.Flags &= ~AccountFlags.Closed; // Voiding the closing transfer reopens the account (as Reopen does locally).
+            }
         }
     }
 }

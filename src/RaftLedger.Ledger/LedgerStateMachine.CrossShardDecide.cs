@@ -70,8 +70,15 @@ public sealed partial class LedgerStateMachine
                 requested[e] = reader.U128();
             }
 
+            var pendingExpiresAt = (flags & DecideFlags.PendingElsewhere) != 0 ? new ulong[events.Length] : [];
+            for (var e = 0; e < pendingExpiresAt.Length; e++)
+            {
+                pendingExpiresAt[e] = reader.U64();
+            }
+
             items.Add(new DecideItem(id, flags, participants, events, legStatuses)
             {
+                PendingExpiresAt = pendingExpiresAt,
                 HomeSides = homeSides,
                 Remote = remote,
                 ExpiresElsewhereMask = expiresElsewhere,
@@ -112,7 +119,7 @@ public sealed partial class LedgerStateMachine
 
         var decision = CrossShardDecision.AbortedWithoutStatus;
         var lostHomeLegs = (item.Flags & DecideFlags.HomeHasLegs) != 0 && homeLegs is null;
-        if ((item.Flags & DecideFlags.ForceAbort) == 0 && !lostHomeLegs && !AnyIdClaimed(item.Events))
+        if ((item.Flags & DecideFlags.ForceAbort) == 0 && !lostHomeLegs && !AnyIdClaimed(item.Events) && !AnyPendingHeld(item))
         {
             decision = ChainStatuses(item, firstTimestamp, statuses, out var unprepared) ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
             if (unprepared)
@@ -136,7 +143,10 @@ public sealed partial class LedgerStateMachine
 
                 created.Timestamp = firstTimestamp + (ulong)i;
                 batch.CreateForeignTransfer(created);
-                SetTwoPhaseStatus(created, expiresHere: (item.ExpiresElsewhereMask & (1UL << i)) == 0);
+                if (!item.PendingElsewhereAt(i))
+                {
+                    SetTwoPhaseStatus(created, expiresHere: (item.ExpiresElsewhereMask & (1UL << i)) == 0);
+                }
             }
         }
 
@@ -226,7 +236,9 @@ public sealed partial class LedgerStateMachine
             {
                 status = CrossShardExpiry.IsExpiry(t)
                     ? ExpiryStatus(t, firstTimestamp + (ulong)i)
-                    : LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
+                    : item.PendingElsewhereAt(i)
+                        ? ForeignDecideStatus(t, firstTimestamp + (ulong)i, item.PendingExpiresAt[i], item.LegStatuses[i])
+                        : LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
                 for (var j = 0; j < i && status == CreateTransferResult.Created; j++)
                 {
                     status = item.Events[j].Id == t.Id ? TransferExists(t, item.Events[j]) : status;
@@ -324,6 +336,11 @@ public sealed partial class LedgerStateMachine
             var leg = record.Legs[k];
             var timestamp = firstTimestamp + (ulong)k;
             ChangeSides(leg, item.Commit ? BalanceChange.Post : BalanceChange.Release, timestamp);
+            if (item.Commit && (leg.Sides & LegSides.Status) != 0)
+            {
+                FinishStatusLeg(leg.Transfer);
+            }
+
             if (item.Commit && !CrossShardExpiry.IsExpiry(leg.Transfer))
             {
                 var copy = leg.Transfer;

@@ -366,6 +366,13 @@ public sealed partial class LedgerStateMachine
 
     private CreateTransferResult ValidateAgainstPending(in Transfer t, in Transfer p, ulong timestamp, out UInt128 amount)
     {
+        var fields = ValidatePendingFields(t, p, out amount);
+        return fields != CreateTransferResult.Created ? fields : CheckPendingStatus(p, timestamp, batch.GetPendingStatus(p.Id));
+    }
+
+    // The checks against the pending transfer's fields (which never change once it exists), before its status.
+    private static CreateTransferResult ValidatePendingFields(in Transfer t, in Transfer p, out UInt128 amount)
+    {
         amount = p.Amount;
         if ((p.Flags & TransferFlags.Pending) == 0)
         {
@@ -409,12 +416,11 @@ public sealed partial class LedgerStateMachine
             amount = t.Amount;
         }
 
-        return CheckPendingStatus(p, timestamp);
+        return CreateTransferResult.Created;
     }
 
-    private CreateTransferResult CheckPendingStatus(in Transfer p, ulong timestamp)
+    private static CreateTransferResult CheckPendingStatus(in Transfer p, ulong timestamp, PendingStatus status)
     {
-        var status = batch.GetPendingStatus(p.Id);
         switch (status)
         {
             case PendingStatus.Posted:

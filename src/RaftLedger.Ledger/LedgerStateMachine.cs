@@ -258,7 +258,10 @@ public sealed partial class LedgerStateMachine
             var found = store.CollectExpired(now, after, expiredScratch);
             for (var i = 0; i < found; i++)
             {
-                Expire(expiredScratch[i]);
+                if (!HeldByStatusLeg(expiredScratch[i].TransferId))
+                {
+                    Expire(expiredScratch[i]);
+                }
             }
 
             if (found < expiredScratch.Length)

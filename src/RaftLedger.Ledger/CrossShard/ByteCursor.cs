@@ -29,7 +29,7 @@ internal ref struct ByteReader(ReadOnlySpan<byte> bytes)
         var index = U16();
         var sides = (LegSides)U8();
         var guard = (BalancingGuard)U8();
-        if (sides == LegSides.None || (sides & ~(LegSides.Debit | LegSides.Credit | LegSides.Id | LegSides.Resolve)) != 0 ||
+        if (sides == LegSides.None || (sides & ~(LegSides.Debit | LegSides.Credit | LegSides.Id | LegSides.Resolve | LegSides.Status)) != 0 ||
             sides == LegSides.Resolve)
         {
             throw new InvalidDataException($"A cross-shard leg has sides {(byte)sides}: it is corrupt.");

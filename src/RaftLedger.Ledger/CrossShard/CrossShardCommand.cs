@@ -114,6 +114,16 @@ public static class CrossShardCommand
                     writer.U128(item.Requested[i]);
                 }
             }
+
+            Invariant.Check(((item.Flags & DecideFlags.PendingElsewhere) != 0) == (item.PendingExpiresAt.Length != 0));
+            if ((item.Flags & DecideFlags.PendingElsewhere) != 0)
+            {
+                Invariant.Check(item.PendingExpiresAt.Length == item.Events.Length);
+                foreach (var expiresAt in item.PendingExpiresAt)
+                {
+                    writer.U64(expiresAt);
+                }
+            }
         }
 
         return writer.ToArray();
@@ -158,7 +168,7 @@ public static class CrossShardCommand
     internal static SideReport ReadSide(ref ByteReader reader, string source)
     {
         var outcome = (LegOutcome)reader.U8();
-        if (outcome > LegOutcome.StaleClamp)
+        if (outcome > LegOutcome.PendingStatus)
         {
             throw new InvalidDataException($"A cross-shard {source} carries unknown leg outcome {(byte)outcome}: it is corrupt.");
         }

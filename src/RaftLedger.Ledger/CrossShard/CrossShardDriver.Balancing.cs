@@ -155,13 +155,15 @@ public sealed partial class CrossShardDriver
 
     private void ClampAndPrepare(Transaction transaction)
     {
-        var (guards, requested) = CrossShardBalancing.Clamp(transaction.Events, transaction.PrepareCount, transaction.Snapshot, PendingAmountOf);
+        var foreign = transaction.Foreign;
+        var (guards, requested) = CrossShardBalancing.Clamp(transaction.Events, transaction.PrepareCount, transaction.Snapshot,
+            foreign is null ? PendingAmountOf : id => foreign.TryGetValue(id, out var p) && p.Found ? p.Transfer.Amount : PendingAmountOf(id));
         transaction.Guards = guards;
         transaction.Requested = requested;
         BeginPrepare(transaction);
     }
 
-    // A post/void in a chain is coordinated here, where its pending transfer is stored.
+    // A post/void in a chain whose pending transfer is stored here (one homed elsewhere was read from there).
     private UInt128? PendingAmountOf(UInt128 pendingId) => ledger.TryLookupTransfer(pendingId, out var p) ? p.Amount : null;
 }
 

@@ -60,7 +60,11 @@ public sealed partial class CrossShardDriver
     }
 
     /// <summary>Starts one transaction (a single event or a chain), or answers it at once when its first event fails on this shard's state alone.</summary>
-    private void StartUnit(Request request, ReadOnlySpan<Transfer> events, int offset, int restarts = 0)
+    /// <remarks>
+    /// A chain with a post/void of a pending transfer homed on another shard first reads it there
+    /// (<see cref="StartPendingLookup"/>) and comes back here with <paramref name="foreign"/>.
+    /// </remarks>
+    private void StartUnit(Request request, ReadOnlySpan<Transfer> events, int offset, int restarts = 0, Dictionary<UInt128, ForeignPending>? foreign = null)
     {
         var n = events.Length;
         if (n > CrossShardLimits.TransactionEventsMax)
@@ -94,6 +98,11 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        if (foreign is null && StartPendingLookup(request, events, offset, restarts))
+        {
+            return;
+        }
+
         var prepareCount = n;
         var firstStatus = CreateTransferResult.Created;
         var unit = events.ToArray(); // A chain's posts/voids are replaced by their resolved form.
@@ -101,7 +110,7 @@ public sealed partial class CrossShardDriver
         {
             var status = (events[i].Flags & TransferFlags.Linked) != 0 && i == n - 1
                 ? CreateTransferResult.LinkedEventChainOpen
-                : ChainEventStatus(ref unit[i]);
+                : PendingElsewhere(events[i]) ? ForeignChainEventStatus(ref unit[i], foreign!) : ChainEventStatus(ref unit[i]);
             if (status != CreateTransferResult.Created)
             {
                 prepareCount = i;
@@ -117,7 +126,7 @@ public sealed partial class CrossShardDriver
             return;
         }
 
-        var transaction = new Transaction(NextTransactionId(), request, offset, unit, prepareCount, nowNs) { Original = events.ToArray(), Restarts = restarts };
+        var transaction = new Transaction(NextTransactionId(), request, offset, unit, prepareCount, nowNs) { Original = events.ToArray(), Restarts = restarts, Foreign = foreign, FirstFailure = firstStatus };
         transactions.Add(transaction.Id, transaction);
         IndexEvents(transaction, UnitIdsOf(unit));
         request.Open++;
@@ -191,15 +200,14 @@ public sealed partial class CrossShardDriver
     private static bool IsPostOrVoid(in Transfer t) => (t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0;
 
     /// <summary>
-    /// Post/void across shards is coordinated by the pending transfer's home. In a cross-shard chain that home must
-    /// be the chain's coordinator (this shard) and the pending transfer must exist before the chain: otherwise the
-    /// post/void is refused (see "Refused" in docs/design/cross-shard.md).
+    /// A post/void in a cross-shard chain of a pending transfer created earlier in the same chain is refused (it is
+    /// stored nowhere before the chain's Decide: see "Refused" in docs/design/cross-shard.md).
     /// </summary>
     private bool RefusedTwoPhase(ReadOnlySpan<Transfer> events, out int index)
     {
         for (index = 0; index < events.Length && events.Length > 1; index++)
         {
-            if (IsPostOrVoid(events[index]) && (ShardOf(events[index].PendingId) != shard || CreatedEarlierInChain(events, index)))
+            if (IsPostOrVoid(events[index]) && CreatedEarlierInChain(events, index))
             {
                 return true;
             }
@@ -286,7 +294,8 @@ public sealed partial class CrossShardDriver
 
         foreach (ref readonly var t in events)
         {
-            if (claimedIds.Contains(t.Id))
+            // A post/void also waits while another shard's chain holds its pending transfer here (a status leg).
+            if (claimedIds.Contains(t.Id) || (IsPostOrVoid(t) && claimedIds.Contains(t.PendingId)))
             {
                 return true;
             }
@@ -351,6 +360,11 @@ public sealed partial class CrossShardDriver
             if (ShardOf(t.Id) != shard)
             {
                 AddSide(sides, ShardOf(t.Id), LegSides.Id);
+            }
+
+            if (resolve != LegSides.None && ShardOf(t.PendingId) != shard)
+            {
+                AddSide(sides, ShardOf(t.PendingId), LegSides.Status); // Its pending transfer's home checks and holds it.
             }
 
             var guard = transaction.Guards.Length == 0 ? BalancingGuard.None : transaction.Guards[i];
@@ -429,6 +443,22 @@ public sealed partial class CrossShardDriver
 
                 var debitShard = ShardOf(events[i].DebitAccountId);
                 var creditShard = ShardOf(events[i].CreditAccountId);
+                if (id.Outcome != LegOutcome.IdTaken && IsPostOrVoid(events[i]) && ShardOf(events[i].PendingId) != shard)
+                {
+                    var pending = StatusLegReport(transaction, i, ShardOf(events[i].PendingId), debitShard, creditShard);
+                    if (pending.Outcome == LegOutcome.IdBusy)
+                    {
+                        flags |= DecideFlags.ForceAbort; // Another transaction holds the pending transfer there: the client retries.
+                        break;
+                    }
+
+                    if (pending.Outcome == LegOutcome.PendingStatus)
+                    {
+                        legStatuses[i] = (byte)pending.Ledger; // Not pending any more: that is its status (before the accounts').
+                        continue;
+                    }
+                }
+
                 var debit = inline && debitShard == shard ? SideReport.Ok : ReportOf(transaction, i, debitShard, debitSide: true);
                 var credit = inline && creditShard == shard ? SideReport.Ok : ReportOf(transaction, i, creditShard, debitSide: false);
                 if (debit.Outcome is LegOutcome.IdBusy or LegOutcome.StaleClamp || credit.Outcome is LegOutcome.IdBusy or LegOutcome.StaleClamp)
@@ -458,6 +488,13 @@ public sealed partial class CrossShardDriver
             {
                 Array.Fill(legStatuses, CrossShardRules.NotPrepared);
             }
+            else if (transaction.PrepareCount < events.Length && transaction.Foreign is not null && IsPostOrVoid(events[transaction.PrepareCount]) &&
+                transaction.Foreign.ContainsKey(events[transaction.PrepareCount].PendingId) &&
+                LedgerStateMachine.IsPendingCheckStatus((byte)transaction.FirstFailure))
+            {
+                // It failed on its pending transfer as read from that transfer's home, which Decide here cannot re-read.
+                legStatuses[transaction.PrepareCount] = (byte)transaction.FirstFailure;
+            }
         }
 
         // Decide must find this shard's own legs still prepared (or abort without statuses).
@@ -483,13 +520,13 @@ public sealed partial class CrossShardDriver
         transaction.Phase = Phase.Deciding;
         var clamped = transaction.Guards.Length != 0;
         flags |= clamped ? DecideFlags.Clamped : DecideFlags.None;
-        transaction.Decide = WithExpiresElsewhere(new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses)
+        transaction.Decide = WithPendingElsewhere(WithExpiresElsewhere(new DecideItem(transaction.Id, flags, participants.ToArray(), events, legStatuses)
         {
             HomeSides = homeSides,
             Remote = remote,
             Guards = transaction.Guards,
             Requested = transaction.Requested,
-        });
+        }), transaction);
         decideQueue.Add(transaction.Decide);
     }
 
@@ -940,6 +977,12 @@ public sealed partial class CrossShardDriver
         public Dictionary<UInt128, AccountSnapshot> Snapshot { get; } = [];
 
         public ulong SnapshotSentNs { get; set; }
+
+        /// <summary>The pending transfers homed elsewhere that the chain's posts/voids resolve, as read there (null when none).</summary>
+        public Dictionary<UInt128, ForeignPending>? Foreign { get; init; }
+
+        /// <summary>The status of event <see cref="PrepareCount"/> (the first that failed on this shard's state), Created when none did.</summary>
+        public CreateTransferResult FirstFailure { get; init; } = CreateTransferResult.Created;
     }
 
     private sealed record WaitingUnit(Request Request, Transfer[] Events, int Offset);

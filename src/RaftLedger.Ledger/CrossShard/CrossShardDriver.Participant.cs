@@ -40,6 +40,11 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        if (AnyStatusLegBusyHere(message.Legs))
+        {
+            return; // A transaction coordinated here holds the pending transfer (a post, void or expiry of it): asked again later.
+        }
+
         if (preparedHere.Count >= CrossShardLimits.ParticipantTransactionsMax || !prepareQueued.Add(message.TransactionId))
         {
             return; // Full, or queued already: the coordinator retries.
@@ -61,6 +66,8 @@ public sealed partial class CrossShardDriver
             }
         }
 
+        AddHeldPendingIds(legs, ref ids, claimedIds);
+
         if (ids is not null)
         {
             claimsByTransaction[transactionId] = ids;
@@ -77,7 +84,7 @@ public sealed partial class CrossShardDriver
 
         foreach (var id in ids)
         {
-            if (!ledger.Store.TryGetSideRecord(CrossShardTables.IdClaim, id, out _))
+            if (!ledger.Store.TryGetSideRecord(CrossShardTables.IdClaim, id, out _) && !ledger.Store.TryGetSideRecord(CrossShardTables.LegHold, id, out _))
             {
                 claimedIds.Remove(id);
             }
@@ -92,7 +99,8 @@ public sealed partial class CrossShardDriver
         {
             if (((leg.Sides & LegSides.Debit) != 0 && ShardOf(leg.Transfer.DebitAccountId) != shard) ||
                 ((leg.Sides & LegSides.Credit) != 0 && ShardOf(leg.Transfer.CreditAccountId) != shard) ||
-                ((leg.Sides & LegSides.Id) != 0 && ShardOf(leg.Transfer.Id) != shard))
+                ((leg.Sides & LegSides.Id) != 0 && ShardOf(leg.Transfer.Id) != shard) ||
+                ((leg.Sides & LegSides.Status) != 0 && ShardOf(leg.Transfer.PendingId) != shard))
             {
                 return false;
             }

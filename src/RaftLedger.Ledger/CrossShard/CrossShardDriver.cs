@@ -103,8 +103,9 @@ public sealed partial class CrossShardDriver
             // Local when the pending transfer lives here with both its accounts (or is unknown here: the
             // ledger answers pending_transfer_not_found). A cross-shard pending transfer's post/void is
             // coordinated here, where its status is, and finished on its accounts' shards.
-            if (ShardOf(t.PendingId) != shard)
+            if (ShardOf(t.PendingId) != shard || (claimedIds.Count != 0 && claimedIds.Contains(t.PendingId)))
             {
+                // (Or another shard's chain holds the pending transfer here with a status leg: wait for it.)
                 return false;
             }
 
@@ -232,6 +233,12 @@ public sealed partial class CrossShardDriver
             case CrossShardMessageKind.Snapshotted:
                 OnSnapshotReply(message);
                 break;
+            case CrossShardMessageKind.PendingLookup:
+                OnPendingLookupRequest(message);
+                break;
+            case CrossShardMessageKind.PendingFound:
+                OnPendingFound(message);
+                break;
             default:
                 OnDecision(message.TransactionId, message.Decision);
                 break;
@@ -265,6 +272,7 @@ public sealed partial class CrossShardDriver
         }
 
         TickCoordinator();
+        TickPendingLookups();
         TickExpiries();
         TickDelegations();
         TickParticipant();
@@ -316,6 +324,7 @@ public sealed partial class CrossShardDriver
         preparedHere.Clear();
         claimedIds.Clear();
         claimWaiters.Clear();
+        pendingLookups.Clear();
         ClearDelegations();
         ClearOutbox();
         ClearExpiries();

@@ -37,10 +37,23 @@ public enum CrossShardMessageKind : byte
 
     /// <summary>Participant → home: the accounts asked for (found or not), with the reservations of prepared legs.</summary>
     Snapshotted = 11,
+
+    /// <summary>
+    /// Chain coordinator → a pending transfer's home (another shard): the pending transfers the chain posts or voids, as
+    /// that shard's leader holds them now (no Raft write; their fields never change, their status is re-checked and held
+    /// by the chain's status leg at Prepare). Not answered while a transaction there holds one of them.
+    /// </summary>
+    PendingLookup = 12,
+
+    /// <summary>Pending transfer's home → chain coordinator: each pending transfer asked for (found or not, its status).</summary>
+    PendingFound = 13,
 }
 
 /// <summary>One account of a <see cref="CrossShardMessageKind.Snapshotted"/> answer (Account is default when not found).</summary>
 public readonly record struct AccountSnapshot(UInt128 Id, bool Found, Account Account);
+
+/// <summary>One pending transfer of a <see cref="CrossShardMessageKind.PendingFound"/> answer (Status and Transfer are default when not found).</summary>
+public readonly record struct ForeignPending(UInt128 Id, bool Found, PendingStatus Status, Transfer Transfer);
 
 /// <summary>How a delegated post/void ended, in a <see cref="CrossShardMessageKind.Delegated"/> message.</summary>
 public enum DelegatedOutcome : byte
@@ -62,7 +75,8 @@ public enum DelegatedOutcome : byte
 /// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished and Query nothing; Delegate as Prepare (one
 /// leg: the post/void as sent); Delegated u8 <see cref="DelegatedOutcome"/>, u32 status, u64 timestamp; Snapshot
 /// u16 count and u128 account ids; Snapshotted u16 count, per account u128 id, u8 found, and when found the
-/// 128-byte account.
+/// 128-byte account; PendingLookup as Snapshot (pending transfer ids); PendingFound u16 count, per pending transfer u128
+/// id, u8 found, and when found u8 <see cref="PendingStatus"/> and the 128-byte transfer.
 /// At most <see cref="CrossShardLimits.MessageBytesMax"/> bytes.
 /// </summary>
 public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int From, UInt128 TransactionId)
@@ -89,13 +103,19 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
     /// <summary>Snapshotted: the accounts asked for.</summary>
     public AccountSnapshot[] Accounts { get; init; } = [];
 
+    /// <summary>PendingFound: the pending transfers asked for.</summary>
+    public ForeignPending[] Pendings { get; init; } = [];
+
+    /// <summary>Pending transfers one PendingLookup asks for at most: one per event of a transaction.</summary>
+    public const int PendingLookupMax = CrossShardLimits.TransactionEventsMax;
+
     /// <summary>Accounts one snapshot asks for at most: each event of a transaction has two.</summary>
     public const int SnapshotAccountsMax = 2 * CrossShardLimits.TransactionEventsMax;
 
     public byte[] Encode()
     {
         var writer = new ByteWriter(64 + (Legs.Length * CrossShardCommand.LegBytes) + (Reports.Length * 12) + (AccountIds.Length * 16) +
-            (Accounts.Length * (17 + LedgerLimits.RecordSizeBytes)));
+            (Accounts.Length * (17 + LedgerLimits.RecordSizeBytes)) + (Pendings.Length * (18 + LedgerLimits.RecordSizeBytes)));
         writer.U8(Version);
         writer.U8((byte)Kind);
         writer.U16(Home);
@@ -130,8 +150,8 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 writer.U32((uint)Status);
                 writer.U64(Timestamp);
                 break;
-            case CrossShardMessageKind.Snapshot:
-                Invariant.Check(AccountIds.Length <= SnapshotAccountsMax);
+            case CrossShardMessageKind.Snapshot or CrossShardMessageKind.PendingLookup:
+                Invariant.Check(AccountIds.Length <= (Kind == CrossShardMessageKind.Snapshot ? SnapshotAccountsMax : PendingLookupMax));
                 writer.U16(AccountIds.Length);
                 foreach (var id in AccountIds)
                 {
@@ -149,6 +169,21 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                     if (account.Found)
                     {
                         writer.Account(account.Account);
+                    }
+                }
+
+                break;
+            case CrossShardMessageKind.PendingFound:
+                Invariant.Check(Pendings.Length <= PendingLookupMax);
+                writer.U16(Pendings.Length);
+                foreach (var pending in Pendings)
+                {
+                    writer.U128(pending.Id);
+                    writer.U8(pending.Found ? (byte)1 : (byte)0);
+                    if (pending.Found)
+                    {
+                        writer.U8((byte)pending.Status);
+                        writer.Transfer(pending.Transfer);
                     }
                 }
 
@@ -187,7 +222,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
         var reader = new ByteReader(bytes);
         var version = reader.U8();
         var kind = (CrossShardMessageKind)reader.U8();
-        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.Snapshotted or CrossShardMessageKind.Bundle)
+        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.PendingFound or CrossShardMessageKind.Bundle)
         {
             throw new InvalidDataException("not a cross-shard message of this version");
         }
@@ -226,8 +261,8 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
 
                 message = message with { Outcome = outcome, Status = (CreateTransferResult)reader.U32(), Timestamp = reader.U64() };
                 break;
-            case CrossShardMessageKind.Snapshot:
-                var ids = new UInt128[reader.Count(SnapshotAccountsMax)];
+            case CrossShardMessageKind.Snapshot or CrossShardMessageKind.PendingLookup:
+                var ids = new UInt128[reader.Count(kind == CrossShardMessageKind.Snapshot ? SnapshotAccountsMax : PendingLookupMax)];
                 for (var i = 0; i < ids.Length; i++)
                 {
                     ids[i] = reader.U128();
@@ -245,6 +280,23 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 }
 
                 message = message with { Accounts = accounts };
+                break;
+            case CrossShardMessageKind.PendingFound:
+                var pendings = new ForeignPending[reader.Count(PendingLookupMax)];
+                for (var i = 0; i < pendings.Length; i++)
+                {
+                    var id = reader.U128();
+                    var found = reader.U8() != 0;
+                    var status = found ? (PendingStatus)reader.U8() : PendingStatus.None;
+                    if (status > PendingStatus.Expired)
+                    {
+                        throw new InvalidDataException("unknown pending status");
+                    }
+
+                    pendings[i] = new ForeignPending(id, found, status, found ? reader.Transfer() : default);
+                }
+
+                message = message with { Pendings = pendings };
                 break;
             default:
                 break;

@@ -18,6 +18,14 @@ public enum LegSides : byte
     /// read from this shard's copy of the pending transfer.
     /// </summary>
     Resolve = 8,
+
+    /// <summary>
+    /// This shard is the home of the pending transfer a post/void of a cross-shard chain resolves, and not the chain's
+    /// coordinator (a <em>status leg</em>): Prepare checks the pending transfer is still pending and holds its id
+    /// (<see cref="CrossShardTables.LegHold"/>) so no other post, void or expiry of it decides meanwhile; Finish(commit)
+    /// sets its status to posted or voided. Nothing is reserved.
+    /// </summary>
+    Status = 16,
 }
 
 /// <summary>
@@ -93,6 +101,12 @@ public enum LegOutcome : byte
     /// coordinator aborts without statuses and starts the transaction afresh on a new snapshot (a few times, then 503).
     /// </summary>
     StaleClamp,
+
+    /// <summary>
+    /// A status leg found its pending transfer not pending any more (or missing): the report's ledger field carries the
+    /// <see cref="CreateTransferResult"/> (pending_transfer_already_posted / already_voided / expired / not_found).
+    /// </summary>
+    PendingStatus,
 }
 
 /// <summary>One side's outcome, with the account's ledger when the outcome is <see cref="LegOutcome.LedgerMismatch"/>.</summary>
@@ -193,6 +207,13 @@ public enum DecideFlags : byte
     /// carry the clamped amounts of balancing transfers; the id checks compare the requested ones.
     /// </summary>
     Clamped = 16,
+
+    /// <summary>
+    /// Per event a u64 follows (after the guards): 0, or for a post/void whose pending transfer lives on another shard
+    /// (checked and held there by a status leg) that transfer's expires-at in cluster ns (u64 max: no timeout). Decide
+    /// compares it with the event's timestamp and leaves the pending status to that shard's Finish.
+    /// </summary>
+    PendingElsewhere = 32,
 }
 
 /// <summary>One transaction's part of a Prepare command.</summary>
@@ -218,6 +239,12 @@ public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] 
 
     /// <summary>With <see cref="DecideFlags.Clamped"/>: per event, the amount the client asked for.</summary>
     public UInt128[] Requested { get; init; } = [];
+
+    /// <summary>With <see cref="DecideFlags.PendingElsewhere"/>: per event 0, or its pending transfer's expires-at (u64 max: none) when that lives on another shard.</summary>
+    public ulong[] PendingExpiresAt { get; init; } = [];
+
+    /// <summary>True when event <paramref name="i"/> is a post/void whose pending transfer's status lives on another shard.</summary>
+    public bool PendingElsewhereAt(int i) => PendingExpiresAt.Length != 0 && PendingExpiresAt[i] != 0;
 
     /// <summary>Event <paramref name="i"/> as the client sent it (the requested amount), for the id checks.</summary>
     public Transfer AsRequested(int i) => Guards.Length == 0 || (Guards[i] & BalancingGuard.Clamped) == 0

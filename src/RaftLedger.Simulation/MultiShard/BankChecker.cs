@@ -102,7 +102,8 @@ public static class BankChecker
                 var debitShard = ShardRouter.ShardOf(transfer.DebitAccountId, shards);
                 var creditShard = ShardRouter.ShardOf(transfer.CreditAccountId, shards);
 
-                // A post/void whose id lives elsewhere is also recorded by its coordinator, the pending transfer's home.
+                // A post/void whose id lives elsewhere is also recorded by the pending transfer's home (its coordinator, or
+                // the shard of a chain's status leg).
                 var coordinator = transfer.PendingId != 0 ? ShardRouter.ShardOf(transfer.PendingId, shards) : home;
                 Fail(shard == debitShard || shard == creditShard || shard == coordinator, $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id");
                 Fail(stored[home].TryGetValue(id, out var record), $"a leg of transfer {id} is applied on shard {shard} but its home shard {home} has no committed record");

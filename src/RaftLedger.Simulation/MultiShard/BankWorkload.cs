@@ -126,6 +126,12 @@ public sealed class BankWorkload
     /// <summary>Share of the new transfers of two-phase requests that are balancing or closing (the rest: plain pending transfers).</summary>
     public double BalancingOrClosingShare { get; set; } = 0.25;
 
+    /// <summary>
+    /// Share of the posts/voids inside linked chains that are coordinated by another shard than their pending transfer's
+    /// home (a status leg holds the pending transfer there; the rest are coordinated by that home).
+    /// </summary>
+    public double ChainPostElsewhereShare { get; set; } = 0.5;
+
     public IReadOnlyList<BankAccount> AccountsOf(int shard) => _byShard[shard];
 
     public IReadOnlyList<TransferFate> Fates => _fateOrder;
@@ -292,8 +298,11 @@ public sealed class BankWorkload
         _resolving.Add(pending.Id);
         var post = _random.Chance(0.7);
         // Half the time the id lives on another shard, which delegates the post/void to the pending transfer's home;
-        // a chain is coordinated by the home of its first event, which must be the pending transfer's home.
-        var home = inChain || _random.Chance(0.5) ? pendingFate.Home : _random.Next(_shardCount);
+        // a chain is coordinated by the home of its first event (this one): the pending transfer's home, or another
+        // shard (ChainPostElsewhereShare), which then checks and holds the pending transfer there with a status leg.
+        var home = inChain
+            ? (_random.Chance(ChainPostElsewhereShare) ? (pendingFate.Home + _random.Between(1, _shardCount)) % _shardCount : pendingFate.Home)
+            : _random.Chance(0.5) ? pendingFate.Home : _random.Next(_shardCount);
         var t = new Transfer
         {
             Id = NewId(home),

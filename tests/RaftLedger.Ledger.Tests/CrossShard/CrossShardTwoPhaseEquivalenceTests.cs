@@ -15,7 +15,7 @@ namespace RaftLedger.Ledger.Tests.CrossShard;
 /// </remarks>
 public sealed class CrossShardTwoPhaseEquivalenceTests
 {
-    private const int Cases = 100;
+    private const int Cases = 200;
 
     [Fact]
     public void Two_phase_results_and_balances_across_shards_equal_a_single_ledgers()
@@ -24,11 +24,12 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         var first = replay is null ? 0 : int.Parse(replay, System.Globalization.CultureInfo.InvariantCulture);
         var count = replay is null ? Cases : 1;
         var seen = new HashSet<CreateTransferResult>();
+        var elsewhere = new int[2]; // chain posts/voids of a pending transfer homed off the coordinator: created, failed
         for (var seed = first; seed < first + count; seed++)
         {
             try
             {
-                RunCase(seed, seen);
+                RunCase(seed, seen, elsewhere);
             }
             catch (Exception exception)
             {
@@ -47,11 +48,12 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
                 CreateTransferResult.PendingTransferHasDifferentCode, CreateTransferResult.ExceedsPendingTransferAmount,
                 CreateTransferResult.PendingTransferHasDifferentAmount, CreateTransferResult.LinkedEventFailed,
                 CreateTransferResult.PendingTransferExpired];
+            Assert.True(elsewhere[0] > 10 && elsewhere[1] > 20, $"chains post or void other shards' pending transfers (created {elsewhere[0]}, failed {elsewhere[1]})");
             Assert.All(wanted, status => Assert.Contains(status, seen));
         }
     }
 
-    private static void RunCase(int seed, HashSet<CreateTransferResult> seen)
+    private static void RunCase(int seed, HashSet<CreateTransferResult> seen, int[] elsewhere)
     {
         var cluster = new CrossShardCluster(2, seed, CrossShardWorkload.Options);
         var random = new Random(seed);
@@ -66,18 +68,32 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
             accounts[i] = account;
         }
 
+        for (var shard = 0; shard < 2; shard++)
+        {
+            // One plain account on each shard, so that pending transfers between them usually pass (PlainPending).
+            var i = accounts.FindIndex(a => cluster.ShardOf(a.Id) == shard);
+            accounts[i] = accounts[i] with { Flags = AccountFlags.None, Ledger = 1, DebitsPending = UInt128.Zero, CreditsPending = UInt128.Zero };
+        }
+
         CrossShardEquivalenceTests.Install(cluster, local, accounts);
         var pendings = new List<Transfer>();
         var created = new List<Transfer>();
         var all = new List<Transfer>();
+        var resolved = new List<UInt128>(); // posted or voided: sometimes resolved again (already_posted / voided)
         var evenSecond = ((cluster.NowNs / (2 * SecondNs)) + 1) * 2 * SecondNs;
-        for (var round = 0; round < 10; round++)
+        for (var round = 0; round < 14; round++)
         {
             evenSecond += (random.Next(4) == 0 ? 4UL : 2UL) * SecondNs;
             StartRoundAt(cluster, evenSecond + (SecondNs / 2));
-            var events = round < 2 || random.Next(4) == 0 ? PendingEvents(cluster, random, accounts, pendings)
+            var events = round < 4 && random.Next(2) == 0 ? PlainPending(cluster, random, accounts, pendings)
+                : round < 2 || random.Next(4) == 0 ? PendingEvents(cluster, random, accounts, pendings)
                 : random.Next(3) == 0 ? ChainWithPostOrVoid(cluster, random, accounts, pendings, created)
-                : [PostOrVoid(cluster, random, accounts, created.Count > 0 && random.Next(5) != 0 ? created : pendings)];
+                : [PostOrVoid(cluster, random, accounts, created.Count > 0 && random.Next(5) != 0 ? created : pendings, resolved)];
+            if (events.Length > 1 && NearOverflow(local, events))
+            {
+                events = PendingEvents(cluster, random, accounts, pendings);
+            }
+
             var results = Compare(cluster, local, events, seen);
             all.AddRange(events);
             for (var i = 0; i < events.Length; i++)
@@ -86,6 +102,18 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
                 {
                     created.Add(events[i]);
                 }
+
+                if (results[i] == CreateTransferResult.Created && (events[i].Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
+                {
+                    created.RemoveAll(p => p.Id == events[i].PendingId); // resolved: later ones pick open pending transfers
+                    resolved.Add(events[i].PendingId);
+                }
+
+                if (events.Length > 1 && (events[i].Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0 &&
+                    cluster.ShardOf(events[i].PendingId) != cluster.ShardOf(events[0].Id))
+                {
+                    elsewhere[results[i] == CreateTransferResult.Created ? 0 : 1]++;
+                }
             }
         }
 
@@ -93,6 +121,12 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         StartRoundAt(cluster, evenSecond + (4 * SecondNs) + (SecondNs / 2));
         local.ClockNanoseconds = Math.Max(local.ClockNanoseconds, cluster.NowNs);
         local.CreateTransfers();
+        foreach (var node in cluster.Shards)
+        {
+            // A local pending transfer (its accounts on its home) expires at its shard's next batch, as on the one ledger.
+            node.Ledger.CreateTransfers([], node.NextTimestamp(1), []);
+        }
+
         CrossShardEquivalenceTests.AssertSameState(cluster, local, accounts, all);
 
         CrossShardChecks.AssertNothingUnfinished(cluster); // (accounts start with balances: no sums to check)
@@ -120,6 +154,7 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
             var expected = local.CreateTransfers(events);
             var request = cluster.Submit(events);
             Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+
             Assert.Empty(request.Failures);
             Assert.Equal(expected, request.Results);
             seen.UnionWith(expected);
@@ -158,33 +193,132 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
         return events;
     }
 
-    // A linked chain of pending (or plain) transfers with a post or void at a random place, coordinated by its pending
-    // transfer's home (a post/void of a pending transfer homed elsewhere is refused across shards: not generated).
+    // A known difference (docs/design/cross-shard.md, "Not done"): after a post/void in a cross-shard chain, a later leg on
+    // one of its accounts is reserved on the account as stored, which still holds the pending amount the post/void
+    // releases; with balances near 2^128 that overflows where one ledger would not. Such chains are not generated then.
+    private static bool NearOverflow(LedgerFixture local, Transfer[] events)
+    {
+        var resolves = false;
+        var touched = new List<UInt128>();
+        foreach (var t in events)
+        {
+            touched.Add(t.DebitAccountId);
+            touched.Add(t.CreditAccountId);
+            if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) == 0)
+            {
+                touched.Add(t.Amount > UInt128.MaxValue / 4 ? UInt128.MaxValue : UInt128.Zero);
+            }
+            else
+            {
+                resolves = true;
+                if (local.Ledger.TryLookupTransfer(t.PendingId, out var p))
+                {
+                    touched.Add(p.DebitAccountId);
+                    touched.Add(p.CreditAccountId);
+                    touched.Add(p.Amount > UInt128.MaxValue / 4 ? UInt128.MaxValue : UInt128.Zero);
+                }
+            }
+        }
+
+        foreach (var id in touched)
+        {
+            if (id == UInt128.MaxValue)
+            {
+                return resolves; // an amount near 2^128
+            }
+
+            if (id == UInt128.Zero || !local.Ledger.TryLookupAccount(id, out var a))
+            {
+                continue;
+            }
+
+            if (a.DebitsPending > UInt128.MaxValue / 4 || a.DebitsPosted > UInt128.MaxValue / 4 ||
+                a.CreditsPending > UInt128.MaxValue / 4 || a.CreditsPosted > UInt128.MaxValue / 4)
+            {
+                return resolves;
+            }
+        }
+
+        return false;
+    }
+
+    // A linked chain of pending (or plain) transfers with one or two posts or voids at random places, of pending
+    // transfers homed on the chain's coordinator or on the other shard (checked and held there by a status leg), or
+    // unknown ones. A post/void of a pending transfer created by the same chain is refused across shards: not generated.
     private static Transfer[] ChainWithPostOrVoid(CrossShardCluster cluster, Random random, List<Account> accounts, List<Transfer> pendings, List<Transfer> created)
     {
+        if (created.Count > 0 && random.Next(2) == 0)
+        {
+            return CleanChainWithPostOrVoid(cluster, random, created);
+        }
+
         var earlier = pendings.ToList(); // not this chain's own pending transfers (refused: see the design doc)
         var events = PendingEvents(cluster, random, accounts, pendings).ToList();
         var home = cluster.ShardOf(events[0].Id);
-        var candidates = created.FindAll(t => cluster.ShardOf(t.Id) == home);
-        candidates = candidates.Count > 0 ? candidates : earlier.FindAll(p => cluster.ShardOf(p.Id) == home);
+        var candidates = random.Next(3) == 0 ? created.FindAll(t => cluster.ShardOf(t.Id) == home) : created.ToList();
+        candidates = candidates.Count > 0 ? candidates : earlier;
         if (candidates.Count == 0)
         {
             return [.. events];
         }
 
-        var t = PostOrVoid(cluster, random, accounts, candidates);
-        if (cluster.ShardOf(t.PendingId) != home)
+        var resolutions = random.Next(4) == 0 ? 2 : 1;
+        for (var r = 0; r < resolutions; r++)
         {
-            t.PendingId = CrossShardWorkload.IdWithHome(cluster, home); // an unknown pending transfer, homed here
+            var t = PostOrVoid(cluster, random, accounts, candidates, []);
+            var at = random.Next(events.Count + 1);
+            if (at == 0)
+            {
+                t.Id = CrossShardWorkload.IdWithHome(cluster, home); // the chain's first event's id names its coordinator
+            }
+
+            events.Insert(at, t);
         }
 
-        var at = random.Next(events.Count + 1);
-        if (at == 0)
+        for (var i = 0; i < events.Count; i++)
         {
-            t.Id = CrossShardWorkload.IdWithHome(cluster, home); // the chain's first event's id names its coordinator
+            var e = events[i];
+            e.Flags = i < events.Count - 1 ? e.Flags | TransferFlags.Linked : e.Flags & ~TransferFlags.Linked;
+            events[i] = e;
         }
 
-        events.Insert(at, t);
+        return [.. events];
+    }
+
+    // A pending transfer that usually passes: between two open accounts of one ledger without limits (when there are).
+    private static Transfer[] PlainPending(CrossShardCluster cluster, Random random, List<Account> accounts, List<Transfer> pendings)
+    {
+        var open = accounts[..^1].FindAll(a => a.Flags == AccountFlags.None && a.DebitsPending < UInt128.MaxValue / 2 && a.CreditsPending < UInt128.MaxValue / 2);
+        var debit = open.Count > 0 ? open[random.Next(open.Count)] : accounts[0];
+        var credits = open.FindAll(a => a.Id != debit.Id && a.Ledger == debit.Ledger);
+        var credit = credits.Count > 0 ? credits[random.Next(credits.Count)] : accounts[1];
+        var t = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, random.Next(2)), debit.Id, credit.Id, (UInt128)random.Next(1, 50),
+            TransferFlags.Pending, ledger: debit.Ledger);
+        t.TimeoutSeconds = random.Next(4) == 0 ? 3u : 0u; // odd: see the class remarks
+        pendings.Add(t);
+        return [t];
+    }
+
+    // A chain that mostly passes: a post or void with the pending transfer's own fields, between small plain transfers on
+    // its accounts, coordinated by either shard (so often not the pending transfer's home).
+    private static Transfer[] CleanChainWithPostOrVoid(CrossShardCluster cluster, Random random, List<Transfer> created)
+    {
+        var p = created[random.Next(created.Count)];
+        var home = random.Next(2);
+        var resolve = random.Next(3) == 0
+            ? LedgerFixture.Void(CrossShardWorkload.IdWithHome(cluster, random.Next(2)), p.Id)
+            : LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, random.Next(2)), p.Id, random.Next(2) == 0 ? UInt128.Zero : (UInt128)random.Next(0, 60));
+        var events = new List<Transfer> { resolve };
+        for (var i = random.Next(1, 3); i > 0; i--)
+        {
+            var forward = random.Next(2) == 0;
+            events.Insert(random.Next(events.Count + 1), LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, random.Next(2)),
+                forward ? p.DebitAccountId : p.CreditAccountId, forward ? p.CreditAccountId : p.DebitAccountId, (UInt128)random.Next(1, 4), ledger: p.Ledger));
+        }
+
+        var first = events[0];
+        first.Id = CrossShardWorkload.IdWithHome(cluster, home); // the chain's first event's id names its coordinator
+        events[0] = first;
         for (var i = 0; i < events.Count; i++)
         {
             var e = events[i];
@@ -196,9 +330,11 @@ public sealed class CrossShardTwoPhaseEquivalenceTests
     }
 
     // A post or void of an earlier event (or of an unknown id), homed with it, with some fields changed.
-    private static Transfer PostOrVoid(CrossShardCluster cluster, Random random, List<Account> accounts, List<Transfer> pendings)
+    private static Transfer PostOrVoid(CrossShardCluster cluster, Random random, List<Account> accounts, List<Transfer> pendings, List<UInt128> resolved)
     {
-        var target = random.Next(8) == 0 ? CrossShardWorkload.IdWithHome(cluster, random.Next(2)) : pendings[random.Next(pendings.Count)].Id;
+        var target = random.Next(8) == 0 ? CrossShardWorkload.IdWithHome(cluster, random.Next(2))
+            : resolved.Count > 0 && random.Next(6) == 0 ? resolved[random.Next(resolved.Count)]
+            : pendings[random.Next(pendings.Count)].Id;
         var p = pendings.Find(t => t.Id == target);
         var amount = random.Next(4) switch
         {

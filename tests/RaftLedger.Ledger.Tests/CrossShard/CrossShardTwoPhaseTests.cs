@@ -146,17 +146,52 @@ public sealed class CrossShardTwoPhaseTests
     }
 
     [Fact]
-    public void A_post_in_a_cross_shard_chain_whose_pending_transfer_lives_on_another_shard_is_refused()
+    public void A_post_in_a_cross_shard_chain_whose_pending_transfer_lives_on_another_shard_commits_through_a_status_leg()
     {
         var (cluster, a, b) = TwoShards();
         var pending = Pending(cluster, 1, a, b, 70);
         Assert.Equal(CreateTransferResult.Created, Run(cluster, pending));
 
-        // The chain is coordinated by shard 0; the pending transfer's status lives on shard 1.
+        // The chain is coordinated by shard 0; the pending transfer's status lives on shard 1 (a status leg holds it there).
         var chained = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, 0), a, b, 5, TransferFlags.Linked);
-        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.CrossShardNotSupported],
-            RunAll(cluster, chained, LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 0)));
-        Assert.Equal(((UInt128)70, UInt128.Zero, (UInt128)70, UInt128.Zero), Balances(cluster, a, b));
+        var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 30);
+        Assert.Equal([CreateTransferResult.Created, CreateTransferResult.Created], RunAll(cluster, chained, post));
+        Assert.Equal((UInt128.Zero, (UInt128)35, UInt128.Zero, (UInt128)35), Balances(cluster, a, b));
+        Assert.Equal(PendingStatus.Posted, cluster.Shards[1].Store.GetPendingStatus(pending.Id));
+        Assert.False(cluster.Shards[1].Store.TryGetSideRecord(CrossShardTables.LegHold, pending.Id, out _), "the hold is released at Finish");
+
+        // A second post/void of it, in a chain or alone, finds it posted.
+        var again = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, 0), a, b, 5, TransferFlags.Linked);
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.PendingTransferAlreadyPosted],
+            RunAll(cluster, again, LedgerFixture.Void(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id)));
+        Assert.Equal(CreateTransferResult.PendingTransferAlreadyPosted, Run(cluster, LedgerFixture.Void(CrossShardWorkload.IdWithHome(cluster, 1), pending.Id)));
+        Assert.Equal((UInt128.Zero, (UInt128)35, UInt128.Zero, (UInt128)35), Balances(cluster, a, b));
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void A_chain_that_fails_after_a_status_leg_leaves_the_other_shards_pending_transfer_pending_and_free()
+    {
+        var (cluster, a, b) = TwoShards();
+        var pending = Pending(cluster, 1, a, b, 70);
+        Assert.Equal(CreateTransferResult.Created, Run(cluster, pending));
+        var voided = LedgerFixture.Void(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id);
+        voided.Flags |= TransferFlags.Linked;
+        var missing = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, 0), a, 424242, 1); // no such credit account
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.CreditAccountNotFound], RunAll(cluster, voided, missing));
+        Assert.Equal(PendingStatus.Pending, cluster.Shards[1].Store.GetPendingStatus(pending.Id));
+        Assert.False(cluster.Shards[1].Store.TryGetSideRecord(CrossShardTables.LegHold, pending.Id, out _), "the hold is released on abort");
+
+        // Field checks against the other shard's pending transfer give TigerBeetle's statuses at the coordinator.
+        var chained = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, 0), a, b, 5, TransferFlags.Linked);
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.ExceedsPendingTransferAmount],
+            RunAll(cluster, chained, LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 71)));
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.PendingTransferNotFound],
+            RunAll(cluster, chained, LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), CrossShardWorkload.IdWithHome(cluster, 1), 1)));
+
+        // Then a post alone, on its home, still works.
+        Assert.Equal(CreateTransferResult.Created, Run(cluster, LedgerFixture.Void(CrossShardWorkload.IdWithHome(cluster, 1), pending.Id)));
+        Assert.Equal((UInt128.Zero, UInt128.Zero, UInt128.Zero, UInt128.Zero), Balances(cluster, a, b));
         CrossShardChecks.AssertConsistent(cluster);
     }
 
@@ -207,6 +242,34 @@ public sealed class CrossShardTwoPhaseTests
         Assert.Equal(PendingStatus.Pending, node.Store.GetPendingStatus(pending.Id));
         Assert.Equal(CreateTransferResult.Created, Run(cluster, post)); // a retry goes through the cross-shard path
         CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void Status_leg_messages_round_trip_and_a_full_pending_lookup_answer_fits_the_message_bound()
+    {
+        var pending = LedgerFixture.NewTransfer(UInt128.MaxValue - 3, 1, 2, 70, TransferFlags.Pending);
+        var found = new ForeignPending[CrossShardMessage.PendingLookupMax];
+        for (var i = 0; i < found.Length; i++)
+        {
+            found[i] = new ForeignPending(pending.Id - (UInt128)i, true, PendingStatus.Pending, pending);
+        }
+
+        var answer = new CrossShardMessage(CrossShardMessageKind.PendingFound, 2, 1, 7) { Pendings = found };
+        Assert.True(answer.Encode().Length <= CrossShardLimits.MessageBytesMax, "a PendingFound for a full transaction fits a message");
+        Assert.True(CrossShardMessage.TryDecode(answer.Encode(), out var decoded));
+        Assert.Equal(found, decoded.Pendings);
+        var lookup = new CrossShardMessage(CrossShardMessageKind.PendingLookup, 2, 2, 7) { AccountIds = [pending.Id, 5] };
+        Assert.True(CrossShardMessage.TryDecode(lookup.Encode(), out decoded));
+        Assert.Equal([pending.Id, (UInt128)5], decoded.AccountIds);
+
+        // A status leg's refusal (the pending transfer is no longer pending) travels in a Prepared report.
+        var refused = new SideReport(LegOutcome.PendingStatus, (uint)CreateTransferResult.PendingTransferAlreadyPosted);
+        var prepared = new CrossShardMessage(CrossShardMessageKind.Prepared, 2, 1, 7) { Reports = [new LegReport(1, refused, refused)] };
+        Assert.True(CrossShardMessage.TryDecode(prepared.Encode(), out decoded));
+        Assert.Equal(refused, decoded.Reports[0].Debit);
+        var leg = new CrossShardMessage(CrossShardMessageKind.Prepare, 2, 2, 7) { Legs = [new Leg(1, LegSides.Status | LegSides.Id, LedgerFixture.Post(9, pending.Id, 0))] };
+        Assert.True(CrossShardMessage.TryDecode(leg.Encode(), out decoded));
+        Assert.Equal(LegSides.Status | LegSides.Id, decoded.Legs[0].Sides);
     }
 
     [Fact]

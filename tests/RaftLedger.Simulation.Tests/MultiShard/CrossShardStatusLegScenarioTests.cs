@@ -1,0 +1,88 @@
+using RaftLedger.Ledger;
+using RaftLedger.Simulation.MultiShard;
+
+namespace RaftLedger.Simulation.Tests.MultiShard;
+
+/// <summary>
+/// Posts and voids inside linked chains coordinated by another shard than their pending transfer's home (a status leg
+/// holds the pending transfer there from Prepare to Finish) in the multi-shard simulator: the bank checks find every
+/// pending transfer resolved at most once and every leg applied exactly once, also while a leader crashes after each
+/// protocol step.
+/// </summary>
+public sealed class CrossShardStatusLegScenarioTests
+{
+    private static MultiShardCluster SetUpBank(ulong seed)
+    {
+        var cluster = new MultiShardCluster(new MultiShardOptions
+        {
+            Seed = seed,
+            NodeCount = 5,
+            ShardCount = 3,
+            ClientCount = 4,
+            CrossShardFraction = 1,
+            TwoPhaseFraction = 0.7,
+        });
+        cluster.SetUp(ticksMax: 2_000);
+        cluster.Workload.BalancingOrClosingShare = 0.1;
+        cluster.Workload.ChainPostElsewhereShare = 1;
+        return cluster;
+    }
+
+    private static void HealAndCheck(MultiShardCluster cluster)
+    {
+        cluster.Network.Heal();
+        foreach (var node in cluster.Nodes)
+        {
+            cluster.Restart(node.Id);
+        }
+
+        cluster.ClientsEnabled = false;
+        Assert.True(cluster.RunUntil(() => cluster.Clients.All(c => c.IsIdle), 2_000), $"requests unanswered\n{cluster.Describe()}");
+        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"cross-shard work unfinished\n{cluster.Describe()}");
+        cluster.RunTicks((BankWorkload.PendingTimeoutSecondsMax * 10) + 1);
+        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"expiries unfinished\n{cluster.Describe()}");
+        Assert.True(cluster.RunUntil(cluster.AllApplied, 500), $"replicas did not catch up\n{cluster.Describe()}");
+        cluster.CheckLogs();
+        cluster.CheckReplicasAgree();
+        BankChecker.CheckQuiet(cluster);
+    }
+
+    // Acknowledged posts/voids that led a chain coordinated by another shard than their pending transfer's home.
+    private static int ChainedElsewhere(MultiShardCluster cluster) => cluster.Workload.Fates.Count(f =>
+        (f.Submitted.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0 &&
+        (f.Submitted.Flags & TransferFlags.Linked) != 0 && f.Outcome == TransferOutcome.Created &&
+        cluster.Workload.TryGetFate(f.Submitted.PendingId, out var p) && p.Home != f.Home);
+
+    [Fact]
+    public void Chains_post_and_void_pending_transfers_of_other_shards()
+    {
+        var cluster = SetUpBank(seed: 911);
+        cluster.RunTicks(600);
+        HealAndCheck(cluster);
+        Assert.True(ChainedElsewhere(cluster) >= 5, $"only {ChainedElsewhere(cluster)} chained posts/voids of another shard's pending transfer were acknowledged");
+        Assert.True(cluster.ReadsChecked > 0);
+    }
+
+    public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);
+
+    [Theory]
+    [MemberData(nameof(ProtocolSteps))]
+    public void Crashing_the_leader_after_a_protocol_step_of_status_leg_traffic_loses_nothing(LedgerOperation step)
+    {
+        var cluster = SetUpBank(seed: 920 + (ulong)step);
+        for (var round = 1; round <= 3; round++)
+        {
+            cluster.RunTicks(60);
+            cluster.Trap = new CrashTrap(step, TrapMoment.Proposed);
+            Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a {step} entry\n{cluster.Describe()}");
+            cluster.RunTicks(20);
+            foreach (var node in cluster.Nodes)
+            {
+                cluster.Restart(node.Id);
+            }
+        }
+
+        HealAndCheck(cluster);
+        Assert.True(ChainedElsewhere(cluster) > 0, "chained posts/voids of another shard's pending transfer were acknowledged");
+    }
+}

@@ -76,6 +76,7 @@ internal sealed partial class ShardReplica
 
         Invariant.Check(result.FirstIndex == result.LastIndex);
         lastProposedTimestamp = timestamp;
+        FailOverwrittenProposal(result.FirstIndex, result.Term);
         proposed.Add(result.FirstIndex, new ProposedEntry(result.Term, timestamp, events, parts));
     }
 
@@ -148,6 +149,19 @@ internal sealed partial class ShardReplica
         if (proposed.Remove(entry.Index, out var mine))
         {
             FailParts(mine, entry.Index);
+        }
+    }
+
+    // This replica proposed at `index` in an earlier term, lost the lead, had that entry truncated by a leader with a
+    // shorter log, and now leads again with its new entry at the same index. The old entry is no longer in the
+    // leader's log, so it can never commit (a committed entry is in every later leader's log): fail it now, as its
+    // apply will never come.
+    private void FailOverwrittenProposal(ulong index, ulong term)
+    {
+        if (proposed.Remove(index, out var overwritten))
+        {
+            Invariant.Check(overwritten.Term < term, "a leader proposes each index once per term");
+            FailParts(overwritten, index);
         }
     }
 

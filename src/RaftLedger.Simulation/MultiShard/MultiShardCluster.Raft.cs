@@ -232,6 +232,14 @@ public sealed partial class MultiShardCluster
         {
             Invariant.Check(result.FirstIndex == result.LastIndex, "one command is one entry");
             replica.LastProposedTimestamp = timestamp;
+            // An earlier term's proposal at this index was truncated from this (now leading) replica's log and can
+            // never commit; its apply will never come (seed 763 found it), so it fails now.
+            if (replica.Waiting.Remove(result.LastIndex, out var overwritten))
+            {
+                Invariant.Check(overwritten.Term < result.Term, "a leader proposes each index once per term");
+                ProposalFailed(replica, overwritten);
+            }
+
             replica.Waiting.Add(result.LastIndex, proposal with { Term = result.Term });
             OnProposed(replica, proposal.Operation);
         }

@@ -42,4 +42,13 @@ public sealed class MultiShardChaosSeedTests(ITestOutputHelper output)
 
         Assert.True(failures.Count == 0, $"{failures.Count} seeds failed:\n{string.Join("\n", failures)}");
     }
+
+    [Fact]
+    public void A_leader_that_reproposes_at_an_index_truncated_from_its_log_fails_the_old_proposal()
+    {
+        // Seed 763 (outside the sweep): a replica proposed at index 30, lost the lead, had that entry truncated by a
+        // leader with a shorter log, led again and proposed at 30 once more; the host then held two proposals for one index.
+        var result = MultiShardChaos.Execute(763, new MultiShardChaosOptions());
+        Assert.True(result.Passed, result.ToString());
+    }
 }

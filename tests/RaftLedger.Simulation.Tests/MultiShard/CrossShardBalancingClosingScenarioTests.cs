@@ -27,27 +27,6 @@ public sealed class CrossShardBalancingClosingScenarioTests
         return cluster;
     }
 
-    private static void HealAndCheck(MultiShardCluster cluster)
-    {
-        cluster.Network.Heal();
-        foreach (var node in cluster.Nodes)
-        {
-            cluster.Restart(node.Id);
-        }
-
-        cluster.ClientsEnabled = false;
-        Assert.True(cluster.RunUntil(() => cluster.Clients.All(c => c.IsIdle), 2_000), $"requests unanswered\n{cluster.Describe()}");
-        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"cross-shard work unfinished\n{cluster.Describe()}");
-
-        // Every timeout passes: closing transfers not posted or voided expire and reopen their accounts.
-        cluster.RunTicks((BankWorkload.PendingTimeoutSecondsMax * 10) + 1);
-        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"expiries unfinished\n{cluster.Describe()}");
-        Assert.True(cluster.RunUntil(cluster.AllApplied, 500), $"replicas did not catch up\n{cluster.Describe()}");
-        cluster.CheckLogs();
-        cluster.CheckReplicasAgree();
-        BankChecker.CheckQuiet(cluster);
-    }
-
     private static Transfer Stored(MultiShardCluster cluster, TransferFate fate)
     {
         var ledger = cluster.Leader(fate.Home)?.Ledger;
@@ -61,7 +40,7 @@ public sealed class CrossShardBalancingClosingScenarioTests
     {
         var cluster = SetUpBank(seed: 811);
         cluster.RunTicks(600);
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster, letPendingExpire: true);
         const TransferFlags balancing = TransferFlags.BalancingDebit | TransferFlags.BalancingCredit;
         const TransferFlags closing = TransferFlags.ClosingDebit | TransferFlags.ClosingCredit;
         var balanced = cluster.Workload.Fates.Where(f => (f.Submitted.Flags & balancing) != 0 && f.Outcome == TransferOutcome.Created).ToList();
@@ -93,7 +72,7 @@ public sealed class CrossShardBalancingClosingScenarioTests
             }
         }
 
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster, letPendingExpire: true);
         Assert.True(cluster.Workload.Fates.Count(f => (f.Submitted.Flags & (TransferFlags.BalancingDebit | TransferFlags.BalancingCredit)) != 0 &&
             f.Outcome == TransferOutcome.Created) > 0, "balancing transfers were acknowledged");
     }

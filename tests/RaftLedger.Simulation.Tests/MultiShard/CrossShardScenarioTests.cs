@@ -27,29 +27,13 @@ public sealed class CrossShardScenarioTests
     }
 
     /// <summary>Heals, restarts every node, answers every request, waits for the protocol to finish and replicas to catch up, then runs every check.</summary>
-    private static void HealAndCheck(MultiShardCluster cluster)
-    {
-        cluster.Network.Heal();
-        foreach (var node in cluster.Nodes)
-        {
-            cluster.Restart(node.Id);
-        }
-
-        cluster.ClientsEnabled = false;
-        Assert.True(cluster.RunUntil(() => cluster.Clients.All(c => c.IsIdle), 2_000), $"requests unanswered\n{cluster.Describe()}");
-        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"cross-shard work unfinished\n{cluster.Describe()}");
-        Assert.True(cluster.RunUntil(cluster.AllApplied, 500), $"replicas did not catch up\n{cluster.Describe()}");
-        cluster.CheckLogs();
-        cluster.CheckReplicasAgree();
-        BankChecker.CheckQuiet(cluster);
-    }
 
     [Fact]
     public void Cross_shard_transfers_commit_on_both_legs_without_faults()
     {
         var cluster = SetUpBank(seed: 101, nodes: 4, shards: 3, crossShardFraction: 1);
         cluster.RunTicks(300);
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster);
         var acknowledged = cluster.Workload.Fates.Count(f => f.CrossShard && f.Outcome == TransferOutcome.Created);
         Assert.True(acknowledged >= 20, $"only {acknowledged} cross-shard transfers acknowledged");
         Assert.True(cluster.ProposedByOperation.GetValueOrDefault(LedgerOperation.CrossShardDecide) > 0);
@@ -61,7 +45,7 @@ public sealed class CrossShardScenarioTests
         var cluster = SetUpBank(seed: 103, nodes: 3, shards: 3, crossShardFraction: 1);
         cluster.RunTicks(400);
         Assert.True(cluster.ReadsChecked >= 50, $"only {cluster.ReadsChecked} reads checked");
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster);
     }
 
     [Fact]
@@ -104,7 +88,7 @@ public sealed class CrossShardScenarioTests
         }
 
         Assert.Equal(3, cluster.TrapsFired[(step, moment)]);
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster);
         Assert.True(cluster.Workload.Fates.Count(f => f.CrossShard && f.Outcome == TransferOutcome.Created) > 0, "cross-shard transfers were acknowledged");
     }
 
@@ -126,6 +110,6 @@ public sealed class CrossShardScenarioTests
             cluster.RunUntil(() => cluster.Clients.All(c => c.IsIdle) && cluster.CrossShardQuiet(), (4 * abandonTicks) + 200),
             $"node {down.Id} down: work unfinished\n{cluster.Describe()}");
         Assert.False(down.IsUp);
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster);
     }
 }

@@ -28,25 +28,6 @@ public sealed class CrossShardStatusLegScenarioTests
         return cluster;
     }
 
-    private static void HealAndCheck(MultiShardCluster cluster)
-    {
-        cluster.Network.Heal();
-        foreach (var node in cluster.Nodes)
-        {
-            cluster.Restart(node.Id);
-        }
-
-        cluster.ClientsEnabled = false;
-        Assert.True(cluster.RunUntil(() => cluster.Clients.All(c => c.IsIdle), 2_000), $"requests unanswered\n{cluster.Describe()}");
-        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"cross-shard work unfinished\n{cluster.Describe()}");
-        cluster.RunTicks((BankWorkload.PendingTimeoutSecondsMax * 10) + 1);
-        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"expiries unfinished\n{cluster.Describe()}");
-        Assert.True(cluster.RunUntil(cluster.AllApplied, 500), $"replicas did not catch up\n{cluster.Describe()}");
-        cluster.CheckLogs();
-        cluster.CheckReplicasAgree();
-        BankChecker.CheckQuiet(cluster);
-    }
-
     // Acknowledged posts/voids that led a chain coordinated by another shard than their pending transfer's home.
     private static int ChainedElsewhere(MultiShardCluster cluster) => cluster.Workload.Fates.Count(f =>
         (f.Submitted.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0 &&
@@ -58,7 +39,7 @@ public sealed class CrossShardStatusLegScenarioTests
     {
         var cluster = SetUpBank(seed: 911);
         cluster.RunTicks(600);
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster, letPendingExpire: true);
         Assert.True(ChainedElsewhere(cluster) >= 5, $"only {ChainedElsewhere(cluster)} chained posts/voids of another shard's pending transfer were acknowledged");
         Assert.True(cluster.ReadsChecked > 0);
     }
@@ -82,7 +63,7 @@ public sealed class CrossShardStatusLegScenarioTests
             }
         }
 
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster, letPendingExpire: true);
         Assert.True(ChainedElsewhere(cluster) > 0, "chained posts/voids of another shard's pending transfer were acknowledged");
     }
 }

@@ -26,23 +26,6 @@ public sealed class CrossShardTwoPhaseScenarioTests
         return cluster;
     }
 
-    private static void HealAndCheck(MultiShardCluster cluster)
-    {
-        cluster.Network.Heal();
-        foreach (var node in cluster.Nodes)
-        {
-            cluster.Restart(node.Id);
-        }
-
-        cluster.ClientsEnabled = false;
-        Assert.True(cluster.RunUntil(() => cluster.Clients.All(c => c.IsIdle), 2_000), $"requests unanswered\n{cluster.Describe()}");
-        Assert.True(cluster.RunUntil(cluster.CrossShardQuiet, 2_000), $"cross-shard work unfinished\n{cluster.Describe()}");
-        Assert.True(cluster.RunUntil(cluster.AllApplied, 500), $"replicas did not catch up\n{cluster.Describe()}");
-        cluster.CheckLogs();
-        cluster.CheckReplicasAgree();
-        BankChecker.CheckQuiet(cluster);
-    }
-
     private static int Acknowledged(MultiShardCluster cluster, TransferFlags kind) =>
         cluster.Workload.Fates.Count(f => (f.Submitted.Flags & kind) != 0 && f.Outcome == TransferOutcome.Created);
 
@@ -51,7 +34,7 @@ public sealed class CrossShardTwoPhaseScenarioTests
     {
         var cluster = SetUpBank(seed: 601);
         cluster.RunTicks(600);
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster);
         Assert.True(Acknowledged(cluster, TransferFlags.Pending) >= 10, $"only {Acknowledged(cluster, TransferFlags.Pending)} pending transfers acknowledged");
         Assert.True(Acknowledged(cluster, TransferFlags.PostPendingTransfer) >= 3, $"only {Acknowledged(cluster, TransferFlags.PostPendingTransfer)} posts acknowledged");
         Assert.True(Acknowledged(cluster, TransferFlags.VoidPendingTransfer) >= 1, $"only {Acknowledged(cluster, TransferFlags.VoidPendingTransfer)} voids acknowledged");
@@ -67,7 +50,7 @@ public sealed class CrossShardTwoPhaseScenarioTests
     {
         var cluster = SetUpBank(seed: 611);
         cluster.RunTicks(600);
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster);
 
         // Every timeout passes; then each unresolved pending transfer with one must be expired on both legs.
         cluster.RunTicks((BankWorkload.PendingTimeoutSecondsMax * 10) + 1);
@@ -98,7 +81,7 @@ public sealed class CrossShardTwoPhaseScenarioTests
             }
         }
 
-        HealAndCheck(cluster);
+        BankScenario.HealAndCheck(cluster);
         Assert.True(Acknowledged(cluster, TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer) > 0, "posts or voids were acknowledged");
     }
 }

@@ -12,7 +12,11 @@ public enum RocksTable : byte
     /// <summary>Per-shard bookkeeping (applied index, install marker). Never part of a snapshot's data.</summary>
     Meta = 0,
 
-    /// <summary>Accounts: id (u128 big-endian) → account (128 bytes, <c>LedgerCodec</c>).</summary>
+    /// <summary>
+    /// Accounts: id (u128 big-endian) then <see cref="RocksLedgerLimits.AccountKeySuffixBytes"/> zero bytes → account
+    /// (128 bytes, <c>LedgerCodec</c>). The zero bytes give each account its own memtable insert position
+    /// (<see cref="RocksLedgerLimits.MemtableHintPrefixBytes"/>).
+    /// </summary>
     Accounts = 1,
 
     /// <summary>

@@ -128,19 +128,20 @@ public sealed class RocksLedgerDatabase : IDisposable
     }
 
     /// <summary>
-    /// The memtable keeps one insert position per table of each shard (keys' first
-    /// <see cref="RocksLedgerLimits.TablePrefixBytes"/> bytes) and starts each insert from it: ascending keys
-    /// (transfers by time-ordered id, the timestamp index, the per-shard meta keys rewritten every batch) then
-    /// cost a few node visits instead of a descent from the top of a skip list of ~10⁶ entries, which was the
-    /// 64-client profile's largest cost (17.8 % self). RocksDB ignores the hints for concurrent memtable writes,
-    /// so those are off: writes are serialised by the write queue anyway, and the node has few cores.
-    /// Only settable through RocksDB's options string (no C setter).
+    /// The memtable keeps its own insert position per key prefix of
+    /// <see cref="RocksLedgerLimits.MemtableHintPrefixBytes"/> bytes, i.e. per account for the account-keyed tables,
+    /// and starts each insert from it; shorter keys (mostly ascending: time-ordered transfer ids, the timestamp index,
+    /// the per-shard meta keys) start from the previous such insert. Either way an insert costs a few node visits
+    /// instead of a descent from the top of a skip list of ~10⁶ entries, which was the 64-client profile's largest
+    /// cost (17.8 % self with one position per table, 18 % again with random account keys). RocksDB ignores the
+    /// hints for concurrent memtable writes, so those are off: writes are serialised by the write queue anyway,
+    /// and the node has few cores. Only settable through RocksDB's options string (no C setter).
     /// </summary>
     private static DbOptions WithMemtableInsertHints(DbOptions baseOptions)
     {
         var tuned = new DbOptions();
         var text = Marshal.StringToHGlobalAnsi(
-            $"memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.{RocksLedgerLimits.TablePrefixBytes};allow_concurrent_memtable_write=false");
+            $"memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.{RocksLedgerLimits.MemtableHintPrefixBytes};allow_concurrent_memtable_write=false");
         try
         {
             Native.Instance.rocksdb_get_options_from_string(baseOptions.Handle, text, tuned.Handle, out var error);

@@ -5,13 +5,14 @@ namespace RaftLedger.Storage.Rocks;
 /// <summary>
 /// The layout version of a ledger data folder, kept in a small file next to RocksDB's own files, so that a
 /// build never reads state written in a layout it does not know (it would misread records, not fail cleanly).
-/// Version 2: grouped timestamp and per-account indexes (<see cref="RocksTable"/>). Version 1 had one index
-/// record per transfer and no format file.
+/// Version 3: account keys end in <see cref="RocksLedgerLimits.AccountKeySuffixBytes"/> zero bytes. Version 2:
+/// grouped timestamp and per-account indexes (<see cref="RocksTable"/>). Version 1 had one index record per
+/// transfer and no format file.
 /// </summary>
 public static class RocksLedgerFormat
 {
     /// <summary>The layout this build writes and reads.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     /// <summary>The file, inside the RocksDB folder, that holds the version as decimal text.</summary>
     public const string FileName = "RAFTLEDGER-FORMAT";

@@ -22,7 +22,7 @@ public sealed partial class RocksLedgerStore
         {
             ref readonly var account = ref accounts[position];
             LedgerCodec.WriteAccount(value, account);
-            batch.Put(RocksTable.Accounts, IdKey(account.Id), value);
+            batch.Put(RocksTable.Accounts, AccountKey(account.Id), value);
         }
 
         StageTransfers(writes.Transfers, value);
@@ -231,6 +231,12 @@ public sealed partial class RocksLedgerStore
         shard.ResetState();
         Reload();
         Invariant.Check(LastTimestamp == 0);
+    }
+
+    private ReadOnlySpan<byte> AccountKey(UInt128 id)
+    {
+        BinaryPrimitives.WriteUInt128BigEndian(accountKeyScratch, id);
+        return accountKeyScratch; // the suffix bytes stay zero
     }
 
     private ReadOnlySpan<byte> IdKey(UInt128 id)

@@ -23,7 +23,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     /// <summary>One per-account index entry: timestamp, transfer id, side.</summary>
     private const int AccountIndexEntryBytes = TimestampBytes + IdBytes + 1;
     private const int TimestampBytes = sizeof(ulong);
-    private const int IdBytes = 16;
+    private const int IdBytes = RocksLedgerLimits.IdBytes;
 
     private readonly RocksShard shard;
     private readonly RocksShardBatch batch;
@@ -34,6 +34,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     private readonly byte[] keyBuffer = new byte[RocksLedgerLimits.TablePrefixBytes + RocksLedgerLimits.TableKeyBytesMax];
     private readonly byte[] valueBuffer = new byte[LedgerLimits.RecordSizeBytes * 2];
     private readonly byte[] idKeyScratch = new byte[IdBytes];
+    private readonly byte[] accountKeyScratch = new byte[IdBytes + RocksLedgerLimits.AccountKeySuffixBytes];
 
     // Builds one index group's value before it is copied into the batch.
     private readonly byte[] groupBuffer = new byte[Math.Max(
@@ -111,6 +112,8 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
         }
 
         var length = WriteIdKey(RocksTable.Accounts, id);
+        keyBuffer.AsSpan(length, RocksLedgerLimits.AccountKeySuffixBytes).Clear();
+        length += RocksLedgerLimits.AccountKeySuffixBytes;
         if (!shard.TryGetRawKey(keyBuffer, length, valueBuffer, out var valueLength))
         {
             account = default;

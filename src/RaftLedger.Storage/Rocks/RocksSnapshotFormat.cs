@@ -16,7 +16,8 @@ public static class RocksSnapshotFormat
     /// <summary>"RLSC" little-endian: RaftLedger snapshot chunk.</summary>
     public const uint ChunkMagic = 0x43534C52;
 
-    public const uint FormatVersion = 2;
+    /// <summary>Records carry table keys as stored, so this moves with <see cref="RocksLedgerFormat.Version"/> (3: account key suffix).</summary>
+    public const uint FormatVersion = 3;
 
     public const int ChunkHeaderBytes = 24;
 

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using RaftLedger.Ledger;
 using RaftLedger.Storage.Rocks;
 
 namespace RaftLedger.Storage.Tests.Rocks;
@@ -15,6 +17,41 @@ public sealed class RocksLayoutTests
     }
 
     [Fact]
+    public void Only_account_keyed_tables_reach_the_memtable_hint_prefix_and_it_covers_the_whole_account_id()
+    {
+        const int prefix = RocksLedgerLimits.MemtableHintPrefixBytes;
+        const int id = RocksLedgerLimits.IdBytes;
+        const int table = RocksLedgerLimits.TablePrefixBytes;
+        Assert.Equal(prefix, table + id + RocksLedgerLimits.AccountKeySuffixBytes); // an account key is exactly one prefix
+        Assert.True(table + id + sizeof(ulong) >= prefix); // account id then timestamp: index and balance keys
+        Assert.True(table + id < prefix); // transfers and pending statuses share the sequential position
+        Assert.True(table + 1 + id < prefix); // side records (side table tag, key) too
+        Assert.True(table + sizeof(ulong) < prefix); // the timestamp index too
+    }
+
+    [Fact]
+    public void An_account_is_stored_under_its_id_and_the_zero_suffix()
+    {
+        using var directory = new TempDirectory();
+        using var database = RocksTestSupport.Open(directory.PathName);
+        var shard = database.OpenShard(3);
+        var ledger = new LedgerStateMachine(new RocksLedgerStore(shard, accountCacheEntriesMax: 8));
+        var id = ((UInt128)0xA1 << 64) | 7;
+        var results = new CreateAccountResult[1];
+        ledger.CreateAccounts([new Account { Id = id, Ledger = 1, Code = 1 }], batchTimestamp: 10, results);
+        Assert.Equal(CreateAccountResult.Created, results[0]);
+
+        var key = new byte[RocksLedgerLimits.IdBytes + RocksLedgerLimits.AccountKeySuffixBytes];
+        BinaryPrimitives.WriteUInt128BigEndian(key, id);
+        Assert.True(shard.TryGet(RocksTable.Accounts, key, new byte[LedgerLimits.RecordSizeBytes], out var length));
+        Assert.Equal(LedgerLimits.RecordSizeBytes, length);
+        Assert.False(shard.TryGet(RocksTable.Accounts, key.AsSpan(0, RocksLedgerLimits.IdBytes), [], out _));
+        var reopened = new RocksLedgerStore(shard, accountCacheEntriesMax: 8); // no cached copy: read from RocksDB
+        Assert.True(reopened.TryGetAccount(id, out var read));
+        Assert.Equal(id, read.Id);
+    }
+
+    [Fact]
     public void The_database_runs_with_the_ledgers_memtable_and_compression_options()
     {
         // RocksDB writes the options it actually uses to an OPTIONS file; some of ours are set through its
@@ -26,7 +63,7 @@ public sealed class RocksLayoutTests
 
         var optionsFile = Directory.GetFiles(directory.PathName, "OPTIONS-*").Order(StringComparer.Ordinal).Last();
         var text = File.ReadAllText(optionsFile);
-        Assert.Contains($"memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.{RocksLedgerLimits.TablePrefixBytes}", text, StringComparison.Ordinal);
+        Assert.Contains($"memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.{RocksLedgerLimits.MemtableHintPrefixBytes}", text, StringComparison.Ordinal);
         Assert.Contains("allow_concurrent_memtable_write=false", text, StringComparison.Ordinal);
         Assert.Contains("memtable_batch_lookup_optimization=true", text, StringComparison.Ordinal);
         Assert.Contains("compression_per_level=kNoCompression:kLZ4Compression", text, StringComparison.Ordinal);

@@ -83,6 +83,7 @@ public static class ClusterCommand
         Console.WriteLine("    -d '{\"transfers\":[{\"id\":\"1\",\"debit_account_id\":\"1\",\"credit_account_id\":\"2\",\"amount\":\"100\",\"ledger\":1,\"code\":1}]}'");
         Console.WriteLine($"  curl -s {api}/v1/accounts/2");
         Console.WriteLine($"  raftledger status --api {api}");
+        Console.WriteLine($"  open {api}/dashboard in a browser (live shards, leaders and replica lag); metrics on {api}/metrics");
         Console.WriteLine();
         Console.WriteLine("Press Ctrl+C to stop all nodes.");
     }

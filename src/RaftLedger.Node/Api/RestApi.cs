@@ -33,6 +33,7 @@ public sealed class RestApi
         routes.MapGet("/v1/accounts/{id}/balances", GetAccountBalancesAsync);
         routes.MapGet("/v1/cluster", GetClusterAsync);
         routes.MapGet("/v1/node", GetNodeAsync);
+        routes.MapGet("/dashboard", Dashboard.WriteAsync);
         routes.MapGet("/healthz", HealthAsync);
         routes.MapGet("/readyz", ReadyAsync);
     }

@@ -16,6 +16,9 @@ public sealed partial class MultiRaftHost
     /// <summary>Where the start-up phases this loop sees are logged (first round, leaders known, backlog applied).</summary>
     internal StartupTimeline Timeline { get; init; } = StartupTimeline.None;
 
+    /// <summary>Where each round with work is counted and timed for /metrics (none in tests that build hosts directly).</summary>
+    internal NodeMetrics.RoundMetrics? RoundMetrics { get; init; }
+
     private async Task RunAsync(CancellationToken stop)
     {
         try
@@ -265,6 +268,7 @@ public sealed partial class MultiRaftHost
         }
 
         var slow = WarnIfSlow(new RoundTimes(started, sending, persisting, persisted), applied);
+        RoundMetrics?.Observe(options.Time.GetElapsedTime(started), options.Time.GetElapsedTime(persisting, persisted), persists.Count > 0, applied);
         appliedSinceStart += applied;
         if (startupPhase < 3)
         {

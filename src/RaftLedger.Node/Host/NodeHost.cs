@@ -87,7 +87,11 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
             throw;
         }
 
-        var scheduler = new MultiRaftHost(options, map.ShardCount, replicas, log, logger) { Timeline = timeline };
+        var scheduler = new MultiRaftHost(options, map.ShardCount, replicas, log, logger)
+        {
+            Timeline = timeline,
+            RoundMetrics = NodeMetrics.ForNode(options.NodeId),
+        };
         scheduler.UseMeta(metaReplica, voters, map, metaState);
         var transport = new PeerTransport(new TransportOptions { NodeId = options.NodeId, Secret = options.Secret, Time = options.Time }, scheduler, logger);
         scheduler.UseCrossShard(new ShardMessenger(map), transport);
@@ -102,6 +106,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
 
         scheduler.MetaChanged = node.OnMetaChanged;
         scheduler.Start(transport);
+        NodeMetrics.Track(options.NodeId, scheduler);
         node.StartMetaClient();
         logger.LogInformation("node {Node} started ({State}): {Shards} shards, {Local} replicas here, peer port {Port}",
             options.NodeId, created ? "new cluster" : "existing cluster", map.ShardCount, replicas.Count, transport.Port);
@@ -194,6 +199,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
     {
         logger.LogInformation("node {Node} stopping", Options.NodeId);
         await StopMetaClientAsync().ConfigureAwait(false);
+        NodeMetrics.Untrack(Options.NodeId, Scheduler);
         await Scheduler.DisposeAsync().ConfigureAwait(false);
         await Transport.DisposeAsync().ConfigureAwait(false);
         log.Dispose();

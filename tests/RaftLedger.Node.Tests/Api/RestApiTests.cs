@@ -290,6 +290,18 @@ public sealed class RestApiTests(ApiHarness api) : IClassFixture<ApiHarness>
     }
 
     [Fact]
+    public async Task Dashboard_is_one_self_contained_page_that_reads_the_cluster_endpoint()
+    {
+        var page = await api.GetAsync("/dashboard");
+
+        Assert.Equal(HttpStatusCode.OK, page.Status);
+        Assert.StartsWith("<!doctype html>", page.Body, StringComparison.Ordinal);
+        Assert.Contains("fetch(\"/v1/cluster\"", page.Body, StringComparison.Ordinal);
+        Assert.DoesNotContain("src=", page.Body, StringComparison.Ordinal); // no external scripts or images
+        Assert.DoesNotContain("<link", page.Body, StringComparison.Ordinal); // nor style sheets or fonts
+    }
+
+    [Fact]
     public async Task Health_and_metrics_endpoints_answer()
     {
         var id = ApiHarness.NewIds();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -94,8 +95,32 @@ public sealed class ClusterProcessTests
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri(harness.Api(3), "/readyz"), Cancel)).StatusCode);
         var metrics = await http.GetStringAsync(new Uri(harness.Api(2), "/metrics"), Cancel);
         Assert.Contains("raftledger_api_events_total", metrics, StringComparison.Ordinal);
+        CheckNodeMetrics(metrics, cluster.Value.Shards.Count(s => s.Replicas.Contains(2ul)));
+        var dashboard = await http.GetAsync(new Uri(harness.Api(1), "/dashboard"), Cancel);
+        Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode);
+        Assert.Equal("text/html", dashboard.Content.Headers.ContentType?.MediaType);
         var node = await harness.Client.GetNodeAsync(harness.Api(1), Cancel);
         Assert.Equal(ClusterHarness.ShardCount, node.Value!.Replicas.Count);
+    }
+
+    /// <summary>Node 2's Raft metrics: rounds, fsyncs and applies counted, and one applied-index series per shard it hosts.</summary>
+    private static void CheckNodeMetrics(string metrics, int hostedShards)
+    {
+        Assert.True(MetricValue(metrics, "raftledger_scheduler_rounds_total{node=\"2\"}") > 0, "rounds counted");
+        Assert.True(MetricValue(metrics, "raftledger_log_persist_seconds_count{node=\"2\"}") > 0, "fsyncs timed");
+        Assert.True(MetricValue(metrics, "raftledger_entries_applied_total{node=\"2\"}") > 0, "applies counted");
+        var applied = metrics.Split('\n').Where(line => line.StartsWith("raftledger_shard_applied_index{node=\"2\",", StringComparison.Ordinal)).ToList();
+        Assert.Equal(hostedShards, applied.Count);
+        Assert.All(applied, line => Assert.True(double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture) > 0, line));
+        var leaders = metrics.Split('\n').Where(line => line.StartsWith("raftledger_shard_is_leader{", StringComparison.Ordinal)).ToList();
+        Assert.Equal(hostedShards, leaders.Count);
+    }
+
+    private static double MetricValue(string metrics, string series)
+    {
+        var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith(series + " ", StringComparison.Ordinal));
+        Assert.True(line is not null, $"{series} missing from /metrics");
+        return double.Parse(line[(series.Length + 1)..], CultureInfo.InvariantCulture);
     }
 
     private static async Task CheckGrpcAsync(ClusterHarness harness, DemoAccounts accounts)

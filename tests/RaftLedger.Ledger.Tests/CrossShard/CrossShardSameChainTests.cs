@@ -96,6 +96,22 @@ public sealed class CrossShardSameChainTests
     }
 
     [Fact]
+    public void Posted_or_voided_in_chain_sides_round_trip_only_on_an_id_leg()
+    {
+        var pending = LedgerFixture.NewTransfer(7, 1, 2, 70, TransferFlags.Pending);
+        foreach (var (sides, valid) in new[]
+        {
+            (LegSides.Id | LegSides.PostedInChain, true), (LegSides.Id | LegSides.Debit | LegSides.VoidedInChain, true),
+            (LegSides.Debit | LegSides.PostedInChain, false), (LegSides.Id | LegSides.PostedInChain | LegSides.VoidedInChain, false),
+        })
+        {
+            var bytes = new CrossShardMessage(CrossShardMessageKind.Prepare, 0, 0, 5) { Legs = [new Leg(0, sides, pending)] }.Encode();
+            Assert.Equal(valid, CrossShardMessage.TryDecode(bytes, out var decoded));
+            Assert.True(!valid || decoded.Legs[0].Sides == sides);
+        }
+    }
+
+    [Fact]
     public void Pending_then_full_post_in_one_chain_across_shards_is_created_and_the_pending_transfer_is_posted()
     {
         var s = new Setup();

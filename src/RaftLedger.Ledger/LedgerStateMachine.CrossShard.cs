@@ -341,7 +341,7 @@ public sealed partial class LedgerStateMachine
         var slot = batch.LoadAccount(accountId);
         if ((legs[index].Sides & LegSides.Resolve) != 0)
         {
-            return CheckResolveSide(t, slot, side);
+            return CheckResolveSide(legs, index, slot, side);
         }
 
         if (!batch.Account(slot).Exists)
@@ -388,9 +388,11 @@ public sealed partial class LedgerStateMachine
     /// before the pending transfer's client was answered; if not, IdBusy aborts and the client retries), and
     /// the account is not closed unless the pending transfer closed it (as the local path checks).
     /// </summary>
-    private SideReport CheckResolveSide(in Transfer resolved, int slot, BalanceSide side)
+    private SideReport CheckResolveSide(Leg[] legs, int index, int slot, BalanceSide side)
     {
-        if (!batch.Account(slot).Exists || !batch.TryGetTransfer(resolved.PendingId, out var p) || (p.Flags & TransferFlags.Pending) == 0)
+        // The pending transfer may also be created by an earlier event of this chain (its leg here reserved it).
+        var resolved = legs[index].Transfer;
+        if (!batch.Account(slot).Exists || !TryGetResolvedPending(legs, index, out var p))
         {
             return new SideReport(LegOutcome.IdBusy, 0);
         }

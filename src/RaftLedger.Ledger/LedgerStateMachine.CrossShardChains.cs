@@ -50,8 +50,8 @@ public sealed partial class LedgerStateMachine
             }
         }
 
-        if (!batch.TryGetTransfer(resolved.PendingId, out var p) || (p.Flags & TransferFlags.Pending) == 0 ||
-            batch.GetPendingStatus(p.Id) == PendingStatus.Expired)
+        // The pending transfer as stored here, or created by an earlier event of this chain (reserved by its leg).
+        if (!TryGetResolvedPending(legs, earlierIndex, out var p) || batch.GetPendingStatus(p.Id) == PendingStatus.Expired)
         {
             return;
         }

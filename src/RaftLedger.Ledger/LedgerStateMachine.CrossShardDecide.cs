@@ -145,7 +145,7 @@ public sealed partial class LedgerStateMachine
                 batch.CreateForeignTransfer(created);
                 if (!item.PendingElsewhereAt(i))
                 {
-                    SetTwoPhaseStatus(created, expiresHere: (item.ExpiresElsewhereMask & (1UL << i)) == 0);
+                    SetChainTwoPhaseStatus(item, i, created);
                 }
             }
         }
@@ -238,10 +238,12 @@ public sealed partial class LedgerStateMachine
                     ? ExpiryStatus(t, firstTimestamp + (ulong)i)
                     : item.PendingElsewhereAt(i)
                         ? ForeignDecideStatus(t, firstTimestamp + (ulong)i, item.PendingExpiresAt[i], item.LegStatuses[i])
-                        : LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
-                for (var j = 0; j < i && status == CreateTransferResult.Created; j++)
+                        : CrossShardSameChain.PendingIndexOf(item.Events, i) is var j and >= 0
+                            ? SameChainDecideStatus(item, i, j, firstTimestamp)
+                            : LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
+                for (var k = 0; k < i && status == CreateTransferResult.Created; k++)
                 {
-                    status = item.Events[j].Id == t.Id ? TransferExists(t, item.Events[j]) : status;
+                    status = item.Events[k].Id == t.Id ? TransferExists(t, item.Events[k]) : status;
                 }
 
                 // A pending transfer posted or voided by an earlier event of this chain is no longer pending for this one.
@@ -349,9 +351,10 @@ public sealed partial class LedgerStateMachine
                 if ((leg.Sides & LegSides.Id) != 0 && (copy.Flags & TransferFlags.Pending) != 0)
                 {
                     // The id's home holds the authoritative record, so its status and expiry too: posts/voids
-                    // (and the expiry) are coordinated here.
-                    batch.SetPendingStatus(copy.Id, PendingStatus.Pending);
-                    if (copy.TimeoutSeconds != 0)
+                    // (and the expiry) are coordinated here. One posted or voided by its own chain is final at once.
+                    var status = IdLegPendingStatus(leg.Sides);
+                    batch.SetPendingStatus(copy.Id, status);
+                    if (copy.TimeoutSeconds != 0 && status == PendingStatus.Pending)
                     {
                         ScheduleCrossShardExpiry(copy);
                     }

@@ -29,8 +29,9 @@ internal ref struct ByteReader(ReadOnlySpan<byte> bytes)
         var index = U16();
         var sides = (LegSides)U8();
         var guard = (BalancingGuard)U8();
-        if (sides == LegSides.None || (sides & ~(LegSides.Debit | LegSides.Credit | LegSides.Id | LegSides.Resolve | LegSides.Status)) != 0 ||
-            sides == LegSides.Resolve)
+        const LegSides inChain = LegSides.PostedInChain | LegSides.VoidedInChain;
+        if (sides == LegSides.None || (sides & ~(LegSides.Debit | LegSides.Credit | LegSides.Id | LegSides.Resolve | LegSides.Status | inChain)) != 0 ||
+            sides == LegSides.Resolve || ((sides & inChain) != 0 && ((sides & LegSides.Id) == 0 || (sides & inChain) == inChain)))
         {
             throw new InvalidDataException($"A cross-shard leg has sides {(byte)sides}: it is corrupt.");
         }

@@ -157,7 +157,8 @@ public sealed partial class CrossShardDriver
     {
         var foreign = transaction.Foreign;
         var (guards, requested) = CrossShardBalancing.Clamp(transaction.Events, transaction.PrepareCount, transaction.Snapshot,
-            foreign is null ? PendingAmountOf : id => foreign.TryGetValue(id, out var p) && p.Found ? p.Transfer.Amount : PendingAmountOf(id));
+            foreign is null ? PendingAmountOf : id => foreign.TryGetValue(id, out var p) && p.Found ? p.Transfer.Amount : PendingAmountOf(id),
+            transaction.Original.Length == transaction.Events.Length ? transaction.Original : null);
         transaction.Guards = guards;
         transaction.Requested = requested;
         BeginPrepare(transaction);
@@ -183,7 +184,13 @@ public static class CrossShardBalancing
     /// applied to it, side by side as the participants' views do). An account missing from it has no headroom. A side
     /// that would overflow is left as it was: that event fails where it is checked, and so do the later legs there.
     /// </summary>
-    public static (BalancingGuard[] Guards, UInt128[] Requested) Clamp(Transfer[] events, int count, Dictionary<UInt128, AccountSnapshot> snapshot, Func<UInt128, UInt128?> pendingAmountOf)
+    /// <remarks>
+    /// A post/void of a pending transfer created earlier in the chain takes that transfer's clamped amount (from
+    /// <paramref name="events"/>, clamped in place) as the pending amount, and, when <paramref name="sent"/> (the events
+    /// as the client sent them) says it asked for the full amount, posts exactly that.
+    /// </remarks>
+    public static (BalancingGuard[] Guards, UInt128[] Requested) Clamp(Transfer[] events, int count, Dictionary<UInt128, AccountSnapshot> snapshot,
+        Func<UInt128, UInt128?> pendingAmountOf, Transfer[]? sent = null)
     {
         Invariant.Check(count <= events.Length);
         var guards = new BalancingGuard[events.Length];
@@ -211,7 +218,20 @@ public static class CrossShardBalancing
                 t.Amount = amount;
             }
 
-            Apply(snapshot, t, pendingAmountOf);
+            var j = CrossShardSameChain.PendingIndexOf(events, i);
+            if (j < 0)
+            {
+                Apply(snapshot, t, pendingAmountOf);
+                continue;
+            }
+
+            var pendingAmount = events[j].Amount;
+            if (sent is not null && (sent[i].Amount == UInt128.Zero || sent[i].Amount == UInt128.MaxValue))
+            {
+                t.Amount = pendingAmount; // "The full pending amount" is the pending transfer's amount as clamped.
+            }
+
+            Apply(snapshot, t, id => id == events[j].Id ? pendingAmount : pendingAmountOf(id));
         }
 
         return (guards, requested);

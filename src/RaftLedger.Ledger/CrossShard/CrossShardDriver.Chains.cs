@@ -1,3 +1,5 @@
+using RaftLedger.Common;
+
 namespace RaftLedger.Ledger.CrossShard;
 
 // Posts and voids inside cross-shard linked chains: coordinated here when their pending transfer's home is this
@@ -24,18 +26,38 @@ public sealed partial class CrossShardDriver
         return status;
     }
 
-    // A post/void of a pending transfer created by an earlier event of the same chain (not stored anywhere yet).
-    private static bool CreatedEarlierInChain(ReadOnlySpan<Transfer> events, int index)
+    /// <summary>
+    /// A post/void (<paramref name="unit"/>[<paramref name="i"/>]) of the pending transfer created by the chain's earlier
+    /// event <paramref name="j"/> (stored nowhere yet: see "A pending transfer posted or voided by its own chain" in
+    /// docs/design/cross-shard.md): checked against that event and replaced by its resolved form. No lookup, no status
+    /// leg: the chain's own Decide creates the pending transfer and resolves it in one commit.
+    /// </summary>
+    private CreateTransferResult SameChainEventStatus(Transfer[] unit, int i, int j)
     {
-        for (var j = 0; j < index; j++)
+        Invariant.Check(j < i && unit[j].Id == unit[i].PendingId, "the earlier event creates the pending transfer");
+        var status = ledger.CrossShardSameChainPostOrVoidStatus(unit[i], unit[j], out var resolved);
+        if (status == CreateTransferResult.Created)
         {
-            if (events[j].Id == events[index].PendingId)
-            {
-                return true;
-            }
+            unit[i] = resolved;
         }
 
-        return false;
+        return status;
+    }
+
+    /// <summary>
+    /// The sides of event <paramref name="i"/>'s leg on its id home (not this shard): the id, and for a pending transfer
+    /// that a later event of the chain posts or voids, which (so that home stores it posted/voided, never pending).
+    /// </summary>
+    private static LegSides IdSidesOf(Transaction transaction, int i)
+    {
+        ref readonly var t = ref transaction.Events[i];
+        if ((t.Flags & TransferFlags.Pending) == 0 ||
+            !CrossShardSameChain.ResolvedLater(transaction.Events.AsSpan(0, transaction.PrepareCount), i, out var posted))
+        {
+            return LegSides.Id;
+        }
+
+        return LegSides.Id | (posted ? LegSides.PostedInChain : LegSides.VoidedInChain);
     }
 
     /// <summary>The unit's event ids, and the pending ids of its posts/voids (a concurrent post/void of one waits).</summary>

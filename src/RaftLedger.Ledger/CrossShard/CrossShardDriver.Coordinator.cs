@@ -79,13 +79,6 @@ public sealed partial class CrossShardDriver
             return;
         }
 
-        if (RefusedTwoPhase(events, out var refused))
-        {
-            request.Results.AsSpan(offset, n).Fill(CreateTransferResult.LinkedEventFailed);
-            request.Results[offset + refused] = CreateTransferResult.CrossShardNotSupported;
-            return;
-        }
-
         if (n == 1 && IsPostOrVoid(events[0]))
         {
             if (ShardOf(events[0].PendingId) != shard)
@@ -110,7 +103,8 @@ public sealed partial class CrossShardDriver
         {
             var status = (events[i].Flags & TransferFlags.Linked) != 0 && i == n - 1
                 ? CreateTransferResult.LinkedEventChainOpen
-                : PendingElsewhere(events[i]) ? ForeignChainEventStatus(ref unit[i], foreign!) : ChainEventStatus(ref unit[i]);
+                : CrossShardSameChain.PendingIndexOf(events, i) is var j and >= 0 ? SameChainEventStatus(unit, i, j)
+                : PendingElsewhere(events, i) ? ForeignChainEventStatus(ref unit[i], foreign!) : ChainEventStatus(ref unit[i]);
             if (status != CreateTransferResult.Created)
             {
                 prepareCount = i;
@@ -198,23 +192,6 @@ public sealed partial class CrossShardDriver
     }
 
     private static bool IsPostOrVoid(in Transfer t) => (t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0;
-
-    /// <summary>
-    /// A post/void in a cross-shard chain of a pending transfer created earlier in the same chain is refused (it is
-    /// stored nowhere before the chain's Decide: see "Refused" in docs/design/cross-shard.md).
-    /// </summary>
-    private bool RefusedTwoPhase(ReadOnlySpan<Transfer> events, out int index)
-    {
-        for (index = 0; index < events.Length && events.Length > 1; index++)
-        {
-            if (IsPostOrVoid(events[index]) && CreatedEarlierInChain(events, index))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     /// <summary>
     /// A post/void of a pending transfer stored here whose accounts live elsewhere: checked against the
@@ -357,14 +334,14 @@ public sealed partial class CrossShardDriver
             sides.Clear();
             AddSide(sides, ShardOf(t.DebitAccountId), LegSides.Debit | resolve);
             AddSide(sides, ShardOf(t.CreditAccountId), LegSides.Credit | resolve);
-            if (ShardOf(t.Id) != shard)
-            {
-                AddSide(sides, ShardOf(t.Id), LegSides.Id);
-            }
-
-            if (resolve != LegSides.None && ShardOf(t.PendingId) != shard)
+            if (resolve != LegSides.None && ShardOf(t.PendingId) != shard && CrossShardSameChain.PendingIndexOf(transaction.Events, i) < 0)
             {
                 AddSide(sides, ShardOf(t.PendingId), LegSides.Status); // Its pending transfer's home checks and holds it.
+            }
+
+            if (ShardOf(t.Id) != shard)
+            {
+                AddSide(sides, ShardOf(t.Id), IdSidesOf(transaction, i));
             }
 
             var guard = transaction.Guards.Length == 0 ? BalancingGuard.None : transaction.Guards[i];
@@ -443,7 +420,7 @@ public sealed partial class CrossShardDriver
 
                 var debitShard = ShardOf(events[i].DebitAccountId);
                 var creditShard = ShardOf(events[i].CreditAccountId);
-                if (id.Outcome != LegOutcome.IdTaken && IsPostOrVoid(events[i]) && ShardOf(events[i].PendingId) != shard)
+                if (id.Outcome != LegOutcome.IdTaken && PendingElsewhere(events, i))
                 {
                     var pending = StatusLegReport(transaction, i, ShardOf(events[i].PendingId), debitShard, creditShard);
                     if (pending.Outcome == LegOutcome.IdBusy)

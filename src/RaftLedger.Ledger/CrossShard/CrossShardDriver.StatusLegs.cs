@@ -16,8 +16,12 @@ public sealed partial class CrossShardDriver
     // Invariant: each counts once in its request's Open.
     private readonly Dictionary<UInt128, PendingLookup> pendingLookups = [];
 
-    /// <summary>True when event <paramref name="i"/> of a chain is a post/void of a pending transfer homed on another shard.</summary>
-    private bool PendingElsewhere(in Transfer t) => IsPostOrVoid(t) && ShardOf(t.PendingId) != shard;
+    /// <summary>
+    /// True when event <paramref name="i"/> of a chain is a post/void of a pending transfer homed on another shard and
+    /// stored there (not one created by an earlier event of the same chain, which the chain's own Decide resolves).
+    /// </summary>
+    private bool PendingElsewhere(ReadOnlySpan<Transfer> events, int i) =>
+        IsPostOrVoid(events[i]) && ShardOf(events[i].PendingId) != shard && CrossShardSameChain.PendingIndexOf(events, i) < 0;
 
     /// <summary>
     /// Starts reading the pending transfers of the chain's posts/voids that live on other shards; false when there are
@@ -26,9 +30,10 @@ public sealed partial class CrossShardDriver
     private bool StartPendingLookup(Request request, ReadOnlySpan<Transfer> events, int offset, int restarts)
     {
         Dictionary<int, List<UInt128>>? asked = null;
-        foreach (ref readonly var t in events)
+        for (var i = 0; i < events.Length; i++)
         {
-            if (!PendingElsewhere(t))
+            ref readonly var t = ref events[i];
+            if (!PendingElsewhere(events, i))
             {
                 continue;
             }

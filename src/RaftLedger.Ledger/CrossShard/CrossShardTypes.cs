@@ -26,6 +26,16 @@ public enum LegSides : byte
     /// sets its status to posted or voided. Nothing is reserved.
     /// </summary>
     Status = 16,
+
+    /// <summary>
+    /// With <see cref="Id"/>, on a pending transfer's leg at its id home (not the coordinator): a later event of the same
+    /// chain posts it, so Finish(commit) stores it with status posted and schedules no expiry (it never was pending for
+    /// anyone outside the chain). See "A pending transfer posted or voided by its own chain" in docs/design/cross-shard.md.
+    /// </summary>
+    PostedInChain = 32,
+
+    /// <summary>As <see cref="PostedInChain"/>, for a later void in the same chain: stored with status voided.</summary>
+    VoidedInChain = 64,
 }
 
 /// <summary>

@@ -86,12 +86,14 @@ public sealed class CrossShardChainTwoPhaseTests
     }
 
     [Fact]
-    public void A_post_of_a_pending_transfer_created_earlier_in_the_same_cross_shard_chain_is_refused()
+    public void A_post_of_a_pending_transfer_created_earlier_in_the_same_cross_shard_chain_is_created_with_it()
     {
+        // (More in CrossShardSameChainTests.)
         var (cluster, a, b) = TwoShards();
         var pending = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, 0), a, b, 70, TransferFlags.Pending | TransferFlags.Linked);
         var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 0);
-        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.CrossShardNotSupported], RunAll(cluster, pending, post));
+        Assert.Equal([CreateTransferResult.Created, CreateTransferResult.Created], RunAll(cluster, pending, post));
+        Assert.Equal(PendingStatus.Posted, cluster.Shards[0].Store.GetPendingStatus(pending.Id));
         CrossShardChecks.AssertConsistent(cluster);
     }
 

@@ -145,4 +145,35 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
         Assert.True(found.IsOk, found.Detail);
         Assert.Empty(found.Value!);
     }
+
+    [Fact]
+    public async Task Linked_chain_that_creates_a_pending_transfer_and_posts_part_of_it_is_created_across_shards()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
+        var debit = OnShard(0, 21_000);
+        var credit = OnShard(1, 22_000);
+        var created = await nodes[1].Service.CreateAccountsAsync(new[] { new Account { Id = debit, Ledger = 1, Code = 1 }, new Account { Id = credit, Ledger = 1, Code = 1 } }, cancel);
+        Assert.True(created.IsOk, created.Detail);
+
+        // The pending transfer's id lives on a third shard (the chain's coordinator), the post's on the debit's shard.
+        var pending = new Transfer { Id = OnShard(2, 23_000), DebitAccountId = debit, CreditAccountId = credit, Amount = 40, Ledger = 1, Code = 1, Flags = TransferFlags.Pending | TransferFlags.Linked };
+        var post = new Transfer { Id = OnShard(0, 24_000), PendingId = pending.Id, Amount = 25, Flags = TransferFlags.PostPendingTransfer };
+        var sent = await nodes[1].Service.CreateTransfersAsync(new[] { pending, post }, cancel);
+        Assert.True(sent.IsOk, $"{sent.Status}: {sent.Detail}. {Counters()}");
+        Assert.Equal([CreateTransferResult.Created, CreateTransferResult.Created], sent.Value!.Select(r => r.Status));
+
+        var looked = await nodes[3].Service.LookupAccountsAsync(new[] { debit, credit }, cancel);
+        Assert.True(looked.IsOk, looked.Detail);
+        Assert.Equal(((UInt128)25, UInt128.Zero, (UInt128)25, UInt128.Zero),
+            (looked.Value![0].DebitsPosted, looked.Value[0].DebitsPending, looked.Value[1].CreditsPosted, looked.Value[1].CreditsPending));
+        var found = await nodes[3].Service.LookupTransfersAsync(new[] { pending.Id, post.Id }, cancel);
+        Assert.True(found.IsOk, found.Detail);
+        Assert.Equal([pending.Id, post.Id], found.Value!.Select(t => t.Id));
+
+        // A second post of it fails: it was posted by its own chain.
+        var again = await nodes[2].Service.CreateTransfersAsync(new[] { new Transfer { Id = OnShard(2, 25_000), PendingId = pending.Id, Flags = TransferFlags.PostPendingTransfer } }, cancel);
+        Assert.True(again.IsOk, again.Detail);
+        Assert.Equal([CreateTransferResult.PendingTransferAlreadyPosted], again.Value!.Select(r => r.Status));
+    }
 }

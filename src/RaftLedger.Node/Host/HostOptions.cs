@@ -35,6 +35,23 @@ public sealed record HostOptions
     /// <summary>Raft's per-message entry budget: a full entry plus headroom, below the transport's message limit.</summary>
     public const long RaftMessageBytesMax = 2L * EntryBytesMax;
 
+    /// <summary>
+    /// Entry bytes a leader has in flight (sent, unacknowledged) to one follower in one group at most: one full Raft
+    /// message. It is also what one scheduler round sends a lagging follower per group at most (a round can only
+    /// refill what acknowledgements freed), so a restarted follower is caught up over several rounds instead of
+    /// tens of MB being read from the WAL and encoded in one round that holds every heartbeat of the node.
+    /// Two full coalesced entries still fit, so pipelining of large batches is kept.
+    /// </summary>
+    public const long RaftInflightBytesMax = RaftMessageBytesMax;
+
+    /// <summary>
+    /// Committed entry bytes one scheduler round hands to the ledgers of all its groups at most (each group with
+    /// committed entries still gets at least one entry per round). A replica re-applying its log after a restart, or a
+    /// follower catching up, applies its backlog over several rounds and answers heartbeats and votes in between.
+    /// About 2,000 small transfers: ~0.1–0.2 s of cold apply on the 2-core test machine (docs/PERFORMANCE.md).
+    /// </summary>
+    public const long ApplyBytesPerRoundMax = 256L * 1024;
+
     /// <summary>Largest cross-shard protocol message the host carries between shard leaders (one transport message).</summary>
     public const int ShardMessageBytesMax = Transport.TransportOptions.MessageBytesMax;
 
@@ -182,7 +199,7 @@ public sealed record HostOptions
         ElectionTimeoutTicks = ElectionTimeoutTicks,
         HeartbeatTicks = HeartbeatTicks,
         InflightMessagesMax = 256,
-        InflightBytesMax = 64L << 20,
+        InflightBytesMax = RaftInflightBytesMax,
         MessageBytesMax = RaftMessageBytesMax,
         UncommittedBytesMax = 128L << 20,
         PreVote = true,

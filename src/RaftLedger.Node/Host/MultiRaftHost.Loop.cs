@@ -10,6 +10,7 @@ public sealed partial class MultiRaftHost
     private readonly List<GroupPersist> persists = [];
     private long lastSlowWarning;
     private long lastSlowRound; // Timestamp of the last round longer than SlowRoundTicks (0: none yet).
+    private ulong roundsRun; // Rotates which group takes the round's apply budget first.
     private long appliedSinceStart; // Entries applied by this process; reported by the start-up timeline.
     private int startupPhase; // 0: first round not done, 1: leaders not all known, 2: backlog not applied, 3: done.
 
@@ -189,12 +190,18 @@ public sealed partial class MultiRaftHost
         readies.Clear();
         persists.Clear();
         await PersistSnapshotMarkersAsync(stop).ConfigureAwait(false);
-        foreach (var replica in replicas)
+        // The apply budget is shared by the round's groups; the first group to ask rotates, so that one replica's
+        // backlog does not take every round's budget while another waits.
+        var applyBudget = HostOptions.ApplyBytesPerRoundMax;
+        var first = (int)(roundsRun++ % (ulong)Math.Max(1, replicas.Length));
+        for (var k = 0; k < replicas.Length; k++)
         {
+            var replica = replicas[(first + k) % replicas.Length];
             replica.BeforeReady();
             if (replica.Raft.HasReady)
             {
-                var ready = replica.Raft.GetReady();
+                var ready = replica.Raft.GetReady(Math.Max(0, applyBudget));
+                applyBudget -= CommittedBytes(ready);
                 readies.Add((replica, ready));
                 if (ready.Snapshot is { } snapshot)
                 {
@@ -270,6 +277,17 @@ public sealed partial class MultiRaftHost
         {
             MarkStartupPhases(slow);
         }
+    }
+
+    private static long CommittedBytes(Ready ready)
+    {
+        long bytes = 0;
+        for (var i = 0; i < ready.CommittedEntries.Count; i++)
+        {
+            bytes += ready.CommittedEntries[i].SizeBytes;
+        }
+
+        return bytes;
     }
 
     /// <summary>

@@ -54,6 +54,13 @@ public sealed record HostOptions
     /// </summary>
     public const long ApplyBytesPerRoundMax = 64L * 1024;
 
+    /// <summary>
+    /// Committed entries a replica may still have to apply and campaign in its first failover turn; with more it passes
+    /// that turn to the next survivor (a leader accepts writes only once it has applied the entries before its term).
+    /// About one round's apply budget of small entries.
+    /// </summary>
+    public const int FailoverApplyBacklogEntriesMax = 100;
+
     /// <summary>Largest cross-shard protocol message the host carries between shard leaders (one transport message).</summary>
     public const int ShardMessageBytesMax = Transport.TransportOptions.MessageBytesMax;
 

@@ -45,14 +45,23 @@ public sealed record HostOptions
     public const long RaftInflightBytesMax = RaftMessageBytesMax;
 
     /// <summary>
-    /// Committed entry bytes one scheduler round hands to the ledgers of all its groups at most (each group with
-    /// committed entries still gets at least one entry per round). A replica re-applying its log after a restart, or a
-    /// follower catching up, applies its backlog over several rounds and answers heartbeats and votes in between.
-    /// A restarted node under the bench applied 256 KiB (~160 entries) in 0.3–0.8 s per round on the shared 2-core
-    /// machine (cold caches, CPU taken by other programs), so the budget is a quarter of that: ~0.1–0.2 s there, and
-    /// still far more than a follower keeps up with in steady state (docs/PERFORMANCE.md, Failover).
+    /// Time one scheduler round should spend applying committed entries (all groups together). The host turns it into a
+    /// byte budget from the apply rate it measured in recent rounds, between <see cref="ApplyBytesPerRoundMin"/> and
+    /// <see cref="ApplyBytesPerRoundMax"/>: a replica re-applying its log after a restart, or a follower catching up,
+    /// applies its backlog over several rounds and answers heartbeats and votes in between, and a warm node still
+    /// applies in large rounds. 50 ms is half a tick: far below the election timeout.
     /// </summary>
-    public const long ApplyBytesPerRoundMax = 64L * 1024;
+    public static readonly TimeSpan ApplyTimePerRoundTarget = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// Smallest apply budget of a round, in committed entry bytes (each group with committed entries still gets at least
+    /// one entry per round). A restarted node under the bench applied 64 KiB (~110 small entries) in up to 0.4 s on the
+    /// shared 2-core machine (cold caches, CPU taken by other programs; docs/PERFORMANCE.md, Failover).
+    /// </summary>
+    public const long ApplyBytesPerRoundMin = 64L * 1024;
+
+    /// <summary>Largest apply budget of a round, in committed entry bytes: one full Raft message.</summary>
+    public const long ApplyBytesPerRoundMax = RaftMessageBytesMax;
 
     /// <summary>
     /// Committed entries a replica may still have to apply and campaign in its first failover turn; with more it passes

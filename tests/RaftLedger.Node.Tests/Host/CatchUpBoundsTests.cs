@@ -22,7 +22,9 @@ public class CatchUpBoundsTests
         var config = HostConfig(1);
         Assert.True(HostOptions.RaftInflightBytesMax >= HostOptions.RaftMessageBytesMax, "one full message fits in flight");
         Assert.True(HostOptions.RaftInflightBytesMax >= 2L * HostOptions.EntryBytesMax, "two full entries are pipelined");
+        Assert.True(HostOptions.ApplyBytesPerRoundMin < HostOptions.ApplyBytesPerRoundMax);
         Assert.True(HostOptions.ApplyBytesPerRoundMax <= config.ReadyCommittedBytesMax, "the round's budget is the tighter bound");
+        Assert.True(HostOptions.ApplyTimePerRoundTarget < TimeSpan.FromMilliseconds(100) * HostOptions.SlowRoundTicks, "a round within its apply target is not slow");
         Assert.Equal(HostOptions.RaftInflightBytesMax, config.InflightBytesMax);
     }
 
@@ -51,7 +53,7 @@ public class CatchUpBoundsTests
                     continue;
                 }
 
-                var ready = node.Raft.GetReady(HostOptions.ApplyBytesPerRoundMax);
+                var ready = node.Raft.GetReady(HostOptions.ApplyBytesPerRoundMin);
                 committedPerReady.Add((ready.CommittedEntries.Count, ready.CommittedEntries.Sum(e => e.SizeBytes)));
                 if (ready.CommittedEntries.Count > 0)
                 {
@@ -94,9 +96,30 @@ public class CatchUpBoundsTests
         Assert.True(sentTo2PerRound.Sum(r => r.Bytes) >= (LeaderEntries - LaggingEntries) * (long)EntryPayloadBytes, "the whole backlog was sent");
         Assert.True(sentTo2PerRound.Count(r => r.Bytes > 0) >= 4, "the backlog went over several rounds");
         // The committed backlog was handed out within the round's apply budget (or one entry at a time).
-        Assert.All(committedPerReady, ready => Assert.True(ready.Bytes <= HostOptions.ApplyBytesPerRoundMax || ready.Count == 1,
+        Assert.All(committedPerReady, ready => Assert.True(ready.Bytes <= HostOptions.ApplyBytesPerRoundMin || ready.Count == 1,
             $"{ready.Count} entries, {ready.Bytes} bytes in one Ready"));
         Assert.True(committedPerReady.Count(r => r.Count > 1) >= 3 * 10, "the backlogs were applied over many rounds");
+    }
+
+    [Theory]
+    [InlineData(0.0, HostOptions.ApplyBytesPerRoundMin)]
+    [InlineData(1e12, HostOptions.ApplyBytesPerRoundMax)]
+    [InlineData(10_000_000.0, 500_000)] // 10 MB/s for 50 ms
+    public void The_apply_budget_is_what_the_measured_rate_applies_in_the_target_time_within_the_limits(double bytesPerSecond, long budget) =>
+        Assert.Equal(budget, MultiRaftHost.ApplyBudgetBytes(bytesPerSecond));
+
+    [Fact]
+    public void The_apply_rate_moves_halfway_to_each_rounds_measurement()
+    {
+        var rate = MultiRaftHost.UpdatedApplyRate(1_000_000, 400_000, TimeSpan.FromMilliseconds(100)); // measured 4 MB/s
+        Assert.Equal(2_500_000, rate, precision: 3);
+        // A cold round (64 KiB in 0.4 s) pulls the budget down to the minimum within a few rounds.
+        for (var i = 0; i < 10; i++)
+        {
+            rate = MultiRaftHost.UpdatedApplyRate(rate, HostOptions.ApplyBytesPerRoundMin, TimeSpan.FromMilliseconds(400));
+        }
+
+        Assert.Equal(HostOptions.ApplyBytesPerRoundMin, MultiRaftHost.ApplyBudgetBytes(rate));
     }
 
     private static bool Done(Dictionary<ulong, (RaftNode Raft, MemoryLogStorage Storage)> nodes, Dictionary<ulong, ulong> applied)

@@ -22,13 +22,15 @@ public static class BenchCommand
         var crossShard = new Option<double>("--cross-shard") { Description = "Fraction of payments between accounts on different shards (0..1)." };
         var twoPhase = new Option<double>("--two-phase") { Description = "Fraction of payments made as pending transfers, posted or voided later (0..1)." };
         var killEvery = new Option<double?>("--kill-leader-every") { Description = "Kill (SIGKILL) a shard leader's node every N seconds and restart it (a kill waits until the previous victim has caught up); measures the gap in committed transfers. Local cluster only." };
+        var killAfter = new Option<string>("--kill-after") { Description = "When a restarted victim counts as back so the next kill may come: caught-up (applied what the leaders had committed when it became ready) or ready (answers /readyz; the older rule, for measuring catch-up).", DefaultValueFactory = _ => "caught-up" };
+        killAfter.AcceptOnlyFromAmong("caught-up", "ready");
         var seed = new Option<ulong>("--seed") { Description = "Seed of accounts and workload.", DefaultValueFactory = _ => 1 };
         var json = new Option<string?>("--json") { Description = "Write the report as JSON to this file." };
         var html = new Option<string?>("--html") { Description = "Write a self-contained HTML report (SVG charts) to this file." };
         var keep = new Option<bool>("--keep") { Description = "Keep the local cluster's data folder and node logs." };
         var command = new Command("bench", "Measure throughput and latency of a cluster under a payment workload.")
         {
-            api, accounts, transfers, duration, warmup, batch, concurrency, clients, zipf, crossShard, twoPhase, killEvery, seed, json, html, keep,
+            api, accounts, transfers, duration, warmup, batch, concurrency, clients, zipf, crossShard, twoPhase, killEvery, killAfter, seed, json, html, keep,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -56,6 +58,7 @@ public static class BenchCommand
                 CrossShard = parse.GetValue(crossShard),
                 TwoPhase = parse.GetValue(twoPhase),
                 KillLeaderEvery = parse.GetValue(killEvery) is { } every ? TimeSpan.FromSeconds(every) : null,
+                KillAfter = parse.GetValue(killAfter) == "ready" ? KillAfter.Ready : KillAfter.CaughtUp,
                 Seed = parse.GetValue(seed),
                 JsonPath = parse.GetValue(json),
                 HtmlPath = parse.GetValue(html),

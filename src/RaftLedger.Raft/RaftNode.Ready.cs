@@ -6,7 +6,7 @@ public sealed partial class RaftNode
 {
     private HardState CurrentHardState => new(_term, _vote, _log.Committed);
 
-    /// <summary>True when <see cref="GetReady"/> has work for the host.</summary>
+    /// <summary>True when <see cref="GetReady()"/> has work for the host.</summary>
     public bool HasReady =>
         _outstandingReady is null && (
             _messages.Count > 0 ||
@@ -21,9 +21,19 @@ public sealed partial class RaftNode
     /// Takes the pending work: see the contract on <see cref="Ready"/>. Call <see cref="Advance"/> with it before
     /// asking for the next one.
     /// </summary>
-    public Ready GetReady()
+    public Ready GetReady() => GetReady(_config.ReadyCommittedBytesMax);
+
+    /// <summary>
+    /// Like <see cref="GetReady()"/>, with at most <paramref name="committedBytesMax"/> bytes of committed entries
+    /// (but at least one entry when any is ready, and never more than <see cref="RaftConfig.ReadyCommittedBytesMax"/>).
+    /// A host running many groups in one loop passes what is left of its apply budget for the round, so a replica
+    /// with a large backlog (a restart, a follower catching up) applies it over several rounds and keeps answering
+    /// heartbeats and votes in between. The rest stays committed and comes in the next Ready.
+    /// </summary>
+    public Ready GetReady(long committedBytesMax)
     {
         Invariant.Check(_outstandingReady is null, "call Advance with the previous Ready before GetReady");
+        Invariant.Check(committedBytesMax >= 0);
         var hardState = CurrentHardState;
         var termOrVoteChanged = hardState.Term != _prevHardState.Term || hardState.Vote != _prevHardState.Vote;
         var snapshot = _log.UnstableSnapshot;
@@ -34,7 +44,7 @@ public sealed partial class RaftNode
             hardState != _prevHardState ? hardState : null,
             entries,
             snapshot,
-            _log.NextCommittedEntries(_config.ReadyCommittedBytesMax),
+            _log.NextCommittedEntries(Math.Min(committedBytesMax, _config.ReadyCommittedBytesMax)),
             _messages.Count == 0 ? Array.Empty<Message>() : _messages,
             _readStates.Count == 0 ? Array.Empty<ReadState>() : _readStates,
             messagesMaySendBeforePersist: _role == RaftRole.Leader && !termOrVoteChanged && snapshot is null)

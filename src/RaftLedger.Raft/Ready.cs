@@ -1,7 +1,7 @@
 namespace RaftLedger.Raft;
 
 /// <summary>
-/// Everything the core wants the host to do, handed out by <see cref="RaftNode.GetReady"/>.
+/// Everything the core wants the host to do, handed out by <see cref="RaftNode.GetReady()"/>.
 /// <para><b>The contract</b>, in this order:</para>
 /// <list type="number">
 /// <item><b>Persist</b> <see cref="Snapshot"/> (state-machine data and <c>ApplySnapshot</c> on the log storage),

@@ -31,6 +31,34 @@ public class FlowControlTests
     }
 
     [Fact]
+    public void A_ready_hands_out_committed_entries_within_the_hosts_budget_and_the_rest_in_later_readies()
+    {
+        const int count = 20;
+        var storage = new MemoryLogStorage();
+        storage.ApplySnapshot(new SnapshotMetadata(0, 0, ConfState.OfVoters(1)));
+        storage.Append(Enumerable.Range(1, count).Select(i => new Entry(1, (ulong)i, EntryType.Normal, new byte[76])).ToArray());
+        storage.SetHardState(new HardState(1, 1, count));
+        var raft = new RaftNode(TestCluster.Config(1), storage, new DeterministicRandom(1));
+        var applied = new List<ulong>();
+        var budgets = new long[] { 250, 0, 1, 100, 1L << 20 };
+        foreach (var budget in budgets)
+        {
+            var ready = raft.GetReady(budget);
+            var bytes = ready.CommittedEntries.Sum(e => e.SizeBytes);
+            // Within the budget, except that one entry always comes (so every group makes progress).
+            Assert.True(bytes <= budget || ready.CommittedEntries.Count == 1, $"budget {budget}: {bytes} bytes in {ready.CommittedEntries.Count} entries");
+            Assert.NotEmpty(ready.CommittedEntries);
+            applied.AddRange(ready.CommittedEntries.Select(e => e.Index));
+            raft.Advance(ready);
+        }
+
+        // 250 bytes = 2 entries of 100, then 1, 1, 1, then the remaining 15 under the config's cap.
+        Assert.Equal(new[] { 2, 1, 1, 1, 15 }.Sum(), applied.Count);
+        Assert.Equal(Enumerable.Range(1, count).Select(i => (ulong)i), applied);
+        Assert.False(raft.HasReady);
+    }
+
+    [Fact]
     public void Append_messages_respect_the_maximum_message_size()
     {
         var cluster = new TestCluster(3, id => TestCluster.Config(id, messageBytesMax: 100));

@@ -154,6 +154,11 @@ public static class BenchJson
         json.WriteNumber("cross_shard", options.CrossShard);
         json.WriteNumber("two_phase", options.TwoPhase);
         WriteOptional(json, "kill_leader_every_seconds", options.KillLeaderEvery?.TotalSeconds);
+        if (options.KillLeaderEvery is not null)
+        {
+            json.WriteString("kill_after", options.KillAfter == KillAfter.Ready ? "ready" : "caught-up");
+        }
+
         json.WriteNumber("seed", options.Seed);
         json.WriteEndObject();
     }

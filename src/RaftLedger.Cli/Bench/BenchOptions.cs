@@ -83,6 +83,9 @@ public sealed record BenchOptions
     /// <summary>Kill (SIGKILL) a shard leader's process this often and restart it; null = never.</summary>
     public TimeSpan? KillLeaderEvery { get; init; }
 
+    /// <summary>When a restarted victim counts as back, so that the next kill may come (see <see cref="KillAfter"/>).</summary>
+    public KillAfter KillAfter { get; init; } = KillAfter.CaughtUp;
+
     public ulong Seed { get; init; } = 1;
 
     public string? JsonPath { get; init; }
@@ -165,4 +168,20 @@ public sealed record BenchOptions
 
         return null;
     }
+}
+
+/// <summary>When the bench counts a restarted node as back, so that the next leader kill may come.</summary>
+public enum KillAfter
+{
+    /// <summary>
+    /// Once it has applied what the leaders had committed when it became ready: the next kill then is the single
+    /// failure three replicas are for (the default).
+    /// </summary>
+    CaughtUp,
+
+    /// <summary>
+    /// As soon as it answers /readyz (the rule before the eighth session, kept to measure the catch-up stall): the
+    /// next kill may come while it still lacks entries, so its commit gap can include the catch-up.
+    /// </summary>
+    Ready,
 }

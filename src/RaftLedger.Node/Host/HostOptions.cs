@@ -35,6 +35,41 @@ public sealed record HostOptions
     /// <summary>Raft's per-message entry budget: a full entry plus headroom, below the transport's message limit.</summary>
     public const long RaftMessageBytesMax = 2L * EntryBytesMax;
 
+    /// <summary>
+    /// Entry bytes a leader has in flight (sent, unacknowledged) to one follower in one group at most: one full Raft
+    /// message. It is also what one scheduler round sends a lagging follower per group at most (a round can only
+    /// refill what acknowledgements freed), so a restarted follower is caught up over several rounds instead of
+    /// tens of MB being read from the WAL and encoded in one round that holds every heartbeat of the node.
+    /// Two full coalesced entries still fit, so pipelining of large batches is kept.
+    /// </summary>
+    public const long RaftInflightBytesMax = RaftMessageBytesMax;
+
+    /// <summary>
+    /// Time one scheduler round should spend applying committed entries (all groups together). The host turns it into a
+    /// byte budget from the apply rate it measured in recent rounds, between <see cref="ApplyBytesPerRoundMin"/> and
+    /// <see cref="ApplyBytesPerRoundMax"/>: a replica re-applying its log after a restart, or a follower catching up,
+    /// applies its backlog over several rounds and answers heartbeats and votes in between, and a warm node still
+    /// applies in large rounds. 50 ms is half a tick: far below the election timeout.
+    /// </summary>
+    public static readonly TimeSpan ApplyTimePerRoundTarget = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// Smallest apply budget of a round, in committed entry bytes (each group with committed entries still gets at least
+    /// one entry per round). A restarted node under the bench applied 64 KiB (~110 small entries) in up to 0.4 s on the
+    /// shared 2-core machine (cold caches, CPU taken by other programs; docs/PERFORMANCE.md, Failover).
+    /// </summary>
+    public const long ApplyBytesPerRoundMin = 64L * 1024;
+
+    /// <summary>Largest apply budget of a round, in committed entry bytes: one full Raft message.</summary>
+    public const long ApplyBytesPerRoundMax = RaftMessageBytesMax;
+
+    /// <summary>
+    /// Committed entries a replica may still have to apply and campaign in its first failover turn; with more it passes
+    /// that turn to the next survivor (a leader accepts writes only once it has applied the entries before its term).
+    /// About one round's apply budget of small entries.
+    /// </summary>
+    public const int FailoverApplyBacklogEntriesMax = 100;
+
     /// <summary>Largest cross-shard protocol message the host carries between shard leaders (one transport message).</summary>
     public const int ShardMessageBytesMax = Transport.TransportOptions.MessageBytesMax;
 
@@ -182,7 +217,7 @@ public sealed record HostOptions
         ElectionTimeoutTicks = ElectionTimeoutTicks,
         HeartbeatTicks = HeartbeatTicks,
         InflightMessagesMax = 256,
-        InflightBytesMax = 64L << 20,
+        InflightBytesMax = RaftInflightBytesMax,
         MessageBytesMax = RaftMessageBytesMax,
         UncommittedBytesMax = 128L << 20,
         PreVote = true,

@@ -105,16 +105,17 @@ public sealed partial class MultiRaftHost
         var stagger = options.TickInterval * options.FailoverCampaignStaggerTicks;
         foreach (var replica in replicas)
         {
-            RunFailoverCampaign(replica.Raft, replica.GroupId, delay, stagger);
+            var backlog = replica.Raft.CommitIndex > replica.Applied ? replica.Raft.CommitIndex - replica.Applied : 0;
+            RunFailoverCampaign(replica.Raft, replica.GroupId, delay, stagger, backlog);
         }
 
         if (meta is not null)
         {
-            RunFailoverCampaign(meta.Raft, Placement.ClusterMap.MetaGroupId, delay, stagger);
+            RunFailoverCampaign(meta.Raft, Placement.ClusterMap.MetaGroupId, delay, stagger, applyBacklog: 0);
         }
     }
 
-    private void RunFailoverCampaign(RaftNode raft, ulong groupId, TimeSpan delay, TimeSpan stagger)
+    private void RunFailoverCampaign(RaftNode raft, ulong groupId, TimeSpan delay, TimeSpan stagger, ulong applyBacklog)
     {
         if (!failovers.TryGetValue(groupId, out var failover))
         {
@@ -132,11 +133,26 @@ public sealed partial class MultiRaftHost
         if (slot > failover.LastSlot && slot % failover.Survivors == failover.Rank)
         {
             failovers[groupId] = failover with { LastSlot = slot };
+            if (PassesFailoverTurn(slot, failover.Survivors, applyBacklog))
+            {
+                logger.LogInformation("group {Group}: passing failover slot {Slot}: {Backlog} committed entries still to apply", groupId, slot, applyBacklog);
+                return;
+            }
+
             logger.LogInformation("group {Group}: campaigning in failover slot {Slot} (term {Term})", groupId, slot, raft.Term);
             raft.Campaign();
             Interlocked.Increment(ref failoverCampaignsStarted);
         }
     }
+
+    /// <summary>
+    /// Whether a survivor lets its turn in <paramref name="slot"/> pass. A replica still applying a backlog (just
+    /// restarted, or catching up) would win the election as easily as any other, but as leader it accepts no write
+    /// until it has applied every entry before its term, so the shard would have a leader and no commits for as long
+    /// as the backlog takes. It passes its first turn only: if no other survivor wins, it campaigns in its next one.
+    /// </summary>
+    public static bool PassesFailoverTurn(int slot, int survivors, ulong applyBacklogEntries) =>
+        slot < survivors && applyBacklogEntries > HostOptions.FailoverApplyBacklogEntriesMax;
 
     /// <summary>A failover in progress: when the leader was reported down, our turn, and the last slot we campaigned in.</summary>
     private readonly record struct FailoverState(long DownTimestamp, int Rank, int Survivors, int LastSlot = -1);

@@ -10,6 +10,11 @@ public sealed partial class MultiRaftHost
     private readonly List<GroupPersist> persists = [];
     private long lastSlowWarning;
     private long lastSlowRound; // Timestamp of the last round longer than SlowRoundTicks (0: none yet).
+    private ulong roundsRun; // Rotates which group takes the round's apply budget first.
+
+    // Committed entry bytes per second the recent rounds applied (an estimate that sets each round's apply budget).
+    // Starts at the smallest budget per target time: a node that just started is cold.
+    private double applyBytesPerSecond = HostOptions.ApplyBytesPerRoundMin / HostOptions.ApplyTimePerRoundTarget.TotalSeconds;
     private long appliedSinceStart; // Entries applied by this process; reported by the start-up timeline.
     private int startupPhase; // 0: first round not done, 1: leaders not all known, 2: backlog not applied, 3: done.
 
@@ -192,12 +197,18 @@ public sealed partial class MultiRaftHost
         readies.Clear();
         persists.Clear();
         await PersistSnapshotMarkersAsync(stop).ConfigureAwait(false);
-        foreach (var replica in replicas)
+        // The apply budget is shared by the round's groups; the first group to ask rotates, so that one replica's
+        // backlog does not take every round's budget while another waits.
+        var applyBudget = ApplyBudgetBytes(applyBytesPerSecond);
+        var first = (int)(roundsRun++ % (ulong)Math.Max(1, replicas.Length));
+        for (var k = 0; k < replicas.Length; k++)
         {
+            var replica = replicas[(first + k) % replicas.Length];
             replica.BeforeReady();
             if (replica.Raft.HasReady)
             {
-                var ready = replica.Raft.GetReady();
+                var ready = replica.Raft.GetReady(Math.Max(0, applyBudget));
+                applyBudget -= CommittedBytes(ready);
                 readies.Add((replica, ready));
                 if (ready.Snapshot is { } snapshot)
                 {
@@ -254,12 +265,20 @@ public sealed partial class MultiRaftHost
         heartbeats.Flush(sender);
 
         var applied = 0;
+        long appliedBytes = 0;
+        var applying = options.Time.GetTimestamp();
         foreach (var (replica, ready) in readies)
         {
             replica.Apply(ready.CommittedEntries);
             applied += ready.CommittedEntries.Count;
+            appliedBytes += CommittedBytes(ready);
             replica.OnReadStates(ready.ReadStates);
             replica.Raft.Advance(ready);
+        }
+
+        if (appliedBytes >= HostOptions.ApplyBytesPerRoundMin / 4)
+        {
+            applyBytesPerSecond = UpdatedApplyRate(applyBytesPerSecond, appliedBytes, options.Time.GetElapsedTime(applying));
         }
 
         if (metaReady is not null)
@@ -274,6 +293,36 @@ public sealed partial class MultiRaftHost
         {
             MarkStartupPhases(slow);
         }
+    }
+
+    /// <summary>The round's apply budget in bytes: what the measured rate applies in the target time, within the limits.</summary>
+    internal static long ApplyBudgetBytes(double applyBytesPerSecond)
+    {
+        Invariant.Check(applyBytesPerSecond >= 0);
+        var bytes = applyBytesPerSecond * HostOptions.ApplyTimePerRoundTarget.TotalSeconds;
+        return (long)Math.Clamp(bytes, HostOptions.ApplyBytesPerRoundMin, HostOptions.ApplyBytesPerRoundMax);
+    }
+
+    /// <summary>
+    /// The apply rate after a round applied <paramref name="bytes"/> in <paramref name="elapsed"/>: halfway between the
+    /// old estimate and this round's, so one round slowed by something else (a GC, a busy CPU) moves it only halfway.
+    /// </summary>
+    internal static double UpdatedApplyRate(double applyBytesPerSecond, long bytes, TimeSpan elapsed)
+    {
+        Invariant.Check(bytes >= 0);
+        var measured = bytes / Math.Max(elapsed.TotalSeconds, 1e-6);
+        return (applyBytesPerSecond + measured) / 2;
+    }
+
+    private static long CommittedBytes(Ready ready)
+    {
+        long bytes = 0;
+        for (var i = 0; i < ready.CommittedEntries.Count; i++)
+        {
+            bytes += ready.CommittedEntries[i].SizeBytes;
+        }
+
+        return bytes;
     }
 
     /// <summary>

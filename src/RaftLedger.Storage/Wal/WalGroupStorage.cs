@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using RaftLedger.Common;
 using RaftLedger.Raft;
 
@@ -6,10 +7,14 @@ namespace RaftLedger.Storage.Wal;
 /// <summary>Where one entry's record lives.</summary>
 public readonly record struct EntryLocation(ulong Term, ulong Segment, int Offset, int Length);
 
-/// <summary>Reads an entry's record back from its segment.</summary>
+/// <summary>Reads entries' records back from their segments.</summary>
 internal interface IWalEntryReader
 {
-    Entry ReadEntry(ulong groupId, ulong index, EntryLocation location);
+    /// <summary>
+    /// Appends to <paramref name="into"/> the entries <paramref name="firstIndex"/>, firstIndex + 1, ... stored at
+    /// <paramref name="locations"/>, reading each run of nearby records in one segment with one read.
+    /// </summary>
+    void ReadEntries(ulong groupId, ulong firstIndex, ReadOnlySpan<EntryLocation> locations, List<Entry> into);
 }
 
 /// <summary>
@@ -136,11 +141,35 @@ public sealed class WalGroupStorage : IRaftLogStorage
             Invariant.Check(_snapshot.Index + 1 <= low && low <= high, "requires FirstIndex <= low <= high");
             Invariant.Check(high <= LastIndexLocked + 1, "requires high <= LastIndex + 1");
             long total = 0;
-            for (var index = low; index < high; index++)
+            var index = low;
+            // Entries older than the cache (a follower that fell behind): how many fit is known from their record
+            // lengths, so they are read in a few sequential reads instead of one per entry.
+            var uncachedHigh = Math.Min(high, _cacheFirstIndex);
+            if (index < uncachedHigh)
             {
-                var entry = index >= _cacheFirstIndex
-                    ? _cache[(int)(index - _cacheFirstIndex)]
-                    : _reader.ReadEntry(GroupId, index, _locations[(int)(index - _locationsFirstIndex)]);
+                var first = (int)(index - _locationsFirstIndex);
+                var count = 0;
+                var full = false;
+                for (; index < uncachedHigh; index++, count++)
+                {
+                    total += Entry.OverheadBytes + _locations[first + count].Length - WalRecord.HeaderBytes;
+                    if (total > maxBytes && index > low)
+                    {
+                        full = true;
+                        break;
+                    }
+                }
+
+                _reader.ReadEntries(GroupId, low, CollectionsMarshal.AsSpan(_locations).Slice(first, count), into);
+                if (full)
+                {
+                    return;
+                }
+            }
+
+            for (; index < high; index++)
+            {
+                var entry = _cache[(int)(index - _cacheFirstIndex)];
                 total += entry.SizeBytes;
                 if (total > maxBytes && index > low)
                 {

@@ -26,6 +26,12 @@ public sealed record WalOptions
     /// <summary>Default bytes of recent entries each group keeps in memory.</summary>
     public const long GroupCacheBytesMaxDefault = 4L * 1024 * 1024;
 
+    /// <summary>
+    /// Default bytes of segment one read of older (uncached) entries covers at most: a follower that fell behind is
+    /// sent entries read in sequential pieces of this size, not one read per entry.
+    /// </summary>
+    public const int ReadBytesMaxDefault = 1024 * 1024;
+
     /// <summary>Default number of groups one node's log may hold.</summary>
     public const int GroupsMaxDefault = 4096;
 
@@ -76,6 +82,12 @@ public sealed record WalOptions
     /// <summary>Bytes (counted as <see cref="Raft.Entry.SizeBytes"/>) of recent entries cached per group.</summary>
     public long GroupCacheBytesMax { get; init; } = GroupCacheBytesMaxDefault;
 
+    /// <summary>
+    /// Bytes of segment one read of uncached entries covers at most (records of other groups in between included);
+    /// at least <see cref="RecordBytesMax"/>, so any record fits in one read.
+    /// </summary>
+    public int ReadBytesMax { get; init; } = ReadBytesMaxDefault;
+
     /// <summary>Groups one log can hold; the node-wide cache bound is GroupsMax * GroupCacheBytesMax.</summary>
     public int GroupsMax { get; init; } = GroupsMaxDefault;
 
@@ -106,6 +118,7 @@ public sealed record WalOptions
         Check(!string.IsNullOrWhiteSpace(Directory), "Directory must name the WAL directory");
         Check(RecordBytesMax >= WalRecord.HeaderBytes + 64, "RecordBytesMax must hold a header and a small payload");
         Check(FlushBytesMax >= RecordBytesMax, "FlushBytesMax must be >= RecordBytesMax so any record fits in a flush");
+        Check(ReadBytesMax >= RecordBytesMax, "ReadBytesMax must be >= RecordBytesMax so any record fits in one read");
         Check(CompactionRewriteBytesMax <= FlushBytesMax, "CompactionRewriteBytesMax must be <= FlushBytesMax (a rewrite is one append)");
         Check(SegmentBytes >= 2L * FlushBytesMax, "SegmentBytes must be >= 2 * FlushBytesMax so a flush always fits in a fresh segment");
         Check(SegmentBytes <= SegmentBytesMaxLimit, $"SegmentBytes must be <= {SegmentBytesMaxLimit}");

@@ -8,7 +8,11 @@ using RaftLedger.Raft;
 namespace RaftLedger.Storage.Wal;
 
 /// <summary>Counters for metrics and tests.</summary>
-public sealed record WalStatistics(long Flushes, long FlushedBytes, long Appends, int Segments, IReadOnlyList<ulong> GroupsNeedingSnapshot);
+public sealed record WalStatistics(long Flushes, long FlushedBytes, long Appends, int Segments, IReadOnlyList<ulong> GroupsNeedingSnapshot)
+{
+    /// <summary>Reads of uncached entries from segments so far (each one sequential read of up to ReadBytesMax).</summary>
+    public long SegmentReads { get; init; }
+}
 
 /// <summary>
 /// The node's write-ahead log, shared by all its Raft groups. Appends from any thread are queued (bounded:
@@ -50,6 +54,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     private volatile Exception? _fault;
     private ulong[] _groupsNeedingSnapshot = [];
     private long _flushes;
+    private long _segmentReads; // Reads of uncached entries from segments (each covers up to ReadBytesMax).
     private long _flushedBytes;
     private long _appends;
 
@@ -124,7 +129,10 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
             }
 
             return new WalStatistics(Interlocked.Read(ref _flushes), Interlocked.Read(ref _flushedBytes),
-                Interlocked.Read(ref _appends), segments, Volatile.Read(ref _groupsNeedingSnapshot));
+                Interlocked.Read(ref _appends), segments, Volatile.Read(ref _groupsNeedingSnapshot))
+            {
+                SegmentReads = Interlocked.Read(ref _segmentReads),
+            };
         }
     }
 
@@ -285,20 +293,57 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     }
 
     /// <summary>Reads an entry record back from its segment (entries older than the cache).</summary>
-    Entry IWalEntryReader.ReadEntry(ulong groupId, ulong index, EntryLocation location)
+    void IWalEntryReader.ReadEntries(ulong groupId, ulong firstIndex, ReadOnlySpan<EntryLocation> locations, List<Entry> into)
+    {
+        var i = 0;
+        while (i < locations.Length)
+        {
+            // A run: records in one segment, each after the previous one, spanning at most ReadBytesMax. The
+            // records of other groups written in between are read too; one sequential read is still far cheaper
+            // than a read and an allocation per entry. The entries' payloads are slices of the run's buffer.
+            var start = (long)locations[i].Offset;
+            var end = i + 1;
+            while (end < locations.Length && locations[end].Segment == locations[i].Segment &&
+                locations[end].Offset >= locations[end - 1].Offset + locations[end - 1].Length &&
+                (long)locations[end].Offset + locations[end].Length - start <= _options.ReadBytesMax)
+            {
+                end++;
+            }
+
+            var segment = SegmentOf(locations[i].Segment);
+            var buffer = new byte[locations[end - 1].Offset + locations[end - 1].Length - start];
+            var read = ReadAt(segment, buffer, start);
+            Interlocked.Increment(ref _segmentReads);
+            for (var j = i; j < end; j++)
+            {
+                var location = locations[j];
+                var at = (int)(location.Offset - start);
+                into.Add(DecodeEntry(segment, buffer.AsMemory(at, Math.Max(0, Math.Min(location.Length, read - at))), groupId, firstIndex + (ulong)j, location));
+            }
+
+            i = end;
+        }
+    }
+
+    private WalSegment SegmentOf(ulong sequence)
     {
         WalSegment? segment;
         lock (_segmentsLock)
         {
-            _segments.TryGetValue(location.Segment, out segment);
+            _segments.TryGetValue(sequence, out segment);
         }
 
         Invariant.Check(segment is not null, "a live entry's segment is never deleted");
-        var buffer = new byte[location.Length];
+        return segment;
+    }
+
+    /// <summary>Reads into <paramref name="buffer"/> from <paramref name="offset"/>; returns the bytes read (short only at the end of the file).</summary>
+    private static int ReadAt(WalSegment segment, byte[] buffer, long offset)
+    {
         var read = 0;
         while (read < buffer.Length)
         {
-            var n = RandomAccess.Read(segment.Handle, buffer.AsSpan(read), location.Offset + read);
+            var n = RandomAccess.Read(segment.Handle, buffer.AsSpan(read), offset + read);
             if (n == 0)
             {
                 break;
@@ -307,14 +352,20 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
             read += n;
         }
 
-        if (!WalRecord.TryRead(buffer.AsSpan(0, read), _options.RecordBytesMax, out var header, out var length) ||
+        return read;
+    }
+
+    /// <summary>Checks a record read back (CRC, kind, group, index, term) and returns its entry, a slice of <paramref name="record"/>.</summary>
+    private Entry DecodeEntry(WalSegment segment, ReadOnlyMemory<byte> record, ulong groupId, ulong index, EntryLocation location)
+    {
+        if (!WalRecord.TryRead(record.Span, _options.RecordBytesMax, out var header, out var length) || length != location.Length ||
             header.Kind != WalRecordKind.Entry || header.GroupId != groupId || header.Index != index || header.Term != location.Term)
         {
             throw new WalCorruptionException(segment.Path, location.Offset,
                 $"entry {index} of group {groupId} does not read back intact");
         }
 
-        return new Entry(header.Term, header.Index, header.EntryType, buffer.AsMemory(WalRecord.HeaderBytes, length - WalRecord.HeaderBytes));
+        return new Entry(header.Term, header.Index, header.EntryType, record.Slice(WalRecord.HeaderBytes, length - WalRecord.HeaderBytes));
     }
 
     private WalSegment CreateSegment(ulong sequence)

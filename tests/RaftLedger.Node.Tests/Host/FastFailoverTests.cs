@@ -139,4 +139,13 @@ public sealed class FastFailoverTests
         }
     }
 
+    [Theory]
+    [InlineData(0, 2, 0, false)]
+    [InlineData(0, 2, HostOptions.FailoverApplyBacklogEntriesMax, false)]
+    [InlineData(0, 2, HostOptions.FailoverApplyBacklogEntriesMax + 1, true)]
+    [InlineData(1, 2, 5000, true)]
+    [InlineData(2, 2, 5000, false)]
+    [InlineData(3, 2, 5000, false)]
+    public void A_survivor_with_an_apply_backlog_passes_only_its_first_failover_turn(int slot, int survivors, ulong backlog, bool passes) =>
+        Assert.Equal(passes, MultiRaftHost.PassesFailoverTurn(slot, survivors, backlog));
 }

@@ -212,6 +212,59 @@ public class WalGroupStorageTests
     }
 
     [Fact]
+    public async Task A_lagging_read_is_served_in_bounded_sequential_pieces_and_returns_the_same_entries()
+    {
+        using var dir = new WalDirectory();
+        var options = dir.Options(groupCacheBytesMax: 0) with { ReadBytesMax = 4096 };
+        using (var wal = WriteAheadLog.Open(options))
+        {
+            for (ulong i = 1; i <= 200; i += 10)
+            {
+                // Another group's records lie between group 1's: a read covers them too and must skip them.
+                await WalTestData.Append(wal, 1, i, i + 9);
+                await WalTestData.Append(wal, 2, (i / 2) + 1, (i / 2) + 5);
+            }
+
+            AssertReadInPieces(wal, options.ReadBytesMax);
+        }
+
+        // After a restart the locations come from recovery; the same reads serve them.
+        using var reopened = WriteAheadLog.Open(options);
+        AssertReadInPieces(reopened, options.ReadBytesMax);
+    }
+
+    private static void AssertReadInPieces(WriteAheadLog wal, int readBytesMax)
+    {
+        var group = wal.GetGroup(1);
+        Assert.Equal(201UL, group.CacheFirstIndex); // nothing cached: every entry comes from a segment
+        var before = wal.Statistics.SegmentReads;
+        WalTestData.AssertLog(group, 1, 1, 200);
+        var reads = wal.Statistics.SegmentReads - before;
+        long recordBytes = 0;
+        for (ulong i = 1; i <= 200; i++)
+        {
+            recordBytes += WalRecord.HeaderBytes + WalTestData.Payload(1, i, 1).Length;
+        }
+
+        // Each read covers at most readBytesMax, so it takes at least recordBytes / readBytesMax of them, and it
+        // takes far fewer than one per entry.
+        Assert.True(reads * readBytesMax >= recordBytes, $"{reads} reads of at most {readBytesMax} bytes cannot cover {recordBytes} bytes");
+        Assert.True(reads <= 200 / 4, $"{reads} reads for 200 entries");
+
+        // A byte budget still cuts the answer at the same entry as before (always at least one entry).
+        var limited = new List<Entry>();
+        group.GetEntries(5, 201, 1000, limited);
+        Assert.True(limited.Sum(e => e.SizeBytes) <= 1000);
+        Assert.Equal(Enumerable.Range(5, limited.Count).Select(i => (ulong)i), limited.Select(e => e.Index));
+        Assert.True(limited.Sum(e => e.SizeBytes) + Entry.OverheadBytes + WalTestData.Payload(1, 5 + (ulong)limited.Count, 1).Length > 1000,
+            "the answer stops only when the next entry would not fit");
+        var one = new List<Entry>();
+        group.GetEntries(7, 201, 0, one);
+        Assert.Equal(7UL, Assert.Single(one).Index);
+        Assert.True(one[0].Data.Span.SequenceEqual(WalTestData.Payload(1, 7, 1)));
+    }
+
+    [Fact]
     public async Task Many_concurrent_appenders_all_become_durable()
     {
         using var dir = new WalDirectory();

@@ -2,9 +2,30 @@ using RaftLedger.Simulation.MultiShard;
 
 namespace RaftLedger.Simulation.Tests.MultiShard;
 
-/// <summary>The end of every multi-shard bank scenario: heal, let everything finish, run every check.</summary>
+/// <summary>The start and end of the multi-shard bank scenarios: set up a cross-shard bank; heal, let everything finish, run every check.</summary>
 internal static class BankScenario
 {
+    /// <summary>
+    /// A bank on 5 simulated nodes and 3 shards with 4 clients sending only cross-shard payments, a
+    /// <paramref name="twoPhaseFraction"/> of them two-phase, set up and funded; <paramref name="configure"/> tunes the
+    /// workload's mix before it starts.
+    /// </summary>
+    public static MultiShardCluster SetUp(ulong seed, double twoPhaseFraction, Action<BankWorkload>? configure = null)
+    {
+        var cluster = new MultiShardCluster(new MultiShardOptions
+        {
+            Seed = seed,
+            NodeCount = 5,
+            ShardCount = 3,
+            ClientCount = 4,
+            CrossShardFraction = 1,
+            TwoPhaseFraction = twoPhaseFraction,
+        });
+        cluster.SetUp(ticksMax: 2_000);
+        configure?.Invoke(cluster.Workload);
+        return cluster;
+    }
+
     /// <summary>
     /// Heals, restarts every node, answers every request, waits for the cross-shard protocol to finish and replicas to
     /// catch up, then runs every check. With <paramref name="letPendingExpire"/> it first lets every pending timeout

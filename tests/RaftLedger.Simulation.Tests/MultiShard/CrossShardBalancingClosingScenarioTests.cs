@@ -11,21 +11,8 @@ namespace RaftLedger.Simulation.Tests.MultiShard;
 /// </summary>
 public sealed class CrossShardBalancingClosingScenarioTests
 {
-    private static MultiShardCluster SetUpBank(ulong seed)
-    {
-        var cluster = new MultiShardCluster(new MultiShardOptions
-        {
-            Seed = seed,
-            NodeCount = 5,
-            ShardCount = 3,
-            ClientCount = 4,
-            CrossShardFraction = 1,
-            TwoPhaseFraction = 0.6,
-        });
-        cluster.SetUp(ticksMax: 2_000);
-        cluster.Workload.BalancingOrClosingShare = 0.7;
-        return cluster;
-    }
+    private static MultiShardCluster SetUpBank(ulong seed) =>
+        BankScenario.SetUp(seed, twoPhaseFraction: 0.6, workload => workload.BalancingOrClosingShare = 0.7);
 
     private static Transfer Stored(MultiShardCluster cluster, TransferFate fate)
     {

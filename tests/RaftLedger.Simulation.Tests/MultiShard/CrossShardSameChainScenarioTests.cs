@@ -10,22 +10,12 @@ namespace RaftLedger.Simulation.Tests.MultiShard;
 /// </summary>
 public sealed class CrossShardSameChainScenarioTests
 {
-    private static MultiShardCluster SetUpBank(ulong seed)
-    {
-        var cluster = new MultiShardCluster(new MultiShardOptions
+    private static MultiShardCluster SetUpBank(ulong seed) =>
+        BankScenario.SetUp(seed, twoPhaseFraction: 0.7, workload =>
         {
-            Seed = seed,
-            NodeCount = 5,
-            ShardCount = 3,
-            ClientCount = 4,
-            CrossShardFraction = 1,
-            TwoPhaseFraction = 0.7,
+            workload.BalancingOrClosingShare = 0.1;
+            workload.SameChainShare = 0.5;
         });
-        cluster.SetUp(ticksMax: 2_000);
-        cluster.Workload.BalancingOrClosingShare = 0.1;
-        cluster.Workload.SameChainShare = 0.5;
-        return cluster;
-    }
 
     // Acknowledged posts/voids of a pending transfer created in the same chain (only those are linked pending transfers).
     private static int SameChainCreated(MultiShardCluster cluster) => cluster.Workload.Fates.Count(f =>

@@ -11,22 +11,12 @@ namespace RaftLedger.Simulation.Tests.MultiShard;
 /// </summary>
 public sealed class CrossShardStatusLegScenarioTests
 {
-    private static MultiShardCluster SetUpBank(ulong seed)
-    {
-        var cluster = new MultiShardCluster(new MultiShardOptions
+    private static MultiShardCluster SetUpBank(ulong seed) =>
+        BankScenario.SetUp(seed, twoPhaseFraction: 0.7, workload =>
         {
-            Seed = seed,
-            NodeCount = 5,
-            ShardCount = 3,
-            ClientCount = 4,
-            CrossShardFraction = 1,
-            TwoPhaseFraction = 0.7,
+            workload.BalancingOrClosingShare = 0.1;
+            workload.ChainPostElsewhereShare = 1;
         });
-        cluster.SetUp(ticksMax: 2_000);
-        cluster.Workload.BalancingOrClosingShare = 0.1;
-        cluster.Workload.ChainPostElsewhereShare = 1;
-        return cluster;
-    }
 
     // Acknowledged posts/voids that led a chain coordinated by another shard than their pending transfer's home.
     private static int ChainedElsewhere(MultiShardCluster cluster) => cluster.Workload.Fates.Count(f =>

@@ -11,20 +11,8 @@ namespace RaftLedger.Simulation.Tests.MultiShard;
 /// </summary>
 public sealed class CrossShardTwoPhaseScenarioTests
 {
-    private static MultiShardCluster SetUpBank(ulong seed)
-    {
-        var cluster = new MultiShardCluster(new MultiShardOptions
-        {
-            Seed = seed,
-            NodeCount = 5,
-            ShardCount = 3,
-            ClientCount = 4,
-            CrossShardFraction = 1,
-            TwoPhaseFraction = 0.6,
-        });
-        cluster.SetUp(ticksMax: 2_000);
-        return cluster;
-    }
+    private static MultiShardCluster SetUpBank(ulong seed) =>
+        BankScenario.SetUp(seed, twoPhaseFraction: 0.6);
 
     private static int Acknowledged(MultiShardCluster cluster, TransferFlags kind) =>
         cluster.Workload.Fates.Count(f => (f.Submitted.Flags & kind) != 0 && f.Outcome == TransferOutcome.Created);

@@ -1,3 +1,4 @@
+using RaftLedger.Ledger;
 using RaftLedger.Simulation.MultiShard;
 
 namespace RaftLedger.Simulation.Tests.MultiShard;
@@ -24,6 +25,28 @@ internal static class BankScenario
         cluster.SetUp(ticksMax: 2_000);
         configure?.Invoke(cluster.Workload);
         return cluster;
+    }
+
+    /// <summary>The cross-shard protocol steps after which a leader is crashed in the scenario tests.</summary>
+    public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);
+
+    /// <summary>
+    /// Three times: runs a while, crashes the first leader that proposes a <paramref name="step"/> entry, runs a little,
+    /// then restarts every node.
+    /// </summary>
+    public static void CrashLeadersAfter(MultiShardCluster cluster, LedgerOperation step)
+    {
+        for (var round = 1; round <= 3; round++)
+        {
+            cluster.RunTicks(60);
+            cluster.Trap = new CrashTrap(step, TrapMoment.Proposed);
+            Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a {step} entry\n{cluster.Describe()}");
+            cluster.RunTicks(20);
+            foreach (var node in cluster.Nodes)
+            {
+                cluster.Restart(node.Id);
+            }
+        }
     }
 
     /// <summary>

@@ -40,24 +40,12 @@ public sealed class CrossShardBalancingClosingScenarioTests
         Assert.True(cluster.ReadsChecked > 0);
     }
 
-    public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);
-
     [Theory]
-    [MemberData(nameof(ProtocolSteps))]
+    [MemberData(nameof(BankScenario.ProtocolSteps), MemberType = typeof(BankScenario))]
     public void Crashing_the_leader_after_a_protocol_step_of_balancing_and_closing_traffic_loses_nothing(LedgerOperation step)
     {
         var cluster = SetUpBank(seed: 820 + (ulong)step);
-        for (var round = 1; round <= 3; round++)
-        {
-            cluster.RunTicks(60);
-            cluster.Trap = new CrashTrap(step, TrapMoment.Proposed);
-            Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a {step} entry\n{cluster.Describe()}");
-            cluster.RunTicks(20);
-            foreach (var node in cluster.Nodes)
-            {
-                cluster.Restart(node.Id);
-            }
-        }
+        BankScenario.CrashLeadersAfter(cluster, step);
 
         BankScenario.HealAndCheck(cluster, letPendingExpire: true);
         Assert.True(cluster.Workload.Fates.Count(f => (f.Submitted.Flags & (TransferFlags.BalancingDebit | TransferFlags.BalancingCredit)) != 0 &&

@@ -33,24 +33,12 @@ public sealed class CrossShardSameChainScenarioTests
         Assert.True(cluster.ReadsChecked > 0);
     }
 
-    public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);
-
     [Theory]
-    [MemberData(nameof(ProtocolSteps))]
+    [MemberData(nameof(BankScenario.ProtocolSteps), MemberType = typeof(BankScenario))]
     public void Crashing_the_leader_after_a_protocol_step_of_same_chain_traffic_loses_nothing(LedgerOperation step)
     {
         var cluster = SetUpBank(seed: 940 + (ulong)step);
-        for (var round = 1; round <= 3; round++)
-        {
-            cluster.RunTicks(60);
-            cluster.Trap = new CrashTrap(step, TrapMoment.Proposed);
-            Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a {step} entry\n{cluster.Describe()}");
-            cluster.RunTicks(20);
-            foreach (var node in cluster.Nodes)
-            {
-                cluster.Restart(node.Id);
-            }
-        }
+        BankScenario.CrashLeadersAfter(cluster, step);
 
         BankScenario.HealAndCheck(cluster, letPendingExpire: true);
         Assert.True(SameChainCreated(cluster) > 0, "same-chain posts/voids were acknowledged");

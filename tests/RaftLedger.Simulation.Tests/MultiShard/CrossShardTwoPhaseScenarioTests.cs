@@ -50,24 +50,12 @@ public sealed class CrossShardTwoPhaseScenarioTests
         Assert.Contains(timed, f => cluster.Leader(f.Home)?.Ledger?.GetPendingStatus(f.Submitted.Id) == PendingStatus.Expired);
     }
 
-    public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);
-
     [Theory]
-    [MemberData(nameof(ProtocolSteps))]
+    [MemberData(nameof(BankScenario.ProtocolSteps), MemberType = typeof(BankScenario))]
     public void Crashing_the_leader_after_a_protocol_step_of_two_phase_traffic_loses_nothing(LedgerOperation step)
     {
         var cluster = SetUpBank(seed: 700 + (ulong)step);
-        for (var round = 1; round <= 3; round++)
-        {
-            cluster.RunTicks(60);
-            cluster.Trap = new CrashTrap(step, TrapMoment.Proposed);
-            Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a {step} entry\n{cluster.Describe()}");
-            cluster.RunTicks(20);
-            foreach (var node in cluster.Nodes)
-            {
-                cluster.Restart(node.Id);
-            }
-        }
+        BankScenario.CrashLeadersAfter(cluster, step);
 
         BankScenario.HealAndCheck(cluster);
         Assert.True(Acknowledged(cluster, TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer) > 0, "posts or voids were acknowledged");

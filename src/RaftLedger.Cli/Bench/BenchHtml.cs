@@ -52,6 +52,9 @@ public static class BenchHtml
             ("transfer latency", Latency(report.Latency)),
             ("request latency", report.RequestLatency.Count > 0 ? Latency(report.RequestLatency) : report.Mode == "clients" ? "not measured (SDK batching)" : "no request answered"),
             ("failover", report.MaxFailoverGapSeconds is { } gap ? F($"{report.Failovers.Count} kill(s), longest commit gap {gap:0.000} s") : "no kills"),
+            ("commit gaps", report.LongestShardGap is { } longest
+                ? F($"{report.Gaps.Count} of {BenchLimits.ReportedGapSecondsMin:0.0} s or more on one shard, longest {longest.Seconds:0.000} s (shard {longest.Shard} at {longest.StartSeconds:0.0} s)")
+                : F($"none of {BenchLimits.ReportedGapSecondsMin:0.0} s or more")),
             ("errors", Counts(report.Errors)),
             ("retried attempts", Counts(report.Retries)),
             ("machine", $"{report.ProcessorCount} CPUs, load average {report.LoadAverageBefore} before, {report.LoadAverageAfter} after"),

@@ -5,7 +5,8 @@ namespace RaftLedger.Cli.Bench;
 /// <summary>
 /// The report as JSON: top-level <c>transfers_per_second</c>, <c>latency_ms</c> (per transfer:
 /// p50/p90/p99/p999/max), <c>request_latency_ms</c>, <c>errors</c> and <c>retries</c> by kind,
-/// <c>failover</c>, the run's <c>options</c>, the machine, the timeline and the histogram.
+/// <c>failover</c>, <c>gaps</c> (every stretch of 0.2 s or more without a commit on one shard) and
+/// <c>longest_shard_gap</c>, the run's <c>options</c>, the machine, the timeline and the histogram.
 /// </summary>
 public static class BenchJson
 {
@@ -98,11 +99,7 @@ public static class BenchJson
             json.WriteStartArray("shard_gaps");
             foreach (var gap in kill.ShardGaps)
             {
-                json.WriteStartObject();
-                json.WriteNumber("shard", gap.Shard);
-                json.WriteNumber("from_seconds", Math.Round(gap.StartSeconds, 3));
-                json.WriteNumber("to_seconds", Math.Round(gap.EndSeconds, 3));
-                json.WriteEndObject();
+                WriteGap(json, gap);
             }
 
             json.WriteEndArray();
@@ -130,6 +127,38 @@ public static class BenchJson
         }
 
         json.WriteNumber("longest_gap_any_shard_seconds", Math.Round(report.LongestGapAnyShardSeconds, 3));
+        json.WriteEndObject();
+        WriteGaps(json, report);
+    }
+
+    /// <summary>Every listed commit gap of one shard (kills or not), and the longest.</summary>
+    private static void WriteGaps(Utf8JsonWriter json, BenchReport report)
+    {
+        json.WriteStartArray("gaps");
+        foreach (var gap in report.Gaps)
+        {
+            WriteGap(json, gap);
+        }
+
+        json.WriteEndArray();
+        if (report.LongestShardGap is { } longest)
+        {
+            json.WritePropertyName("longest_shard_gap");
+            WriteGap(json, longest);
+        }
+        else
+        {
+            json.WriteNull("longest_shard_gap");
+        }
+    }
+
+    private static void WriteGap(Utf8JsonWriter json, CommitGap gap)
+    {
+        json.WriteStartObject();
+        json.WriteNumber("shard", gap.Shard);
+        json.WriteNumber("from_seconds", Math.Round(gap.StartSeconds, 3));
+        json.WriteNumber("to_seconds", Math.Round(gap.EndSeconds, 3));
+        json.WriteNumber("seconds", Math.Round(gap.Seconds, 3));
         json.WriteEndObject();
     }
 

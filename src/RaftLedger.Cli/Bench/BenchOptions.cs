@@ -15,6 +15,12 @@ public static class BenchLimits
     /// <summary>Accounts at most (their Zipf tables cost 16 bytes each).</summary>
     public const int AccountsMax = 10_000_000;
 
+    /// <summary>Commit gaps on one shard at least this long are listed in the report (JSON <c>gaps</c>).</summary>
+    public const double ReportedGapSecondsMin = 0.2;
+
+    /// <summary>Listed commit gaps at most (the longest are kept), so a stalled run's report stays small.</summary>
+    public const int ReportedGapsMax = 200;
+
     /// <summary>Accounts per shard at least, so a same-shard transfer always has two distinct accounts.</summary>
     public const int AccountsPerShardMin = 2;
 

@@ -20,6 +20,12 @@ public sealed class BenchRecorder
     /// <summary>Shorter stretches between commits are normal and not kept.</summary>
     public const double GapRecordedSecondsMin = 0.05;
 
+    /// <summary>
+    /// A gap starting this soon after a kill still belongs to it: answers the victim sent just before it died reach
+    /// the callers, and are recorded, a little after the kill's timestamp, so the shard's last commit can come after it.
+    /// </summary>
+    public const double KillAnswerSlackSeconds = 0.1;
+
     private readonly long startedTimestamp;
     private readonly long[] lastCommitTimestamp;
     private readonly List<CommitGap> gaps = [];
@@ -120,9 +126,9 @@ public sealed class BenchRecorder
 
     /// <summary>
     /// The longest commit gap of <paramref name="shard"/> that spans <paramref name="atSeconds"/>
-    /// (a kill), or, if the shard committed nothing since then, the time from its last commit to
-    /// <paramref name="endSeconds"/>. 0 when no recorded gap spans that moment (shorter than
-    /// <see cref="GapRecordedSecondsMin"/>).
+    /// (a kill) or starts at most <see cref="KillAnswerSlackSeconds"/> after it, or, if the shard committed nothing
+    /// since then, the time from its last commit to <paramref name="endSeconds"/>. 0 when no recorded gap spans that
+    /// moment (shorter than <see cref="GapRecordedSecondsMin"/>).
     /// </summary>
     public double GapAround(int shard, double atSeconds, double endSeconds) => GapSpanning(shard, atSeconds, endSeconds).Seconds;
 
@@ -140,7 +146,8 @@ public sealed class BenchRecorder
             var longest = new CommitGap(shard, atSeconds, atSeconds);
             foreach (var gap in gaps)
             {
-                if (gap.Shard == shard && gap.StartSeconds <= atSeconds && gap.EndSeconds >= atSeconds && gap.Seconds > longest.Seconds)
+                if (gap.Shard == shard && gap.StartSeconds <= atSeconds + KillAnswerSlackSeconds && gap.EndSeconds >= atSeconds &&
+                    gap.Seconds > longest.Seconds)
                 {
                     longest = gap;
                 }
@@ -148,6 +155,30 @@ public sealed class BenchRecorder
 
             return longest;
         }
+    }
+
+    /// <summary>
+    /// Every recorded gap of at least <paramref name="secondsMin"/>, plus each shard's stretch from its last commit to
+    /// <paramref name="endSeconds"/> when that long; ordered by start, then shard.
+    /// </summary>
+    public List<CommitGap> GapsAtLeast(double secondsMin, double endSeconds)
+    {
+        var found = new List<CommitGap>();
+        lock (gaps)
+        {
+            found.AddRange(gaps.Where(gap => gap.Seconds >= secondsMin));
+        }
+
+        for (var shard = 0; shard < lastCommitTimestamp.Length; shard++)
+        {
+            var tail = new CommitGap(shard, SecondsSinceStart(Interlocked.Read(ref lastCommitTimestamp[shard])), endSeconds);
+            if (tail.Seconds >= secondsMin)
+            {
+                found.Add(tail);
+            }
+        }
+
+        return [.. found.OrderBy(gap => gap.StartSeconds).ThenBy(gap => gap.Shard)];
     }
 
     public Dictionary<string, long> ErrorsSnapshot() => new(Errors);

@@ -75,6 +75,15 @@ public sealed record BenchReport
 
     public required double LongestGapAnyShardSeconds { get; init; }
 
+    /// <summary>
+    /// Stretches of at least <see cref="BenchLimits.ReportedGapSecondsMin"/> without a commit on one shard, whatever their
+    /// cause (kills, catch-up stalls, pauses), ordered by start; at most <see cref="BenchLimits.ReportedGapsMax"/>.
+    /// </summary>
+    public IReadOnlyList<CommitGap> Gaps { get; init; } = [];
+
+    /// <summary>The longest stretch without a commit on one shard over the measured run (null: none listed).</summary>
+    public CommitGap? LongestShardGap => Gaps.Count == 0 ? null : Gaps.MaxBy(gap => gap.Seconds);
+
     public required IReadOnlyDictionary<string, long> Errors { get; init; }
 
     public required IReadOnlyDictionary<string, long> Retries { get; init; }
@@ -117,6 +126,11 @@ public sealed record BenchReport
         if (MaxFailoverGapSeconds is { } max)
         {
             text.AppendLine(Invariant($"  failover: {Failovers.Count} kill(s), longest commit gap on the victim's shards {max:0.000} s"));
+        }
+
+        if (LongestShardGap is { } longest)
+        {
+            text.AppendLine(Invariant($"  commit gaps: {Gaps.Count} of {BenchLimits.ReportedGapSecondsMin:0.0} s or more on one shard; longest {longest.Seconds:0.000} s on shard {longest.Shard} ({longest.StartSeconds:0.0}-{longest.EndSeconds:0.0} s)"));
         }
 
         text.AppendLine("  errors (transfers): " + Counts(Errors));

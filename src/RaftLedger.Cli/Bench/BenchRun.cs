@@ -165,6 +165,7 @@ public sealed partial class BenchRun : IAsyncDisposable
             RequestLatency = LatencySummary.From(Recorder.RequestLatency),
             Failovers = kills,
             LongestGapAnyShardSeconds = Recorder.LongestGapAnyShardSeconds,
+            Gaps = ReportedGaps(measured.Seconds),
             Errors = Recorder.ErrorsSnapshot(),
             Retries = Retries(),
             Timeline = measured.Timeline,
@@ -173,6 +174,18 @@ public sealed partial class BenchRun : IAsyncDisposable
             LoadAverageBefore = loadBefore,
             LoadAverageAfter = LoadAverage(),
         };
+    }
+
+    /// <summary>The run's commit gaps worth listing: the longest <see cref="BenchLimits.ReportedGapsMax"/>, by start.</summary>
+    private List<CommitGap> ReportedGaps(double endSeconds)
+    {
+        var gaps = Recorder.GapsAtLeast(BenchLimits.ReportedGapSecondsMin, endSeconds);
+        if (gaps.Count > BenchLimits.ReportedGapsMax)
+        {
+            gaps = [.. gaps.OrderByDescending(gap => gap.Seconds).Take(BenchLimits.ReportedGapsMax).OrderBy(gap => gap.StartSeconds)];
+        }
+
+        return gaps;
     }
 
     /// <summary>Retried attempts by kind; through the SDK only its total is known.</summary>

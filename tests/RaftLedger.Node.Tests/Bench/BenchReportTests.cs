@@ -44,6 +44,7 @@ public sealed class BenchReportTests
                 },
             ],
             LongestGapAnyShardSeconds = 0.5,
+            Gaps = [new CommitGap(0, 0.5, 1.75), new CommitGap(3, 0.9, 1.3)],
             Errors = new Dictionary<string, long> { ["cross_shard_not_supported"] = 20 },
             Retries = new Dictionary<string, long> { ["unavailable"] = 3 },
             Timeline = [new TimelineSample(1, 40, 2.5), new TimelineSample(2, 60, 3)],
@@ -90,6 +91,12 @@ public sealed class BenchReportTests
         Assert.Equal(3, gaps[1].GetProperty("shard").GetInt32());
         Assert.Equal(0.5, gaps[0].GetProperty("from_seconds").GetDouble());
         Assert.Equal(1.75, gaps[0].GetProperty("to_seconds").GetDouble());
+
+        var listed = document.RootElement.GetProperty("gaps");
+        Assert.Equal(2, listed.GetArrayLength());
+        var longest = document.RootElement.GetProperty("longest_shard_gap");
+        Assert.Equal(0, longest.GetProperty("shard").GetInt32());
+        Assert.Equal(1.25, longest.GetProperty("seconds").GetDouble());
     }
 
     [Fact]
@@ -112,6 +119,41 @@ public sealed class BenchReportTests
     }
 
     [Fact]
+    public void Recorder_gives_a_kill_the_gap_that_starts_just_after_it()
+    {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var recorder = new BenchRecorder(1, start);
+        long At(double seconds) => start + (long)(seconds * System.Diagnostics.Stopwatch.Frequency);
+        recorder.Commit(0, 1, At(1.9));
+        recorder.Commit(0, 1, At(2.05)); // answered by the victim before it died, recorded after the kill at 2.0
+        recorder.Commit(0, 1, At(2.9)); // the first commit after the failover
+
+        var spanning = recorder.GapSpanning(0, 2.0, 10);
+        Assert.Equal(2.05, spanning.StartSeconds, 3);
+        Assert.Equal(2.9, spanning.EndSeconds, 3);
+        // A kill at 1.94: the next gap starts 0.11 s later, beyond the slack, so only the short one spanning it counts.
+        Assert.Equal(0.15, recorder.GapAround(0, 1.94, 10), 3);
+    }
+
+    [Fact]
+    public void Recorder_lists_every_long_gap_and_each_shard_s_silent_tail()
+    {
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var recorder = new BenchRecorder(2, start);
+        long At(double seconds) => start + (long)(seconds * System.Diagnostics.Stopwatch.Frequency);
+        recorder.Commit(0, 1, At(1.0)); // 1 s from the start: listed
+        recorder.Commit(0, 1, At(1.1)); // 0.1 s: recorded, but below the listing threshold
+        recorder.Commit(0, 1, At(3.0)); // 1.9 s: listed
+        recorder.Commit(0, 1, At(9.9)); // 6.9 s: listed
+        recorder.Commit(1, 1, At(4.0)); // shard 1: 4 s from the start, then silent until the end at 10 s
+
+        var gaps = recorder.GapsAtLeast(0.2, 10);
+
+        Assert.Equal([(0, 0.0, 1.0), (1, 0.0, 4.0), (0, 1.1, 3.0), (0, 3.0, 9.9), (1, 4.0, 10.0)],
+            gaps.Select(gap => (gap.Shard, Math.Round(gap.StartSeconds, 3), Math.Round(gap.EndSeconds, 3))));
+    }
+
+    [Fact]
     public void Html_is_self_contained_with_a_throughput_and_a_latency_svg()
     {
         var html = BenchHtml.Write(Report());
@@ -122,6 +164,7 @@ public sealed class BenchReportTests
         Assert.Contains("<polyline", html, StringComparison.Ordinal);
         Assert.Contains("<rect class=\"bar\"", html, StringComparison.Ordinal);
         Assert.Contains("kill node 2", html, StringComparison.Ordinal);
+        Assert.Contains("2 of 0.2 s or more on one shard, longest 1.250 s (shard 0 at 0.5 s)", html, StringComparison.Ordinal);
         Assert.DoesNotMatch("(?i)https?:|src=|href=|@import|<script|<link", html);
     }
 
@@ -134,6 +177,7 @@ public sealed class BenchReportTests
         Assert.Contains("p99.9", text, StringComparison.Ordinal);
         Assert.Contains("cross_shard_not_supported 20", text, StringComparison.Ordinal);
         Assert.Contains("commit gap 1.250 s", text, StringComparison.Ordinal);
+        Assert.Contains("commit gaps: 2 of 0.2 s or more on one shard; longest 1.250 s on shard 0", text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -69,9 +69,11 @@ public sealed partial class CrossShardDriver
     /// Marks which events of a create_transfers request on this (home) shard must go through the
     /// driver instead of the host's normal proposal: an event is cross-shard when its debit or credit
     /// account (for a post/void: its pending transfer's home, or that transfer's accounts) or its id's home
-    /// is another shard, or
-    /// when its id is claimed here by a cross-shard transaction in flight (it then waits for it). A
-    /// linked chain is kept whole: one cross-shard event makes its whole chain cross-shard.
+    /// is another shard, or when its id (or, for a post/void, its pending transfer's id) is claimed here by another
+    /// shard's transaction or is an event of a transaction this shard coordinates that is not finished everywhere
+    /// yet: it then waits for that transaction, so a retry or reuse of the id is answered only once the first
+    /// attempt's legs are posted or released on every shard. A linked chain is kept whole: one cross-shard event makes
+    /// its whole chain cross-shard.
     /// </summary>
     public void Classify(ReadOnlySpan<Transfer> transfers, Span<bool> crossShard)
     {
@@ -92,7 +94,7 @@ public sealed partial class CrossShardDriver
 
     private bool IsLocal(in Transfer t)
     {
-        if (ShardOf(t.Id) != shard || (claimedIds.Count != 0 && claimedIds.Contains(t.Id)))
+        if (ShardOf(t.Id) != shard || HeldByTransaction(t.Id))
         {
             // Another shard must check the id (a chain's later event), or a transaction holds it here.
             return false;
@@ -103,9 +105,10 @@ public sealed partial class CrossShardDriver
             // Local when the pending transfer lives here with both its accounts (or is unknown here: the
             // ledger answers pending_transfer_not_found). A cross-shard pending transfer's post/void is
             // coordinated here, where its status is, and finished on its accounts' shards.
-            if (ShardOf(t.PendingId) != shard || (claimedIds.Count != 0 && claimedIds.Contains(t.PendingId)))
+            if (ShardOf(t.PendingId) != shard || HeldByTransaction(t.PendingId))
             {
-                // (Or another shard's chain holds the pending transfer here with a status leg: wait for it.)
+                // (Or another shard's chain holds the pending transfer here with a status leg, or the pending
+                // transfer's own transaction is still in flight: wait for it.)
                 return false;
             }
 
@@ -117,6 +120,13 @@ public sealed partial class CrossShardDriver
     }
 
     private int ShardOf(UInt128 id) => ShardRouter.ShardOf(id, shardCount);
+
+    /// <summary>
+    /// True while a cross-shard transaction holds <paramref name="id"/> here: claimed by another shard's transaction,
+    /// or an event of one this shard coordinates that is not finished on every shard.
+    /// </summary>
+    private bool HeldByTransaction(UInt128 id) =>
+        (claimedIds.Count != 0 && claimedIds.Contains(id)) || (unfinishedEvents.Count != 0 && unfinishedEvents.ContainsKey(id));
 
     /// <summary>
     /// True when this shard's committed state holds a prepared (undecided or unfinished) leg on

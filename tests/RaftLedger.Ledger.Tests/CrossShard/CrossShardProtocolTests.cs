@@ -226,6 +226,42 @@ public sealed class CrossShardProtocolTests
     }
 
     [Fact]
+    public void Local_transfer_reusing_the_id_of_a_cross_shard_transfer_in_flight_is_answered_after_its_finish()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        UInt128 a2 = a + 1;
+        while (cluster.ShardOf(a2) != 0)
+        {
+            a2++;
+        }
+
+        cluster.CreateAccounts(LedgerFixture.NewAccount(a2));
+        var transfer = CrossShardWorkload.Transfer(cluster, 0, a, b, 6);
+        var first = cluster.Submit([transfer]);
+        for (var steps = 0; !cluster.Shards[0].Ledger.TryLookupTransfer(transfer.Id, out _); steps++)
+        {
+            cluster.Step(); // until the home's Decide is applied: the id exists at home, the credit is not posted yet
+            Assert.True(steps < 1000, cluster.Describe());
+        }
+
+        // Id and both accounts on shard 0: the fast path, were the id not an event of a transaction in flight.
+        var reuse = cluster.Submit([LedgerFixture.NewTransfer(transfer.Id, a, a2, 1)]);
+        for (var steps = 0; !reuse.Done; steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 2000, cluster.Describe());
+        }
+
+        // Answered only now, so every leg of the first transfer is posted: a read of b after this answer sees it.
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var posted));
+        Assert.Equal((UInt128)6, posted.CreditsPosted);
+        Assert.Equal(CreateTransferResult.ExistsWithDifferentCreditAccountId, reuse.Results[0]);
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
+        Assert.Equal(CreateTransferResult.Created, first.Results[0]);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
     public void Concurrent_duplicates_create_the_transfer_once_and_the_loser_gets_exists()
     {
         var (cluster, a, b) = TwoShardsWithAccountsOnEach();

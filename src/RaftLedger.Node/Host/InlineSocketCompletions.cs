@@ -5,11 +5,13 @@ namespace RaftLedger.Node.Host;
 /// to the thread pool. The runtime reads <see cref="Variable"/> once, when the process opens its first socket; there is
 /// no runtimeconfig or AppContext switch for it. A node sets it for itself at start (<see cref="ApplyToThisProcess"/>),
 /// unless the operator set it, so a bare <c>raftledger node</c> gets it as well as the nodes the CLI starts.
-/// <para>Why a node may: no code of ours runs on an epoll thread. Kestrel starts every HTTP/2 request (the peer streams,
-/// the gRPC client API) on the thread pool, and the request pipes of HTTP/2 streams and the HTTP client's response
-/// streams complete their readers on the thread pool; the scheduler's inbox, the peer queues and the request
-/// completions never run continuations synchronously. So fsyncs and RocksDB calls stay on the scheduler's thread and
-/// the thread pool; the epoll threads run socket reads and writes and HTTP/2 framing (docs/ARCHITECTURE.md, "Host, placement and transport").</para>
+/// <para>Why a node may: nothing that blocks runs on an epoll thread. Kestrel starts every HTTP/2 request (the peer
+/// streams, the gRPC client API) on the thread pool, and the request pipes of HTTP/2 streams and the HTTP client's
+/// response streams complete their readers on the thread pool; the scheduler's inbox, the peer queues and the request
+/// completions never continue a waiter on a socket thread. What does run there: socket reads and writes, HTTP/2 framing,
+/// a REST request's synchronous part (parsing, queueing to the scheduler) and a peer pump whose write completed late
+/// (it serialises and writes its next batch). So fsyncs and RocksDB calls stay on the scheduler's thread and the thread
+/// pool (docs/ARCHITECTURE.md, "Host, placement and transport").</para>
 /// </summary>
 public static class InlineSocketCompletions
 {

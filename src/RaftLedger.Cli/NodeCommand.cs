@@ -67,6 +67,8 @@ public static class NodeCommand
                 return 2;
             }
 
+            // Before the node opens its first socket: the runtime reads the setting only then.
+            Node.Host.InlineSocketCompletions.ApplyToThisProcess();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
                 System.Runtime.InteropServices.PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });

@@ -15,7 +15,7 @@ public static class NodeRunner
         ArgumentNullException.ThrowIfNull(options);
         var logger = logging?.CreateLogger("RaftLedger.Node");
         var timeline = logger is null ? null : new StartupTimeline(logger, options.Time);
-        timeline?.Mark("runtime up, node starting");
+        timeline?.Mark("runtime up, node starting", InlineSocketCompletions.Enabled ? "socket completions inline" : "socket completions on the thread pool");
         await using var node = await NodeHost.StartAsync(options, logger, stop, timeline).ConfigureAwait(false);
         ApiServer? server = null;
         try

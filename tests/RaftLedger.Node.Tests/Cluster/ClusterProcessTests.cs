@@ -55,6 +55,13 @@ public sealed class ClusterProcessTests
         await CheckErrorsAsync(harness, http);
         await CheckClusterAndOpsEndpointsAsync(harness, http);
         await CheckGrpcAsync(harness, accounts);
+
+        // `raftledger node` turns inline socket completions on for itself when the environment does not set them.
+        foreach (var (id, _) in harness.Nodes)
+        {
+            var log = await File.ReadAllTextAsync(Path.Combine(harness.Cluster.Options.DataRoot, $"n{id}.log"), Cancel);
+            Assert.Contains("socket completions inline", log, StringComparison.Ordinal);
+        }
     }
 
     private static async Task CheckHistoryAndCrossShardAsync(ClusterHarness harness, HttpClient http, DemoAccounts accounts)

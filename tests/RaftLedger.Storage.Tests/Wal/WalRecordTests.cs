@@ -46,6 +46,23 @@ public class WalRecordTests
     }
 
     [Fact]
+    public void A_record_is_valid_only_for_the_segment_it_was_sealed_for()
+    {
+        // Recycled segment files keep their old records: under the new sequence they must fail, every time.
+        var payload = WalTestData.Payload(1, 1, 1, 40);
+        var random = new Random(77);
+        for (var trial = 0; trial < 2000; trial++)
+        {
+            var sealedFor = (ulong)random.NextInt64(1, uint.MaxValue);
+            var readAs = trial % 2 == 0 ? sealedFor + 1 : (ulong)random.NextInt64(1, uint.MaxValue);
+            var record = new byte[WalRecord.StoredBytes(payload.Length)];
+            WalRecord.Write(record, sealedFor, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), payload);
+            Assert.True(WalRecord.TryRead(record, sealedFor, 4096, out _, out _));
+            Assert.Equal(readAs == sealedFor, WalRecord.TryRead(record, readAs, 4096, out _, out _));
+        }
+    }
+
+    [Fact]
     public void A_record_cut_short_at_any_byte_is_rejected()
     {
         var payload = WalTestData.Payload(1, 1, 1, 40);

@@ -361,8 +361,8 @@ public sealed partial class WriteAheadLog
 
     private void Roll()
     {
-        // Normally the compaction after the previous roll started the spare; a roll before that compaction ran
-        // (possible only with the smallest segments) makes it now and waits.
+        // The compaction after the previous roll started the spare: a fresh segment holds at least two flushes
+        // (WalOptions.Validate) and an inline append waits while compaction is due. Should none exist, make it now.
         var next = (_spare ?? StartSpare()).GetAwaiter().GetResult();
         lock (_segmentsLock)
         {

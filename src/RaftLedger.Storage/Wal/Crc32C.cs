@@ -13,6 +13,12 @@ public static class Crc32C
     /// <summary>CRC-32C of <paramref name="data"/> (standard initial value and final inversion).</summary>
     public static uint Compute(ReadOnlySpan<byte> data) => ~Append(uint.MaxValue, data);
 
+    /// <summary>
+    /// CRC-32C of the 8 little-endian bytes of <paramref name="prefix"/> followed by <paramref name="data"/>, without
+    /// copying them together: the WAL seals each record with its segment's sequence this way.
+    /// </summary>
+    public static uint Compute(ulong prefix, ReadOnlySpan<byte> data) => ~Append(BitOperations.Crc32C(uint.MaxValue, prefix), data);
+
     private static uint Append(uint crc, ReadOnlySpan<byte> data)
     {
         while (data.Length >= 8)

@@ -13,20 +13,33 @@ public static partial class WalFiles
 {
     private const string SegmentPrefix = "wal-";
     private const string SegmentSuffix = ".log";
+    private const string FreeSuffix = ".free";
     private const int ZeroChunkBytes = 1024 * 1024;
 
     /// <summary>File name of segment <paramref name="sequence"/>; sorts by sequence.</summary>
     public static string SegmentName(ulong sequence) =>
         string.Create(CultureInfo.InvariantCulture, $"{SegmentPrefix}{sequence:D16}{SegmentSuffix}");
 
+    /// <summary>
+    /// File name of a compacted segment <paramref name="sequence"/> kept to be recycled; recovery does not read it,
+    /// and it is only ever renamed to a segment of a higher sequence.
+    /// </summary>
+    public static string FreeName(ulong sequence) =>
+        string.Create(CultureInfo.InvariantCulture, $"{SegmentPrefix}{sequence:D16}{FreeSuffix}");
+
     /// <summary>The segment files in <paramref name="directory"/>, oldest first.</summary>
-    public static List<(ulong Sequence, string Path)> ListSegments(string directory)
+    public static List<(ulong Sequence, string Path)> ListSegments(string directory) => List(directory, SegmentSuffix);
+
+    /// <summary>The free (compacted, kept for reuse) segment files in <paramref name="directory"/>, oldest first.</summary>
+    public static List<(ulong Sequence, string Path)> ListFree(string directory) => List(directory, FreeSuffix);
+
+    private static List<(ulong Sequence, string Path)> List(string directory, string suffix)
     {
         var found = new List<(ulong, string)>();
-        foreach (var path in Directory.EnumerateFiles(directory, SegmentPrefix + "*" + SegmentSuffix))
+        foreach (var path in Directory.EnumerateFiles(directory, SegmentPrefix + "*" + suffix))
         {
             var name = Path.GetFileName(path);
-            var digits = name[SegmentPrefix.Length..^SegmentSuffix.Length];
+            var digits = name[SegmentPrefix.Length..^suffix.Length];
             if (ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
             {
                 found.Add((sequence, path));
@@ -62,6 +75,16 @@ public static partial class WalFiles
         // The rename makes a half-written file impossible to mistake for a segment after a crash.
         File.Move(temporary, path, overwrite: true);
         SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>
+    /// Renames <paramref name="from"/> to <paramref name="to"/> (which must not exist) and makes the directory entry
+    /// durable before returning, so that no later write depends on a rename a crash could undo.
+    /// </summary>
+    public static void RenameDurably(string from, string to)
+    {
+        File.Move(from, to, overwrite: false);
+        SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(to))!);
     }
 
     /// <summary>Writes zeros over [from, to) and syncs: used to erase a torn tail.</summary>

@@ -29,6 +29,12 @@ public enum WalRecordKind : byte
 /// The flush sequence number increases by one per fdatasync; recovery uses it to tell a torn tail
 /// (nothing from a later flush exists) from lost or corrupt data (a later flush exists after the damage).
 /// Flags mark the last record of one append (appends are atomic) and of one flush.
+/// <para>
+/// The CRC also covers the sequence number of the segment the record is written to (as 8 little-endian bytes
+/// before byte 4; they are not stored). Segment files are recycled under a higher sequence, so the records of a
+/// file's earlier life fail the check and end a scan as zeros would. For two sequences below 2^32 the difference
+/// is a burst of at most 32 bits, which CRC-32C always detects: a stale record can never pass, not just rarely.
+/// </para>
 /// </summary>
 public static class WalRecord
 {
@@ -60,8 +66,11 @@ public static class WalRecord
     public static int SnapshotPayloadBytes(ConfState conf) =>
         1 + (4 * 4) + (8 * (conf.Voters.Count + conf.Learners.Count + conf.VotersOutgoing.Count + conf.LearnersNext.Count));
 
-    /// <summary>Writes a record into <paramref name="into"/> (which must hold <see cref="StoredBytes"/>) and returns its stored size.</summary>
-    public static int Write(Span<byte> into, in WalRecordHeader header, ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// Writes a record for segment <paramref name="segmentSequence"/> into <paramref name="into"/> (which must hold
+    /// <see cref="StoredBytes"/>) and returns its stored size.
+    /// </summary>
+    public static int Write(Span<byte> into, ulong segmentSequence, in WalRecordHeader header, ReadOnlySpan<byte> payload)
     {
         var length = HeaderBytes + payload.Length;
         var stored = Align(length);
@@ -79,26 +88,27 @@ public static class WalRecord
         BinaryPrimitives.WriteUInt64LittleEndian(into[40..], header.Index);
         payload.CopyTo(into[HeaderBytes..]);
         into[length..stored].Clear();
-        Seal(into[..length]);
+        Seal(into[..length], segmentSequence);
         return stored;
     }
 
-    /// <summary>Adds flags to a written record and recomputes its CRC.</summary>
-    public static void AddFlags(Span<byte> record, byte flags)
+    /// <summary>Adds flags to a record written for segment <paramref name="segmentSequence"/> and recomputes its CRC.</summary>
+    public static void AddFlags(Span<byte> record, ulong segmentSequence, byte flags)
     {
         var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(record[4..]);
         record[11] |= flags;
-        Seal(record[..length]);
+        Seal(record[..length], segmentSequence);
     }
 
-    private static void Seal(Span<byte> record) =>
-        BinaryPrimitives.WriteUInt32LittleEndian(record, Crc32C.Compute(record[4..]));
+    private static void Seal(Span<byte> record, ulong segmentSequence) =>
+        BinaryPrimitives.WriteUInt32LittleEndian(record, Crc32C.Compute(segmentSequence, record[4..]));
 
     /// <summary>
-    /// Parses the record at the start of <paramref name="data"/>. Returns false for anything that is not a
-    /// whole, checksummed record no longer than <paramref name="recordBytesMax"/> (zeros, garbage, a torn write).
+    /// Parses the record at the start of <paramref name="data"/>, read from segment <paramref name="segmentSequence"/>.
+    /// Returns false for anything that is not a whole record no longer than <paramref name="recordBytesMax"/> and
+    /// checksummed for this segment (zeros, garbage, a torn write, a record of the file's earlier life).
     /// </summary>
-    public static bool TryRead(ReadOnlySpan<byte> data, int recordBytesMax, out WalRecordHeader header, out int length)
+    public static bool TryRead(ReadOnlySpan<byte> data, ulong segmentSequence, int recordBytesMax, out WalRecordHeader header, out int length)
     {
         header = default;
         length = 0;
@@ -116,7 +126,7 @@ public static class WalRecord
         }
 
         length = (int)declared;
-        if (Crc32C.Compute(data[4..length]) != BinaryPrimitives.ReadUInt32LittleEndian(data))
+        if (Crc32C.Compute(segmentSequence, data[4..length]) != BinaryPrimitives.ReadUInt32LittleEndian(data))
         {
             length = 0;
             return false;

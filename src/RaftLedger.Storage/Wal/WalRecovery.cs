@@ -4,15 +4,21 @@ using RaftLedger.Raft;
 
 namespace RaftLedger.Storage.Wal;
 
-/// <summary>What recovery found: the segments to keep and where writing resumes.</summary>
-internal sealed record WalRecoveryResult(List<WalSegment> Segments, ulong NextFlushSequence, long TailEndBytes, bool TailAppendable);
+/// <summary>
+/// What recovery found: the segments to keep, where writing resumes, and the one file kept to be recycled as the next
+/// segment (a free segment or an empty trailing one), if any.
+/// </summary>
+internal sealed record WalRecoveryResult(
+    List<WalSegment> Segments, ulong NextFlushSequence, long TailEndBytes, bool TailAppendable, (ulong Sequence, string Path)? Free);
 
 /// <summary>
 /// Rebuilds every group's state from the segments, oldest first. Appends are atomic (an append whose
 /// last record is missing is discarded) and flush sequence numbers must run without gaps. Where the
 /// valid records stop, we look at everything after that point: a record from a later flush than the
 /// damaged one means synced data was lost (refuse to start); otherwise it is a torn, never-acknowledged
-/// tail, which is zeroed and logged.
+/// tail, which is zeroed and logged. Bytes after the last valid record that form no record valid for this
+/// segment (zeros, a torn partial record, or the records of a recycled file's earlier life, whose checksum covers
+/// another segment sequence) are not damage: they can never pass the check, so writing may continue over them.
 /// </summary>
 internal sealed class WalRecovery
 {
@@ -56,10 +62,11 @@ internal sealed class WalRecovery
             throw;
         }
 
-        DropTrailingEmpty(segments, ends, files);
+        var dropped = DropTrailingEmpty(segments, ends, files);
+        var free = KeepOneFree(dropped);
         // Writing resumes in the last segment only after a clean end: a new flush must follow a finished one.
         var appendable = !torn && _lastEndsFlush && segments.Count > 0;
-        return new WalRecoveryResult(segments, (_lastFlush ?? 0) + 1, segments.Count > 0 ? ends[^1] : 0, appendable);
+        return new WalRecoveryResult(segments, (_lastFlush ?? 0) + 1, segments.Count > 0 ? ends[^1] : 0, appendable, free);
     }
 
     private bool ScanAll(List<(ulong Sequence, string Path)> files, List<WalSegment> segments, List<long> ends)
@@ -105,7 +112,7 @@ internal sealed class WalRecovery
     private (long EndOfData, bool Damaged) ScanSegment(WalSegment segment, ReadOnlySpan<byte> data)
     {
         var position = 0;
-        while (WalRecord.TryRead(data[position..], _options.RecordBytesMax, out var header, out var length))
+        while (WalRecord.TryRead(data[position..], segment.Sequence, _options.RecordBytesMax, out var header, out var length))
         {
             CheckChain(segment, position, header);
             if (_append.Count == 0)
@@ -124,8 +131,11 @@ internal sealed class WalRecovery
             }
         }
 
-        CheckNothingSyncedAfter(segment, data, position);
-        var damaged = _append.Count > 0 || data[position..].IndexOfAnyExcept((byte)0) >= 0;
+        var after = ScanForRecords(data, segment.Sequence, position + WalRecord.AlignmentBytes);
+        CheckNothingSyncedAfter(segment, position, after);
+        // A valid record after the end (a torn flush's sectors written out of order) must be zeroed, or writing
+        // resumed here with the same flush number could end right before it and take it as its own.
+        var damaged = _append.Count > 0 || after.Found;
         return (position, damaged);
     }
 
@@ -147,9 +157,9 @@ internal sealed class WalRecovery
         }
     }
 
-    private void CheckNothingSyncedAfter(WalSegment segment, ReadOnlySpan<byte> data, int endOfData)
+    private void CheckNothingSyncedAfter(WalSegment segment, int endOfData, (bool Found, long Offset, ulong MinFlush, ulong MaxFlush) after)
     {
-        var (found, offset, minFlush, maxFlush) = ScanForRecords(data, endOfData + WalRecord.AlignmentBytes);
+        var (found, offset, minFlush, maxFlush) = after;
         if (!found)
         {
             return;
@@ -166,7 +176,7 @@ internal sealed class WalRecovery
         }
     }
 
-    private (bool Found, long Offset, ulong MinFlush, ulong MaxFlush) ScanForRecords(ReadOnlySpan<byte> data, int from)
+    private (bool Found, long Offset, ulong MinFlush, ulong MaxFlush) ScanForRecords(ReadOnlySpan<byte> data, ulong segmentSequence, int from)
     {
         var found = false;
         long first = 0;
@@ -174,7 +184,7 @@ internal sealed class WalRecovery
         for (var at = from; at <= data.Length - WalRecord.HeaderBytes; at += WalRecord.AlignmentBytes)
         {
             if (BinaryPrimitives.ReadUInt16LittleEndian(data[(at + 8)..]) != WalRecord.Magic ||
-                !WalRecord.TryRead(data[at..], _options.RecordBytesMax, out var header, out _))
+                !WalRecord.TryRead(data[at..], segmentSequence, _options.RecordBytesMax, out var header, out _))
             {
                 continue;
             }
@@ -194,7 +204,7 @@ internal sealed class WalRecovery
         {
             using var handle = WalFiles.OpenSegment(files[i].Path);
             var segment = new WalSegment(files[i].Sequence, files[i].Path, handle, new FileInfo(files[i].Path).Length);
-            var (found, offset, _, maxFlush) = ScanForRecords(Load(segment), 0);
+            var (found, offset, _, maxFlush) = ScanForRecords(Load(segment), segment.Sequence, 0);
             if (found)
             {
                 throw new WalCorruptionException(damaged.Path, damagedOffset,
@@ -219,27 +229,63 @@ internal sealed class WalRecovery
         return from;
     }
 
-    private static void DropTrailingEmpty(List<WalSegment> segments, List<long> ends, List<(ulong Sequence, string Path)> files)
+    private static List<(ulong Sequence, string Path)> DropTrailingEmpty(List<WalSegment> segments, List<long> ends, List<(ulong Sequence, string Path)> files)
     {
-        // Segments after the last one read (a torn tail stops the scan) and an empty last segment (a spare
-        // created before the crash, or one whose only append was torn) are removed; writing starts afresh.
-        for (var i = segments.Count; i < files.Count; i++)
-        {
-            File.Delete(files[i].Path);
-        }
-
+        // Segments after the last one read (a torn tail stops the scan; they hold no valid record) and an empty
+        // last segment (a spare made before the crash, or one whose only append was torn) leave the log;
+        // writing starts afresh. The caller recycles or deletes them.
+        var dropped = files.GetRange(segments.Count, files.Count - segments.Count);
         while (segments.Count > 0 && segments[^1].Groups.Count == 0)
         {
             segments[^1].Dispose();
-            File.Delete(segments[^1].Path);
+            dropped.Add((segments[^1].Sequence, segments[^1].Path));
             segments.RemoveAt(segments.Count - 1);
             ends.RemoveAt(ends.Count - 1);
         }
 
-        if (files.Count > 0)
+        return dropped;
+    }
+
+    /// <summary>
+    /// Of the dropped segments and the free files, keeps the one of the highest sequence (renamed to its free name)
+    /// to be recycled, and deletes the rest; a file of another size than <see cref="WalOptions.SegmentBytes"/> is
+    /// deleted too. The next segment's sequence is above every kept name, so no old record can pass its check.
+    /// </summary>
+    private (ulong Sequence, string Path)? KeepOneFree(List<(ulong Sequence, string Path)> dropped)
+    {
+        var candidates = WalFiles.ListFree(_options.Directory);
+        candidates.AddRange(dropped);
+        candidates.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
+        (ulong Sequence, string Path)? kept = null;
+        for (var i = candidates.Count - 1; i >= 0; i--)
         {
-            WalFiles.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(files[0].Path))!);
+            var (sequence, path) = candidates[i];
+            if (kept is { } already && already.Path == path)
+            {
+                continue; // A dropped segment whose free name was also on disk: the rename above replaced it.
+            }
+
+            if (kept is null && new FileInfo(path).Length == _options.SegmentBytes)
+            {
+                var free = Path.Combine(_options.Directory, WalFiles.FreeName(sequence));
+                if (path != free)
+                {
+                    File.Move(path, free, overwrite: true);
+                }
+
+                kept = (sequence, free);
+                continue;
+            }
+
+            File.Delete(path);
         }
+
+        if (candidates.Count > 0)
+        {
+            WalFiles.SyncDirectory(_options.Directory);
+        }
+
+        return kept;
     }
 
     private static RecoveredRecord Decode(WalSegment segment, int position, WalRecordHeader header, ReadOnlySpan<byte> record)

@@ -126,7 +126,7 @@ public sealed partial class WriteAheadLog
             oldest.Groups.RemoveWhere(id => !_groups[id].IsLiveIn(oldest.Sequence));
             if (oldest.Groups.Count == 0)
             {
-                DeleteSegment(oldest);
+                RetireSegment(oldest);
                 continue;
             }
 
@@ -143,6 +143,7 @@ public sealed partial class WriteAheadLog
         }
 
         Volatile.Write(ref _groupsNeedingSnapshot, [.. needingSnapshot]);
+        _spare ??= StartSpare();
     }
 
     // A group pinning the oldest segment is copied forward if its whole live log is small (an idle or
@@ -175,7 +176,12 @@ public sealed partial class WriteAheadLog
         }
     }
 
-    private void DeleteSegment(WalSegment segment)
+    /// <summary>
+    /// Takes a segment no group needs out of the log. The first one is kept under its free name to be recycled as a
+    /// later segment (no zero-filling, and its blocks are already allocated, so fdatasync writes no metadata);
+    /// while one is kept, more are deleted, so at most one file beyond the log and its spare stays on disk.
+    /// </summary>
+    private void RetireSegment(WalSegment segment)
     {
         lock (_segmentsLock)
         {
@@ -183,6 +189,15 @@ public sealed partial class WriteAheadLog
         }
 
         segment.Dispose();
+        if (_free is null && segment.CapacityBytes == _options.SegmentBytes)
+        {
+            var free = Path.Combine(_options.Directory, WalFiles.FreeName(segment.Sequence));
+            WalFiles.RenameDurably(segment.Path, free);
+            _free = (segment.Sequence, free);
+            _options.Log($"WAL compaction: no group needs the records of {segment.Path}; kept as {free} to be recycled.");
+            return;
+        }
+
         File.Delete(segment.Path);
         WalFiles.SyncDirectory(_options.Directory);
         _options.Log($"WAL compaction: deleted {segment.Path}; no group needs its records.");

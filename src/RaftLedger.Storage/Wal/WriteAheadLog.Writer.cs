@@ -189,7 +189,7 @@ public sealed partial class WriteAheadLog
 
         if (lastRecord >= 0)
         {
-            WalRecord.AddFlags(_flushBuffer.AsSpan(lastRecord), WalRecord.FlagEndOfFlush);
+            WalRecord.AddFlags(_flushBuffer.AsSpan(lastRecord), _active.Sequence, WalRecord.FlagEndOfFlush);
         }
 
         Invariant.Check(used <= _options.FlushBytesMax);
@@ -204,7 +204,7 @@ public sealed partial class WriteAheadLog
         var used = inline.Rejection is null ? Encode(inline, 0, ref lastRecord) : 0;
         if (lastRecord >= 0)
         {
-            WalRecord.AddFlags(_flushBuffer.AsSpan(lastRecord), WalRecord.FlagEndOfFlush);
+            WalRecord.AddFlags(_flushBuffer.AsSpan(lastRecord), _active.Sequence, WalRecord.FlagEndOfFlush);
         }
 
         return used;
@@ -244,7 +244,7 @@ public sealed partial class WriteAheadLog
                 var entry = write.Entries[i];
                 var header = new WalRecordHeader(WalRecordKind.Entry, 0, entry.Type, _nextFlushSequence, write.GroupId, entry.Term, entry.Index);
                 lastOfAppend = used;
-                var stored = WalRecord.Write(_flushBuffer.AsSpan(used), header, entry.Data.Span);
+                var stored = WalRecord.Write(_flushBuffer.AsSpan(used), _active.Sequence, header, entry.Data.Span);
                 _flushLocations.Add(new EntryLocation(entry.Term, _active.Sequence, checked((int)(_writePosition + used)), WalRecord.HeaderBytes + entry.Data.Length));
                 used += stored;
             }
@@ -264,7 +264,7 @@ public sealed partial class WriteAheadLog
 
         if (lastOfAppend >= 0)
         {
-            WalRecord.AddFlags(_flushBuffer.AsSpan(lastOfAppend), WalRecord.FlagEndOfAppend);
+            WalRecord.AddFlags(_flushBuffer.AsSpan(lastOfAppend), _active.Sequence, WalRecord.FlagEndOfAppend);
             lastRecord = lastOfAppend;
         }
 
@@ -280,7 +280,7 @@ public sealed partial class WriteAheadLog
         {
             WalRecord.WriteConfState(payload, snapshot.ConfState);
             var header = new WalRecordHeader(WalRecordKind.Snapshot, 0, EntryType.Normal, _nextFlushSequence, groupId, snapshot.Term, snapshot.Index);
-            return WalRecord.Write(_flushBuffer.AsSpan(at), header, payload.AsSpan(0, payloadBytes));
+            return WalRecord.Write(_flushBuffer.AsSpan(at), _active.Sequence, header, payload.AsSpan(0, payloadBytes));
         }
         finally
         {
@@ -293,7 +293,7 @@ public sealed partial class WriteAheadLog
         Span<byte> payload = stackalloc byte[WalRecord.HardStatePayloadBytes];
         WalRecord.WriteHardState(payload, state);
         var header = new WalRecordHeader(WalRecordKind.HardState, 0, EntryType.Normal, _nextFlushSequence, groupId, state.Term, 0);
-        return WalRecord.Write(_flushBuffer.AsSpan(at), header, payload);
+        return WalRecord.Write(_flushBuffer.AsSpan(at), _active.Sequence, header, payload);
     }
 
     private void ApplyAndComplete()
@@ -361,7 +361,9 @@ public sealed partial class WriteAheadLog
 
     private void Roll()
     {
-        var next = _spare.GetAwaiter().GetResult();
+        // The compaction after the previous roll started the spare: a fresh segment holds at least two flushes
+        // (WalOptions.Validate) and an inline append waits while compaction is due. Should none exist, make it now.
+        var next = (_spare ?? StartSpare()).GetAwaiter().GetResult();
         lock (_segmentsLock)
         {
             _segments.Add(next.Sequence, next);
@@ -369,7 +371,8 @@ public sealed partial class WriteAheadLog
 
         _active = next;
         _writePosition = 0;
-        _spare = StartSpare(next.Sequence + 1);
+        // The next spare waits for the compaction this roll makes due: it may free the oldest segment to recycle.
+        _spare = null;
         _compactionDue = true;
     }
 

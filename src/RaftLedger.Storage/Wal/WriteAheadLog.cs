@@ -47,7 +47,8 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     private WalSegment _active;
     private long _writePosition; // Invariant: _writePosition <= _active.CapacityBytes, multiple of 8.
     private ulong _nextFlushSequence;
-    private Task<WalSegment> _spare;
+    private Task<WalSegment>? _spare; // Null from a roll until the compaction after it, which may free a file to recycle.
+    private (ulong Sequence, string Path)? _free; // A compacted segment kept to be recycled as the next spare.
     private bool _compactionDue = true;
     private int _lastFlushAppends; // Appends (not checkpoints) the last flush completed.
 
@@ -80,6 +81,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
         }
 
         _nextFlushSequence = recovered.NextFlushSequence;
+        _free = recovered.Free;
         var lastSequence = recovered.Segments.Count > 0 ? recovered.Segments[^1].Sequence : 0;
         if (recovered.TailAppendable && recovered.Segments[^1].CapacityBytes - recovered.TailEndBytes >= options.FlushBytesMax)
         {
@@ -88,11 +90,12 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
         }
         else
         {
-            _active = CreateSegment(lastSequence + 1);
+            var sequence = Math.Max(lastSequence, _free?.Sequence ?? 0) + 1;
+            _active = MakeSegment(sequence, TakeFree(sequence));
             _segments.Add(_active.Sequence, _active);
         }
 
-        _spare = StartSpare(_active.Sequence + 1);
+        _spare = StartSpare();
         _queue = Channel.CreateBounded<PendingAppend>(new BoundedChannelOptions(options.QueueLengthMax)
         {
             SingleReader = true,
@@ -104,13 +107,16 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
 
     /// <summary>
     /// Opens (creating if needed) the log in <see cref="WalOptions.Directory"/>, recovering every group.
-    /// Throws <see cref="WalCorruptionException"/> when synced data is damaged.
+    /// Throws <see cref="WalCorruptionException"/> when synced data is damaged, and <see cref="InvalidDataException"/>
+    /// when the folder holds a log of another on-disk layout (<see cref="WalFormat"/>).
     /// </summary>
     public static WriteAheadLog Open(WalOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Directory.CreateDirectory(options.Directory);
+        WalFormat.Check(options.Directory);
+        WalFormat.WriteIfMissing(options.Directory);
         return new WriteAheadLog(options);
     }
 
@@ -358,7 +364,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     /// <summary>Checks a record read back (CRC, kind, group, index, term) and returns its entry, a slice of <paramref name="record"/>.</summary>
     private Entry DecodeEntry(WalSegment segment, ReadOnlyMemory<byte> record, ulong groupId, ulong index, EntryLocation location)
     {
-        if (!WalRecord.TryRead(record.Span, _options.RecordBytesMax, out var header, out var length) || length != location.Length ||
+        if (!WalRecord.TryRead(record.Span, segment.Sequence, _options.RecordBytesMax, out var header, out var length) || length != location.Length ||
             header.Kind != WalRecordKind.Entry || header.GroupId != groupId || header.Index != index || header.Term != location.Term)
         {
             throw new WalCorruptionException(segment.Path, location.Offset,
@@ -368,15 +374,43 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
         return new Entry(header.Term, header.Index, header.EntryType, record.Slice(WalRecord.HeaderBytes, length - WalRecord.HeaderBytes));
     }
 
-    private WalSegment CreateSegment(ulong sequence)
+    /// <summary>
+    /// Makes segment <paramref name="sequence"/> from <paramref name="free"/> (renamed; its old records fail the
+    /// new sequence's check, so nothing needs erasing) or, without one, as a new zero-filled file.
+    /// </summary>
+    private WalSegment MakeSegment(ulong sequence, (ulong Sequence, string Path)? free)
     {
         var path = Path.Combine(_options.Directory, WalFiles.SegmentName(sequence));
-        WalFiles.CreateZeroFilled(path, _options.SegmentBytes);
+        if (free is { } reused)
+        {
+            WalFiles.RenameDurably(reused.Path, path);
+        }
+        else
+        {
+            WalFiles.CreateZeroFilled(path, _options.SegmentBytes);
+        }
+
         return new WalSegment(sequence, path, WalFiles.OpenSegment(path), _options.SegmentBytes);
     }
 
-    // The next segment is zero-filled in the background so that rolling does not stall appends.
-    private Task<WalSegment> StartSpare(ulong sequence) => Task.Run(() => CreateSegment(sequence));
+    /// <summary>Hands the free file, if any, to the one segment about to be made as <paramref name="sequence"/>.</summary>
+    private (ulong Sequence, string Path)? TakeFree(ulong sequence)
+    {
+        var free = _free;
+        _free = null;
+        // Invariant: a file is only renamed to a higher sequence, so every record in it was sealed with a lower one.
+        Invariant.Check(free is null || free.Value.Sequence < sequence);
+        return free;
+    }
+
+    // The next segment is made in the background (recycled or zero-filled) so that rolling does not stall appends.
+    // Its sequence is above the free file's too, which after a restart may be above the active segment's.
+    private Task<WalSegment> StartSpare()
+    {
+        var sequence = Math.Max(_active.Sequence, _free?.Sequence ?? 0) + 1;
+        var free = TakeFree(sequence);
+        return Task.Run(() => MakeSegment(sequence, free));
+    }
 
     /// <summary>Stops the writer after it has written everything queued, and closes the files.</summary>
     public void Dispose()
@@ -389,7 +423,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
 
         try
         {
-            _spare.GetAwaiter().GetResult().Dispose();
+            _spare?.GetAwaiter().GetResult().Dispose();
         }
         catch (IOException)
         {

@@ -21,10 +21,10 @@ public class WalRecordTests
         var buffer = new byte[WalRecord.StoredBytes(payload.Length)];
         var header = new WalRecordHeader(WalRecordKind.Entry, WalRecord.FlagEndOfAppend, EntryType.ConfChange, 99, 7, 3, 42);
 
-        var stored = WalRecord.Write(buffer, header, payload);
+        var stored = WalRecord.Write(buffer, 1, header, payload);
 
         Assert.Equal(0, stored % WalRecord.AlignmentBytes);
-        Assert.True(WalRecord.TryRead(buffer, 4096, out var read, out var length));
+        Assert.True(WalRecord.TryRead(buffer, 1, 4096, out var read, out var length));
         Assert.Equal(header, read);
         Assert.Equal(WalRecord.HeaderBytes + payload.Length, length);
         Assert.True(buffer.AsSpan(WalRecord.HeaderBytes, payload.Length).SequenceEqual(payload));
@@ -35,13 +35,30 @@ public class WalRecordTests
     {
         var payload = WalTestData.Payload(1, 1, 1, 20);
         var clean = new byte[WalRecord.StoredBytes(payload.Length)];
-        WalRecord.Write(clean, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), payload);
+        WalRecord.Write(clean, 1, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), payload);
         var length = WalRecord.HeaderBytes + payload.Length;
         for (var bit = 0; bit < length * 8; bit++)
         {
             var damaged = (byte[])clean.Clone();
             damaged[bit / 8] ^= (byte)(1 << (bit % 8));
-            Assert.False(WalRecord.TryRead(damaged, 4096, out _, out _), $"bit {bit} flip accepted");
+            Assert.False(WalRecord.TryRead(damaged, 1, 4096, out _, out _), $"bit {bit} flip accepted");
+        }
+    }
+
+    [Fact]
+    public void A_record_is_valid_only_for_the_segment_it_was_sealed_for()
+    {
+        // Recycled segment files keep their old records: under the new sequence they must fail, every time.
+        var payload = WalTestData.Payload(1, 1, 1, 40);
+        var random = new Random(77);
+        for (var trial = 0; trial < 2000; trial++)
+        {
+            var sealedFor = (ulong)random.NextInt64(1, uint.MaxValue);
+            var readAs = trial % 2 == 0 ? sealedFor + 1 : (ulong)random.NextInt64(1, uint.MaxValue);
+            var record = new byte[WalRecord.StoredBytes(payload.Length)];
+            WalRecord.Write(record, sealedFor, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), payload);
+            Assert.True(WalRecord.TryRead(record, sealedFor, 4096, out _, out _));
+            Assert.Equal(readAs == sealedFor, WalRecord.TryRead(record, readAs, 4096, out _, out _));
         }
     }
 
@@ -50,12 +67,12 @@ public class WalRecordTests
     {
         var payload = WalTestData.Payload(1, 1, 1, 40);
         var clean = new byte[WalRecord.StoredBytes(payload.Length)];
-        WalRecord.Write(clean, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), payload);
+        WalRecord.Write(clean, 1, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), payload);
         for (var cut = 0; cut < WalRecord.HeaderBytes + payload.Length; cut++)
         {
             var torn = (byte[])clean.Clone();
             torn.AsSpan(cut).Clear();
-            Assert.False(WalRecord.TryRead(torn, 4096, out _, out _), $"record torn at byte {cut} accepted");
+            Assert.False(WalRecord.TryRead(torn, 1, 4096, out _, out _), $"record torn at byte {cut} accepted");
         }
     }
 
@@ -63,9 +80,9 @@ public class WalRecordTests
     public void Adding_flags_keeps_the_record_valid()
     {
         var buffer = new byte[WalRecord.StoredBytes(0)];
-        WalRecord.Write(buffer, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), []);
-        WalRecord.AddFlags(buffer, WalRecord.FlagEndOfFlush);
-        Assert.True(WalRecord.TryRead(buffer, 4096, out var header, out _));
+        WalRecord.Write(buffer, 1, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), []);
+        WalRecord.AddFlags(buffer, 1, WalRecord.FlagEndOfFlush);
+        Assert.True(WalRecord.TryRead(buffer, 1, 4096, out var header, out _));
         Assert.True(header.EndsFlush);
         Assert.False(header.EndsAppend);
     }
@@ -75,9 +92,9 @@ public class WalRecordTests
     {
         var payload = new byte[200];
         var buffer = new byte[WalRecord.StoredBytes(payload.Length)];
-        WalRecord.Write(buffer, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), payload);
-        Assert.False(WalRecord.TryRead(buffer, WalRecord.HeaderBytes + 199, out _, out _));
-        Assert.True(WalRecord.TryRead(buffer, WalRecord.HeaderBytes + 200, out _, out _));
+        WalRecord.Write(buffer, 1, new WalRecordHeader(WalRecordKind.Entry, 0, EntryType.Normal, 1, 1, 1, 1), payload);
+        Assert.False(WalRecord.TryRead(buffer, 1, WalRecord.HeaderBytes + 199, out _, out _));
+        Assert.True(WalRecord.TryRead(buffer, 1, WalRecord.HeaderBytes + 200, out _, out _));
     }
 
     [Fact]

@@ -51,7 +51,7 @@ public class WalRecoveryTests
         using var source = new WalDirectory();
         var segment = await WriteAppends(source, 4);
         var image = await File.ReadAllBytesAsync(segment, TestContext.Current.CancellationToken);
-        var records = WalTestData.Records(image);
+        var records = WalTestData.Records(image, segment);
         var last = records[^1];
         Assert.Equal(WalRecordKind.HardState, last.Header.Kind);
         var random = new Random(1234);
@@ -95,7 +95,7 @@ public class WalRecoveryTests
         using var dir = new WalDirectory();
         var segment = await WriteAppends(dir, 3);
         var image = await File.ReadAllBytesAsync(segment, TestContext.Current.CancellationToken);
-        var last = WalTestData.Records(image)[^1];
+        var last = WalTestData.Records(image, segment)[^1];
         image.AsSpan(last.Offset + 5, 20).Fill(0xAB);
         await File.WriteAllBytesAsync(segment, image, TestContext.Current.CancellationToken);
 
@@ -115,7 +115,7 @@ public class WalRecoveryTests
         using var source = new WalDirectory();
         var segment = await WriteAppends(source, 6);
         var image = await File.ReadAllBytesAsync(segment, TestContext.Current.CancellationToken);
-        var records = WalTestData.Records(image);
+        var records = WalTestData.Records(image, segment);
         var random = new Random(99);
         for (var trial = 0; trial < 30; trial++)
         {
@@ -145,7 +145,7 @@ public class WalRecoveryTests
         using var dir = new WalDirectory();
         var segment = await WriteAppends(dir, 5);
         var image = await File.ReadAllBytesAsync(segment, TestContext.Current.CancellationToken);
-        var records = WalTestData.Records(image);
+        var records = WalTestData.Records(image, segment);
         // Zero the whole second append (records 4..7): later appends were synced after it.
         var from = records[4].Offset;
         var to = records[8].Offset;
@@ -182,7 +182,7 @@ public class WalRecoveryTests
 
         after = await File.ReadAllBytesAsync(segment, TestContext.Current.CancellationToken);
         // Only the last flush can be unsynced at a crash: earlier ones were synced before it was written.
-        var records = WalTestData.Records(after);
+        var records = WalTestData.Records(after, segment);
         var lastFlush = records[^1].Header.FlushSequence;
         var unsyncedFrom = records.First(r => r.Header.FlushSequence == lastFlush).Offset;
         var synced = (byte[])after.Clone();
@@ -236,7 +236,7 @@ public class WalRecoveryTests
 
         var first = dir.Segments()[0];
         var image = await File.ReadAllBytesAsync(first, TestContext.Current.CancellationToken);
-        var last = WalTestData.Records(image)[^1];
+        var last = WalTestData.Records(image, first)[^1];
         image[last.Offset + WalRecord.HeaderBytes] ^= 0x10;
         await File.WriteAllBytesAsync(first, image, TestContext.Current.CancellationToken);
 
@@ -253,7 +253,7 @@ public class WalRecoveryTests
         using var wal = WriteAheadLog.Open(dir.Options(groupCacheBytesMax: 0));
         await WalTestData.Append(wal, 1, 1, 5);
         var segment = dir.Segments()[0];
-        var records = WalTestData.Records(await File.ReadAllBytesAsync(segment, TestContext.Current.CancellationToken));
+        var records = WalTestData.Records(await File.ReadAllBytesAsync(segment, TestContext.Current.CancellationToken), segment);
         var third = records.First(r => r.Header.Kind == WalRecordKind.Entry && r.Header.Index == 3);
         using (var handle = File.OpenHandle(segment, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
         {

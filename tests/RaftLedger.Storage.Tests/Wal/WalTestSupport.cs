@@ -11,6 +11,8 @@ internal sealed class WalDirectory : IDisposable
     {
         Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "raftledger-wal-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path);
+        // Tests copy segment images into fresh directories: mark them as this build's layout, as Open would.
+        WalFormat.WriteIfMissing(Path);
     }
 
     public string Path { get; }
@@ -111,12 +113,13 @@ internal static class WalTestData
         }
     }
 
-    /// <summary>Start offsets and lengths of the readable records in a segment image.</summary>
-    public static List<(int Offset, int Length, WalRecordHeader Header)> Records(byte[] image)
+    /// <summary>Start offsets and lengths of the readable records in an image of the segment file <paramref name="segmentPath"/>.</summary>
+    public static List<(int Offset, int Length, WalRecordHeader Header)> Records(byte[] image, string segmentPath)
     {
+        var sequence = SequenceOf(segmentPath);
         var records = new List<(int, int, WalRecordHeader)>();
         var at = 0;
-        while (at < image.Length && WalRecord.TryRead(image.AsSpan(at), 1 << 20, out var header, out var length))
+        while (at < image.Length && WalRecord.TryRead(image.AsSpan(at), sequence, 1 << 20, out var header, out var length))
         {
             records.Add((at, length, header));
             at += WalRecord.Align(length);
@@ -124,6 +127,10 @@ internal static class WalTestData
 
         return records;
     }
+
+    /// <summary>The sequence in a segment (or free segment) file name, which every record's checksum covers.</summary>
+    public static ulong SequenceOf(string segmentPath) =>
+        ulong.Parse(System.IO.Path.GetFileNameWithoutExtension(segmentPath)["wal-".Length..], System.Globalization.CultureInfo.InvariantCulture);
 
     public static ulong FlushOf(byte[] image, int offset) => BinaryPrimitives.ReadUInt64LittleEndian(image.AsSpan(offset + 16));
 }

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using RaftLedger.Common;
-using RaftLedger.Node.Transport;
 using RaftLedger.Raft;
 
 namespace RaftLedger.Node.Host;
@@ -36,11 +35,7 @@ public sealed partial class MultiRaftHost
                     return;
                 }
 
-                using (HoldSends())
-                {
-                    TakeInputs();
-                }
-
+                TakeInputs();
                 await RunRoundAsync(stop).ConfigureAwait(false);
                 PublishViews();
             }
@@ -236,9 +231,12 @@ public sealed partial class MultiRaftHost
         // A leader whose term and vote did not change sends its appends first, so followers fsync while this node
         // does (thesis §10.2.1: the core counts the leader's own entries only after Advance, below).
         var sending = options.Time.GetTimestamp();
-        using (HoldSends())
+        foreach (var (replica, ready) in readies)
         {
-            SendMessagesBeforePersist();
+            if (ready.MessagesMaySendBeforePersist)
+            {
+                SendMessages(replica, ready.Messages);
+            }
         }
 
         // One durable write for every group's entries and hard state, before any message that depends on them.
@@ -250,17 +248,32 @@ public sealed partial class MultiRaftHost
         }
 
         var persisted = options.Time.GetTimestamp();
-        using (HoldSends())
+        foreach (var (replica, ready) in readies)
         {
-            SendMessagesAfterPersist(metaReady);
+            if (!ready.MessagesMaySendBeforePersist)
+            {
+                SendMessages(replica, ready.Messages);
+            }
         }
 
-        var applying = options.Time.GetTimestamp();
-        int applied;
-        long appliedBytes;
-        using (HoldSends())
+        if (metaReady is not null)
         {
-            (applied, appliedBytes) = ApplyReadies();
+            SendMetaMessages(metaReady); // Not coalesced with the shards' heartbeats: one small group, sent as is.
+        }
+
+        Invariant.Check(sender is not null);
+        heartbeats.Flush(sender);
+
+        var applied = 0;
+        long appliedBytes = 0;
+        var applying = options.Time.GetTimestamp();
+        foreach (var (replica, ready) in readies)
+        {
+            replica.Apply(ready.CommittedEntries);
+            applied += ready.CommittedEntries.Count;
+            appliedBytes += CommittedBytes(ready);
+            replica.OnReadStates(ready.ReadStates);
+            replica.Raft.Advance(ready);
         }
 
         if (appliedBytes >= HostOptions.ApplyBytesPerRoundMin / 4)
@@ -280,71 +293,6 @@ public sealed partial class MultiRaftHost
         {
             MarkStartupPhases(slow);
         }
-    }
-
-    private void SendMessagesBeforePersist()
-    {
-        foreach (var (replica, ready) in readies)
-        {
-            if (ready.MessagesMaySendBeforePersist)
-            {
-                SendMessages(replica, ready.Messages);
-            }
-        }
-    }
-
-    private void SendMessagesAfterPersist(Ready? metaReady)
-    {
-        foreach (var (replica, ready) in readies)
-        {
-            if (!ready.MessagesMaySendBeforePersist)
-            {
-                SendMessages(replica, ready.Messages);
-            }
-        }
-
-        if (metaReady is not null)
-        {
-            SendMetaMessages(metaReady); // Not coalesced with the shards' heartbeats: one small group, sent as is.
-        }
-
-        heartbeats.Flush(sender!);
-    }
-
-    /// <summary>Applies the round's committed entries and advances the cores; returns the entries and bytes applied.</summary>
-    private (int Applied, long AppliedBytes) ApplyReadies()
-    {
-        var applied = 0;
-        long appliedBytes = 0;
-        foreach (var (replica, ready) in readies)
-        {
-            replica.Apply(ready.CommittedEntries);
-            applied += ready.CommittedEntries.Count;
-            appliedBytes += CommittedBytes(ready);
-            replica.OnReadStates(ready.ReadStates);
-            replica.Raft.Advance(ready);
-        }
-
-        return (applied, appliedBytes);
-    }
-
-    /// <summary>
-    /// Holds this thread's sends (<see cref="IRaftMessageSender.HoldSends"/>) until the returned hold is disposed: what a
-    /// phase sends to a peer then goes out as one batch at its end, written by this thread when the peer's stream is
-    /// idle, instead of a thread-pool hop per message. Each send phase releases before the next step (the fsync, the
-    /// apply), so nothing waits behind it.
-    /// </summary>
-    private SendHold HoldSends()
-    {
-        Invariant.Check(sender is not null);
-        sender.HoldSends();
-        return new SendHold(sender);
-    }
-
-    /// <summary>Releases the held sends when disposed (a struct: a hold per phase allocates nothing).</summary>
-    private readonly struct SendHold(IRaftMessageSender sender) : IDisposable
-    {
-        public void Dispose() => sender.ReleaseSends();
     }
 
     /// <summary>The round's apply budget in bytes: what the measured rate applies in the target time, within the limits.</summary>

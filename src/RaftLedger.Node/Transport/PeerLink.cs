@@ -10,29 +10,17 @@ namespace RaftLedger.Node.Transport;
 /// The outbound side of the connection to one remote node: a bounded queue of Raft messages for every
 /// group, drained into batches onto whichever stream is currently attached. Messages that do not fit
 /// the queue are dropped and counted: Raft retransmits, and an unbounded queue to a dead peer would not end.
-/// <para>A batch is handed to the pump on the thread that queues it (the channel runs the waiting pump's continuation
-/// synchronously): the scheduler writes its round's batch onto the stream itself instead of waking a thread-pool
-/// thread for it. While the pump's previous write is still in flight, new batches wait in the queue and that write's
-/// continuation takes them. Messages queued while the sender holds its sends (<see cref="PeerTransport.HoldSends"/>)
-/// collect in one batch that is queued when it releases them, so a round's messages for this peer share one write.</para>
 /// </summary>
 internal sealed class PeerLink
 {
-    private readonly Channel<QueuedBatch> queue = Channel.CreateUnbounded<QueuedBatch>(
-        new UnboundedChannelOptions { AllowSynchronousContinuations = true });
+    private readonly Channel<PeerMessage> queue = Channel.CreateBounded<PeerMessage>(
+        new BoundedChannelOptions(TransportOptions.QueueMessagesMax) { FullMode = BoundedChannelFullMode.Wait });
 
     // Invariant: 0 <= queuedBytes <= QueueBytesMax (+ one message while a writer races a reader).
     private long queuedBytes;
-
-    // Invariant: 0 <= queuedMessages <= QueueMessagesMax (+ one message while a writer races a reader). Counts held ones.
-    private long queuedMessages;
     private long droppedMessages;
     private long sentBatches;
     private int attachedStreams;
-
-    // Messages of the holding thread not yet queued (only that thread touches them; see PeerTransport.HoldSends).
-    private PeerBatch? held;
-    private long heldBytes;
 
     // 1 once the peer was reported down and no stream has been attached since (one report per outage).
     private int reportedDown;
@@ -65,19 +53,20 @@ internal sealed class PeerLink
 
         while (queue.Reader.TryRead(out var stale))
         {
-            Drop(stale);
+            Interlocked.Add(ref queuedBytes, -stale.Raft.Length);
+            Interlocked.Increment(ref droppedMessages);
         }
 
         return true;
     }
 
+
     /// <summary>
     /// Queues one message; false (and counted as dropped) when it is too large, the queue is full or the peer is down. A
     /// <paramref name="fromShard"/> of 0 or more marks a cross-shard protocol message from that shard's leader;
-    /// <paramref name="heartbeats"/> marks a heartbeat bundle. With <paramref name="hold"/> (only from the thread that
-    /// holds its sends) the message waits in the held batch until <see cref="ReleaseHeld"/>.
+    /// <paramref name="heartbeats"/> marks a heartbeat bundle.
     /// </summary>
-    public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft, int fromShard = -1, bool heartbeats = false, bool hold = false)
+    public bool TryEnqueue(ulong groupId, ReadOnlyMemory<byte> raft, int fromShard = -1, bool heartbeats = false)
     {
         if (Volatile.Read(ref reportedDown) != 0)
         {
@@ -97,14 +86,6 @@ internal sealed class PeerLink
             return false;
         }
 
-        if (Interlocked.Increment(ref queuedMessages) > TransportOptions.QueueMessagesMax)
-        {
-            Interlocked.Decrement(ref queuedMessages);
-            Interlocked.Add(ref queuedBytes, -raft.Length);
-            Interlocked.Increment(ref droppedMessages);
-            return false;
-        }
-
         var message = new PeerMessage { GroupId = groupId, Raft = UnsafeByteOperations.UnsafeWrap(raft), Heartbeats = heartbeats };
         if (fromShard >= 0)
         {
@@ -112,52 +93,14 @@ internal sealed class PeerLink
             message.FromShard = (uint)fromShard;
         }
 
-        if (!hold)
+        if (!queue.Writer.TryWrite(message))
         {
-            Queue(new QueuedBatch(new PeerBatch { Messages = { message } }, raft.Length));
-            return true;
+            Interlocked.Add(ref queuedBytes, -raft.Length);
+            Interlocked.Increment(ref droppedMessages);
+            return false;
         }
 
-        if (held is not null && heldBytes + raft.Length > TransportOptions.BatchBytesMax)
-        {
-            ReleaseHeld();
-        }
-
-        held ??= new PeerBatch();
-        held.Messages.Add(message);
-        heldBytes += raft.Length;
         return true;
-    }
-
-    /// <summary>Queues the held batch, if any (from the holding thread). A waiting pump writes it before this returns.</summary>
-    public void ReleaseHeld()
-    {
-        if (held is null)
-        {
-            return;
-        }
-
-        var batch = new QueuedBatch(held, heldBytes);
-        held = null;
-        heldBytes = 0;
-        Queue(batch);
-    }
-
-    private void Queue(QueuedBatch batch)
-    {
-        Invariant.Check(batch.Bytes <= TransportOptions.BatchBytesMax);
-        // A batch held while the peer was reported down would reach a restarted process stale: drop it as TryMarkDown does.
-        if (Volatile.Read(ref reportedDown) != 0 || !queue.Writer.TryWrite(batch))
-        {
-            Drop(batch);
-        }
-    }
-
-    private void Drop(QueuedBatch batch)
-    {
-        Interlocked.Add(ref queuedBytes, -batch.Bytes);
-        Interlocked.Add(ref queuedMessages, -batch.Batch.Messages.Count);
-        Interlocked.Add(ref droppedMessages, batch.Batch.Messages.Count);
     }
 
     /// <summary>
@@ -190,35 +133,24 @@ internal sealed class PeerLink
         }
     }
 
-    /// <summary>The first queued batch, with the ones after it appended while the total stays within BatchBytesMax.</summary>
-    private PeerBatch TakeBatch(ChannelReader<QueuedBatch> reader)
+    private PeerBatch TakeBatch(ChannelReader<PeerMessage> reader)
     {
-        if (!reader.TryRead(out var first))
+        var batch = new PeerBatch();
+        long bytes = 0;
+        while (reader.TryPeek(out var next) &&
+               (batch.Messages.Count == 0 || bytes + next.Raft.Length <= TransportOptions.BatchBytesMax))
         {
-            return new PeerBatch();
-        }
-
-        var batch = first.Batch;
-        var bytes = first.Bytes;
-        var messages = first.Batch.Messages.Count;
-        while (reader.TryPeek(out var next) && bytes + next.Bytes <= TransportOptions.BatchBytesMax)
-        {
-            if (!reader.TryRead(out next))
+            if (!reader.TryRead(out var message))
             {
                 break;
             }
 
-            bytes += next.Bytes;
-            messages += next.Batch.Messages.Count;
-            batch.Messages.Add(next.Batch.Messages);
+            bytes += message.Raft.Length;
+            Interlocked.Add(ref queuedBytes, -message.Raft.Length);
+            batch.Messages.Add(message);
         }
 
-        Interlocked.Add(ref queuedBytes, -bytes);
-        Interlocked.Add(ref queuedMessages, -messages);
         Invariant.Check(bytes <= TransportOptions.BatchBytesMax);
         return batch;
     }
-
-    /// <summary>A batch in the queue and the Raft bytes it carries.</summary>
-    private readonly record struct QueuedBatch(PeerBatch Batch, long Bytes);
 }

@@ -74,19 +74,6 @@ public interface IRaftMessageSender
 
     /// <summary>True while a stream to the node is attached (the peer's process is up and reachable).</summary>
     bool IsConnected(ulong nodeId);
-
-    /// <summary>
-    /// Until <see cref="ReleaseSends"/>, what the calling thread sends waits, so that it goes to each peer as one batch
-    /// when released. One thread holds at a time; the hold ends on the thread that took it (no await in between).
-    /// </summary>
-    void HoldSends()
-    {
-    }
-
-    /// <summary>Hands what the calling thread sent since <see cref="HoldSends"/> to the peers' streams.</summary>
-    void ReleaseSends()
-    {
-    }
 }
 
 /// <summary>Serves client requests forwarded by other nodes (see peer.proto Forward).</summary>
@@ -113,8 +100,6 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     private readonly ConcurrentDictionary<ulong, string> addresses = new();
     private readonly ConcurrentDictionary<ulong, Lazy<GrpcChannel>> forwardChannels = new();
     private readonly CancellationTokenSource stopping = new();
-    private readonly List<PeerLink> heldLinks = []; // Links with held messages; only the holding thread touches it.
-    private int holdingThread; // Managed id of the thread whose sends are held; 0 when none is.
     private WebApplication? server;
     private long rejectedStreams;
     private long receivedBatches;
@@ -193,14 +178,14 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     public bool Send(ulong toNode, ulong groupId, ReadOnlyMemory<byte> raft)
     {
         Invariant.Check(toNode != options.NodeId, "a node never sends to itself");
-        return Enqueue(toNode, groupId, raft);
+        return Link(toNode).TryEnqueue(groupId, raft);
     }
 
     /// <summary>Queues one heartbeat bundle for <paramref name="toNode"/>; false when dropped (too large or queue full).</summary>
     public bool SendHeartbeats(ulong toNode, ReadOnlyMemory<byte> bundle)
     {
         Invariant.Check(toNode != options.NodeId, "a node never sends to itself");
-        return Enqueue(toNode, 0, bundle, heartbeats: true);
+        return Link(toNode).TryEnqueue(0, bundle, heartbeats: true);
     }
 
     /// <summary>Queues one cross-shard protocol message for <paramref name="toNode"/>; false when dropped (too large or queue full).</summary>
@@ -208,40 +193,7 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     {
         Invariant.Check(toNode != options.NodeId, "a node never sends to itself");
         Invariant.Check(fromShard >= 0);
-        return Enqueue(toNode, groupId, message, fromShard);
-    }
-
-    /// <inheritdoc/>
-    public void HoldSends()
-    {
-        Invariant.Check(Volatile.Read(ref holdingThread) == 0, "one thread holds its sends at a time");
-        Invariant.Check(heldLinks.Count == 0);
-        Volatile.Write(ref holdingThread, Environment.CurrentManagedThreadId);
-    }
-
-    /// <inheritdoc/>
-    public void ReleaseSends()
-    {
-        Invariant.Check(Volatile.Read(ref holdingThread) == Environment.CurrentManagedThreadId, "the holding thread releases");
-        Volatile.Write(ref holdingThread, 0);
-        foreach (var link in heldLinks)
-        {
-            link.ReleaseHeld();
-        }
-
-        heldLinks.Clear();
-    }
-
-    private bool Enqueue(ulong toNode, ulong groupId, ReadOnlyMemory<byte> raft, int fromShard = -1, bool heartbeats = false)
-    {
-        var link = Link(toNode);
-        var hold = Volatile.Read(ref holdingThread) == Environment.CurrentManagedThreadId;
-        if (hold && !heldLinks.Contains(link))
-        {
-            heldLinks.Add(link);
-        }
-
-        return link.TryEnqueue(groupId, raft, fromShard, heartbeats, hold);
+        return Link(toNode).TryEnqueue(groupId, message, fromShard);
     }
 
     /// <summary>Serves requests forwarded by peers; set before peers start forwarding (null refuses them).</summary>

@@ -72,61 +72,6 @@ public sealed class PeerTransportTests
     }
 
     [Fact]
-    public async Task Held_sends_wait_for_the_release_and_then_share_one_batch()
-    {
-        var (one, _) = await Start(1);
-        await using var a = one;
-        var (two, inboxTwo) = await Start(2);
-        await using var b = two;
-        one.SetPeer(2, Address(two));
-        two.SetPeer(1, Address(one));
-        Assert.True(one.Send(2, 1, new byte[] { 1 }));
-        await Eventually.Until(() => inboxTwo.Messages.Count == 1 && one.SentBatches(2) == 1, "the stream is up");
-
-        one.HoldSends();
-        Assert.True(one.Send(2, 2, new byte[] { 2 }));
-        Assert.True(one.SendHeartbeats(2, new byte[] { 3 }));
-        Assert.True(one.SendShardMessage(2, 0, 4, new byte[] { 4 }));
-        Assert.Equal(1, one.SentBatches(2)); // Nothing was handed to the stream while held.
-        one.ReleaseSends();
-
-        await Eventually.Until(() => inboxTwo.Messages.Count == 2 && inboxTwo.Bundles.Count == 1, "the held messages delivered");
-        Assert.Equal(2, one.SentBatches(2));
-        Assert.Equal(2, two.ReceivedBatches);
-    }
-
-    [Fact]
-    public async Task Sends_from_a_thread_that_does_not_hold_are_not_held()
-    {
-        var (one, _) = await Start(1);
-        await using var a = one;
-        var (two, inboxTwo) = await Start(2);
-        await using var b = two;
-        one.SetPeer(2, Address(two));
-        two.SetPeer(1, Address(one));
-
-        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var release = new ManualResetEventSlim();
-        var holder = new Thread(() =>
-        {
-            one.HoldSends();
-            holding.SetResult();
-            release.Wait();
-            one.ReleaseSends();
-            released.SetResult();
-        });
-        holder.Start();
-        await holding.Task;
-
-        Assert.True(one.Send(2, 7, new byte[] { 7 }));
-
-        await Eventually.Until(() => inboxTwo.Messages.Count == 1, "this thread's message delivered while another holds");
-        release.Set();
-        await released.Task;
-    }
-
-    [Fact]
     public async Task A_heartbeat_bundle_reaches_the_bundle_callback_not_the_message_one()
     {
         var (one, _) = await Start(1);

@@ -99,16 +99,18 @@ public sealed class BenchReportTests
         Assert.Equal(1.25, longest.GetProperty("seconds").GetDouble());
     }
 
+    /// <summary>One transfer of <paramref name="shard"/> answered <paramref name="seconds"/> after the recorder's start.</summary>
+    private static void CommitAt(BenchRecorder recorder, int shard, double seconds) =>
+        recorder.Commit(shard, 1, recorder.StartedTimestamp + (long)(seconds * System.Diagnostics.Stopwatch.Frequency));
+
     [Fact]
     public void Recorder_finds_the_gap_spanning_a_kill_with_its_start_and_end()
     {
-        var start = System.Diagnostics.Stopwatch.GetTimestamp();
-        var recorder = new BenchRecorder(2, start);
-        long At(double seconds) => start + (long)(seconds * System.Diagnostics.Stopwatch.Frequency);
-        recorder.Commit(0, 1, At(1.0));
-        recorder.Commit(0, 1, At(2.5)); // the gap 1.0 → 2.5 spans a kill at 2.0
-        recorder.Commit(0, 1, At(2.52)); // too short to be recorded
-        recorder.Commit(1, 1, At(1.5)); // shard 1 commits nothing after the kill
+        var recorder = new BenchRecorder(2, System.Diagnostics.Stopwatch.GetTimestamp());
+        CommitAt(recorder, 0, 1.0);
+        CommitAt(recorder, 0, 2.5); // the gap 1.0 → 2.5 spans a kill at 2.0
+        CommitAt(recorder, 0, 2.52); // too short to be recorded
+        CommitAt(recorder, 1, 1.5); // shard 1 commits nothing after the kill
 
         var spanning = recorder.GapSpanning(0, 2.0, 10);
         Assert.Equal(1.0, spanning.StartSeconds, 3);
@@ -121,12 +123,10 @@ public sealed class BenchReportTests
     [Fact]
     public void Recorder_gives_a_kill_the_gap_that_starts_just_after_it()
     {
-        var start = System.Diagnostics.Stopwatch.GetTimestamp();
-        var recorder = new BenchRecorder(1, start);
-        long At(double seconds) => start + (long)(seconds * System.Diagnostics.Stopwatch.Frequency);
-        recorder.Commit(0, 1, At(1.9));
-        recorder.Commit(0, 1, At(2.05)); // answered by the victim before it died, recorded after the kill at 2.0
-        recorder.Commit(0, 1, At(2.9)); // the first commit after the failover
+        var recorder = new BenchRecorder(1, System.Diagnostics.Stopwatch.GetTimestamp());
+        CommitAt(recorder, 0, 1.9);
+        CommitAt(recorder, 0, 2.05); // answered by the victim before it died, recorded after the kill at 2.0
+        CommitAt(recorder, 0, 2.9); // the first commit after the failover
 
         var spanning = recorder.GapSpanning(0, 2.0, 10);
         Assert.Equal(2.05, spanning.StartSeconds, 3);
@@ -138,14 +138,12 @@ public sealed class BenchReportTests
     [Fact]
     public void Recorder_lists_every_long_gap_and_each_shard_s_silent_tail()
     {
-        var start = System.Diagnostics.Stopwatch.GetTimestamp();
-        var recorder = new BenchRecorder(2, start);
-        long At(double seconds) => start + (long)(seconds * System.Diagnostics.Stopwatch.Frequency);
-        recorder.Commit(0, 1, At(1.0)); // 1 s from the start: listed
-        recorder.Commit(0, 1, At(1.1)); // 0.1 s: recorded, but below the listing threshold
-        recorder.Commit(0, 1, At(3.0)); // 1.9 s: listed
-        recorder.Commit(0, 1, At(9.9)); // 6.9 s: listed
-        recorder.Commit(1, 1, At(4.0)); // shard 1: 4 s from the start, then silent until the end at 10 s
+        var recorder = new BenchRecorder(2, System.Diagnostics.Stopwatch.GetTimestamp());
+        CommitAt(recorder, 0, 1.0); // 1 s from the start: listed
+        CommitAt(recorder, 0, 1.1); // 0.1 s: recorded, but below the listing threshold
+        CommitAt(recorder, 0, 3.0); // 1.9 s: listed
+        CommitAt(recorder, 0, 9.9); // 6.9 s: listed
+        CommitAt(recorder, 1, 4.0); // shard 1: 4 s from the start, then silent until the end at 10 s
 
         var gaps = recorder.GapsAtLeast(0.2, 10);
 

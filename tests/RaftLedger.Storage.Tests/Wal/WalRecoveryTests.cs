@@ -59,16 +59,7 @@ public class WalRecoveryTests
         for (var cut = 0; cut < last.Length; cut++)
         {
             using var dir = new WalDirectory();
-            var torn = (byte[])image.Clone();
-            var tail = torn.AsSpan(last.Offset + cut, WalRecord.Align(last.Length) - cut);
-            if (garbage)
-            {
-                random.NextBytes(tail);
-            }
-            else
-            {
-                tail.Clear();
-            }
+            var torn = WalTestData.TearRecord(image, last.Offset, last.Length, cut, garbage, random);
 
             await File.WriteAllBytesAsync(Path.Combine(dir.Path, Path.GetFileName(segment)), torn, TestContext.Current.CancellationToken);
             using var wal = dir.Open();

@@ -96,16 +96,7 @@ public class WalRecycleTests
         for (var cut = 0; cut < last.Length; cut++)
         {
             using var dir = new WalDirectory();
-            var torn = (byte[])image.Clone();
-            var tail = torn.AsSpan(last.Offset + cut, WalRecord.Align(last.Length) - cut);
-            if (garbage)
-            {
-                random.NextBytes(tail);
-            }
-            else
-            {
-                tail.Clear();
-            }
+            var torn = WalTestData.TearRecord(image, last.Offset, last.Length, cut, garbage, random);
 
             await File.WriteAllBytesAsync(SegmentPath(dir, 7), torn, TestContext.Current.CancellationToken);
             using (var wal = dir.Open())

@@ -114,6 +114,26 @@ internal static class WalTestData
     }
 
     /// <summary>Start offsets and lengths of the readable records in an image of the segment file <paramref name="segmentPath"/>.</summary>
+    /// <summary>
+    /// A copy of <paramref name="image"/> whose record at <paramref name="offset"/> (<paramref name="length"/> bytes) is
+    /// torn after <paramref name="cut"/> bytes: the rest of its aligned slot zeroed, or random with <paramref name="garbage"/>.
+    /// </summary>
+    public static byte[] TearRecord(byte[] image, int offset, int length, int cut, bool garbage, Random random)
+    {
+        var torn = (byte[])image.Clone();
+        var tail = torn.AsSpan(offset + cut, WalRecord.Align(length) - cut);
+        if (garbage)
+        {
+            random.NextBytes(tail);
+        }
+        else
+        {
+            tail.Clear();
+        }
+
+        return torn;
+    }
+
     public static List<(int Offset, int Length, WalRecordHeader Header)> Records(byte[] image, string segmentPath)
     {
         var sequence = SequenceOf(segmentPath);

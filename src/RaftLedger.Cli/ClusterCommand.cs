@@ -13,7 +13,7 @@ public static class ClusterCommand
         var nodes = new Option<int>("--nodes") { Description = "Number of nodes.", DefaultValueFactory = _ => 3 };
         var shards = new Option<int>("--shards") { Description = "Number of shards.", DefaultValueFactory = _ => 8 };
         var data = new Option<string>("--data") { Description = "Data folder (node i uses <data>/n<i>).", DefaultValueFactory = _ => "./data" };
-        var basePort = new Option<int>("--base-port") { Description = "Node i: peer port base+i, API base+1000+i, gRPC base+2000+i.", DefaultValueFactory = _ => 7100 };
+        var basePort = new Option<int>("--base-port") { Description = "Node i: peer port base+i, API base+1000+i, gRPC base+2000+i; 0 picks free ports.", DefaultValueFactory = _ => 7100 };
         var up = new Command("up", "Start a local cluster as child processes; Ctrl+C stops them all.") { nodes, shards, data, basePort };
         up.SetAction(async (parse, cancellationToken) => await UpAsync(
             new LocalClusterOptions
@@ -22,7 +22,7 @@ public static class ClusterCommand
                 NodeCount = parse.GetValue(nodes),
                 ShardCount = parse.GetValue(shards),
                 Replication = Math.Min(3, parse.GetValue(nodes)),
-                BasePort = parse.GetValue(basePort),
+                BasePort = parse.GetValue(basePort) is var port and not 0 ? port : null,
             },
             cancellationToken));
         return new Command("cluster", "Run a local cluster.") { up };

@@ -18,8 +18,8 @@ internal sealed class PeerWatchdog : IDisposable
     private long receivedReads;
     private long writtenFrames;
 
-    // Read and written only by the timer callback (a TimeProvider timer does not run its callback concurrently with
-    // itself at a 1 s period in practice; the worst overlap would miscount one interval).
+    // Read and written only by the timer callback. Two callbacks could overlap only if one took a whole interval; the
+    // worst outcome would be one interval miscounted, which the silence limit of several intervals absorbs.
     private long receivedAtTick;
     private long writtenAtTick;
     private int silentIntervals;

@@ -314,6 +314,8 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
             var endpoint = new Uri("http://" + address);
             await socket.ConnectAsync(endpoint.IdnHost, endpoint.Port, watchdog.Token).ConfigureAwait(false);
             await using var stream = new NetworkStream(socket, ownsSocket: false);
+            // The pipes are not completed at the end: completing the writer would flush what a cancelled write left
+            // buffered, which can block on a peer that stopped reading. Closing the stream and socket ends them.
             var input = PipeReader.Create(stream);
             var output = PipeWriter.Create(stream);
             // A refused hello fails here, before anything queued is written.
@@ -413,7 +415,7 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     {
         var input = connection.Transport.Input;
         var result = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
-        var ours = result.Buffer.Length > 0 && result.Buffer.FirstSpan[0] == PeerFrames.Preface[0];
+        var ours = !result.Buffer.IsEmpty && result.Buffer.FirstSpan[0] == PeerFrames.Preface[0];
         // Consumed and examined nothing: the next read (ours or HTTP/2's) sees the same bytes at once.
         input.AdvanceTo(result.Buffer.Start);
         if (!ours)
@@ -424,6 +426,7 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
 
         try
         {
+            // Kestrel closes the connection when this returns.
             await AcceptAsync(connection).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidDataException or ConnectionResetException)
@@ -449,6 +452,9 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
 
         var link = Link(fromNode);
         var reason = await new PeerConnection(link, input, output, watchdog, Deliver).RunAsync().ConfigureAwait(false);
+        // Abort rather than close: a write the peer stopped reading would otherwise hold the close until Kestrel's
+        // shutdown timeout; the peer is gone, broken or we are stopping, so nothing in flight is worth delivering.
+        connection.Abort(new ConnectionAbortedException(reason));
         ReportDown(link, reason);
     }
 

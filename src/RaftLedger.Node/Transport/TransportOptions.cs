@@ -12,7 +12,10 @@ public sealed record TransportOptions
     /// <summary>Largest batch written in one send. Always admits one message of <see cref="MessageBytesMax"/>.</summary>
     public const int BatchBytesMax = MessageBytesMax + (64 * 1024);
 
-    /// <summary>Largest gRPC message either side accepts: a full batch plus protobuf framing.</summary>
+    /// <summary>
+    /// Largest gRPC message either side accepts (snapshot chunks, forwarded requests; peer batches travel as
+    /// <see cref="PeerFrames"/> frames of at most <see cref="BatchBytesMax"/>): a batch plus protobuf framing.
+    /// </summary>
     public const int GrpcMessageBytesMax = BatchBytesMax + (64 * 1024);
 
     /// <summary>Bytes of one snapshot chunk.</summary>

@@ -1,19 +1,16 @@
 using System.Threading.Channels;
-using Google.Protobuf;
-using Grpc.Core;
 using RaftLedger.Common;
-using RaftLedger.Node.Transport.Protos;
 
 namespace RaftLedger.Node.Transport;
 
 /// <summary>
 /// The outbound side of the connection to one remote node: a bounded queue of Raft messages for every
-/// group, drained into batches onto whichever stream is currently attached. Messages that do not fit
+/// group, drained into batches (one frame each) onto whichever connection is currently attached. Messages that do not fit
 /// the queue are dropped and counted: Raft retransmits, and an unbounded queue to a dead peer would not end.
 /// </summary>
 internal sealed class PeerLink
 {
-    private readonly Channel<PeerMessage> queue = Channel.CreateBounded<PeerMessage>(
+    private readonly Channel<PeerFrameMessage> queue = Channel.CreateBounded<PeerFrameMessage>(
         new BoundedChannelOptions(TransportOptions.QueueMessagesMax) { FullMode = BoundedChannelFullMode.Wait });
 
     // Invariant: 0 <= queuedBytes <= QueueBytesMax (+ one message while a writer races a reader).
@@ -53,13 +50,15 @@ internal sealed class PeerLink
 
         while (queue.Reader.TryRead(out var stale))
         {
-            Interlocked.Add(ref queuedBytes, -stale.Raft.Length);
-            Interlocked.Increment(ref droppedMessages);
+            if (stale.Kind != PeerMessageKind.Ping)
+            {
+                Interlocked.Add(ref queuedBytes, -stale.Payload.Length);
+                Interlocked.Increment(ref droppedMessages);
+            }
         }
 
         return true;
     }
-
 
     /// <summary>
     /// Queues one message; false (and counted as dropped) when it is too large, the queue is full or the peer is down. A
@@ -86,14 +85,8 @@ internal sealed class PeerLink
             return false;
         }
 
-        var message = new PeerMessage { GroupId = groupId, Raft = UnsafeByteOperations.UnsafeWrap(raft), Heartbeats = heartbeats };
-        if (fromShard >= 0)
-        {
-            message.ShardMessage = true;
-            message.FromShard = (uint)fromShard;
-        }
-
-        if (!queue.Writer.TryWrite(message))
+        var kind = heartbeats ? PeerMessageKind.Heartbeats : fromShard >= 0 ? PeerMessageKind.Shard : PeerMessageKind.Raft;
+        if (!queue.Writer.TryWrite(new PeerFrameMessage(kind, groupId, Math.Max(fromShard, 0), raft)))
         {
             Interlocked.Add(ref queuedBytes, -raft.Length);
             Interlocked.Increment(ref droppedMessages);
@@ -103,54 +96,54 @@ internal sealed class PeerLink
         return true;
     }
 
-    /// <summary>
-    /// Writes queued messages to <paramref name="writer"/> in batches until cancelled or the write fails.
-    /// Each batch takes everything queued meanwhile, up to <see cref="TransportOptions.BatchBytesMax"/>, so
-    /// all groups' messages for this peer share one send. A batch lost with a broken stream is not retried.
-    /// </summary>
-    public async Task PumpAsync(IAsyncStreamWriter<PeerBatch> writer, CancellationToken cancel)
+    /// <summary>Queues a ping (an idle connection's sign of life); not counted anywhere, and skipped when the queue is full.</summary>
+    public void TryEnqueuePing() => queue.Writer.TryWrite(new PeerFrameMessage(PeerMessageKind.Ping, 0, 0, ReadOnlyMemory<byte>.Empty));
+
+    /// <summary>A connection starts writing this link's queue: the peer counts as up again (see <see cref="TryMarkDown"/>).</summary>
+    public void Attach()
     {
         Interlocked.Increment(ref attachedStreams);
         Volatile.Write(ref reportedDown, 0);
-        try
-        {
-            var reader = queue.Reader;
-            while (await reader.WaitToReadAsync(cancel).ConfigureAwait(false))
-            {
-                var batch = TakeBatch(reader);
-                if (batch.Messages.Count == 0)
-                {
-                    continue;
-                }
-
-                await writer.WriteAsync(batch, cancel).ConfigureAwait(false);
-                Interlocked.Increment(ref sentBatches);
-            }
-        }
-        finally
-        {
-            Interlocked.Decrement(ref attachedStreams);
-        }
     }
 
-    private PeerBatch TakeBatch(ChannelReader<PeerMessage> reader)
+    /// <summary>A connection stopped writing this link's queue.</summary>
+    public void Detach()
     {
-        var batch = new PeerBatch();
+        var attached = Interlocked.Decrement(ref attachedStreams);
+        Invariant.Check(attached >= 0);
+    }
+
+    /// <summary>Waits until something is queued; false when the queue will never have more.</summary>
+    public ValueTask<bool> WaitToReadAsync(CancellationToken cancel) => queue.Reader.WaitToReadAsync(cancel);
+
+    /// <summary>A batch of <see cref="TakeBatch"/> holding more than pings was written.</summary>
+    public void CountSentBatch() => Interlocked.Increment(ref sentBatches);
+
+    /// <summary>
+    /// Moves everything queued meanwhile into <paramref name="batch"/>, up to <see cref="PeerFrames.FrameBytesMax"/> encoded,
+    /// so all groups' messages for this peer share one frame and one send; true when it took more than pings.
+    /// </summary>
+    public bool TakeBatch(List<PeerFrameMessage> batch)
+    {
+        Invariant.Check(batch.Count == 0);
+        var reader = queue.Reader;
         long bytes = 0;
+        var data = false;
         while (reader.TryPeek(out var next) &&
-               (batch.Messages.Count == 0 || bytes + next.Raft.Length <= TransportOptions.BatchBytesMax))
+               (batch.Count == 0 || bytes + next.EncodedBytes <= PeerFrames.FrameBytesMax))
         {
             if (!reader.TryRead(out var message))
             {
                 break;
             }
 
-            bytes += message.Raft.Length;
-            Interlocked.Add(ref queuedBytes, -message.Raft.Length);
-            batch.Messages.Add(message);
+            bytes += message.EncodedBytes;
+            Interlocked.Add(ref queuedBytes, -message.Payload.Length);
+            data |= message.Kind != PeerMessageKind.Ping;
+            batch.Add(message);
         }
 
-        Invariant.Check(bytes <= TransportOptions.BatchBytesMax);
-        return batch;
+        Invariant.Check(bytes <= PeerFrames.FrameBytesMax);
+        return data;
     }
 }

@@ -1,11 +1,14 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -83,9 +86,10 @@ public interface IForwardHandler
 }
 
 /// <summary>
-/// Node-to-node transport: one bidirectional gRPC stream per node pair, dialed by the node with the lower
-/// id and used in both directions; messages for every group queued per destination and sent in batches;
-/// the dialer redials with exponential backoff; every stream must present the cluster secret.
+/// Node-to-node transport: one plain TCP connection per node pair (<see cref="PeerFrames"/>, on the same port as the
+/// peer gRPC server, which keeps snapshots and forwarded requests), dialed by the node with the lower id and used in
+/// both directions; messages for every group queued per destination and sent in batches, one frame each; the dialer
+/// redials with exponential backoff; every connection must present the cluster secret in its hello.
 /// Lifecycle: construct, <see cref="StartAsync"/> (binds the listen address), <see cref="SetPeer"/> for each
 /// peer (any time), <see cref="Send"/> from the host loop, <see cref="DisposeAsync"/>.
 /// </summary>
@@ -136,7 +140,12 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(listen, o => o.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(listen, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                // Peer connections (our preface) are served here; HTTP/2 (snapshots, forwarded requests) passes on.
+                o.Use(next => connection => ServeConnectionAsync(connection, next));
+            });
             kestrel.Limits.MaxRequestBodySize = null;
         });
         builder.Services.AddGrpc(grpc =>
@@ -273,57 +282,85 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
             },
         });
 
-    /// <summary>Dials the peer until the transport stops; a new address (the cluster map changed) gets a new channel at the next redial.</summary>
+    /// <summary>Dials the peer until the transport stops, at its current address (the cluster map may change it).</summary>
     private async Task DialLoopAsync(PeerLink link, string address)
     {
+        var delay = options.ReconnectDelayMin;
         while (!stopping.IsCancellationRequested)
         {
-            using var channel = CreateChannel(address);
-            var client = new Peer.PeerClient(channel);
-            var delay = options.ReconnectDelayMin;
-            while (!stopping.IsCancellationRequested && addresses.GetValueOrDefault(link.RemoteId, address) == address)
-            {
-                var connected = await ExchangeOnceAsync(client, link).ConfigureAwait(false);
-                delay = connected ? options.ReconnectDelayMin : Min(delay * 2, options.ReconnectDelayMax);
-                try
-                {
-                    await Task.Delay(delay, options.Time, stopping.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-
             address = addresses.GetValueOrDefault(link.RemoteId, address);
+            var connected = await ConnectOnceAsync(link, address).ConfigureAwait(false);
+            delay = connected ? options.ReconnectDelayMin : Min(delay * 2, options.ReconnectDelayMax);
+            try
+            {
+                await Task.Delay(delay, options.Time, stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    /// <summary>One stream's life on the dialing side; true when it carried at least one message back.</summary>
-    private async Task<bool> ExchangeOnceAsync(Peer.PeerClient client, PeerLink link)
+    /// <summary>One connection's life on the dialing side; true when the peer accepted the hello.</summary>
+    private async Task<bool> ConnectOnceAsync(PeerLink link, string address)
     {
-        using var streamCancel = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
-        var headers = Headers();
+        using var watchdog = new PeerWatchdog(options, stopping.Token);
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            using var call = client.Exchange(headers, cancellationToken: streamCancel.Token);
-            // Wait for the server's response headers: a refused secret fails here, before anything is queued onto the stream.
-            await call.ResponseHeadersAsync.ConfigureAwait(false);
-            var pump = link.PumpAsync(call.RequestStream, streamCancel.Token);
-            var read = ReceiveAsync(link.RemoteId, call.ResponseStream, streamCancel.Token);
-            await Task.WhenAny(pump, read).ConfigureAwait(false);
-            await streamCancel.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(pump, read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            ReportDown(link, read.Exception?.InnerException?.Message ?? "the stream ended");
+            var endpoint = new Uri("http://" + address);
+            await socket.ConnectAsync(endpoint.IdnHost, endpoint.Port, watchdog.Token).ConfigureAwait(false);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            // The pipes are not completed at the end: completing the writer would flush what a cancelled write left
+            // buffered, which can block on a peer that stopped reading. Closing the stream and socket ends them.
+            var input = PipeReader.Create(stream);
+            var output = PipeWriter.Create(stream);
+            // A refused hello fails here, before anything queued is written.
+            await HelloAsync(input, output, watchdog).ConfigureAwait(false);
+            var reason = await new PeerConnection(link, input, output, watchdog, Deliver).RunAsync().ConfigureAwait(false);
+            ReportDown(link, reason);
             return true;
         }
-        catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or HttpRequestException)
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or InvalidDataException or UriFormatException)
         {
-            logger.LogDebug("stream to node {Node} failed: {Error}", link.RemoteId, e.Message);
+            logger.LogDebug("connection to node {Node} failed: {Error}", link.RemoteId, e.Message);
             ReportDown(link, e.Message);
             return false;
+        }
+    }
+
+    /// <summary>Sends this node's hello and waits for the answer; throws when refused or when the connection ends first.</summary>
+    private async Task HelloAsync(PipeReader input, PipeWriter output, PeerWatchdog watchdog)
+    {
+        PeerFrames.WriteHello(output, options.NodeId, secretBytes);
+        await output.FlushAsync(watchdog.Token).ConfigureAwait(false);
+        while (true)
+        {
+            var result = await input.ReadAsync(watchdog.Token).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var answered = PeerFrames.TryReadAnswer(ref buffer, out var answer);
+            // Bytes after the answer (the peer's first frame) are not examined yet: the next read must return them at once.
+            input.AdvanceTo(buffer.Start, answered ? buffer.Start : buffer.End);
+            if (answered)
+            {
+                watchdog.NoteReceived();
+                if (answer != PeerHelloAnswer.Accepted)
+                {
+                    throw new InvalidDataException(answer == PeerHelloAnswer.WrongSecret
+                        ? "the peer refused our cluster secret: start every node with the same --secret"
+                        : "the peer refused our node id: give every node a distinct id ≥ 1");
+                }
+
+                return;
+            }
+
+            if (result.IsCompleted)
+            {
+                throw new IOException("the peer closed the connection before answering the hello");
+            }
         }
     }
 
@@ -339,45 +376,124 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
         sink.OnPeerDown(link.RemoteId);
     }
 
-    /// <summary>Delivers every message of every batch read from <paramref name="stream"/> until it ends.</summary>
-    internal async Task ReceiveAsync(ulong fromNode, IAsyncStreamReader<PeerBatch> stream, CancellationToken cancel)
+    /// <summary>Hands every message of one received frame to the sink (pings only prove the peer is alive).</summary>
+    private void Deliver(ulong fromNode, List<PeerFrameMessage> frame)
     {
-        while (await stream.MoveNext(cancel).ConfigureAwait(false))
+        var delivered = 0;
+        foreach (var message in frame)
         {
-            var batch = stream.Current;
-            Interlocked.Increment(ref receivedBatches);
-            foreach (var message in batch.Messages)
+            switch (message.Kind)
             {
-                Interlocked.Increment(ref receivedMessages);
-                if (message.Heartbeats)
-                {
-                    sink.OnHeartbeats(fromNode, message.Raft.Memory);
-                }
-                else if (message.ShardMessage)
-                {
-                    sink.OnShardMessage(fromNode, (int)message.FromShard, message.GroupId, message.Raft.Memory);
-                }
-                else
-                {
-                    sink.OnMessage(fromNode, message.GroupId, message.Raft.Memory);
-                }
+                case PeerMessageKind.Raft:
+                    sink.OnMessage(fromNode, message.GroupId, message.Payload);
+                    break;
+                case PeerMessageKind.Heartbeats:
+                    sink.OnHeartbeats(fromNode, message.Payload);
+                    break;
+                case PeerMessageKind.Shard:
+                    sink.OnShardMessage(fromNode, message.FromShard, message.GroupId, message.Payload);
+                    break;
+                default:
+                    continue;
+            }
+
+            delivered++;
+        }
+
+        if (delivered > 0)
+        {
+            Interlocked.Increment(ref receivedBatches);
+            Interlocked.Add(ref receivedMessages, delivered);
+        }
+    }
+
+    /// <summary>
+    /// Kestrel connection middleware: a connection whose first byte is our preface's is a peer connection; any other
+    /// (HTTP/2 starts with "PRI") goes to <paramref name="next"/> with nothing consumed.
+    /// </summary>
+    private async Task ServeConnectionAsync(ConnectionContext connection, ConnectionDelegate next)
+    {
+        var input = connection.Transport.Input;
+        var result = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
+        var ours = !result.Buffer.IsEmpty && result.Buffer.FirstSpan[0] == PeerFrames.Preface[0];
+        // Consumed and examined nothing: the next read (ours or HTTP/2's) sees the same bytes at once.
+        input.AdvanceTo(result.Buffer.Start);
+        if (!ours)
+        {
+            await next(connection).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            // Kestrel closes the connection when this returns.
+            await AcceptAsync(connection).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidDataException or ConnectionResetException)
+        {
+            logger.LogDebug("peer connection from {Remote} failed: {Error}", connection.RemoteEndPoint, e.Message);
+        }
+    }
+
+    /// <summary>Accepting side of a peer connection: checks the hello, answers, then runs the connection.</summary>
+    private async Task AcceptAsync(ConnectionContext connection)
+    {
+        using var closed = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token, connection.ConnectionClosed);
+        using var watchdog = new PeerWatchdog(options, closed.Token);
+        var input = connection.Transport.Input;
+        var output = connection.Transport.Output;
+        var (answer, fromNode) = await ReadHelloAsync(input, watchdog).ConfigureAwait(false);
+        PeerFrames.WriteAnswer(output, answer);
+        await output.FlushAsync(watchdog.Token).ConfigureAwait(false);
+        if (answer != PeerHelloAnswer.Accepted)
+        {
+            return;
+        }
+
+        var link = Link(fromNode);
+        var reason = await new PeerConnection(link, input, output, watchdog, Deliver).RunAsync().ConfigureAwait(false);
+        // Abort rather than close: a write the peer stopped reading would otherwise hold the close until Kestrel's
+        // shutdown timeout; the peer is gone, broken or we are stopping, so nothing in flight is worth delivering.
+        connection.Abort(new ConnectionAbortedException(reason));
+        ReportDown(link, reason);
+    }
+
+    /// <summary>Reads and checks a dialer's hello; a malformed one counts as a refused stream (as a wrong secret does).</summary>
+    private async Task<(PeerHelloAnswer Answer, ulong FromNode)> ReadHelloAsync(PipeReader input, PeerWatchdog watchdog)
+    {
+        while (true)
+        {
+            var result = await input.ReadAsync(watchdog.Token).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var status = PeerFrames.TryReadHello(ref buffer, out var fromNode, out var secret);
+            // As in HelloAsync: what follows the hello is the first frame, for the connection's next read.
+            input.AdvanceTo(buffer.Start, status == PeerReadStatus.Complete ? buffer.Start : buffer.End);
+            if (status == PeerReadStatus.Complete)
+            {
+                watchdog.NoteReceived();
+                return (Authenticate(secret, fromNode), fromNode);
+            }
+
+            if (status == PeerReadStatus.Malformed || result.IsCompleted)
+            {
+                Interlocked.Increment(ref rejectedStreams);
+                throw new InvalidDataException("a connection sent no valid peer hello");
             }
         }
     }
 
-    /// <summary>Server side of a stream: checks the secret and the caller, then runs it both ways until either side ends.</summary>
-    internal async Task AcceptAsync(IAsyncStreamReader<PeerBatch> requests, IServerStreamWriter<PeerBatch> responses, ServerCallContext context)
+    /// <summary>Checks a caller's secret (in fixed time) and node id; anything but Accepted is counted in <see cref="RejectedStreams"/>.</summary>
+    private PeerHelloAnswer Authenticate(byte[] presentedSecret, ulong fromNode)
     {
-        var fromNode = Authenticate(context.RequestHeaders);
-        await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
-        using var streamCancel = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token, context.CancellationToken);
-        var link = Link(fromNode);
-        var pump = link.PumpAsync(responses, streamCancel.Token);
-        var read = ReceiveAsync(fromNode, requests, streamCancel.Token);
-        await Task.WhenAny(pump, read).ConfigureAwait(false);
-        await streamCancel.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(pump, read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        ReportDown(link, read.Exception?.InnerException?.Message ?? "the stream ended");
+        var answer = !CryptographicOperations.FixedTimeEquals(presentedSecret, secretBytes) ? PeerHelloAnswer.WrongSecret
+            : fromNode == 0 || fromNode == options.NodeId ? PeerHelloAnswer.BadNodeId
+            : PeerHelloAnswer.Accepted;
+        if (answer != PeerHelloAnswer.Accepted)
+        {
+            Interlocked.Increment(ref rejectedStreams);
+        }
+
+        return answer;
     }
 
     /// <summary>Server side of a forwarded request: checks the secret, then hands it to the host.</summary>
@@ -390,31 +506,20 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
 
     private ulong Authenticate(Metadata headers)
     {
-        var secret = headers.GetValue(TransportOptions.SecretHeader);
-        var presented = Encoding.UTF8.GetBytes(secret ?? string.Empty);
-        if (!CryptographicOperations.FixedTimeEquals(presented, secretBytes))
+        var presented = Encoding.UTF8.GetBytes(headers.GetValue(TransportOptions.SecretHeader) ?? string.Empty);
+        _ = ulong.TryParse(headers.GetValue(TransportOptions.NodeHeader), CultureInfo.InvariantCulture, out var fromNode);
+        return Authenticate(presented, fromNode) switch
         {
-            Interlocked.Increment(ref rejectedStreams);
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "wrong cluster secret: start every node with the same --secret"));
-        }
-
-        if (!ulong.TryParse(headers.GetValue(TransportOptions.NodeHeader), CultureInfo.InvariantCulture, out var fromNode) ||
-            fromNode == 0 || fromNode == options.NodeId)
-        {
-            Interlocked.Increment(ref rejectedStreams);
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "missing or invalid x-raftledger-node header: give every node a distinct id ≥ 1"));
-        }
-
-        return fromNode;
+            PeerHelloAnswer.Accepted => fromNode,
+            PeerHelloAnswer.WrongSecret => throw new RpcException(new Status(StatusCode.Unauthenticated, "wrong cluster secret: start every node with the same --secret")),
+            _ => throw new RpcException(new Status(StatusCode.InvalidArgument, "missing or invalid x-raftledger-node header: give every node a distinct id ≥ 1")),
+        };
     }
 }
 
 /// <summary>The gRPC endpoint of <see cref="PeerTransport"/>.</summary>
 internal sealed class PeerService(PeerTransport transport) : Peer.PeerBase
 {
-    public override Task Exchange(IAsyncStreamReader<PeerBatch> requestStream, IServerStreamWriter<PeerBatch> responseStream, ServerCallContext context) =>
-        transport.AcceptAsync(requestStream, responseStream, context);
-
     public override Task<ForwardResponse> Forward(ForwardRequest request, ServerCallContext context) =>
         transport.ServeForwardAsync(request, context);
 

@@ -2,7 +2,7 @@ namespace RaftLedger.Node.Transport;
 
 /// <summary>
 /// Settings of one node's peer transport. The limits are named here, in one place, and a test asserts how
-/// they relate: the largest Raft message fits in a batch, and the largest batch fits in a gRPC frame.
+/// they relate: the largest Raft message fits in a batch (one peer frame), and a snapshot chunk fits in a gRPC message.
 /// </summary>
 public sealed record TransportOptions
 {
@@ -12,7 +12,10 @@ public sealed record TransportOptions
     /// <summary>Largest batch written in one send. Always admits one message of <see cref="MessageBytesMax"/>.</summary>
     public const int BatchBytesMax = MessageBytesMax + (64 * 1024);
 
-    /// <summary>Largest gRPC message either side accepts: a full batch plus protobuf framing.</summary>
+    /// <summary>
+    /// Largest gRPC message either side accepts (snapshot chunks, forwarded requests; peer batches travel as
+    /// <see cref="PeerFrames"/> frames of at most <see cref="BatchBytesMax"/>): a batch plus protobuf framing.
+    /// </summary>
     public const int GrpcMessageBytesMax = BatchBytesMax + (64 * 1024);
 
     /// <summary>Bytes of one snapshot chunk.</summary>
@@ -42,7 +45,20 @@ public sealed record TransportOptions
     /// <summary>Longest wait between redials, so a returning peer is found within about this long.</summary>
     public TimeSpan ReconnectDelayMax { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Clock for backoff delays.</summary>
+    /// <summary>
+    /// A connection that wrote nothing for this long sends a ping, so its peer's reader keeps seeing traffic; and a
+    /// connection is checked for silence at this period (see <see cref="SilentIntervalsMax"/>).
+    /// </summary>
+    public TimeSpan PingInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// A connection on which nothing at all arrived for this many ping intervals (about 3 s by default; the gRPC stream
+    /// it replaced used HTTP/2 pings after 1 s with a 2 s timeout) is closed and its peer reported down. This also
+    /// bounds a dial and its hello.
+    /// </summary>
+    public int SilentIntervalsMax { get; init; } = 3;
+
+    /// <summary>Clock for backoff delays, pings and the silence limit.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>Throws when the options cannot work, saying which value to fix.</summary>
@@ -61,6 +77,16 @@ public sealed record TransportOptions
         if (ReconnectDelayMin <= TimeSpan.Zero || ReconnectDelayMax < ReconnectDelayMin)
         {
             throw new ArgumentException("reconnect delays must satisfy 0 < min <= max", nameof(ReconnectDelayMin));
+        }
+
+        if (PingInterval <= TimeSpan.Zero || SilentIntervalsMax < 2)
+        {
+            throw new ArgumentException("the ping interval must be positive and the silence limit at least 2 intervals (one ping may be in flight)", nameof(PingInterval));
+        }
+
+        if (System.Text.Encoding.UTF8.GetByteCount(Secret) > PeerFrames.SecretBytesMax)
+        {
+            throw new ArgumentException($"the cluster secret must be at most {PeerFrames.SecretBytesMax} bytes (UTF-8)", nameof(Secret));
         }
     }
 }

@@ -118,5 +118,9 @@ public sealed class CrossShardHostTests
     {
         Assert.True(CrossShardLimits.MessageBytesMax <= HostOptions.ShardMessageBytesMax);
         Assert.True(HostOptions.ShardMessageBytesMax <= RaftLedger.Node.Transport.TransportOptions.MessageBytesMax);
+
+        // A full chain's Prepare or Decide (one Raft entry, larger than a full create_transfers batch) fits one Raft
+        // message, which Raft requires of every entry it accepts.
+        Assert.True(CrossShardLimits.CommandBytesMax <= HostOptions.RaftMessageBytesMax, "a full chain's cross-shard command is one proposable entry");
     }
 }

@@ -43,6 +43,15 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        // Long chains are bounded by events too, so the transactions held (and their legs, Decide items and messages)
+        // stay within what 4,096 chains of 64 events took. Counted only for such requests: short ones fit by the count above.
+        if (transfers.Length > CrossShardLimits.ShortRequestEventsMax && EventsHeld() + transfers.Length > CrossShardLimits.CoordinatorEventsMax)
+        {
+            actions.Enqueue(new FailAction(requestToken, false,
+                $"Shard {shard} holds cross-shard transactions of more than {CrossShardLimits.CoordinatorEventsMax - transfers.Length} events: retry later."));
+            return;
+        }
+
         nowNs = Math.Max(nowNs, ledger.LastTimestamp); // Cluster time is at least the last applied timestamp.
         var request = new Request(requestToken, transfers.Length);
         requests.Add(requestToken, request);
@@ -57,6 +66,18 @@ public sealed partial class CrossShardDriver
         }
 
         MaybeAnswer(request);
+    }
+
+    /// <summary>Events of the transactions this coordinator holds.</summary>
+    private long EventsHeld()
+    {
+        long events = 0;
+        foreach (var transaction in transactions.Values)
+        {
+            events += transaction.Events.Length;
+        }
+
+        return events;
     }
 
     /// <summary>Transactions a request makes at most: one per non-linked event or chain (an unclosed chain at the end is one too).</summary>

@@ -86,6 +86,17 @@ public static class CrossShardLimits
     /// <summary>Cross-shard transactions one coordinator drives at once (new submissions beyond this fail with 503).</summary>
     public const int CoordinatorTransactionsMax = 4096;
 
+    /// <summary>
+    /// Events of the transactions one coordinator holds at most, checked when a request longer than
+    /// <see cref="ShortRequestEventsMax"/> arrives (beyond: 503): as many as <see cref="CoordinatorTransactionsMax"/> chains
+    /// of 64 events, the bound before chains could be longer. With ~0.5 KB per event held (the events, their legs, the
+    /// Decide item), about 130 MB at most.
+    /// </summary>
+    public const int CoordinatorEventsMax = CoordinatorTransactionsMax * 64;
+
+    /// <summary>Requests of at most this many events are bounded by <see cref="CoordinatorTransactionsMax"/> alone.</summary>
+    public const int ShortRequestEventsMax = 64;
+
     /// <summary>Prepared transactions one participant tracks in memory for abandonment checks.</summary>
     public const int ParticipantTransactionsMax = 16384;
 

@@ -229,6 +229,7 @@ public sealed class CrossShardCommandTests
         Assert.True(prepare.Encode().Length <= CrossShardLimits.MessageBytesMax);
         Assert.True(new CrossShardMessage(CrossShardMessageKind.Prepared, 0, 0, TransactionId) { Reports = fullReports }.Encode().Length <= CrossShardLimits.MessageBytesMax);
         Assert.Equal(LedgerLimits.BatchEventsMax, CrossShardLimits.TransactionEventsMax); // any chain a request holds is one transaction
+        Assert.True(CrossShardLimits.CoordinatorEventsMax >= CrossShardLimits.TransactionEventsMax, "an idle coordinator takes a full chain");
         Assert.True(1 + (CrossShardLimits.ParticipantLegsMax * CrossShardCommand.LegReportBytes) <= LedgerLimits.ResultBytesMax, "one full prepare's results fit");
         Assert.True(CrossShardCommand.WritePreparedRecord(0, 0, prepare.Legs).Length <= LedgerLimits.SideRecordBytesMax, "a full prepared record fits the side table");
         Assert.True(CrossShardLimits.ParticipantLegsMax <= LedgerLimits.BatchEventsMax, "one full finish item's timestamps fit a command");

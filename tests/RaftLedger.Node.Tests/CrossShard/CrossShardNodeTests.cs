@@ -196,7 +196,12 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
             nextId = (ulong)id + 1;
             chain[i] = new Transfer
             {
-                Id = id, DebitAccountId = ids[i % Shards], CreditAccountId = ids[(i + 1) % Shards], Amount = 1, Ledger = 1, Code = 1,
+                Id = id,
+                DebitAccountId = ids[i % Shards],
+                CreditAccountId = ids[(i + 1) % Shards],
+                Amount = 1,
+                Ledger = 1,
+                Code = 1,
                 Flags = i < chain.Length - 1 ? TransferFlags.Linked : TransferFlags.None,
             };
         }
@@ -226,8 +231,13 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
             nextId = (ulong)id + 1;
             failing[i] = new Transfer
             {
-                Id = id, DebitAccountId = i == failing.Length - 1 ? OnShard(3, 90_000) : ids[i % Shards], CreditAccountId = ids[(i + 1) % Shards],
-                Amount = 1, Ledger = 1, Code = 1, Flags = i < failing.Length - 1 ? TransferFlags.Linked : TransferFlags.None,
+                Id = id,
+                DebitAccountId = i == failing.Length - 1 ? OnShard(3, 90_000) : ids[i % Shards],
+                CreditAccountId = ids[(i + 1) % Shards],
+                Amount = 1,
+                Ledger = 1,
+                Code = 1,
+                Flags = i < failing.Length - 1 ? TransferFlags.Linked : TransferFlags.None,
             };
         }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RaftLedger.Ledger;
 using RaftLedger.Simulation;
 using RaftLedger.Simulation.MultiShard;
 
@@ -26,9 +27,10 @@ public static class SimCommand
         var shards = new Option<int>("--shards") { Description = "With --multishard: shards 2..8 (0: each seed chooses).", DefaultValueFactory = _ => 0 };
         var crossShard = new Option<double>("--cross-shard") { Description = "With --multishard: share of requests that cross shards, 0..1 (-1: each seed chooses).", DefaultValueFactory = _ => -1 };
         var rich = new Option<bool>("--rich-customers") { Description = "With --multishard: customers start rich, so no transfer is refused for lack of funds." };
+        var longChains = new Option<int>("--long-chains") { Description = $"With --multishard: a tenth of the cross-shard requests are linked chains of 65..N transfers (N <= {LedgerLimits.BatchEventsMax}; 0: none).", DefaultValueFactory = _ => 0 };
         var command = new Command("sim", "Run the deterministic cluster simulator: one seed, or a soak over many seeds.")
         {
-            seed, seeds, from, count, nodes, ticks, parallel, trace, multiShard, shards, crossShard, rich,
+            seed, seeds, from, count, nodes, ticks, parallel, trace, multiShard, shards, crossShard, rich, longChains,
         };
         command.SetAction(parse =>
         {
@@ -44,6 +46,7 @@ public static class SimCommand
                         Trace = parse.GetValue(trace) ? Console.WriteLine : null,
                         CrossShardFraction = parse.GetValue(crossShard),
                         RichCustomers = parse.GetValue(rich),
+                        LongChainEventsMax = parse.GetValue(longChains),
                     });
             }
 
@@ -121,6 +124,11 @@ public static class SimCommand
         if (options.ChaosTicks < 0)
         {
             return $"--ticks {options.ChaosTicks} must be 0 or more.";
+        }
+
+        if (options.LongChainEventsMax is not (0 or >= 65 and <= LedgerLimits.BatchEventsMax))
+        {
+            return $"--long-chains {options.LongChainEventsMax} must be 0 or in [65, {LedgerLimits.BatchEventsMax}].";
         }
 
         if (options.CrossShardFraction > 1 || (options.CrossShardFraction < 0 && options.CrossShardFraction != -1))

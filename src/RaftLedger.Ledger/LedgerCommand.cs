@@ -115,7 +115,7 @@ public static class LedgerCommand
             }
         }
         else if (op is < LedgerOperation.CrossShardPrepare or > LedgerOperation.CrossShardAbortIfUndecided ||
-            count == 0 || command.Length > LedgerLimits.CommandBytesMax)
+            count == 0 || command.Length > CrossShard.CrossShardLimits.CommandBytesMax)
         {
             // Cross-shard commands: count is the timestamps they consume; the body is checked when applied.
             return false;

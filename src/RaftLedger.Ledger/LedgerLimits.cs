@@ -27,9 +27,19 @@ public static class LedgerLimits
     /// <summary>Transfer timeouts are given in seconds and compared with cluster time in nanoseconds.</summary>
     public const ulong NanosecondsPerSecond = 1_000_000_000;
 
-    /// <summary>Largest value of one side-table record (cross-shard protocol state).</summary>
-    public const int SideRecordBytesMax = 16 * 1024;
+    /// <summary>
+    /// Largest value of one side-table record (cross-shard protocol state): a Prepared record of a full transaction's
+    /// legs on one participant, about 1.2 MB (RocksDB takes values of megabytes).
+    /// </summary>
+    public const int SideRecordBytesMax = CrossShard.CrossShardLimits.PreparedRecordBytesMax > CrossShard.CrossShardLimits.CoordinatorRecordBytesMax
+        ? CrossShard.CrossShardLimits.PreparedRecordBytesMax
+        : CrossShard.CrossShardLimits.CoordinatorRecordBytesMax;
 
-    /// <summary>Result bytes one applied command writes at most (one per event for create commands).</summary>
-    public const int ResultBytesMax = BatchEventsMax;
+    /// <summary>
+    /// Result bytes one applied command writes at most: one per event for create commands, and a cross-shard Prepare's
+    /// leg reports (<see cref="CrossShard.CrossShardLimits.ResultBytesMax"/>, about 80 KB), the larger.
+    /// </summary>
+    public const int ResultBytesMax = CrossShard.CrossShardLimits.ResultBytesMax > BatchEventsMax
+        ? CrossShard.CrossShardLimits.ResultBytesMax
+        : BatchEventsMax;
 }

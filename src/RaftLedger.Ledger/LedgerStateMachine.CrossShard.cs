@@ -157,7 +157,7 @@ public sealed partial class LedgerStateMachine
         {
             var id = reader.U128();
             var home = reader.U16();
-            var legs = new Leg[reader.Count(CrossShardLimits.TransactionEventsMax)];
+            var legs = new Leg[reader.Count(CrossShardLimits.ParticipantLegsMax)];
             for (var k = 0; k < legs.Length; k++)
             {
                 legs[k] = reader.Leg();
@@ -204,6 +204,7 @@ public sealed partial class LedgerStateMachine
         }
 
         batch.Savepoint();
+        var chain = new CrossShardLegIndex(item.Legs);
         for (var k = 0; k < item.Legs.Length; k++)
         {
             var leg = item.Legs[k];
@@ -226,8 +227,8 @@ public sealed partial class LedgerStateMachine
                 return false;
             }
 
-            var debit = (leg.Sides & LegSides.Debit) != 0 ? CheckSide(item.Legs, k, BalanceSide.Debit) : SideReport.Ok;
-            var credit = (leg.Sides & LegSides.Credit) != 0 ? CheckSide(item.Legs, k, BalanceSide.Credit) : SideReport.Ok;
+            var debit = (leg.Sides & LegSides.Debit) != 0 ? CheckSide(chain, k, BalanceSide.Debit) : SideReport.Ok;
+            var credit = (leg.Sides & LegSides.Credit) != 0 ? CheckSide(chain, k, BalanceSide.Credit) : SideReport.Ok;
             WriteReport(reports, k, debit, credit);
             if (debit.Outcome != LegOutcome.Ok || credit.Outcome != LegOutcome.Ok)
             {
@@ -334,14 +335,16 @@ public sealed partial class LedgerStateMachine
         }
     }
 
-    private SideReport CheckSide(Leg[] legs, int index, BalanceSide side)
+    private SideReport CheckSide(CrossShardLegIndex chain, int index, BalanceSide side)
     {
+        chain.FoldTo(index);
+        var legs = chain.Legs;
         var t = legs[index].Transfer;
         var accountId = side == BalanceSide.Debit ? t.DebitAccountId : t.CreditAccountId;
         var slot = batch.LoadAccount(accountId);
         if ((legs[index].Sides & LegSides.Resolve) != 0)
         {
-            return CheckResolveSide(legs, index, slot, side);
+            return CheckResolveSide(chain, index, slot, side);
         }
 
         if (!batch.Account(slot).Exists)
@@ -351,7 +354,18 @@ public sealed partial class LedgerStateMachine
 
         // The view: this account with the transaction's earlier legs posted instead of reserved.
         var view = batch.Account(slot).Account;
-        for (var j = 0; j < index; j++)
+        if (!chain.ResolvesOn(accountId))
+        {
+            // Only plain and pending legs before it here: the plain ones' amounts move from pending to posted (as one
+            // sum per side: the same result as leg by leg, no step between them looks at the view).
+            PostInView(ref view, BalanceSide.Debit, chain.PostedInView(accountId, BalanceSide.Debit));
+            PostInView(ref view, BalanceSide.Credit, chain.PostedInView(accountId, BalanceSide.Credit));
+            return CheckViewSide(t, view, slot, side, legs[index].Guard);
+        }
+
+        // An earlier post/void on this account: its effect on the view depends on the view at its turn, so this
+        // account's earlier legs are replayed in order (only chains that post or void on the account pay for it).
+        foreach (var j in chain.LegsOn(accountId))
         {
             ref readonly var earlier = ref legs[j];
             foreach (var earlierSide in SidesOf(earlier.Sides))
@@ -359,20 +373,34 @@ public sealed partial class LedgerStateMachine
                 var earlierAccount = earlierSide == BalanceSide.Debit ? earlier.Transfer.DebitAccountId : earlier.Transfer.CreditAccountId;
                 if (earlierAccount == accountId && (earlier.Sides & LegSides.Resolve) != 0)
                 {
-                    ResolveInView(ref view, earlierSide, legs, j); // An earlier post/void: it reserved nothing itself.
+                    ResolveInView(ref view, earlierSide, chain, j); // An earlier post/void: it reserved nothing itself.
                     continue;
                 }
 
                 // An earlier pending leg stays reserved, as it does on the account itself.
                 if (earlierAccount == accountId && (earlier.Transfer.Flags & TransferFlags.Pending) == 0)
                 {
-                    BalanceSteps.Release(ref view, earlierSide, earlier.Transfer.Amount);
-                    BalanceSteps.Post(ref view, earlierSide, UInt128.Zero, earlier.Transfer.Amount);
+                    PostInView(ref view, earlierSide, earlier.Transfer.Amount);
                 }
             }
         }
 
-        var outcome = CheckView(t, view, side, legs[index].Guard);
+        return CheckViewSide(t, view, slot, side, legs[index].Guard);
+    }
+
+    // An earlier plain leg of the chain is seen posted: its reserved amount leaves pending and is posted.
+    private static void PostInView(ref Account view, BalanceSide side, UInt128 amount)
+    {
+        if (amount != UInt128.Zero)
+        {
+            BalanceSteps.Release(ref view, side, amount);
+            BalanceSteps.Post(ref view, side, UInt128.Zero, amount);
+        }
+    }
+
+    private SideReport CheckViewSide(in Transfer t, in Account view, int slot, BalanceSide side, BalancingGuard guard)
+    {
+        var outcome = CheckView(t, view, side, guard);
         if (outcome == LegOutcome.Ok && BalanceSteps.TotalOverflows(batch.Account(slot).Account, side, t.Amount))
         {
             // The leg is reserved on the account as stored, which still holds the pending amount an earlier post/void of
@@ -388,11 +416,11 @@ public sealed partial class LedgerStateMachine
     /// before the pending transfer's client was answered; if not, IdBusy aborts and the client retries), and
     /// the account is not closed unless the pending transfer closed it (as the local path checks).
     /// </summary>
-    private SideReport CheckResolveSide(Leg[] legs, int index, int slot, BalanceSide side)
+    private SideReport CheckResolveSide(CrossShardLegIndex chain, int index, int slot, BalanceSide side)
     {
         // The pending transfer may also be created by an earlier event of this chain (its leg here reserved it).
-        var resolved = legs[index].Transfer;
-        if (!batch.Account(slot).Exists || !TryGetResolvedPending(legs, index, out var p))
+        var resolved = chain.Legs[index].Transfer;
+        if (!batch.Account(slot).Exists || !TryGetResolvedPending(chain, index, out var p))
         {
             return new SideReport(LegOutcome.IdBusy, 0);
         }

@@ -11,25 +11,18 @@ public sealed partial class LedgerStateMachine
     /// <paramref name="index"/> does (so that one only appears to be resolvable: its Decide-time status is the earlier
     /// one's result). <paramref name="earlierPosted"/> says whether the earlier one was a post.
     /// </summary>
-    private static bool ResolvedEarlierInChain(Transfer[] events, int index, out bool earlierPosted)
+    private static bool ResolvedEarlierInChain(Transfer[] events, CrossShardChainIndex chain, int index, out bool earlierPosted)
     {
         earlierPosted = false;
         ref readonly var t = ref events[index];
-        if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) == 0)
+        if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) == 0 ||
+            chain.EarlierResolverOf(t.PendingId, index) is not (var j and >= 0))
         {
             return false;
         }
 
-        for (var j = 0; j < index; j++)
-        {
-            if ((events[j].Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0 && events[j].PendingId == t.PendingId)
-            {
-                earlierPosted = (events[j].Flags & TransferFlags.PostPendingTransfer) != 0;
-                return true;
-            }
-        }
-
-        return false;
+        earlierPosted = (events[j].Flags & TransferFlags.PostPendingTransfer) != 0;
+        return true;
     }
 
     /// <summary>
@@ -39,19 +32,16 @@ public sealed partial class LedgerStateMachine
     /// missing, already expired or no longer reserved here, or when an earlier leg of the chain resolved it
     /// already (the chain's Decide then refuses it).
     /// </summary>
-    private void ResolveInView(ref Account view, BalanceSide side, Leg[] legs, int earlierIndex)
+    private void ResolveInView(ref Account view, BalanceSide side, CrossShardLegIndex chain, int earlierIndex)
     {
-        var resolved = legs[earlierIndex].Transfer;
-        for (var k = 0; k < earlierIndex; k++)
+        var resolved = chain.Legs[earlierIndex].Transfer;
+        if (chain.EarlierResolveLegOf(resolved.PendingId, earlierIndex) >= 0)
         {
-            if ((legs[k].Sides & LegSides.Resolve) != 0 && legs[k].Transfer.PendingId == resolved.PendingId)
-            {
-                return;
-            }
+            return;
         }
 
         // The pending transfer as stored here, or created by an earlier event of this chain (reserved by its leg).
-        if (!TryGetResolvedPending(legs, earlierIndex, out var p) || batch.GetPendingStatus(p.Id) == PendingStatus.Expired)
+        if (!TryGetResolvedPending(chain, earlierIndex, out var p) || batch.GetPendingStatus(p.Id) == PendingStatus.Expired)
         {
             return;
         }

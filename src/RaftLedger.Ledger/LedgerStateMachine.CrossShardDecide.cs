@@ -29,7 +29,7 @@ public sealed partial class LedgerStateMachine
         return needed;
     }
 
-    private static List<DecideItem> DecodeDecide(ReadOnlySpan<byte> body)
+    internal static List<DecideItem> DecodeDecide(ReadOnlySpan<byte> body)
     {
         var reader = new ByteReader(body);
         var count = reader.Count(ushort.MaxValue);
@@ -60,7 +60,7 @@ public sealed partial class LedgerStateMachine
                 }
             }
 
-            var expiresElsewhere = (flags & DecideFlags.ExpiresElsewhere) != 0 ? reader.U64() : 0;
+            var expiresElsewhere = (flags & DecideFlags.ExpiresElsewhere) == 0 ? [] : CrossShardCommand.ReadEventMask(ref reader, flags, events.Length);
             var clamped = (flags & DecideFlags.Clamped) != 0;
             var guards = clamped ? new BalancingGuard[events.Length] : [];
             var requested = clamped ? new UInt128[events.Length] : [];
@@ -81,7 +81,7 @@ public sealed partial class LedgerStateMachine
                 PendingExpiresAt = pendingExpiresAt,
                 HomeSides = homeSides,
                 Remote = remote,
-                ExpiresElsewhereMask = expiresElsewhere,
+                ExpiresElsewhere = expiresElsewhere,
                 Guards = guards,
                 Requested = requested,
             });
@@ -117,11 +117,12 @@ public sealed partial class LedgerStateMachine
             homeLegs = CrossShardCommand.ReadPreparedRecord(value);
         }
 
+        var chain = CrossShardChainIndex.Of(item.Events);
         var decision = CrossShardDecision.AbortedWithoutStatus;
         var lostHomeLegs = (item.Flags & DecideFlags.HomeHasLegs) != 0 && homeLegs is null;
         if ((item.Flags & DecideFlags.ForceAbort) == 0 && !lostHomeLegs && !AnyIdClaimed(item.Events) && !AnyPendingHeld(item))
         {
-            decision = ChainStatuses(item, firstTimestamp, statuses, out var unprepared) ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
+            decision = ChainStatuses(item, chain, firstTimestamp, statuses, out var unprepared) ? CrossShardDecision.Committed : CrossShardDecision.Aborted;
             if (unprepared)
             {
                 // An event the coordinator expected to fail here passes now (a post/void whose pending transfer
@@ -145,7 +146,7 @@ public sealed partial class LedgerStateMachine
                 batch.CreateForeignTransfer(created);
                 if (!item.PendingElsewhereAt(i))
                 {
-                    SetChainTwoPhaseStatus(item, i, created);
+                    SetChainTwoPhaseStatus(item, chain, i, created);
                 }
             }
         }
@@ -219,7 +220,7 @@ public sealed partial class LedgerStateMachine
         }
     }
 
-    private bool ChainStatuses(DecideItem item, ulong firstTimestamp, Span<byte> statuses, out bool unprepared)
+    private bool ChainStatuses(DecideItem item, CrossShardChainIndex chain, ulong firstTimestamp, Span<byte> statuses, out bool unprepared)
     {
         unprepared = false;
         var count = item.Events.Length;
@@ -238,17 +239,17 @@ public sealed partial class LedgerStateMachine
                     ? ExpiryStatus(t, firstTimestamp + (ulong)i)
                     : item.PendingElsewhereAt(i)
                         ? ForeignDecideStatus(t, firstTimestamp + (ulong)i, item.PendingExpiresAt[i], item.LegStatuses[i])
-                        : CrossShardSameChain.PendingIndexOf(item.Events, i) is var j and >= 0
+                        : chain.PendingIndexOf(i) is var j and >= 0
                             ? SameChainDecideStatus(item, i, j, firstTimestamp)
                             : LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
-                for (var k = 0; k < i && status == CreateTransferResult.Created; k++)
+                if (status == CreateTransferResult.Created && chain.EarlierIndexOf(t.Id, i) is var k and >= 0)
                 {
-                    status = item.Events[k].Id == t.Id ? TransferExists(t, item.Events[k]) : status;
+                    status = TransferExists(t, item.Events[k]);
                 }
 
                 // A pending transfer posted or voided by an earlier event of this chain is no longer pending for this one.
                 if (status is CreateTransferResult.Created or CreateTransferResult.PendingTransferExpired &&
-                    ResolvedEarlierInChain(item.Events, i, out var earlierPosted))
+                    ResolvedEarlierInChain(item.Events, chain, i, out var earlierPosted))
                 {
                     status = earlierPosted ? CreateTransferResult.PendingTransferAlreadyPosted : CreateTransferResult.PendingTransferAlreadyVoided;
                 }
@@ -307,18 +308,21 @@ public sealed partial class LedgerStateMachine
         var reader = new ByteReader(body);
         var count = reader.Count(CrossShardLimits.FinishItemsPerCommandMax);
         CheckResultRoom(count, results);
-        Invariant.Check(timestamps >= count * CrossShardLimits.TransactionEventsMax, "a finish reserves a timestamp per possible copy");
         var items = new FinishItem[count];
+        var reserved = 0;
         for (var i = 0; i < count; i++)
         {
-            items[i] = new FinishItem(reader.U128(), reader.U8() != 0);
+            items[i] = CrossShardCommand.ReadFinishItem(ref reader);
+            reserved += CrossShardCommand.FinishTimestamps(items[i]);
         }
 
         reader.End();
+        Invariant.Check(timestamps >= reserved, "a finish reserves a timestamp per copy its items may store");
+        var itemTimestamp = firstTimestamp;
         for (var i = 0; i < count; i++)
         {
-            var itemTimestamp = firstTimestamp + (ulong)(i * CrossShardLimits.TransactionEventsMax);
             results[i] = FinishOne(items[i], itemTimestamp) ? (byte)1 : (byte)0;
+            itemTimestamp += (ulong)CrossShardCommand.FinishTimestamps(items[i]);
         }
 
         return count;
@@ -333,6 +337,7 @@ public sealed partial class LedgerStateMachine
         }
 
         var record = CrossShardCommand.ReadPreparedRecord(value);
+        Invariant.Check(record.Legs.Length <= item.Copies, "a finish item reserves a timestamp per leg of its transaction");
         for (var k = 0; k < record.Legs.Length; k++)
         {
             var leg = record.Legs[k];

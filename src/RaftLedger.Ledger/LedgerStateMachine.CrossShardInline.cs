@@ -98,6 +98,8 @@ public sealed partial class LedgerStateMachine
     private int InlineStatuses(DecideItem item, Leg[] homeLegs, ulong firstTimestamp, Span<byte> statuses, out bool unprepared)
     {
         unprepared = false;
+        var chain = CrossShardChainIndex.Of(item.Events);
+        var legIndex = new CrossShardLegIndex(homeLegs);
         var count = item.Events.Length;
         var k = 0;
         for (var i = 0; i < count; i++)
@@ -106,15 +108,15 @@ public sealed partial class LedgerStateMachine
             var status = (t.Flags & TransferFlags.Linked) != 0 && i == count - 1
                 ? CreateTransferResult.LinkedEventChainOpen
                 : LocalStatus(t, pendingHere: true, firstTimestamp + (ulong)i);
-            for (var j = 0; j < i && status == CreateTransferResult.Created; j++)
+            if (status == CreateTransferResult.Created && chain.EarlierIndexOf(t.Id, i) is var j and >= 0)
             {
-                status = item.Events[j].Id == t.Id ? TransferExists(t, item.Events[j]) : status;
+                status = TransferExists(t, item.Events[j]);
             }
 
             var home = k < homeLegs.Length && homeLegs[k].EventIndex == i ? k++ : -1;
             if (status == CreateTransferResult.Created)
             {
-                status = SidesStatus(item, i, homeLegs, home, ref unprepared);
+                status = SidesStatus(item, i, legIndex, home, ref unprepared);
             }
 
             statuses[i] = (byte)status;
@@ -133,7 +135,7 @@ public sealed partial class LedgerStateMachine
     }
 
     /// <summary>An event that passed the home-local checks: its id's answer (from its home), then its two sides'.</summary>
-    private CreateTransferResult SidesStatus(DecideItem item, int i, Leg[] homeLegs, int home, ref bool unprepared)
+    private CreateTransferResult SidesStatus(DecideItem item, int i, CrossShardLegIndex legIndex, int home, ref bool unprepared)
     {
         var legStatus = item.LegStatuses[i];
         if (legStatus == CrossShardRules.NotPrepared)
@@ -150,14 +152,14 @@ public sealed partial class LedgerStateMachine
 
         var debit = item.Remote[i].Debit;
         var credit = item.Remote[i].Credit;
-        if (home >= 0 && (homeLegs[home].Sides & LegSides.Debit) != 0)
+        if (home >= 0 && (legIndex.Legs[home].Sides & LegSides.Debit) != 0)
         {
-            debit = CheckSide(homeLegs, home, BalanceSide.Debit);
+            debit = CheckSide(legIndex, home, BalanceSide.Debit);
         }
 
-        if (home >= 0 && (homeLegs[home].Sides & LegSides.Credit) != 0)
+        if (home >= 0 && (legIndex.Legs[home].Sides & LegSides.Credit) != 0)
         {
-            credit = CheckSide(homeLegs, home, BalanceSide.Credit);
+            credit = CheckSide(legIndex, home, BalanceSide.Credit);
         }
 
         if (debit.Outcome == LegOutcome.StaleClamp || credit.Outcome == LegOutcome.StaleClamp)
@@ -178,7 +180,7 @@ public sealed partial class LedgerStateMachine
             var created = item.Events[i];
             created.Timestamp = firstTimestamp + (ulong)i;
             batch.CreateForeignTransfer(created);
-            SetTwoPhaseStatus(created, expiresHere: (item.ExpiresElsewhereMask & (1UL << i)) == 0);
+            SetTwoPhaseStatus(created, expiresHere: !item.ExpiresElsewhereAt(i));
         }
 
         foreach (var leg in homeLegs)

@@ -53,15 +53,15 @@ public sealed partial class LedgerStateMachine
     /// it never was pending for anyone outside the chain); that later post/void then writes nothing. Everything else as
     /// <see cref="SetTwoPhaseStatus"/>.
     /// </summary>
-    private void SetChainTwoPhaseStatus(DecideItem item, int i, in Transfer created)
+    private void SetChainTwoPhaseStatus(DecideItem item, CrossShardChainIndex chain, int i, in Transfer created)
     {
-        var expiresHere = (item.ExpiresElsewhereMask & (1UL << i)) == 0;
-        if (CrossShardSameChain.PendingIndexOf(item.Events, i) >= 0)
+        var expiresHere = !item.ExpiresElsewhereAt(i);
+        if (chain.PendingIndexOf(i) >= 0)
         {
             return; // Its pending transfer's final status was written with it (or is kept on that transfer's id home).
         }
 
-        if ((created.Flags & TransferFlags.Pending) != 0 && CrossShardSameChain.ResolvedLater(item.Events, i, out var posted))
+        if ((created.Flags & TransferFlags.Pending) != 0 && chain.ResolvedLater(i, out var posted))
         {
             if (expiresHere)
             {
@@ -79,25 +79,22 @@ public sealed partial class LedgerStateMachine
     /// shard's copy, or else the transaction's own earlier leg that creates it (a pending transfer of the same chain,
     /// reserved here by that leg). False when neither exists.
     /// </summary>
-    private bool TryGetResolvedPending(Leg[] legs, int index, out Transfer p)
+    private bool TryGetResolvedPending(CrossShardLegIndex chain, int index, out Transfer p)
     {
-        var pendingId = legs[index].Transfer.PendingId;
+        var pendingId = chain.Legs[index].Transfer.PendingId;
         if (batch.TryGetTransfer(pendingId, out p))
         {
             return (p.Flags & TransferFlags.Pending) != 0;
         }
 
-        for (var k = 0; k < index; k++)
+        var k = chain.EarlierPendingLegOf(pendingId, index);
+        if (k < 0)
         {
-            if (legs[k].Transfer.Id == pendingId && (legs[k].Sides & LegSides.Resolve) == 0 &&
-                (legs[k].Transfer.Flags & TransferFlags.Pending) != 0 && (legs[k].Sides & (LegSides.Debit | LegSides.Credit)) != 0)
-            {
-                p = legs[k].Transfer;
-                return true;
-            }
+            return false;
         }
 
-        return false;
+        p = chain.Legs[k].Transfer;
+        return true;
     }
 
     /// <summary>The pending status an id home's Finish(commit) writes for a pending transfer's leg (see <see cref="LegSides.PostedInChain"/>).</summary>

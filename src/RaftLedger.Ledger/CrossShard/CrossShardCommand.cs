@@ -28,7 +28,7 @@ public static class CrossShardCommand
         var writer = Start(LedgerOperation.CrossShardPrepare, 1, items.Count);
         foreach (var item in items)
         {
-            Invariant.Check(item.Legs.Length is > 0 and <= CrossShardLimits.TransactionEventsMax);
+            Invariant.Check(item.Legs.Length is > 0 and <= CrossShardLimits.ParticipantLegsMax);
             writer.U128(item.TransactionId);
             writer.U16(item.Home);
             writer.U16(item.Legs.Length);
@@ -41,13 +41,41 @@ public static class CrossShardCommand
         return writer.ToArray();
     }
 
+    /// <summary>Encoded bytes of one Prepare item (see <see cref="EncodePrepare"/>).</summary>
+    public static int PrepareItemBytes(PrepareItem item)
+    {
+        var bytes = CrossShardLimits.PrepareItemHeaderBytes;
+        foreach (var leg in item.Legs)
+        {
+            bytes += LegBytesOf(leg);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Encoded bytes of one leg (a clamped balancing leg carries its requested amount).</summary>
+    public static int LegBytesOf(in Leg leg) => 4 + LedgerLimits.RecordSizeBytes + ((leg.Guard & BalancingGuard.Clamped) != 0 ? 16 : 0);
+
+    /// <summary>Encoded bytes of one Decide item (see <see cref="EncodeDecide"/>), at most <see cref="CrossShardLimits.DecideItemBytesMax"/>.</summary>
+    public static int DecideItemBytes(DecideItem item)
+    {
+        var n = item.Events.Length;
+        var perEvent = LedgerLimits.RecordSizeBytes + 1 + ((item.Flags & DecideFlags.HomeInline) != 0 ? 11 : 0) +
+            ((item.Flags & DecideFlags.Clamped) != 0 ? 17 : 0) + ((item.Flags & DecideFlags.PendingElsewhere) != 0 ? 8 : 0);
+        var mask = (item.Flags & DecideFlags.ExpiresElsewhere) != 0 ? (n + 7) / 8 : 0;
+        return 16 + 1 + 2 + (2 * item.Participants.Length) + 2 + (n * perEvent) + mask;
+    }
+
+    /// <summary>Result bytes of a Prepare of one item.</summary>
+    public static int PrepareItemResultBytes(PrepareItem item) => 1 + (item.Legs.Length * LegReportBytes);
+
     /// <summary>Result bytes of a Prepare of these items.</summary>
     public static int PrepareResultBytes(IReadOnlyList<PrepareItem> items)
     {
         var bytes = 0;
         foreach (var item in items)
         {
-            bytes += 1 + (item.Legs.Length * LegReportBytes);
+            bytes += PrepareItemResultBytes(item);
         }
 
         return bytes;
@@ -58,7 +86,7 @@ public static class CrossShardCommand
     /// u16 event count, then per event the 128-byte transfer and u8 leg status, and with
     /// <see cref="DecideFlags.HomeInline"/> also u8 home sides and the other participants' debit and credit reports
     /// (u8 outcome, u32 ledger each; replicas built before that flag cannot read such items), then (only with
-    /// <see cref="DecideFlags.ExpiresElsewhere"/>) a u64 event mask, then (only with <see cref="DecideFlags.Clamped"/>)
+    /// <see cref="DecideFlags.ExpiresElsewhere"/>) an event mask of ⌈n / 8⌉ bytes (<see cref="DecideFlags.MaskBits"/>), then (only with <see cref="DecideFlags.Clamped"/>)
     /// per event u8 <see cref="BalancingGuard"/> and u128 requested amount. Consumes one timestamp per
     /// event. Results per item: u8 <see cref="CrossShardDecision"/>, then one <see cref="CreateTransferResult"/> per event.
     /// </summary>
@@ -75,8 +103,9 @@ public static class CrossShardCommand
         {
             Invariant.Check(item.Events.Length is > 0 and <= CrossShardLimits.TransactionEventsMax);
             Invariant.Check(item.LegStatuses.Length == item.Events.Length);
+            var flags = (item.Flags & DecideFlags.ExpiresElsewhere) != 0 ? item.Flags | DecideFlags.MaskBits : item.Flags & ~DecideFlags.MaskBits;
             writer.U128(item.TransactionId);
-            writer.U8((byte)item.Flags);
+            writer.U8((byte)flags);
             writer.U16(item.Participants.Length);
             foreach (var participant in item.Participants)
             {
@@ -98,10 +127,10 @@ public static class CrossShardCommand
                 }
             }
 
-            Invariant.Check(((item.Flags & DecideFlags.ExpiresElsewhere) != 0) == (item.ExpiresElsewhereMask != 0));
+            Invariant.Check(((item.Flags & DecideFlags.ExpiresElsewhere) != 0) == (Array.IndexOf(item.ExpiresElsewhere, true) >= 0));
             if ((item.Flags & DecideFlags.ExpiresElsewhere) != 0)
             {
-                writer.U64(item.ExpiresElsewhereMask);
+                WriteEventMask(writer, item.ExpiresElsewhere);
             }
 
             Invariant.Check(((item.Flags & DecideFlags.Clamped) != 0) == (item.Guards.Length != 0));
@@ -130,21 +159,107 @@ public static class CrossShardCommand
     }
 
     /// <summary>
-    /// Finish: per item u128 transaction id and u8 commit (1) or abort (0). Consumes
-    /// <see cref="CrossShardLimits.TransactionEventsMax"/> timestamps per item (the copies a commit
-    /// stores, at most one per event). Results: per item u8 finished now (1) or nothing to finish (0).
+    /// Finish: per item u128 transaction id, u8 commit (bit 0: commit, else abort; bit 1 <see cref="FinishCopiesFollow"/>)
+    /// and u16 copies. Consumes per item max(copies, 1) timestamps (the copies a commit stores, one per leg); an item
+    /// written before the copy count (bit 1 clear, no u16) reserved <see cref="LegacyFinishCopies"/>. Results: per item
+    /// u8 finished now (1) or nothing to finish (0).
     /// </summary>
     public static byte[] EncodeFinish(IReadOnlyList<FinishItem> items)
     {
         Invariant.Check(items.Count <= CrossShardLimits.FinishItemsPerCommandMax);
-        var writer = Start(LedgerOperation.CrossShardFinish, Math.Max(items.Count, 1) * CrossShardLimits.TransactionEventsMax, items.Count);
+        var timestamps = 0;
         foreach (var item in items)
         {
+            timestamps += FinishTimestamps(item);
+        }
+
+        var writer = Start(LedgerOperation.CrossShardFinish, Math.Max(timestamps, 1), items.Count);
+        foreach (var item in items)
+        {
+            Invariant.Check(item.Copies is >= 0 and <= CrossShardLimits.ParticipantLegsMax);
             writer.U128(item.TransactionId);
-            writer.U8(item.Commit ? (byte)1 : (byte)0);
+            writer.U8((byte)((item.Commit ? 1 : 0) | FinishCopiesFollow));
+            writer.U16(item.Copies);
         }
 
         return writer.ToArray();
+    }
+
+    /// <summary>Encoded bytes of one Finish item: u128 id, u8 commit, u16 copies.</summary>
+    public const int FinishItemBytes = 19;
+
+    /// <summary>Bit 1 of a Finish item's commit byte: a u16 copy count follows.</summary>
+    public const byte FinishCopiesFollow = 2;
+
+    /// <summary>Timestamps a Finish item written before the copy count reserved (the old transaction bound).</summary>
+    public const int LegacyFinishCopies = 64;
+
+    /// <summary>Timestamps one Finish item consumes.</summary>
+    public static int FinishTimestamps(FinishItem item) => Math.Max(item.Copies, 1);
+
+    internal static FinishItem ReadFinishItem(ref ByteReader reader)
+    {
+        var id = reader.U128();
+        var commit = reader.U8();
+        if ((commit & ~(1 | FinishCopiesFollow)) != 0)
+        {
+            throw new InvalidDataException($"A cross-shard Finish item has commit byte {commit}: it is corrupt.");
+        }
+
+        var copies = (commit & FinishCopiesFollow) != 0 ? reader.U16() : LegacyFinishCopies;
+        if (copies > CrossShardLimits.ParticipantLegsMax)
+        {
+            throw new InvalidDataException($"A cross-shard Finish item reserves {copies} copies (at most {CrossShardLimits.ParticipantLegsMax}): it is corrupt.");
+        }
+
+        return new FinishItem(id, (commit & 1) != 0, copies);
+    }
+
+    /// <summary>One bit per event, bit i in byte i / 8.</summary>
+    private static void WriteEventMask(ByteWriter writer, bool[] mask)
+    {
+        for (var start = 0; start < mask.Length; start += 8)
+        {
+            var b = 0;
+            for (var bit = 0; bit < 8 && start + bit < mask.Length; bit++)
+            {
+                b |= mask[start + bit] ? 1 << bit : 0;
+            }
+
+            writer.U8((byte)b);
+        }
+    }
+
+    /// <summary>Reads an event mask: ⌈n / 8⌉ bytes with <see cref="DecideFlags.MaskBits"/>, else (written before it) a u64.</summary>
+    internal static bool[] ReadEventMask(ref ByteReader reader, DecideFlags flags, int events)
+    {
+        var mask = new bool[events];
+        if ((flags & DecideFlags.MaskBits) == 0)
+        {
+            var bits = reader.U64();
+            if (events < 64 && bits >> events != 0)
+            {
+                throw new InvalidDataException("A cross-shard Decide's u64 mask names events it does not have: it is corrupt.");
+            }
+
+            for (var i = 0; i < Math.Min(events, 64); i++)
+            {
+                mask[i] = (bits & (1UL << i)) != 0;
+            }
+
+            return mask;
+        }
+
+        for (var start = 0; start < events; start += 8)
+        {
+            var b = reader.U8();
+            for (var bit = 0; bit < 8 && start + bit < events; bit++)
+            {
+                mask[start + bit] = (b & (1 << bit)) != 0;
+            }
+        }
+
+        return mask;
     }
 
     /// <summary>Retire: u128 transaction ids whose every participant finished. Consumes 1 timestamp. Results: per item u8 retired (1) or unknown (0).</summary>
@@ -247,7 +362,7 @@ public static class CrossShardCommand
         var reader = new ByteReader(value);
         var home = reader.U16();
         var preparedAt = reader.U64();
-        var legs = new Leg[reader.Count(CrossShardLimits.TransactionEventsMax)];
+        var legs = new Leg[reader.Count(CrossShardLimits.ParticipantLegsMax)];
         for (var i = 0; i < legs.Length; i++)
         {
             legs[i] = reader.Leg();

@@ -195,6 +195,7 @@ public static class CrossShardBalancing
         Invariant.Check(count <= events.Length);
         var guards = new BalancingGuard[events.Length];
         var requested = new UInt128[events.Length];
+        var chain = CrossShardChainIndex.Of(events);
         for (var i = 0; i < events.Length; i++)
         {
             ref var t = ref events[i];
@@ -218,7 +219,7 @@ public static class CrossShardBalancing
                 t.Amount = amount;
             }
 
-            var j = CrossShardSameChain.PendingIndexOf(events, i);
+            var j = chain.PendingIndexOf(i);
             if (j < 0)
             {
                 Apply(snapshot, t, pendingAmountOf);

@@ -48,11 +48,11 @@ public sealed partial class CrossShardDriver
     /// The sides of event <paramref name="i"/>'s leg on its id home (not this shard): the id, and for a pending transfer
     /// that a later event of the chain posts or voids, which (so that home stores it posted/voided, never pending).
     /// </summary>
-    private static LegSides IdSidesOf(Transaction transaction, int i)
+    private static LegSides IdSidesOf(Transaction transaction, CrossShardChainIndex chain, int i)
     {
         ref readonly var t = ref transaction.Events[i];
-        if ((t.Flags & TransferFlags.Pending) == 0 ||
-            !CrossShardSameChain.ResolvedLater(transaction.Events.AsSpan(0, transaction.PrepareCount), i, out var posted))
+        Invariant.Check(chain.Count == transaction.PrepareCount, "the chain index covers the prepared events");
+        if ((t.Flags & TransferFlags.Pending) == 0 || !chain.ResolvedLater(i, out var posted))
         {
             return LegSides.Id;
         }

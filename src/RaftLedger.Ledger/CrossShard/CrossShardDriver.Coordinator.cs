@@ -36,10 +36,19 @@ public sealed partial class CrossShardDriver
             throw new ArgumentException($"Request token {requestToken} is in use, or the request has more than {LedgerLimits.BatchEventsMax} events.", nameof(requestToken));
         }
 
-        if (transactions.Count + transfers.Length > CrossShardLimits.CoordinatorTransactionsMax)
+        if (transactions.Count + UnitCount(transfers) > CrossShardLimits.CoordinatorTransactionsMax)
         {
             actions.Enqueue(new FailAction(requestToken, false,
                 $"Shard {shard} has {transactions.Count} cross-shard transactions in flight (at most {CrossShardLimits.CoordinatorTransactionsMax}): retry later."));
+            return;
+        }
+
+        // Long chains are bounded by events too, so the transactions held (and their legs, Decide items and messages)
+        // stay within what 4,096 chains of 64 events took. Counted only for such requests: short ones fit by the count above.
+        if (transfers.Length > CrossShardLimits.ShortRequestEventsMax && EventsHeld() + transfers.Length > CrossShardLimits.CoordinatorEventsMax)
+        {
+            actions.Enqueue(new FailAction(requestToken, false,
+                $"Shard {shard} holds cross-shard transactions of more than {CrossShardLimits.CoordinatorEventsMax - transfers.Length} events: retry later."));
             return;
         }
 
@@ -59,6 +68,30 @@ public sealed partial class CrossShardDriver
         MaybeAnswer(request);
     }
 
+    /// <summary>Events of the transactions this coordinator holds.</summary>
+    private long EventsHeld()
+    {
+        long events = 0;
+        foreach (var transaction in transactions.Values)
+        {
+            events += transaction.Events.Length;
+        }
+
+        return events;
+    }
+
+    /// <summary>Transactions a request makes at most: one per non-linked event or chain (an unclosed chain at the end is one too).</summary>
+    private static int UnitCount(ReadOnlySpan<Transfer> transfers)
+    {
+        var units = 0;
+        for (var i = 0; i < transfers.Length; i++)
+        {
+            units += (transfers[i].Flags & TransferFlags.Linked) == 0 || i == transfers.Length - 1 ? 1 : 0;
+        }
+
+        return units;
+    }
+
     /// <summary>Starts one transaction (a single event or a chain), or answers it at once when its first event fails on this shard's state alone.</summary>
     /// <remarks>
     /// A chain with a post/void of a pending transfer homed on another shard first reads it there
@@ -67,12 +100,7 @@ public sealed partial class CrossShardDriver
     private void StartUnit(Request request, ReadOnlySpan<Transfer> events, int offset, int restarts = 0, Dictionary<UInt128, ForeignPending>? foreign = null)
     {
         var n = events.Length;
-        if (n > CrossShardLimits.TransactionEventsMax)
-        {
-            request.Results[offset] = CreateTransferResult.CrossShardNotSupported;
-            request.Results.AsSpan(offset + 1, n - 1).Fill(CreateTransferResult.LinkedEventFailed);
-            return;
-        }
+        Invariant.Check(n is > 0 and <= CrossShardLimits.TransactionEventsMax, "a chain is part of one request");
 
         if (WaitForEarlierTransaction(request, events, offset))
         {
@@ -99,12 +127,13 @@ public sealed partial class CrossShardDriver
         var prepareCount = n;
         var firstStatus = CreateTransferResult.Created;
         var unit = events.ToArray(); // A chain's posts/voids are replaced by their resolved form.
+        var chain = CrossShardChainIndex.Of(events);
         for (var i = 0; i < n && prepareCount == n; i++)
         {
             var status = (events[i].Flags & TransferFlags.Linked) != 0 && i == n - 1
                 ? CreateTransferResult.LinkedEventChainOpen
-                : CrossShardSameChain.PendingIndexOf(events, i) is var j and >= 0 ? SameChainEventStatus(unit, i, j)
-                : PendingElsewhere(events, i) ? ForeignChainEventStatus(ref unit[i], foreign!) : ChainEventStatus(ref unit[i]);
+                : chain.PendingIndexOf(i) is var j and >= 0 ? SameChainEventStatus(unit, i, j)
+                : PendingElsewhere(events, chain, i) ? ForeignChainEventStatus(ref unit[i], foreign!) : ChainEventStatus(ref unit[i]);
             if (status != CreateTransferResult.Created)
             {
                 prepareCount = i;
@@ -327,6 +356,7 @@ public sealed partial class CrossShardDriver
     {
         var legsByShard = new Dictionary<int, List<Leg>>();
         var sides = new Dictionary<int, LegSides>(3);
+        var chain = CrossShardChainIndex.Of(transaction.Events.AsSpan(0, transaction.PrepareCount));
         for (var i = 0; i < transaction.PrepareCount; i++)
         {
             var t = transaction.Events[i];
@@ -334,14 +364,14 @@ public sealed partial class CrossShardDriver
             sides.Clear();
             AddSide(sides, ShardOf(t.DebitAccountId), LegSides.Debit | resolve);
             AddSide(sides, ShardOf(t.CreditAccountId), LegSides.Credit | resolve);
-            if (resolve != LegSides.None && ShardOf(t.PendingId) != shard && CrossShardSameChain.PendingIndexOf(transaction.Events, i) < 0)
+            if (resolve != LegSides.None && ShardOf(t.PendingId) != shard && chain.PendingIndexOf(i) < 0)
             {
                 AddSide(sides, ShardOf(t.PendingId), LegSides.Status); // Its pending transfer's home checks and holds it.
             }
 
             if (ShardOf(t.Id) != shard)
             {
-                AddSide(sides, ShardOf(t.Id), IdSidesOf(transaction, i));
+                AddSide(sides, ShardOf(t.Id), IdSidesOf(transaction, chain, i));
             }
 
             var guard = transaction.Guards.Length == 0 ? BalancingGuard.None : transaction.Guards[i];
@@ -401,6 +431,7 @@ public sealed partial class CrossShardDriver
     private void EnqueueDecide(Transaction transaction, DecideFlags flags)
     {
         var events = transaction.Events;
+        var chain = CrossShardChainIndex.Of(events);
         var legStatuses = new byte[events.Length];
         Array.Fill(legStatuses, CrossShardRules.NotPrepared);
         var inline = transaction.HomeInline;
@@ -420,7 +451,7 @@ public sealed partial class CrossShardDriver
 
                 var debitShard = ShardOf(events[i].DebitAccountId);
                 var creditShard = ShardOf(events[i].CreditAccountId);
-                if (id.Outcome != LegOutcome.IdTaken && PendingElsewhere(events, i))
+                if (id.Outcome != LegOutcome.IdTaken && PendingElsewhere(events, chain, i))
                 {
                     var pending = StatusLegReport(transaction, i, ShardOf(events[i].PendingId), debitShard, creditShard);
                     if (pending.Outcome == LegOutcome.IdBusy)

@@ -147,17 +147,17 @@ public sealed partial class CrossShardDriver
     /// <summary>Marks the events whose pending transfer's expiry is kept on their id's home, not on this (coordinating) shard.</summary>
     private DecideItem WithExpiresElsewhere(DecideItem item)
     {
-        var mask = 0UL;
+        bool[]? mask = null;
         for (var i = 0; i < item.Events.Length; i++)
         {
             ref readonly var t = ref item.Events[i];
             if ((t.Flags & TransferFlags.Pending) != 0 && t.TimeoutSeconds != 0 && ShardOf(t.Id) != shard)
             {
-                mask |= 1UL << i;
+                (mask ??= new bool[item.Events.Length])[i] = true;
             }
         }
 
-        return mask == 0 ? item : item with { Flags = item.Flags | DecideFlags.ExpiresElsewhere, ExpiresElsewhereMask = mask };
+        return mask is null ? item : item with { Flags = item.Flags | DecideFlags.ExpiresElsewhere, ExpiresElsewhere = mask };
     }
 
     private void ClearExpiries()

@@ -118,7 +118,7 @@ public sealed partial class CrossShardDriver
             // Applied with prepared = 1: the Prepared record is in the ledger (written now, or by a duplicate before).
             // Its prepared-at only times this leader's abandonment query, so the driver's clock stands in for it
             // (a little later than the stamp: the query may come a commit later) instead of re-reading the record.
-            TrackPrepared(item.TransactionId, item.Home, nowNs);
+            TrackPrepared(item.TransactionId, item.Home, nowNs, item.Legs.Length);
         }
         else
         {
@@ -149,9 +149,9 @@ public sealed partial class CrossShardDriver
         Send(home, new CrossShardMessage(CrossShardMessageKind.Prepared, home, shard, transactionId) { Prepared = prepared, Reports = legReports });
     }
 
-    private void TrackPrepared(UInt128 transactionId, int home, ulong preparedAtNs)
+    private void TrackPrepared(UInt128 transactionId, int home, ulong preparedAtNs, int legCount)
     {
-        preparedHere.TryAdd(transactionId, new PreparedHere(home, preparedAtNs));
+        preparedHere.TryAdd(transactionId, new PreparedHere(home, preparedAtNs, legCount));
     }
 
     /// <summary>The coordinator (or a query's answer) says how to finish: post or release through Raft, then acknowledge.</summary>
@@ -181,7 +181,10 @@ public sealed partial class CrossShardDriver
         // Prepare yet, and acknowledging without it could let the coordinator forget a commit.
         if (finishQueued.TryAdd(transactionId, home))
         {
-            finishQueue.Add(new FinishItem(transactionId, decision == CrossShardDecision.Committed));
+            // Its Finish reserves a timestamp per copy it may store: the legs prepared here when known, else as many
+            // as a transaction can have here (a Prepare of an earlier leadership may still be in the log).
+            var copies = preparedHere.TryGetValue(transactionId, out var prepared) ? prepared.LegCount : CrossShardLimits.ParticipantLegsMax;
+            finishQueue.Add(new FinishItem(transactionId, decision == CrossShardDecision.Committed, copies));
         }
     }
 
@@ -242,9 +245,12 @@ public sealed partial class CrossShardDriver
         }
     }
 
-    private sealed class PreparedHere(int home, ulong preparedAt)
+    private sealed class PreparedHere(int home, ulong preparedAt, int legCount)
     {
         public int Home { get; } = home;
+
+        /// <summary>Legs prepared here (the copies a commit stores).</summary>
+        public int LegCount { get; } = legCount;
 
         public ulong PreparedAt { get; } = preparedAt;
 

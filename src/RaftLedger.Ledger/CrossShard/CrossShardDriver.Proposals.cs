@@ -136,13 +136,13 @@ public sealed partial class CrossShardDriver
 
         while (decideQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardDecide))
         {
-            var items = Take(decideQueue, CrossShardLimits.ItemsPerCommandMax);
+            var items = TakeDecides();
             Propose(new Proposal(LedgerOperation.CrossShardDecide) { Decides = items }, CrossShardCommand.EncodeDecide(items));
         }
 
         while (finishQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardFinish))
         {
-            var items = Take(finishQueue, CrossShardLimits.FinishItemsPerCommandMax);
+            var items = TakeFinishes();
             Propose(new Proposal(LedgerOperation.CrossShardFinish) { Finishes = items }, CrossShardCommand.EncodeFinish(items));
         }
 
@@ -161,27 +161,80 @@ public sealed partial class CrossShardDriver
 
     private bool CanPropose(LedgerOperation operation) => inFlight[(int)operation] < CrossShardLimits.ProposalsInFlightMax;
 
-    // As many prepares as keep the result bytes within one apply's result buffer.
+    // As many prepares as keep the command within its byte bound and the result bytes within one apply's result buffer.
     private List<PrepareItem> TakePrepares()
     {
+        var budget = new CommandBudget(timestampsMax: 1);
         var taken = 0;
-        var resultBytes = 0;
-        while (taken < prepareQueue.Count && taken < CrossShardLimits.ItemsPerCommandMax)
+        while (taken < prepareQueue.Count && taken < CrossShardLimits.ItemsPerCommandMax &&
+            budget.TryAdd(CrossShardCommand.PrepareItemBytes(prepareQueue[taken]), CrossShardCommand.PrepareItemResultBytes(prepareQueue[taken]), 0))
         {
-            var bytes = 1 + (prepareQueue[taken].Legs.Length * CrossShardCommand.LegReportBytes);
-            if (resultBytes + bytes > LedgerLimits.ResultBytesMax)
-            {
-                break;
-            }
-
-            resultBytes += bytes;
             taken++;
         }
 
-        Invariant.Check(taken > 0, "one transaction's prepare always fits");
-        var items = prepareQueue.GetRange(0, taken);
-        prepareQueue.RemoveRange(0, taken);
+        return TakeFirst(prepareQueue, taken);
+    }
+
+    // As many decides as keep the command's bytes, results and timestamps (one per event) within their bounds.
+    private List<DecideItem> TakeDecides()
+    {
+        var budget = new CommandBudget(LedgerLimits.BatchEventsMax);
+        var taken = 0;
+        while (taken < decideQueue.Count && taken < CrossShardLimits.ItemsPerCommandMax &&
+            budget.TryAdd(CrossShardCommand.DecideItemBytes(decideQueue[taken]), 1 + decideQueue[taken].Events.Length, decideQueue[taken].Events.Length))
+        {
+            taken++;
+        }
+
+        return TakeFirst(decideQueue, taken);
+    }
+
+    // As many finishes as keep the command's timestamps (one per copy an item may store) within a batch's.
+    private List<FinishItem> TakeFinishes()
+    {
+        var budget = new CommandBudget(LedgerLimits.BatchEventsMax);
+        var taken = 0;
+        while (taken < finishQueue.Count && taken < CrossShardLimits.FinishItemsPerCommandMax &&
+            budget.TryAdd(CrossShardCommand.FinishItemBytes, 1, CrossShardCommand.FinishTimestamps(finishQueue[taken])))
+        {
+            taken++;
+        }
+
+        return TakeFirst(finishQueue, taken);
+    }
+
+    private static List<T> TakeFirst<T>(List<T> queue, int taken)
+    {
+        Invariant.Check(taken > 0, "one transaction's item always fits a command");
+        var items = queue.GetRange(0, taken);
+        queue.RemoveRange(0, taken);
         return items;
+    }
+
+    /// <summary>
+    /// What a command being filled still has room for: its bytes within <see cref="CrossShardLimits.CommandBytesMax"/>, its
+    /// results within <see cref="LedgerLimits.ResultBytesMax"/> and its timestamps within <paramref name="timestampsMax"/>
+    /// (a command that consumes a fixed count passes 1 and adds 0 per item).
+    /// </summary>
+    private struct CommandBudget(int timestampsMax)
+    {
+        private int bytes = LedgerLimits.CommandHeaderBytes + 2;
+        private int resultBytes;
+        private int timestamps;
+
+        public bool TryAdd(int itemBytes, int itemResultBytes, int itemTimestamps)
+        {
+            if (bytes + itemBytes > CrossShardLimits.CommandBytesMax || resultBytes + itemResultBytes > LedgerLimits.ResultBytesMax ||
+                timestamps + itemTimestamps > timestampsMax)
+            {
+                return false;
+            }
+
+            bytes += itemBytes;
+            resultBytes += itemResultBytes;
+            timestamps += itemTimestamps;
+            return true;
+        }
     }
 
     private static List<T> Take<T>(List<T> queue, int max)

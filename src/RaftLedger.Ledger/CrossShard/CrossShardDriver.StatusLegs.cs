@@ -20,8 +20,8 @@ public sealed partial class CrossShardDriver
     /// True when event <paramref name="i"/> of a chain is a post/void of a pending transfer homed on another shard and
     /// stored there (not one created by an earlier event of the same chain, which the chain's own Decide resolves).
     /// </summary>
-    private bool PendingElsewhere(ReadOnlySpan<Transfer> events, int i) =>
-        IsPostOrVoid(events[i]) && ShardOf(events[i].PendingId) != shard && CrossShardSameChain.PendingIndexOf(events, i) < 0;
+    private bool PendingElsewhere(ReadOnlySpan<Transfer> events, CrossShardChainIndex chain, int i) =>
+        IsPostOrVoid(events[i]) && ShardOf(events[i].PendingId) != shard && chain.PendingIndexOf(i) < 0;
 
     /// <summary>
     /// Starts reading the pending transfers of the chain's posts/voids that live on other shards; false when there are
@@ -30,10 +30,11 @@ public sealed partial class CrossShardDriver
     private bool StartPendingLookup(Request request, ReadOnlySpan<Transfer> events, int offset, int restarts)
     {
         Dictionary<int, List<UInt128>>? asked = null;
+        var chain = CrossShardChainIndex.Of(events);
         for (var i = 0; i < events.Length; i++)
         {
             ref readonly var t = ref events[i];
-            if (!PendingElsewhere(events, i))
+            if (!PendingElsewhere(events, chain, i))
             {
                 continue;
             }

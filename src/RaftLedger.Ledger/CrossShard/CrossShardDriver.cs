@@ -316,7 +316,7 @@ public sealed partial class CrossShardDriver
             else if (record.Table == CrossShardTables.Prepared)
             {
                 var prepared = CrossShardCommand.ReadPreparedRecord(record.Value!);
-                TrackPrepared(record.Key, prepared.Home, prepared.PreparedAt);
+                TrackPrepared(record.Key, prepared.Home, prepared.PreparedAt, prepared.Legs.Length);
                 ClaimIds(record.Key, prepared.Legs);
             }
             else if (record.Table == CrossShardTables.Expiry)

@@ -207,8 +207,9 @@ public enum DecideFlags : byte
     HomeInline = 4,
 
     /// <summary>
-    /// A u64 mask follows the events: bit i set when event i is a pending transfer with a timeout whose id is
-    /// homed on another shard (its status and expiry are kept there, not here).
+    /// A mask follows the events: bit i set when event i is a pending transfer with a timeout whose id is
+    /// homed on another shard (its status and expiry are kept there, not here). A u64, or with
+    /// <see cref="MaskBits"/> one bit per event in ⌈n / 8⌉ bytes.
     /// </summary>
     ExpiresElsewhere = 8,
 
@@ -224,6 +225,13 @@ public enum DecideFlags : byte
     /// compares it with the event's timestamp and leaves the pending status to that shard's Finish.
     /// </summary>
     PendingElsewhere = 32,
+
+    /// <summary>
+    /// The <see cref="ExpiresElsewhere"/> mask is one bit per event (⌈n / 8⌉ bytes, bit i of byte i / 8) instead of a
+    /// u64, so chains longer than 64 events fit. Every Decide written since carries it; entries written before (u64
+    /// mask, at most 64 events) still read.
+    /// </summary>
+    MaskBits = 64,
 }
 
 /// <summary>One transaction's part of a Prepare command.</summary>
@@ -241,8 +249,8 @@ public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] 
     /// <summary>With <see cref="DecideFlags.HomeInline"/>: per event, the other participants' reports of its sides (Ok for the home's sides).</summary>
     public LegReport[] Remote { get; init; } = [];
 
-    /// <summary>With <see cref="DecideFlags.ExpiresElsewhere"/>: bit i set when event i's expiry is kept on its id's home, not here.</summary>
-    public ulong ExpiresElsewhereMask { get; init; }
+    /// <summary>With <see cref="DecideFlags.ExpiresElsewhere"/>: per event, true when its expiry is kept on its id's home, not here (else empty).</summary>
+    public bool[] ExpiresElsewhere { get; init; } = [];
 
     /// <summary>With <see cref="DecideFlags.Clamped"/>: per event, how its amount was clamped (None for other events).</summary>
     public BalancingGuard[] Guards { get; init; } = [];
@@ -253,6 +261,9 @@ public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] 
     /// <summary>With <see cref="DecideFlags.PendingElsewhere"/>: per event 0, or its pending transfer's expires-at (u64 max: none) when that lives on another shard.</summary>
     public ulong[] PendingExpiresAt { get; init; } = [];
 
+    /// <summary>True when event <paramref name="i"/>'s expiry is kept on its id's home, not here.</summary>
+    public bool ExpiresElsewhereAt(int i) => ExpiresElsewhere.Length != 0 && ExpiresElsewhere[i];
+
     /// <summary>True when event <paramref name="i"/> is a post/void whose pending transfer's status lives on another shard.</summary>
     public bool PendingElsewhereAt(int i) => PendingExpiresAt.Length != 0 && PendingExpiresAt[i] != 0;
 
@@ -262,8 +273,12 @@ public sealed record DecideItem(UInt128 TransactionId, DecideFlags Flags, int[] 
         : Events[i] with { Amount = Requested[i] };
 }
 
-/// <summary>One transaction's part of a Finish command.</summary>
-public readonly record struct FinishItem(UInt128 TransactionId, bool Commit);
+/// <summary>
+/// One transaction's part of a Finish command. <paramref name="Copies"/> is how many timestamps the item reserves: at
+/// least the participant's legs of it (a commit stores one copy per leg), or
+/// <see cref="CrossShardLimits.ParticipantLegsMax"/> when the participant does not know them yet.
+/// </summary>
+public readonly record struct FinishItem(UInt128 TransactionId, bool Commit, int Copies);
 
 /// <summary>A coordinator record (side table <see cref="CrossShardTables.Coordinator"/>).</summary>
 public sealed record CoordinatorRecord(CrossShardDecision Decision, int[] Participants)

@@ -18,7 +18,7 @@ internal sealed partial class ShardReplica
 
     // Proposed entries by index; completed when the entry at that index is applied (same term) or replaced.
     private readonly Dictionary<ulong, ProposedEntry> proposed = [];
-    private readonly byte[] applyResults = new byte[LedgerLimits.BatchEventsMax];
+    private readonly byte[] applyResults = new byte[LedgerLimits.ResultBytesMax];
     private readonly TimeProvider time;
     private ulong nextReadContext;
 

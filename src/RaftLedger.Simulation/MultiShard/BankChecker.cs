@@ -23,7 +23,7 @@ public static class BankChecker
         }
 
         CheckNothingUnfinished(cluster);
-        var records = CommittedRecords(stored, shards);
+        var records = CommittedRecords(stored, shards, cluster.Workload);
         CheckAccounts(cluster, ledgers, records);
         CheckHistory(cluster.Workload, stored, shards);
     }
@@ -83,9 +83,10 @@ public static class BankChecker
     /// <summary>
     /// The committed records: every transfer stored on its home shard (the shard of its id). A transfer stored
     /// away from its home is a participant's copy of a leg: the home must hold the committed record with the same
-    /// fields, and the copy must be on the shard of one of its accounts (no leg of an uncommitted transfer).
+    /// fields, and the copy must be on the shard of one of its accounts (no leg of an uncommitted transfer), or on the
+    /// coordinator of the chain it was sent in (its Decide stores every event of the chain).
     /// </summary>
-    private static Dictionary<UInt128, Transfer> CommittedRecords(Dictionary<UInt128, Transfer>[] stored, int shards)
+    private static Dictionary<UInt128, Transfer> CommittedRecords(Dictionary<UInt128, Transfer>[] stored, int shards, BankWorkload workload)
     {
         var records = new Dictionary<UInt128, Transfer>();
         for (var shard = 0; shard < shards; shard++)
@@ -105,7 +106,9 @@ public static class BankChecker
                 // A post/void whose id lives elsewhere is also recorded by the pending transfer's home (its coordinator, or
                 // the shard of a chain's status leg).
                 var coordinator = transfer.PendingId != 0 ? ShardRouter.ShardOf(transfer.PendingId, shards) : home;
-                Fail(shard == debitShard || shard == creditShard || shard == coordinator, $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id");
+                var chainCoordinator = workload.TryGetFate(id, out var fate) ? fate.Home : home;
+                Fail(shard == debitShard || shard == creditShard || shard == coordinator || shard == chainCoordinator,
+                    $"transfer {id} is stored on shard {shard}, which holds neither of its accounts nor its id nor coordinated its chain");
                 Fail(stored[home].TryGetValue(id, out var record), $"a leg of transfer {id} is applied on shard {shard} but its home shard {home} has no committed record");
                 Fail(SameFields(record, transfer), $"the leg of transfer {id} on shard {shard} differs from its committed record on shard {home}");
             }

@@ -138,6 +138,20 @@ public sealed class BankWorkload
     /// </summary>
     public double SameChainShare { get; set; }
 
+    /// <summary>
+    /// Share of plain cross-shard requests that are one long linked chain (<see cref="LongChainRequest"/>) of
+    /// <see cref="LongChainEventsMin"/>..<see cref="LongChainEventsMax"/> transfers between accounts on every shard, ids
+    /// homed on every shard: one atomic transaction far beyond the old 64-event bound. 0 by default, and then never
+    /// drawn, so seeds replay as before.
+    /// </summary>
+    public double LongChainShare { get; set; }
+
+    /// <summary>Fewest events of a long chain (65: one past the old bound).</summary>
+    public int LongChainEventsMin { get; set; } = 65;
+
+    /// <summary>Most events of a long chain (at most a full request, <see cref="LedgerLimits.BatchEventsMax"/>).</summary>
+    public int LongChainEventsMax { get; set; } = 400;
+
     public IReadOnlyList<BankAccount> AccountsOf(int shard) => _byShard[shard];
 
     public IReadOnlyList<TransferFate> Fates => _fateOrder;
@@ -201,7 +215,33 @@ public sealed class BankWorkload
     }
 
     /// <summary>A new request of one transfer whose accounts are on two different shards; its id's home is one of them or a third.</summary>
-    public ClientRequest CrossShardRequest(int client) => CrossShardRequest(client, TransferFlags.None);
+    public ClientRequest CrossShardRequest(int client) =>
+        LongChainShare > 0 && _random.Chance(LongChainShare) ? LongChainRequest(client) : CrossShardRequest(client, TransferFlags.None);
+
+    /// <summary>
+    /// One linked chain of <see cref="LongChainEventsMin"/>..<see cref="LongChainEventsMax"/> transfers of 1 between
+    /// accounts on random shards, each event's id homed on a random shard (the chain is coordinated by its first event's
+    /// home). Small amounts keep most chains within the customers' balances, so most are created; when one event would
+    /// overdraw, the whole chain fails and nothing of it may be applied anywhere.
+    /// </summary>
+    public ClientRequest LongChainRequest(int client)
+    {
+        Invariant.Check(_shardCount >= 2);
+        Invariant.Check(LongChainEventsMin is >= 2 and <= LedgerLimits.BatchEventsMax && LongChainEventsMax >= LongChainEventsMin &&
+            LongChainEventsMax <= LedgerLimits.BatchEventsMax);
+        var count = _random.Between(LongChainEventsMin, LongChainEventsMax + 1);
+        var home = _random.Next(_shardCount);
+        var transfers = new Transfer[count];
+        for (var i = 0; i < count; i++)
+        {
+            var debitShard = _random.Next(_shardCount);
+            var (debit, credit) = TwoAccounts(_byShard[debitShard], _byShard[_random.Next(_shardCount)]);
+            transfers[i] = NewTransfer(i == 0 ? home : _random.Next(_shardCount), debit, credit, UInt128.One);
+            transfers[i].Flags = i < count - 1 ? TransferFlags.Linked : TransferFlags.None;
+        }
+
+        return Register(client, home, transfers, crossShard: true);
+    }
 
     private ClientRequest CrossShardRequest(int client, TransferFlags flags, uint timeoutSeconds = 0, ulong amount = 0)
     {

@@ -30,6 +30,15 @@ public sealed record MultiShardChaosOptions
     /// <summary>A customer's starting balance with <see cref="RichCustomers"/>.</summary>
     public const ulong RichBalance = 1_000_000_000;
 
+    /// <summary>
+    /// When not 0: a tenth of the plain cross-shard requests are one linked chain of 65..this many transfers (at most
+    /// <see cref="LedgerLimits.BatchEventsMax"/>; <see cref="BankWorkload.LongChainRequest"/>). 0: none, as before.
+    /// </summary>
+    public int LongChainEventsMax { get; init; }
+
+    /// <summary>Share of plain cross-shard requests that are long chains when <see cref="LongChainEventsMax"/> is set.</summary>
+    public const double LongChainShare = 0.1;
+
     /// <summary>Every shard must have a leader within this many election timeouts after healing.</summary>
     public int LeaderWithinElectionTimeouts { get; init; } = 10;
 
@@ -70,6 +79,7 @@ public sealed record MultiShardRunResult(
         (Options.Shards == 0 ? "" : $" --shards {Options.Shards}") +
         (Options.ChaosTicks == MultiShardChaosOptions.ChaosTicksDefault ? "" : $" --ticks {Options.ChaosTicks}") +
         (Options.RichCustomers ? " --rich-customers" : "") +
+        (Options.LongChainEventsMax == 0 ? "" : $" --long-chains {Options.LongChainEventsMax}") +
         (Options.CrossShardFraction < 0 ? "" : $" --cross-shard {Options.CrossShardFraction.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 
     public override string ToString() => Passed
@@ -101,6 +111,12 @@ public static class MultiShardChaos
 
             // Every fourth seed: some chains post or void the pending transfer they create (chosen by the seed, as above).
             cluster.Workload.SameChainShare = seed % 4 == 2 ? 0.15 : 0;
+            if (options.LongChainEventsMax != 0)
+            {
+                cluster.Workload.LongChainShare = MultiShardChaosOptions.LongChainShare;
+                cluster.Workload.LongChainEventsMax = options.LongChainEventsMax;
+            }
+
             RunChaos(cluster, plan, options.ChaosTicks);
             RecoverAndCheck(cluster, options);
         }

@@ -42,7 +42,7 @@ public sealed partial class MultiShardCluster
     private readonly ulong[][] _voters;
     private readonly SafetyChecker[] _checkers;
     private readonly List<BankClient> _clients = [];
-    private readonly byte[] _results = new byte[LedgerLimits.BatchEventsMax];
+    private readonly byte[] _results = new byte[LedgerLimits.ResultBytesMax];
     private readonly byte[] _emptyLedger;
     private long _nextFullCheckTick;
 

@@ -21,6 +21,13 @@ public static class MultiShardLimits
     /// <summary>Most transfers in one client request.</summary>
     public const int RequestTransfersMax = 8;
 
+    /// <summary>
+    /// Raft's per-message (and per-entry) byte bound in every group: twice the largest ledger command, a cross-shard
+    /// command of a full chain (<see cref="CrossShardLimits.CommandBytesMax"/>), as the node's host sizes it; Raft refuses
+    /// a larger entry, so a smaller bound would leave such a chain's Prepare or Decide unproposable.
+    /// </summary>
+    public const long RaftMessageBytesMax = 2L * CrossShardLimits.CommandBytesMax;
+
     /// <summary>Logical nanoseconds per tick: a tick stands for 100 ms of cluster time (RaftConfig.Recommended's tick).</summary>
     public const ulong TickNs = 100_000_000;
 }
@@ -116,7 +123,7 @@ public sealed record MultiShardOptions
             HeartbeatTicks = recommended.HeartbeatTicks,
             InflightMessagesMax = recommended.InflightMessagesMax,
             InflightBytesMax = recommended.InflightBytesMax,
-            MessageBytesMax = recommended.MessageBytesMax,
+            MessageBytesMax = Math.Max(recommended.MessageBytesMax, MultiShardLimits.RaftMessageBytesMax),
             UncommittedBytesMax = recommended.UncommittedBytesMax,
             PreVote = recommended.PreVote,
             CheckQuorum = recommended.CheckQuorum,

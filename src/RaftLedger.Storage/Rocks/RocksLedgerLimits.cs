@@ -1,3 +1,5 @@
+using RaftLedger.Ledger;
+
 namespace RaftLedger.Storage.Rocks;
 
 /// <summary>
@@ -34,8 +36,12 @@ public static class RocksLedgerLimits
     /// <summary>Largest key a table may use (after the table prefix). Ledger keys are 16–48 bytes.</summary>
     public const int TableKeyBytesMax = 256;
 
-    /// <summary>Largest value stored under one key. Accounts and transfers encode to well under 1 KiB.</summary>
-    public const int ValueBytesMax = 64 * 1024;
+    /// <summary>
+    /// Largest value stored under one key. Accounts and transfers encode to well under 1 KiB; the largest values are
+    /// cross-shard side records (<see cref="LedgerLimits.SideRecordBytesMax"/>, about 1.2 MB: a Prepared record of a
+    /// full 8,189-event chain's legs on one participant).
+    /// </summary>
+    public const int ValueBytesMax = LedgerLimits.SideRecordBytesMax > 64 * 1024 ? LedgerLimits.SideRecordBytesMax : 64 * 1024;
 
     /// <summary>
     /// Transfer ids in one timestamp-index record at most. The index keeps one record per run of a write set's
@@ -52,9 +58,11 @@ public static class RocksLedgerLimits
 
     /// <summary>
     /// Payload bytes of one snapshot chunk at most. Bounded so that a receiver needs only this much memory
-    /// per chunk and a corrupt chunk is detected before much of it is applied.
+    /// per chunk and a corrupt chunk is detected before much of it is applied. 2 MiB so that the largest record
+    /// (<see cref="SnapshotRecordBytesMax"/>, a full chain's Prepared side record) fits one chunk; snapshot files travel
+    /// in transport pieces of their own size, so this bound is the storage format's only.
     /// </summary>
-    public const int SnapshotChunkPayloadBytesMax = 1024 * 1024;
+    public const int SnapshotChunkPayloadBytesMax = 2 * 1024 * 1024;
 
     /// <summary>Bytes of one encoded key/value record inside a chunk, at most (header + key + value).</summary>
     public const int SnapshotRecordBytesMax = SnapshotRecordHeaderBytes + TableKeyBytesMax + ValueBytesMax;

@@ -52,10 +52,10 @@ public sealed class CrossShardCommandTests
         Assert.Equal((byte)LegOutcome.IdBusy, results[1]);
         Assert.True(fixture.Ledger.TryLookupAccountWithReservations(2, out var held));
         Assert.Equal((UInt128)40, held.CreditsPending);
-        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: false)]), results);
+        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: false, CrossShardLimits.ParticipantLegsMax)]), results);
         Apply(fixture, CrossShardCommand.EncodePrepare([retry]), results);
         Assert.Equal(1, results[0]);
-        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(retry.TransactionId, Commit: true)]), results);
+        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(retry.TransactionId, Commit: true, CrossShardLimits.ParticipantLegsMax)]), results);
         Assert.DoesNotContain(fixture.Store.EnumerateSideRecords(), r => r.Table == CrossShardTables.LegHold);
     }
 
@@ -75,9 +75,9 @@ public sealed class CrossShardCommandTests
     {
         var (fixture, results) = LedgerWithAccounts();
         Apply(fixture, CrossShardCommand.EncodePrepare([CreditLeg(40)]), results);
-        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true)]), results);
+        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true, CrossShardLimits.ParticipantLegsMax)]), results);
         Assert.Equal(1, results[0]);
-        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true)]), results);
+        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true, CrossShardLimits.ParticipantLegsMax)]), results);
         Assert.Equal(0, results[0]);
         var account = fixture.AccountOf(2);
         Assert.Equal((UInt128)40, account.CreditsPosted);
@@ -91,7 +91,7 @@ public sealed class CrossShardCommandTests
     {
         var (fixture, results) = LedgerWithAccounts();
         Apply(fixture, CrossShardCommand.EncodePrepare([CreditLeg(40)]), results);
-        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true)]), results);
+        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true, CrossShardLimits.ParticipantLegsMax)]), results);
         Apply(fixture, CrossShardCommand.EncodePrepare([CreditLeg(40)]), results);
         Assert.Equal(0, results[0]);
         Assert.Equal((byte)LegOutcome.AlreadyFinished, results[6]);
@@ -103,7 +103,7 @@ public sealed class CrossShardCommandTests
     {
         var (fixture, results) = LedgerWithAccounts();
         Apply(fixture, CrossShardCommand.EncodePrepare([CreditLeg(40)]), results);
-        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: false)]), results);
+        Apply(fixture, CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: false, CrossShardLimits.ParticipantLegsMax)]), results);
         Assert.Equal(UInt128.Zero, fixture.AccountOf(2).CreditsPending);
         Assert.Equal(UInt128.Zero, fixture.AccountOf(2).CreditsPosted);
         Assert.False(fixture.Ledger.TryLookupTransfer(500, out _));
@@ -190,6 +190,36 @@ public sealed class CrossShardCommandTests
         Assert.Equal(2, driver.MessagesDropped);
     }
 
+    private static DecideItem FullDecide(int[] participants, Transfer[] events)
+    {
+        var n = events.Length;
+        return new DecideItem(TransactionId, DecideFlags.HomeInline | DecideFlags.ExpiresElsewhere | DecideFlags.Clamped | DecideFlags.PendingElsewhere,
+            participants, events, new byte[n])
+        {
+            HomeSides = new LegSides[n],
+            Remote = new LegReport[n],
+            ExpiresElsewhere = Enumerable.Repeat(true, n).ToArray(),
+            Guards = new BalancingGuard[n],
+            Requested = new UInt128[n],
+            PendingExpiresAt = new ulong[n],
+        };
+    }
+
+    [Fact]
+    public void A_decide_of_a_full_chain_round_trips_its_expires_elsewhere_mask_and_a_finish_its_copy_count()
+    {
+        var events = Enumerable.Range(0, CrossShardLimits.TransactionEventsMax).Select(i => new Transfer { Id = (UInt128)(i + 1) }).ToArray();
+        var mask = events.Select((_, i) => i % 3 == 0 || i == events.Length - 1).ToArray();
+        var item = new DecideItem(TransactionId, DecideFlags.ExpiresElsewhere, [1, 2], events, new byte[events.Length]) { ExpiresElsewhere = mask };
+        var decoded = LedgerStateMachine.DecodeDecide(CrossShardCommand.EncodeDecide([item]).AsSpan(LedgerLimits.CommandHeaderBytes))[0];
+        Assert.Equal(mask, decoded.ExpiresElsewhere);
+        Assert.True(decoded.ExpiresElsewhereAt(events.Length - 1));
+        Assert.False(decoded.ExpiresElsewhereAt(1));
+
+        var finish = CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, true, 5000), new FinishItem(TransactionId + 1, false, 0)]);
+        Assert.Equal(5001, LedgerCommand.TimestampCount(finish));
+    }
+
     [Fact]
     public void Limits_fit_together()
     {
@@ -198,15 +228,30 @@ public sealed class CrossShardCommandTests
         var prepare = new CrossShardMessage(CrossShardMessageKind.Prepare, 0, 0, TransactionId) { Legs = fullLegs.Select(_ => new Leg(0, LegSides.Debit, default)).ToArray() };
         Assert.True(prepare.Encode().Length <= CrossShardLimits.MessageBytesMax);
         Assert.True(new CrossShardMessage(CrossShardMessageKind.Prepared, 0, 0, TransactionId) { Reports = fullReports }.Encode().Length <= CrossShardLimits.MessageBytesMax);
-        Assert.True(1 + (CrossShardLimits.TransactionEventsMax * CrossShardCommand.LegReportBytes) <= LedgerLimits.ResultBytesMax, "one full prepare's results fit");
+        Assert.Equal(LedgerLimits.BatchEventsMax, CrossShardLimits.TransactionEventsMax); // any chain a request holds is one transaction
+        Assert.True(CrossShardLimits.CoordinatorEventsMax >= CrossShardLimits.TransactionEventsMax, "an idle coordinator takes a full chain");
+        Assert.True(1 + (CrossShardLimits.ParticipantLegsMax * CrossShardCommand.LegReportBytes) <= LedgerLimits.ResultBytesMax, "one full prepare's results fit");
         Assert.True(CrossShardCommand.WritePreparedRecord(0, 0, prepare.Legs).Length <= LedgerLimits.SideRecordBytesMax, "a full prepared record fits the side table");
-        Assert.True(CrossShardLimits.FinishItemsPerCommandMax * CrossShardLimits.TransactionEventsMax <= LedgerLimits.BatchEventsMax, "a full finish's timestamps fit a batch");
+        Assert.True(CrossShardLimits.ParticipantLegsMax <= LedgerLimits.BatchEventsMax, "one full finish item's timestamps fit a command");
         var fullParticipants = Enumerable.Range(0, CrossShardLimits.TransactionShardsMax).ToArray();
         var fullEvents = new Transfer[CrossShardLimits.TransactionEventsMax];
         Assert.True(CrossShardCommand.WriteCoordinatorRecord(CrossShardDecision.Committed, fullParticipants, fullEvents).Length <= LedgerLimits.SideRecordBytesMax, "a full coordinator record fits the side table");
         Assert.True(CrossShardLimits.RecentlyFinishedMax >= CrossShardLimits.ParticipantTransactionsMax, "a participant remembers at least as many finished transactions as it can hold prepared");
-        Assert.True(CrossShardLimits.ItemsPerCommandMax * (1 + CrossShardLimits.TransactionEventsMax) <= LedgerLimits.ResultBytesMax, "a full decide's results fit");
-        Assert.True(CrossShardLimits.ItemsPerCommandMax * CrossShardLimits.TransactionEventsMax <= LedgerLimits.BatchEventsMax, "a full decide's timestamps fit a batch");
+        Assert.True(1 + CrossShardLimits.TransactionEventsMax <= LedgerLimits.ResultBytesMax, "one full decide's results fit");
+        Assert.True(CrossShardLimits.TransactionEventsMax <= LedgerLimits.BatchEventsMax, "one full decide's timestamps fit a command");
+
+        // The largest items, encoded, fit one cross-shard command, which is the largest ledger command of all.
+        var clampedLegs = fullLegs.Select((_, i) => new Leg((ushort)i, LegSides.Debit, default) { Guard = BalancingGuard.Clamped }).ToArray();
+        var fullPrepare = CrossShardCommand.EncodePrepare([new PrepareItem(TransactionId, 0, clampedLegs)]);
+        Assert.Equal(CrossShardLimits.PrepareItemBytesMax, CrossShardCommand.PrepareItemBytes(new PrepareItem(TransactionId, 0, clampedLegs)));
+        Assert.True(fullPrepare.Length <= CrossShardLimits.CommandBytesMax, "a full prepare fits a command");
+        var fullDecide = FullDecide(fullParticipants, fullEvents);
+        Assert.Equal(CrossShardCommand.DecideItemBytes(fullDecide) + LedgerLimits.CommandHeaderBytes + 2, CrossShardCommand.EncodeDecide([fullDecide]).Length);
+        Assert.True(CrossShardCommand.DecideItemBytes(fullDecide) <= CrossShardLimits.DecideItemBytesMax, "a full decide item is within its bound");
+        Assert.True(CrossShardCommand.EncodeDecide([fullDecide]).Length <= CrossShardLimits.CommandBytesMax, "a full decide fits a command");
+        Assert.True(LedgerLimits.CommandBytesMax <= CrossShardLimits.CommandBytesMax);
+        Assert.True(CrossShardLimits.PrepareItemBytesMax + CrossShardLimits.MessageHeaderBytes <= CrossShardLimits.MessageBytesMax, "a full prepare's legs fit one message");
+        Assert.True(LedgerCommand.TryReadHeader(fullPrepare, out _, out _, out _), "a full prepare is a valid command");
         Assert.True(CrossShardOptions.Default.CoordinatorTimeoutNs < CrossShardOptions.Default.AbandonTimeoutNs);
         Assert.Throws<ArgumentException>(() => new CrossShardOptions { RetryIntervalNs = 10, AbandonTimeoutNs = 20 }.Validate());
     }

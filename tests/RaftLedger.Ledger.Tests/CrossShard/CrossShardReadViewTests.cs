@@ -43,7 +43,7 @@ public sealed class CrossShardReadViewTests
     }
 
     private void Finish(UInt128 transactionId, bool commit) =>
-        Apply(CrossShardCommand.EncodeFinish([new FinishItem(transactionId, commit)]));
+        Apply(CrossShardCommand.EncodeFinish([new FinishItem(transactionId, commit, CrossShardLimits.ParticipantLegsMax)]));
 
     private Account Raw(UInt128 id)
     {

@@ -118,5 +118,12 @@ public sealed class CrossShardHostTests
     {
         Assert.True(CrossShardLimits.MessageBytesMax <= HostOptions.ShardMessageBytesMax);
         Assert.True(HostOptions.ShardMessageBytesMax <= RaftLedger.Node.Transport.TransportOptions.MessageBytesMax);
+
+        // A full chain's Prepare or Decide (one Raft entry, larger than a full create_transfers batch) fits one Raft
+        // message, which Raft requires of every entry it accepts.
+        Assert.True(CrossShardLimits.CommandBytesMax <= HostOptions.RaftMessageBytesMax, "a full chain's cross-shard command is one proposable entry");
+        Assert.True(RaftLedger.Storage.Wal.WalRecord.StoredBytes(CrossShardLimits.CommandBytesMax) <= RaftLedger.Storage.Wal.WalOptions.RecordBytesMaxDefault,
+            "a full chain's cross-shard entry is one WAL record");
+        Assert.True(LedgerLimits.SideRecordBytesMax <= RaftLedger.Storage.Rocks.RocksLedgerLimits.ValueBytesMax, "a full chain's Prepared record is one RocksDB value");
     }
 }

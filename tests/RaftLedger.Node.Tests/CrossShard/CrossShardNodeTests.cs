@@ -176,4 +176,98 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
         Assert.True(again.IsOk, again.Detail);
         Assert.Equal([CreateTransferResult.PendingTransferAlreadyPosted], again.Value!.Select(r => r.Status));
     }
+
+    [Fact]
+    public async Task Linked_chain_of_a_full_request_across_every_shard_is_created_and_one_failing_in_its_last_event_creates_nothing()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
+        var ids = Enumerable.Range(0, Shards).Select(s => OnShard(s, 31_000 + ((ulong)s * 1_000))).ToArray();
+        var created = await nodes[1].Service.CreateAccountsAsync(ids.Select(id => new Account { Id = id, Ledger = 1, Code = 1 }).ToArray(), cancel);
+        Assert.True(created.IsOk, created.Detail);
+
+        // 8,189 events (far past the old 64-event bound), each paying 1 from one shard's account to the next shard's,
+        // ids homed on every shard in turn: one atomic cross-shard transaction coordinated by shard 0.
+        var chain = new Transfer[LedgerLimits.BatchEventsMax];
+        var nextId = 40_000UL;
+        for (var i = 0; i < chain.Length; i++)
+        {
+            var id = OnShard(i % Shards, nextId);
+            nextId = (ulong)id + 1;
+            chain[i] = new Transfer
+            {
+                Id = id,
+                DebitAccountId = ids[i % Shards],
+                CreditAccountId = ids[(i + 1) % Shards],
+                Amount = 1,
+                Ledger = 1,
+                Code = 1,
+                Flags = i < chain.Length - 1 ? TransferFlags.Linked : TransferFlags.None,
+            };
+        }
+
+        // A leader change while it runs (this machine is shared, and the test runs next to other clusters) answers
+        // 503/504: the client retries with the same ids, and a chain that committed then answers exists.
+        var sent = await nodes[2].Service.CreateTransfersAsync(chain, cancel);
+        for (var attempt = 0; attempt < 5 && !sent.IsOk; attempt++)
+        {
+            await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
+            sent = await nodes[2].Service.CreateTransfersAsync(chain, cancel);
+        }
+
+        Assert.True(sent.IsOk, $"{sent.Status}: {sent.Detail}. {Counters()}");
+        Assert.DoesNotContain(sent.Value!, r => r.CrossShardNotSupported);
+        Assert.True(sent.Value!.All(r => r.Status == CreateTransferResult.Created) || sent.Value![0].Status == CreateTransferResult.Exists,
+            string.Join(", ", sent.Value!.Select(r => r.Status).Distinct()));
+        var found = await nodes[3].Service.LookupTransfersAsync(new[] { chain[0].Id, chain[64].Id, chain[^1].Id }, cancel);
+        Assert.True(found.IsOk, found.Detail);
+        Assert.Equal(3, found.Value!.Length);
+
+        // 65 events whose last debits an account that exists nowhere: TigerBeetle's statuses, nothing stored.
+        var failing = new Transfer[65];
+        for (var i = 0; i < failing.Length; i++)
+        {
+            var id = OnShard(i % Shards, nextId);
+            nextId = (ulong)id + 1;
+            failing[i] = new Transfer
+            {
+                Id = id,
+                DebitAccountId = i == failing.Length - 1 ? OnShard(3, 90_000) : ids[i % Shards],
+                CreditAccountId = ids[(i + 1) % Shards],
+                Amount = 1,
+                Ledger = 1,
+                Code = 1,
+                Flags = i < failing.Length - 1 ? TransferFlags.Linked : TransferFlags.None,
+            };
+        }
+
+        var refused = await nodes[1].Service.CreateTransfersAsync(failing, cancel);
+        for (var attempt = 0; attempt < 5 && !refused.IsOk; attempt++)
+        {
+            await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
+            refused = await nodes[1].Service.CreateTransfersAsync(failing, cancel);
+        }
+
+        Assert.True(refused.IsOk, $"{refused.Status}: {refused.Detail}. {Counters()}");
+        Assert.Equal(CreateTransferResult.DebitAccountNotFound, refused.Value![^1].Status);
+        Assert.All(refused.Value![..^1], r => Assert.Equal(CreateTransferResult.LinkedEventFailed, r.Status));
+        var none = await nodes[3].Service.LookupTransfersAsync(failing.Select(t => t.Id).ToArray(), cancel);
+        Assert.True(none.IsOk, none.Detail);
+        Assert.Empty(none.Value!);
+
+        // Every account paid and received 8,189 / 4 (rounded by position): net zero for the ring except the remainder.
+        Account[] accounts = [];
+        await Eventually.Until(() =>
+        {
+            var looked = nodes[3].Service.LookupAccountsAsync(ids, cancel).AsTask().GetAwaiter().GetResult();
+            accounts = looked.IsOk ? looked.Value! : [];
+            return accounts.Length == Shards && accounts.All(a => a.DebitsPending == 0 && a.CreditsPending == 0);
+        }, "every leg finished", TimeSpan.FromSeconds(60));
+        for (var s = 0; s < Shards; s++)
+        {
+            var debits = Enumerable.Range(0, chain.Length).Count(i => i % Shards == s);
+            var credits = Enumerable.Range(0, chain.Length).Count(i => (i + 1) % Shards == s);
+            Assert.Equal(((UInt128)debits, (UInt128)credits), (accounts[s].DebitsPosted, accounts[s].CreditsPosted));
+        }
+    }
 }

@@ -186,6 +186,10 @@ public sealed class MultiShardScenarioTests
         Assert.True(MultiShardLimits.NodesMin >= MultiShardLimits.ReplicasPerShard, "every shard needs three distinct nodes");
         Assert.True(MultiShardLimits.NodesMax <= SimLimits.NodesMax);
         Assert.True(MultiShardLimits.RequestTransfersMax <= LedgerLimits.BatchEventsMax);
+        var raft = MultiShardOptions.DefaultRaftConfig(1);
+        Assert.True(RaftLedger.Ledger.CrossShard.CrossShardLimits.CommandBytesMax <= raft.MessageBytesMax, "a full chain's cross-shard command is one proposable entry");
+        Assert.True(LedgerLimits.CommandBytesMax <= raft.MessageBytesMax);
+        raft.Validate();
         Assert.True(BankWorkload.AmountMax < new MultiShardOptions { Seed = 1, NodeCount = 3, ShardCount = 2 }.InitialBalance, "customers start able to pay");
     }
 }

@@ -46,7 +46,7 @@ public sealed class RocksCrossShardTests
             Assert.True(CrossShardCommand.TryGetPreparedRecord(rocks.Store, TransactionId, out var record));
             Assert.Equal((UInt128)40, record.Legs[0].Transfer.Amount);
 
-            Both(CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true)]));
+            Both(CrossShardCommand.EncodeFinish([new FinishItem(TransactionId, Commit: true, CrossShardLimits.ParticipantLegsMax)]));
             Assert.False(CrossShardCommand.TryGetPreparedRecord(rocks.Store, TransactionId, out _));
             var into = new Transfer[4];
             var filter = new AccountFilter { AccountId = 2, Limit = 4, Flags = AccountFilterFlags.Credits };

@@ -131,7 +131,7 @@ public class WalRecordTests
     public void Inconsistent_limits_are_refused_with_the_option_named()
     {
         var error = Assert.Throws<ArgumentException>(() =>
-            new WalOptions { Directory = "unused", SegmentBytes = 1024 * 1024, FlushBytesMax = 1024 * 1024 }.Validate());
+            new WalOptions { Directory = "unused", SegmentBytes = 1024 * 1024, FlushBytesMax = 1024 * 1024, RecordBytesMax = 1024 * 1024, ReadBytesMax = 1024 * 1024 }.Validate());
         Assert.Contains("SegmentBytes", error.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() =>
             new WalOptions { Directory = "unused", RecordBytesMax = 8 * 1024 * 1024 }.Validate());

@@ -38,7 +38,7 @@ public readonly record struct TransferOutcome
 
     /// <summary>
     /// The status as the cluster named it (<c>created</c>, <c>exists</c>, <c>exceeds_credits</c>,
-    /// or a node-level status such as <c>cross_shard_not_supported</c>); empty when not answered.
+    /// or a status a newer cluster added); empty when not answered.
     /// </summary>
     public string StatusName { get; init; }
 

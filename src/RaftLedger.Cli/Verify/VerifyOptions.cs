@@ -21,7 +21,7 @@ public sealed record VerifyOptions
 
     public int Seed { get; init; } = 1;
 
-    /// <summary>Pay between accounts of different shards too (the server refuses them with cross_shard_not_supported until it supports them).</summary>
+    /// <summary>Pay between accounts of different shards too (atomic cross-shard transfers).</summary>
     public bool CrossShard { get; init; }
 
     /// <summary>The fault kinds the nemesis may use.</summary>

@@ -92,6 +92,35 @@ public sealed partial class CrossShardDriver
         }
     }
 
+    /// <summary>
+    /// After a fast-path write: marks each chain (or single event) that the ledger refused untouched with the internal
+    /// status <see cref="CreateTransferResult.CrossShardNotSupported"/>, and returns true when there is one. That is a
+    /// post/void classified local while its pending transfer was unknown here, applied after a cross-shard transaction
+    /// stored that pending transfer here: only the driver can finish it, so the host hands the chain to
+    /// <see cref="Submit"/> instead of answering. Nothing of such a chain was applied (the refusal fails the chain and
+    /// burns no id), so running it again is safe. Never shown to a client.
+    /// </summary>
+    public static bool MarkChainsRefusedOnFastPath(ReadOnlySpan<Transfer> transfers, ReadOnlySpan<CreateTransferResult> statuses, Span<bool> reroute)
+    {
+        Invariant.Check(statuses.Length == transfers.Length && reroute.Length >= transfers.Length);
+        var any = false;
+        var chainStart = 0;
+        var chainRefused = false;
+        for (var i = 0; i < transfers.Length; i++)
+        {
+            chainRefused |= statuses[i] == CreateTransferResult.CrossShardNotSupported;
+            if ((transfers[i].Flags & TransferFlags.Linked) == 0 || i == transfers.Length - 1)
+            {
+                reroute[chainStart..(i + 1)].Fill(chainRefused);
+                any |= chainRefused;
+                chainStart = i + 1;
+                chainRefused = false;
+            }
+        }
+
+        return any;
+    }
+
     private bool IsLocal(in Transfer t)
     {
         if (ShardOf(t.Id) != shard || HeldByTransaction(t.Id))

@@ -33,7 +33,7 @@ internal static class ApiMetrics
         var created = 0;
         foreach (var result in results)
         {
-            created += !result.CrossShardNotSupported && result.Status == CreateTransferResult.Created ? 1 : 0;
+            created += result.Status == CreateTransferResult.Created ? 1 : 0;
         }
 
         TransfersCreated.Inc(created);

@@ -112,16 +112,8 @@ public readonly struct ServiceResult<T>
 /// <summary>The outcome of one create_accounts event; <see cref="Timestamp"/> is set when created.</summary>
 public readonly record struct AccountEventResult(CreateAccountResult Status, ulong Timestamp);
 
-/// <summary>
-/// The outcome of one create_transfers event; <see cref="Timestamp"/> is set when created.
-/// <see cref="CrossShardNotSupported"/> marks a transfer whose accounts live on different shards
-/// (status <c>cross_shard_not_supported</c>; <see cref="Status"/> is then ignored) until
-/// cross-shard transfers land (issue 6).
-/// </summary>
-public readonly record struct TransferEventResult(CreateTransferResult Status, ulong Timestamp, bool CrossShardNotSupported = false)
-{
-    public static TransferEventResult CrossShard => new(default, 0, CrossShardNotSupported: true);
-}
+/// <summary>The outcome of one create_transfers event; <see cref="Timestamp"/> is set when created.</summary>
+public readonly record struct TransferEventResult(CreateTransferResult Status, ulong Timestamp);
 
 /// <summary>The cluster map and each shard's Raft progress as this node knows them.</summary>
 public sealed record ClusterStatus(IReadOnlyList<NodeInfo> Nodes, IReadOnlyList<ShardInfo> Shards)

@@ -30,10 +30,7 @@ public static class JsonResponseWriter
         writer.WriteStartArray("results"u8);
         for (var i = 0; i < results.Length; i++)
         {
-            var status = results[i].CrossShardNotSupported
-                ? "cross_shard_not_supported"
-                : SnakeCaseNames<CreateTransferResult>.Of(results[i].Status);
-            WriteResult(writer, i, status, results[i].CrossShardNotSupported ? 0 : results[i].Timestamp);
+            WriteResult(writer, i, SnakeCaseNames<CreateTransferResult>.Of(results[i].Status), results[i].Timestamp);
         }
 
         writer.WriteEndArray();

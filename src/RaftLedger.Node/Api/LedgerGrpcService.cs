@@ -61,8 +61,8 @@ public sealed class LedgerGrpcService : Proto.Ledger.LedgerBase
         {
             reply.Results.Add(new Proto.CreateResult
             {
-                Status = item.CrossShardNotSupported ? "cross_shard_not_supported" : SnakeCaseNames<CreateTransferResult>.Of(item.Status),
-                Timestamp = item.CrossShardNotSupported ? 0 : item.Timestamp,
+                Status = SnakeCaseNames<CreateTransferResult>.Of(item.Status),
+                Timestamp = item.Timestamp,
             });
         }
 

@@ -350,9 +350,81 @@ internal sealed partial class ShardReplica
             writes.Enqueue(child);
         }
 
+        SubmitToDriver(split, transfers, crossing);
+    }
+
+    private void SubmitToDriver(SplitRequest split, Transfer[] transfers, List<int> crossing)
+    {
         var token = ++nextToken;
         submissions.Add(token, (split, crossing.ToArray()));
         driver!.Submit(token, Pick(transfers, crossing));
+    }
+
+    /// <summary>
+    /// Answers a fast-path write, unless the ledger refused one of its chains with the internal status
+    /// cross_shard_not_supported (<see cref="CrossShardDriver.MarkChainsRefusedOnFastPath"/>): those chains go to the
+    /// driver now, and the caller gets their results from it and the rest from this write. Apply loop.
+    /// </summary>
+    private void CompleteWrite(ShardRequest request, byte[] results)
+    {
+        if (driver is null || request.Kind != ShardRequestKind.CreateTransfers || !AnyRefusedOnFastPath(results))
+        {
+            request.Complete(ShardCallResult.Ok(results));
+            return;
+        }
+
+        var transfers = ShardPayload.DecodeTransfers(request.Payload.Span);
+        var statuses = new CreateTransferResult[transfers.Length];
+        for (var i = 0; i < statuses.Length; i++)
+        {
+            statuses[i] = (CreateTransferResult)results[i * ShardPayload.WriteResultBytes];
+        }
+
+        var reroute = new bool[transfers.Length];
+        CrossShardDriver.MarkChainsRefusedOnFastPath(transfers, statuses, reroute);
+        if (driverTerm == 0)
+        {
+            // Only a leader's driver can run them; the retry with the same ids does (the rest answer exists).
+            request.Complete(ShardCallResult.Fail(ShardCallStatus.OutcomeUnknown,
+                $"shard {Shard} lost its leader while rerouting a post or void of a cross-shard pending transfer; retry with the same ids", Raft.Leader));
+            return;
+        }
+
+        var split = new SplitRequest(request);
+        var fast = new List<int>();
+        var crossing = new List<int>();
+        for (var i = 0; i < reroute.Length; i++)
+        {
+            (reroute[i] ? crossing : fast).Add(i);
+        }
+
+        split.Expect(fast.Count > 0 ? 2 : 1);
+        if (fast.Count > 0)
+        {
+            var kept = new byte[fast.Count * ShardPayload.WriteResultBytes];
+            for (var j = 0; j < fast.Count; j++)
+            {
+                results.AsSpan(fast[j] * ShardPayload.WriteResultBytes, ShardPayload.WriteResultBytes).CopyTo(kept.AsSpan(j * ShardPayload.WriteResultBytes));
+            }
+
+            split.FastDone([.. fast], ShardCallResult.Ok(kept));
+        }
+
+        SubmitToDriver(split, transfers, crossing);
+        driverTouched = true;
+    }
+
+    private static bool AnyRefusedOnFastPath(byte[] results)
+    {
+        for (var at = 0; at < results.Length; at += ShardPayload.WriteResultBytes)
+        {
+            if (results[at] == (byte)CreateTransferResult.CrossShardNotSupported)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static Transfer[] Pick(Transfer[] transfers, List<int> positions)

@@ -140,7 +140,7 @@ internal sealed partial class ShardReplica
                 BinaryPrimitives.WriteUInt64LittleEndian(results.AsSpan(at + 1), stamp);
             }
 
-            part.Request.Complete(ShardCallResult.Ok(results));
+            CompleteWrite(part.Request, results);
         }
     }
 

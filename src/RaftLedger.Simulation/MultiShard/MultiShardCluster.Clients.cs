@@ -1,5 +1,6 @@
 using RaftLedger.Common;
 using RaftLedger.Ledger;
+using RaftLedger.Ledger.CrossShard;
 using RaftLedger.Raft;
 
 namespace RaftLedger.Simulation.MultiShard;
@@ -227,13 +228,52 @@ public sealed partial class MultiShardCluster
                 request.Results[fast[i]] = (CreateTransferResult)results[i];
             }
 
-            PartDone(request);
+            if (RerouteRefusedChains(replica, request))
+            {
+                PartDone(request);
+            }
         }
 
         if (Trap is { Moment: TrapMoment.Applied } trap && trap.Operation == proposal.Operation)
         {
             FireTrap(replica, trap);
         }
+    }
+
+    /// <summary>
+    /// The host's answer to a fast-path chain the ledger refused with the internal cross_shard_not_supported (a post/void
+    /// classified local before its cross-shard pending transfer was stored here; see
+    /// <see cref="CrossShardDriver.MarkChainsRefusedOnFastPath"/>): the leader's driver runs it now, as the node does.
+    /// </summary>
+    /// False when the attempt failed instead (this replica no longer leads).
+    private bool RerouteRefusedChains(ShardReplica replica, ClientRequest request)
+    {
+        var fast = request.FastIndices;
+        var events = new Transfer[fast.Length];
+        var statuses = new CreateTransferResult[fast.Length];
+        for (var i = 0; i < fast.Length; i++)
+        {
+            events[i] = request.Transfers[fast[i]];
+            statuses[i] = request.Results[fast[i]];
+        }
+
+        var reroute = new bool[fast.Length];
+        if (!CrossShardDriver.MarkChainsRefusedOnFastPath(events, statuses, reroute))
+        {
+            return true;
+        }
+
+        if (!replica.IsReadyLeader)
+        {
+            // Only a leader's driver can run them: the client's attempt fails, and it retries the same ids.
+            FailAttempt(request);
+            return false;
+        }
+
+        ReroutedChains++;
+        request.PartsOutstanding++;
+        SubmitCrossShard(replica, request, [.. fast.Where((_, i) => reroute[i])]);
+        return true;
     }
 
     private void ProposalFailed(ShardReplica replica, PendingProposal proposal)
@@ -261,6 +301,8 @@ public sealed partial class MultiShardCluster
         var chainExists = Array.IndexOf(request.Results, CreateTransferResult.Exists) >= 0;
         for (var i = 0; i < request.Transfers.Length; i++)
         {
+            Invariant.Check(request.Results[i] != CreateTransferResult.CrossShardNotSupported,
+                "a client never gets cross_shard_not_supported: the host hands a chain the fast path refused to the driver");
             if (chainExists && request.Results[i] == CreateTransferResult.LinkedEventFailed)
             {
                 continue;

@@ -16,6 +16,9 @@ public sealed partial class MultiShardCluster
     private readonly Dictionary<long, DriverRequest> _driverRequests = [];
     private long _nextRequestToken;
 
+    /// <summary>Fast-path chains a leader handed to its driver after the ledger refused them (see <see cref="CrossShardDriver.MarkChainsRefusedOnFastPath"/>).</summary>
+    public long ReroutedChains { get; private set; }
+
     /// <summary>Cross-shard messages the drivers sent (all shards).</summary>
     public long CrossShardMessagesSent { get; private set; }
 
@@ -209,9 +212,15 @@ public sealed partial class MultiShardCluster
         }
 
         Trace?.Invoke($"{NowTicks} client {part.Request.Client} attempt {part.Attempt} failed (outcome unknown: {fail.OutcomeUnknown}): {fail.Detail}");
-        part.Request.PartsOutstanding = 0;
-        var client = _setupClients.Find(c => c.Outstanding == part.Request) ?? _clients.Find(c => c.Id == part.Request.Client);
-        if (client is not null && client.Outstanding == part.Request)
+        FailAttempt(part.Request);
+    }
+
+    /// <summary>The client's current attempt is over without an answer; it retries the same transfers after a short back-off.</summary>
+    private void FailAttempt(ClientRequest request)
+    {
+        request.PartsOutstanding = 0;
+        var client = _setupClients.Find(c => c.Outstanding == request) ?? _clients.Find(c => c.Id == request.Client);
+        if (client is not null && client.Outstanding == request)
         {
             client.NextAttemptTick = NowTicks + _clientRandom.Between(2, 10);
         }

@@ -245,6 +245,47 @@ public sealed class CrossShardTwoPhaseTests
     }
 
     [Fact]
+    public void A_chain_the_fast_path_refused_for_a_cross_shard_pending_transfer_is_marked_whole_and_created_through_the_driver()
+    {
+        // The same race inside a linked chain, then what the host does with it: the refused chain (and only it) is
+        // marked, nothing of it was applied, and the driver creates it whole.
+        var (cluster, a, b) = TwoShards();
+        UInt128 a2 = a + 1;
+        while (cluster.ShardOf(a2) != 0)
+        {
+            a2++;
+        }
+
+        cluster.CreateAccounts(LedgerFixture.NewAccount(a2));
+        var pending = Pending(cluster, 0, a, b, 70);
+        Assert.Equal(CreateTransferResult.Created, Run(cluster, pending));
+        var local = CrossShardWorkload.Transfer(cluster, 0, a2, a, 5);
+        local.Flags = TransferFlags.Linked;
+        var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 0);
+        var alone = CrossShardWorkload.Transfer(cluster, 0, a, a2, 1);
+        Transfer[] events = [local, post, alone];
+        var node = cluster.Shards[0];
+        var results = new CreateTransferResult[events.Length];
+        node.Ledger.CreateTransfers(events, node.NextTimestamp(events.Length), results);
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.CrossShardNotSupported, CreateTransferResult.Created], results);
+        Assert.False(node.Ledger.TryLookupTransfer(local.Id, out _), "nothing of the refused chain was applied");
+
+        var reroute = new bool[events.Length];
+        Assert.True(CrossShardDriver.MarkChainsRefusedOnFastPath(events, results, reroute));
+        Assert.Equal([true, true, false], reroute);
+        Assert.False(CrossShardDriver.MarkChainsRefusedOnFastPath([alone], [CreateTransferResult.Created], new bool[1]));
+
+        Assert.Equal([CreateTransferResult.Created, CreateTransferResult.Created], RunAll(cluster, local, post));
+        Assert.Equal(PendingStatus.Posted, node.Store.GetPendingStatus(pending.Id));
+        var debit = Lookup(cluster, a);
+        var credit = Lookup(cluster, b);
+        Assert.Equal((UInt128.Zero, (UInt128)(70 + 1)), (debit.DebitsPending, debit.DebitsPosted));
+        Assert.Equal((UInt128)5, debit.CreditsPosted);
+        Assert.Equal((UInt128.Zero, (UInt128)70), (credit.CreditsPending, credit.CreditsPosted));
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
     public void Status_leg_messages_round_trip_and_a_full_pending_lookup_answer_fits_the_message_bound()
     {
         var pending = LedgerFixture.NewTransfer(UInt128.MaxValue - 3, 1, 2, 70, TransferFlags.Pending);

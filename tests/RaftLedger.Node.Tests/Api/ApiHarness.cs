@@ -25,7 +25,7 @@ public sealed class ApiHarness : IAsyncLifetime
     private static long nextId = 1000;
     private ApiServer? server;
 
-    internal InMemoryLedgerService Service { get; } = new(shardOf: id => (int)(id % 1000 / 500));
+    internal InMemoryLedgerService Service { get; } = new();
 
     internal HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
 

@@ -6,23 +6,16 @@ namespace RaftLedger.Node.Tests.Api;
 /// <summary>
 /// A test double of the node host: one real <see cref="LedgerStateMachine"/> on the in-memory store
 /// behind a lock, with a logical clock (no Raft). Tests can make the next call fail the way the
-/// cluster would (no leader, no quorum, outcome unknown, a crash), and can route accounts to
-/// shards so cross-shard transfers get <c>cross_shard_not_supported</c>.
+/// cluster would (no leader, no quorum, outcome unknown, a crash).
 /// </summary>
 internal sealed class InMemoryLedgerService : ILedgerService
 {
     public const ulong StartNanoseconds = 1_000_000_000_000;
     private readonly object gate = new();
     private readonly LedgerStateMachine ledger = new(new InMemoryLedgerStore());
-    private readonly Func<UInt128, int>? shardOf;
     private ServiceStatus nextFailure;
     private TimeSpan nextRetryAfter;
     private bool throwNext;
-
-    public InMemoryLedgerService(Func<UInt128, int>? shardOf = null)
-    {
-        this.shardOf = shardOf;
-    }
 
     public bool IsReady { get; set; } = true;
 
@@ -84,30 +77,15 @@ internal sealed class InMemoryLedgerService : ILedgerService
                 return ValueTask.FromResult(failed);
             }
 
-            // Cross-shard transfers are answered by the router and never reach a ledger.
-            var results = new TransferEventResult[transfers.Length];
-            var local = new List<(int Index, Transfer Transfer)>();
-            for (var i = 0; i < transfers.Length; i++)
-            {
-                var transfer = transfers.Span[i];
-                if (shardOf is not null && shardOf(transfer.DebitAccountId) != shardOf(transfer.CreditAccountId))
-                {
-                    results[i] = TransferEventResult.CrossShard;
-                }
-                else
-                {
-                    local.Add((i, transfer));
-                }
-            }
-
-            var batch = local.Select(item => item.Transfer).ToArray();
+            var batch = transfers.ToArray();
             var statuses = new CreateTransferResult[batch.Length];
             var timestamp = NextBatchTimestamp(batch.Length);
             ledger.CreateTransfers(batch, timestamp, statuses);
+            var results = new TransferEventResult[batch.Length];
             for (var j = 0; j < batch.Length; j++)
             {
                 var created = statuses[j] == CreateTransferResult.Created;
-                results[local[j].Index] = new TransferEventResult(statuses[j], created ? EventTimestamp(timestamp, batch.Length, j) : 0);
+                results[j] = new TransferEventResult(statuses[j], created ? EventTimestamp(timestamp, batch.Length, j) : 0);
             }
 
             return ValueTask.FromResult(ServiceResult<TransferEventResult[]>.Ok(results));

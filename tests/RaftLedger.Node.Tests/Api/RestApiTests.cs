@@ -208,23 +208,6 @@ public sealed class RestApiTests(ApiHarness api) : IClassFixture<ApiHarness>
     }
 
     [Fact]
-    public async Task Transfer_between_accounts_on_different_shards_gets_cross_shard_not_supported()
-    {
-        var id = ApiHarness.NewIds();
-        await api.CreateAccountsAsync(id + 1, id + 2, id + 501);
-
-        var reply = await api.PostAsync("/v1/transfers", $$"""
-            {"transfers":[
-              {"id":"{{id + 10}}","debit_account_id":"{{id + 1}}","credit_account_id":"{{id + 501}}","amount":"1","ledger":1,"code":1},
-              {"id":"{{id + 11}}","debit_account_id":"{{id + 1}}","credit_account_id":"{{id + 2}}","amount":"1","ledger":1,"code":1}]}
-            """);
-
-        Assert.Equal(["cross_shard_not_supported", "created"], Statuses(reply));
-        Assert.False(reply.Json.GetProperty("results")[0].TryGetProperty("timestamp", out _));
-        Assert.Equal(HttpStatusCode.NotFound, (await api.GetAsync($"/v1/transfers/{id + 10}")).Status);
-    }
-
-    [Fact]
     public async Task Empty_batch_is_answered_with_no_results()
     {
         var reply = await api.PostAsync("/v1/transfers", """{"transfers":[]}""");

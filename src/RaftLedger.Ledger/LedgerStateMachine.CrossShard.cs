@@ -10,7 +10,7 @@ public sealed partial class LedgerStateMachine
     /// <summary>
     /// The status a cross-shard event gets from its home shard's own state and its fields alone:
     /// TigerBeetle's checks up to (not including) the account checks (a post/void gets
-    /// <see cref="CreateTransferResult.CrossShardNotSupported"/> here: see <see cref="CrossShardPostOrVoidStatus"/>).
+    /// <see cref="CreateTransferResult.NeedsCrossShardPath"/> here: see <see cref="CrossShardPostOrVoidStatus"/>).
     /// Reads committed state; not to be called while a command is being applied.
     /// </summary>
     public CreateTransferResult CrossShardLocalStatus(in Transfer t) => LocalStatus(t, pendingHere: false);
@@ -54,7 +54,7 @@ public sealed partial class LedgerStateMachine
         if ((t.Flags & (TransferFlags.PostPendingTransfer | TransferFlags.VoidPendingTransfer)) != 0)
         {
             // Only the pending transfer's home can check it (the driver coordinates it there).
-            return pendingHere ? ResolvePostOrVoid(t, timestamp == 0 ? store.LastTimestamp + 1 : timestamp, out _, out _) : CreateTransferResult.CrossShardNotSupported;
+            return pendingHere ? ResolvePostOrVoid(t, timestamp == 0 ? store.LastTimestamp + 1 : timestamp, out _, out _) : CreateTransferResult.NeedsCrossShardPath;
         }
 
         var fields = ValidateNewTransferFields(t);

@@ -83,7 +83,7 @@ public sealed partial class LedgerStateMachine
     {
         var status = LocalStatus(t, pendingHere: false, timestamp);
         Invariant.Check(status != CreateTransferResult.Created, "a post/void is never created by the local checks alone");
-        return status == CreateTransferResult.CrossShardNotSupported ? ValidatePostOrVoidRequest(t) : status;
+        return status == CreateTransferResult.NeedsCrossShardPath ? ValidatePostOrVoidRequest(t) : status;
     }
 
     /// <summary>

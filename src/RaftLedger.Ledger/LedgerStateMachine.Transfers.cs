@@ -325,7 +325,7 @@ public sealed partial class LedgerStateMachine
         {
             // A cross-shard pending transfer (its accounts live elsewhere) committed after this post/void was
             // classified local: only the cross-shard path can finish it; a retry takes that path.
-            return CreateTransferResult.CrossShardNotSupported;
+            return CreateTransferResult.NeedsCrossShardPath;
         }
 
         // A closed account takes no more posts or voids, except those of the transfer that closed it.

@@ -110,11 +110,12 @@ public enum CreateTransferResult : byte
     ExceedsDebits,
 
     /// <summary>
-    /// Ours, not TigerBeetle's: the event's accounts (or its pending transfer) live on other shards and
-    /// this kind of event is not supported across shards yet (pending, post/void and balancing or
-    /// closing transfers across shards; see docs/design/cross-shard.md). Put the accounts on one shard.
+    /// Internal to the node, never answered to a client: the fast path found that this event (a post/void whose
+    /// pending transfer turned out to be a cross-shard one) can only be run by the cross-shard driver. Nothing of its
+    /// chain was applied and no id is burnt; the host hands the chain to the driver
+    /// (<see cref="CrossShard.CrossShardDriver.MarkChainsRefusedOnFastPath"/>). Last, so the other values keep their numbers.
     /// </summary>
-    CrossShardNotSupported,
+    NeedsCrossShardPath,
 }
 
 /// <summary>Facts about result statuses.</summary>

@@ -274,8 +274,8 @@ public sealed class RetryTests
 
         Assert.True(StatusNames<CreateAccountResult>.TryParse("exists_with_different_user_data_128", out var account, out _));
         Assert.Equal(CreateAccountResult.ExistsWithDifferentUserData128, account);
-        Assert.True(StatusNames<CreateTransferResult>.TryParse("cross_shard_not_supported", out var crossShard, out _));
-        Assert.Equal(CreateTransferResult.CrossShardNotSupported, crossShard);
+        Assert.True(StatusNames<CreateTransferResult>.TryParse("pending_transfer_has_different_credit_account_id", out var pending, out _));
+        Assert.Equal(CreateTransferResult.PendingTransferHasDifferentCreditAccountId, pending);
         // A status a newer server may add is kept by name rather than refused.
         Assert.False(StatusNames<CreateTransferResult>.TryParse("some_future_status", out _, out var raw));
         Assert.Equal("some_future_status", raw);

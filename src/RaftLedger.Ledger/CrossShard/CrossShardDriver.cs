@@ -94,7 +94,7 @@ public sealed partial class CrossShardDriver
 
     /// <summary>
     /// After a fast-path write: marks each chain (or single event) that the ledger refused untouched with the internal
-    /// status <see cref="CreateTransferResult.CrossShardNotSupported"/>, and returns true when there is one. That is a
+    /// status <see cref="CreateTransferResult.NeedsCrossShardPath"/>, and returns true when there is one. That is a
     /// post/void classified local while its pending transfer was unknown here, applied after a cross-shard transaction
     /// stored that pending transfer here: only the driver can finish it, so the host hands the chain to
     /// <see cref="Submit"/> instead of answering. Nothing of such a chain was applied (the refusal fails the chain and
@@ -108,7 +108,7 @@ public sealed partial class CrossShardDriver
         var chainRefused = false;
         for (var i = 0; i < transfers.Length; i++)
         {
-            chainRefused |= statuses[i] == CreateTransferResult.CrossShardNotSupported;
+            chainRefused |= statuses[i] == CreateTransferResult.NeedsCrossShardPath;
             if ((transfers[i].Flags & TransferFlags.Linked) == 0 || i == transfers.Length - 1)
             {
                 reroute[chainStart..(i + 1)].Fill(chainRefused);

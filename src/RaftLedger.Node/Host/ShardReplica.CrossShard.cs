@@ -362,7 +362,7 @@ internal sealed partial class ShardReplica
 
     /// <summary>
     /// Answers a fast-path write, unless the ledger refused one of its chains with the internal status
-    /// cross_shard_not_supported (<see cref="CrossShardDriver.MarkChainsRefusedOnFastPath"/>): those chains go to the
+    /// needs_cross_shard_path (<see cref="CrossShardDriver.MarkChainsRefusedOnFastPath"/>): those chains go to the
     /// driver now, and the caller gets their results from it and the rest from this write. Apply loop.
     /// </summary>
     private void CompleteWrite(ShardRequest request, byte[] results)
@@ -418,7 +418,7 @@ internal sealed partial class ShardReplica
     {
         for (var at = 0; at < results.Length; at += ShardPayload.WriteResultBytes)
         {
-            if (results[at] == (byte)CreateTransferResult.CrossShardNotSupported)
+            if (results[at] == (byte)CreateTransferResult.NeedsCrossShardPath)
             {
                 return true;
             }

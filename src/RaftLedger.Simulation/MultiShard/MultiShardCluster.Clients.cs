@@ -241,7 +241,7 @@ public sealed partial class MultiShardCluster
     }
 
     /// <summary>
-    /// The host's answer to a fast-path chain the ledger refused with the internal cross_shard_not_supported (a post/void
+    /// The host's answer to a fast-path chain the ledger refused with the internal needs_cross_shard_path (a post/void
     /// classified local before its cross-shard pending transfer was stored here; see
     /// <see cref="CrossShardDriver.MarkChainsRefusedOnFastPath"/>): the leader's driver runs it now, as the node does.
     /// </summary>
@@ -301,8 +301,8 @@ public sealed partial class MultiShardCluster
         var chainExists = Array.IndexOf(request.Results, CreateTransferResult.Exists) >= 0;
         for (var i = 0; i < request.Transfers.Length; i++)
         {
-            Invariant.Check(request.Results[i] != CreateTransferResult.CrossShardNotSupported,
-                "a client never gets cross_shard_not_supported: the host hands a chain the fast path refused to the driver");
+            Invariant.Check(request.Results[i] != CreateTransferResult.NeedsCrossShardPath,
+                "a client never gets needs_cross_shard_path: the host hands a chain the fast path refused to the driver");
             if (chainExists && request.Results[i] == CreateTransferResult.LinkedEventFailed)
             {
                 continue;

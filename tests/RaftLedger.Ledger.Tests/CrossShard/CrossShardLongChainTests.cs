@@ -5,7 +5,7 @@ namespace RaftLedger.Ledger.Tests.CrossShard;
 /// <summary>
 /// Linked chains longer than the old 64-event bound, up to a full request (<see cref="LedgerLimits.BatchEventsMax"/>),
 /// spread over 2 to 8 shards: each is one atomic transaction and gets exactly the statuses, and leaves exactly the
-/// balances, that the same events get on one ledger holding every account (no cross_shard_not_supported). Chains mix
+/// balances, that the same events get on one ledger holding every account (no needs_cross_shard_path). Chains mix
 /// plain transfers, pending ones (some with a timeout, so Decide's expires-elsewhere mask reaches past bit 64), posts and
 /// voids of the chain's own pending transfers and of pending transfers created earlier on other shards, with ids homed
 /// on every shard; each chain is sent twice (the second gets the single ledger's exists statuses).
@@ -187,7 +187,7 @@ public sealed class CrossShardLongChainTests
         var request = cluster.Submit(events);
         Assert.True(cluster.RunUntilQuiet(4000), cluster.Describe());
         Assert.Empty(request.Failures);
-        Assert.DoesNotContain(CreateTransferResult.CrossShardNotSupported, request.Results);
+        Assert.DoesNotContain(CreateTransferResult.NeedsCrossShardPath, request.Results);
         Assert.Equal(expected, request.Results);
         return request.Results;
     }

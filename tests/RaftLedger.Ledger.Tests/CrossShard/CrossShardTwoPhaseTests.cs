@@ -238,7 +238,7 @@ public sealed class CrossShardTwoPhaseTests
         var post = LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 0);
         var results = new CreateTransferResult[1];
         node.Ledger.CreateTransfers([post], node.NextTimestamp(1), results);
-        Assert.Equal(CreateTransferResult.CrossShardNotSupported, results[0]);
+        Assert.Equal(CreateTransferResult.NeedsCrossShardPath, results[0]);
         Assert.Equal(PendingStatus.Pending, node.Store.GetPendingStatus(pending.Id));
         Assert.Equal(CreateTransferResult.Created, Run(cluster, post)); // a retry goes through the cross-shard path
         CrossShardChecks.AssertConsistent(cluster);
@@ -267,7 +267,7 @@ public sealed class CrossShardTwoPhaseTests
         var node = cluster.Shards[0];
         var results = new CreateTransferResult[events.Length];
         node.Ledger.CreateTransfers(events, node.NextTimestamp(events.Length), results);
-        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.CrossShardNotSupported, CreateTransferResult.Created], results);
+        Assert.Equal([CreateTransferResult.LinkedEventFailed, CreateTransferResult.NeedsCrossShardPath, CreateTransferResult.Created], results);
         Assert.False(node.Ledger.TryLookupTransfer(local.Id, out _), "nothing of the refused chain was applied");
 
         var reroute = new bool[events.Length];

@@ -21,6 +21,6 @@ public sealed class SnakeCaseTests
         Assert.Equal(names.Length, names.Distinct().Count());
         Assert.Equal("created", SnakeCaseNames<CreateTransferResult>.Of(CreateTransferResult.Created));
         Assert.Equal("exceeds_credits", SnakeCaseNames<CreateTransferResult>.Of(CreateTransferResult.ExceedsCredits));
-        Assert.Equal("cross_shard_not_supported", SnakeCaseNames<CreateTransferResult>.Of(CreateTransferResult.CrossShardNotSupported));
+        Assert.Equal("needs_cross_shard_path", SnakeCaseNames<CreateTransferResult>.Of(CreateTransferResult.NeedsCrossShardPath));
     }
 }

@@ -45,7 +45,7 @@ public sealed class BenchReportTests
             ],
             LongestGapAnyShardSeconds = 0.5,
             Gaps = [new CommitGap(0, 0.5, 1.75), new CommitGap(3, 0.9, 1.3)],
-            Errors = new Dictionary<string, long> { ["cross_shard_not_supported"] = 20 },
+            Errors = new Dictionary<string, long> { ["exceeds_credits"] = 20 },
             Retries = new Dictionary<string, long> { ["unavailable"] = 3 },
             Timeline = [new TimelineSample(1, 40, 2.5), new TimelineSample(2, 60, 3)],
             Histogram = [.. latency.Buckets().Select(b => new HistogramBucket(b.Low / 1000.0, b.High / 1000.0, b.Count))],
@@ -68,7 +68,7 @@ public sealed class BenchReportTests
         }
 
         Assert.Equal(40.0, latency.GetProperty("max").GetDouble());
-        Assert.Equal(20, root.GetProperty("errors").GetProperty("cross_shard_not_supported").GetInt64());
+        Assert.Equal(20, root.GetProperty("errors").GetProperty("exceeds_credits").GetInt64());
         Assert.Equal(3, root.GetProperty("retries").GetProperty("unavailable").GetInt64());
         Assert.Equal(1.25, root.GetProperty("failover").GetProperty("max_gap_seconds").GetDouble());
         var options = root.GetProperty("options");
@@ -173,7 +173,7 @@ public sealed class BenchReportTests
 
         Assert.Contains("50 transfers/s", text, StringComparison.Ordinal);
         Assert.Contains("p99.9", text, StringComparison.Ordinal);
-        Assert.Contains("cross_shard_not_supported 20", text, StringComparison.Ordinal);
+        Assert.Contains("exceeds_credits 20", text, StringComparison.Ordinal);
         Assert.Contains("commit gap 1.250 s", text, StringComparison.Ordinal);
         Assert.Contains("commit gaps: 2 of 0.2 s or more on one shard; longest 1.250 s on shard 0", text, StringComparison.Ordinal);
     }

@@ -6,7 +6,7 @@ namespace RaftLedger.Simulation.Tests.MultiShard;
 /// <summary>
 /// Linked chains far longer than the old 64-event bound across shards, in the multi-shard simulator: each is one
 /// atomic transaction (every event created, or every event refused with TigerBeetle's statuses, never
-/// cross_shard_not_supported), and the bank checks find every leg applied exactly once and money conserved, also while
+/// needs_cross_shard_path), and the bank checks find every leg applied exactly once and money conserved, also while
 /// a leader crashes after each protocol step.
 /// </summary>
 public sealed class CrossShardLongChainScenarioTests
@@ -46,7 +46,7 @@ public sealed class CrossShardLongChainScenarioTests
         var created = 0;
         foreach (var chain in chains)
         {
-            Assert.DoesNotContain(chain.Fates, f => f.Status == CreateTransferResult.CrossShardNotSupported);
+            Assert.DoesNotContain(chain.Fates, f => f.Status == CreateTransferResult.NeedsCrossShardPath);
             var outcomes = chain.Fates.Select(f => f.Outcome).Distinct().ToList();
             Assert.True(outcomes.Count == 1, $"a chain of {chain.Fates.Length} events is all or nothing: {string.Join(", ", outcomes)}");
             created += outcomes[0] == TransferOutcome.Created ? 1 : 0;

@@ -129,12 +129,9 @@ public sealed class PeerConnectionTests
     [Fact]
     public async Task Messages_larger_than_kestrels_input_buffer_travel_both_ways()
     {
-        var (one, inboxOne) = await Start(1);
-        await using var a = one;
-        var (two, inboxTwo) = await Start(2);
-        await using var b = two;
-        one.SetPeer(2, Address(two));
-        two.SetPeer(1, Address(one));
+        await using var pair = await PeerPair<Inbox>.StartAsync(id => Start(id));
+        pair.Connect();
+        var (one, inboxOne, two, inboxTwo) = pair;
         var large = new byte[3 * 1024 * 1024];
         new Random(7).NextBytes(large);
 
@@ -149,12 +146,9 @@ public sealed class PeerConnectionTests
     [Fact]
     public async Task Cross_shard_messages_keep_their_shard_and_group()
     {
-        var (one, _) = await Start(1);
-        await using var a = one;
-        var (two, inboxTwo) = await Start(2);
-        await using var b = two;
-        one.SetPeer(2, Address(two));
-        two.SetPeer(1, Address(one));
+        await using var pair = await PeerPair<Inbox>.StartAsync(id => Start(id));
+        pair.Connect();
+        var (one, _, two, inboxTwo) = pair;
 
         Assert.True(one.SendShardMessage(2, 3, 6, new byte[] { 9, 8 }));
         Assert.True(one.Send(2, 6, new byte[] { 1 }));

@@ -31,12 +31,9 @@ public sealed class PeerTransportTests
     [Fact]
     public async Task Messages_of_several_groups_travel_both_ways_over_one_stream()
     {
-        var (one, inboxOne) = await Start(1);
-        await using var _ = one;
-        var (two, inboxTwo) = await Start(2);
-        await using var __ = two;
-        one.SetPeer(2, Address(two));
-        two.SetPeer(1, Address(one));
+        await using var pair = await PeerPair<Inbox>.StartAsync(id => Start(id));
+        pair.Connect();
+        var (one, inboxOne, two, inboxTwo) = pair;
 
         Assert.True(one.Send(2, 7, new byte[] { 1, 2, 3 }));
         Assert.True(one.Send(2, 9, new byte[] { 4 }));
@@ -74,12 +71,9 @@ public sealed class PeerTransportTests
     [Fact]
     public async Task A_heartbeat_bundle_reaches_the_bundle_callback_not_the_message_one()
     {
-        var (one, _) = await Start(1);
-        await using var a = one;
-        var (two, inboxTwo) = await Start(2);
-        await using var b = two;
-        one.SetPeer(2, Address(two));
-        two.SetPeer(1, Address(one));
+        await using var pair = await PeerPair<Inbox>.StartAsync(id => Start(id));
+        pair.Connect();
+        var (one, _, two, inboxTwo) = pair;
         var bundle = HeartbeatBundle.Encode([new CoalescedHeartbeat(3, RaftLedger.Raft.MessageType.Heartbeat, 4, 5, ReadOnlyMemory<byte>.Empty)]);
 
         Assert.True(one.Send(2, 7, new byte[] { 1 }));

@@ -72,6 +72,9 @@ public sealed record MultiShardRunResult(
     /// <summary>Acknowledged balancing or closing transfers (all across shards).</summary>
     public int BalancingOrClosingAcknowledged { get; init; }
 
+    /// <summary>Fast-path chains a leader handed to its driver after the ledger refused them (the post/void race).</summary>
+    public long ReroutedChains { get; init; }
+
     /// <summary>The one command that replays this run.</summary>
     public string ReplayCommand =>
         $"dotnet run --project src/RaftLedger.Cli -c Release -- sim --multishard --seed {Seed}" +
@@ -149,6 +152,7 @@ public static class MultiShardChaos
             cluster?.TrapsFired ?? new Dictionary<(LedgerOperation, TrapMoment), int>())
         {
             BalancingOrClosingAcknowledged = balancingOrClosing,
+            ReroutedChains = cluster?.ReroutedChains ?? 0,
         };
     }
 

@@ -9,11 +9,14 @@ public sealed record MultiShardSweepSummary(ulong From, long Count, IReadOnlyLis
     /// <summary>Acknowledged balancing or closing transfers across shards.</summary>
     public long BalancingOrClosing { get; init; }
 
+    /// <summary>Fast-path chains handed to a driver after the ledger refused them (the post/void race), over all seeds.</summary>
+    public long ReroutedChains { get; init; }
+
     public double SeedsPerSecond => Count / Math.Max(Elapsed.TotalSeconds, 1e-9);
 
     public override string ToString() =>
         $"{Count} multishard seeds from {From}: {Count - Failures.Count} passed, {Failures.Count} failed in {Elapsed.TotalSeconds:F1} s " +
-        $"({SeedsPerSecond:F1} seeds/s); {Transfers} transfers, {Acknowledged} acknowledged ({BalancingOrClosing} balancing or closing)";
+        $"({SeedsPerSecond:F1} seeds/s); {Transfers} transfers, {Acknowledged} acknowledged ({BalancingOrClosing} balancing or closing); {ReroutedChains} fast-path chains rerouted to the driver";
 }
 
 /// <summary>Runs a range of multi-shard seeds in parallel (each seed is independent and single-threaded, so parallelism never changes an outcome).</summary>
@@ -24,7 +27,7 @@ public static class MultiShardSweep
         ArgumentNullException.ThrowIfNull(options);
         Invariant.Check(count >= 0 && parallelism >= 1);
         var failures = new List<MultiShardRunResult>();
-        long done = 0, transfers = 0, acknowledged = 0, balancingOrClosing = 0;
+        long done = 0, transfers = 0, acknowledged = 0, balancingOrClosing = 0, rerouted = 0;
         var progressEvery = Math.Max(100, count / 20);
         var gate = new object();
         var clock = Stopwatch.StartNew();
@@ -37,6 +40,7 @@ public static class MultiShardSweep
                 transfers += result.Transfers;
                 acknowledged += result.Acknowledged;
                 balancingOrClosing += result.BalancingOrClosingAcknowledged;
+                rerouted += result.ReroutedChains;
                 if (!result.Passed)
                 {
                     failures.Add(result);
@@ -51,6 +55,6 @@ public static class MultiShardSweep
         });
 
         failures.Sort((a, b) => a.Seed.CompareTo(b.Seed));
-        return new MultiShardSweepSummary(from, count, failures, clock.Elapsed, transfers, acknowledged) { BalancingOrClosing = balancingOrClosing };
+        return new MultiShardSweepSummary(from, count, failures, clock.Elapsed, transfers, acknowledged) { BalancingOrClosing = balancingOrClosing, ReroutedChains = rerouted };
     }
 }

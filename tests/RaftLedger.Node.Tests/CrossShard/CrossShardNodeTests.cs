@@ -80,6 +80,27 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Waits (at most a minute) until no replica of any node holds unfinished cross-shard work.</summary>
+    private async Task CrossShardQuietAsync(CancellationToken cancel)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            var unfinished = 0;
+            foreach (var node in nodes.Values)
+            {
+                unfinished += (await node.Service.GetNodeStatusAsync(withFingerprints: false, cancel)).Replicas.Sum(r => r.CrossShardUnfinished);
+            }
+
+            if (unfinished == 0)
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancel);
+        }
+    }
+
     private string Counters() => string.Join("; ", nodes.Select(n =>
         $"node {n.Key}: shard messages delivered {n.Value.Scheduler.DeliveredShardMessages}, dropped {n.Value.Scheduler.DroppedShardMessages}" +
         (n.Value.Scheduler.Completion.IsFaulted ? $", scheduler failed: {n.Value.Scheduler.Completion.Exception!.InnerException}" : ""))) +
@@ -207,11 +228,14 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
         }
 
         // A leader change while it runs (this machine is shared, and the test runs next to other clusters) answers
-        // 503/504: the client retries with the same ids, and a chain that committed then answers exists.
+        // 503/504: the client retries with the same ids, and a chain that committed then answers exists. It retries
+        // once the aborted attempt is released everywhere: at once, its own id claims still held on the id homes
+        // would abort the retry too (503), as a client backing off would not see.
         var sent = await nodes[2].Service.CreateTransfersAsync(chain, cancel);
         for (var attempt = 0; attempt < 5 && !sent.IsOk; attempt++)
         {
             await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
+            await CrossShardQuietAsync(cancel);
             sent = await nodes[2].Service.CreateTransfersAsync(chain, cancel);
         }
 

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
+using RaftLedger.Node.Api;
 using RaftLedger.Node.Host;
 using RaftLedger.Node.Tests.Transport;
 
@@ -78,6 +79,50 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
                 return id;
             }
         }
+    }
+
+    /// <summary>
+    /// A linked chain of <paramref name="length"/> events, each paying 1 from one shard's account to the next shard's (the
+    /// last one debits <paramref name="lastDebit"/>), ids homed on every shard in turn from <paramref name="nextId"/> on.
+    /// </summary>
+    private static Transfer[] Chain(UInt128[] accounts, ref ulong nextId, int length, UInt128 lastDebit)
+    {
+        var chain = new Transfer[length];
+        for (var i = 0; i < length; i++)
+        {
+            var id = OnShard(i % Shards, nextId);
+            nextId = (ulong)id + 1;
+            chain[i] = new Transfer
+            {
+                Id = id,
+                DebitAccountId = i == length - 1 ? lastDebit : accounts[i % Shards],
+                CreditAccountId = accounts[(i + 1) % Shards],
+                Amount = 1,
+                Ledger = 1,
+                Code = 1,
+                Flags = i < length - 1 ? TransferFlags.Linked : TransferFlags.None,
+            };
+        }
+
+        return chain;
+    }
+
+    /// <summary>
+    /// Sends a request, and after a 503/504 (a leader change: this machine is shared) retries it with the same ids up to 5
+    /// times, each once leaders settled and the aborted attempt is released everywhere: at once, its own id claims still
+    /// held on the id homes would abort the retry too, as a client backing off would not see.
+    /// </summary>
+    private async Task<ServiceResult<TransferEventResult[]>> SendRetryingAsync(NodeHost node, Transfer[] transfers, CancellationToken cancel)
+    {
+        var sent = await node.Service.CreateTransfersAsync(transfers, cancel);
+        for (var attempt = 0; attempt < 5 && !sent.IsOk; attempt++)
+        {
+            await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
+            await CrossShardQuietAsync(cancel);
+            sent = await node.Service.CreateTransfersAsync(transfers, cancel);
+        }
+
+        return sent;
     }
 
     /// <summary>Waits (at most a minute) until no replica of any node holds unfinished cross-shard work.</summary>
@@ -209,35 +254,11 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
 
         // 8,189 events (far past the old 64-event bound), each paying 1 from one shard's account to the next shard's,
         // ids homed on every shard in turn: one atomic cross-shard transaction coordinated by shard 0.
-        var chain = new Transfer[LedgerLimits.BatchEventsMax];
         var nextId = 40_000UL;
-        for (var i = 0; i < chain.Length; i++)
-        {
-            var id = OnShard(i % Shards, nextId);
-            nextId = (ulong)id + 1;
-            chain[i] = new Transfer
-            {
-                Id = id,
-                DebitAccountId = ids[i % Shards],
-                CreditAccountId = ids[(i + 1) % Shards],
-                Amount = 1,
-                Ledger = 1,
-                Code = 1,
-                Flags = i < chain.Length - 1 ? TransferFlags.Linked : TransferFlags.None,
-            };
-        }
+        var chain = Chain(ids, ref nextId, LedgerLimits.BatchEventsMax, lastDebit: ids[(LedgerLimits.BatchEventsMax - 1) % Shards]);
 
-        // A leader change while it runs (this machine is shared, and the test runs next to other clusters) answers
-        // 503/504: the client retries with the same ids, and a chain that committed then answers exists. It retries
-        // once the aborted attempt is released everywhere: at once, its own id claims still held on the id homes
-        // would abort the retry too (503), as a client backing off would not see.
-        var sent = await nodes[2].Service.CreateTransfersAsync(chain, cancel);
-        for (var attempt = 0; attempt < 5 && !sent.IsOk; attempt++)
-        {
-            await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
-            await CrossShardQuietAsync(cancel);
-            sent = await nodes[2].Service.CreateTransfersAsync(chain, cancel);
-        }
+        // A leader change while it runs answers 503/504: the retry (same ids) of a chain that committed answers exists.
+        var sent = await SendRetryingAsync(nodes[2], chain, cancel);
 
         Assert.True(sent.IsOk, $"{sent.Status}: {sent.Detail}. {Counters()}");
         Assert.DoesNotContain(sent.Value!, r => r.Status == CreateTransferResult.NeedsCrossShardPath);
@@ -248,29 +269,8 @@ public sealed class CrossShardNodeTests : IAsyncLifetime
         Assert.Equal(3, found.Value!.Length);
 
         // 65 events whose last debits an account that exists nowhere: TigerBeetle's statuses, nothing stored.
-        var failing = new Transfer[65];
-        for (var i = 0; i < failing.Length; i++)
-        {
-            var id = OnShard(i % Shards, nextId);
-            nextId = (ulong)id + 1;
-            failing[i] = new Transfer
-            {
-                Id = id,
-                DebitAccountId = i == failing.Length - 1 ? OnShard(3, 90_000) : ids[i % Shards],
-                CreditAccountId = ids[(i + 1) % Shards],
-                Amount = 1,
-                Ledger = 1,
-                Code = 1,
-                Flags = i < failing.Length - 1 ? TransferFlags.Linked : TransferFlags.None,
-            };
-        }
-
-        var refused = await nodes[1].Service.CreateTransfersAsync(failing, cancel);
-        for (var attempt = 0; attempt < 5 && !refused.IsOk; attempt++)
-        {
-            await Eventually.LeadersSettled(nodes.Values, TimeSpan.FromSeconds(60));
-            refused = await nodes[1].Service.CreateTransfersAsync(failing, cancel);
-        }
+        var failing = Chain(ids, ref nextId, 65, lastDebit: OnShard(3, 90_000));
+        var refused = await SendRetryingAsync(nodes[1], failing, cancel);
 
         Assert.True(refused.IsOk, $"{refused.Status}: {refused.Detail}. {Counters()}");
         Assert.Equal(CreateTransferResult.DebitAccountNotFound, refused.Value![^1].Status);

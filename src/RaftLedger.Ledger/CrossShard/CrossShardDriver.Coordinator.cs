@@ -673,14 +673,54 @@ public sealed partial class CrossShardDriver
         transaction.Decision = decision;
         transaction.Retire = retire;
         transaction.Unacknowledged.Clear();
+        transaction.Untaken.Clear();
         foreach (var participantShard in participants)
         {
             transaction.Unacknowledged.Add(participantShard);
+            if (MayHoldLegs(transaction, participantShard))
+            {
+                transaction.Untaken.Add(participantShard);
+            }
+
             SendFinish(transaction, participantShard);
         }
 
         transaction.LastFinishSentNs = nowNs;
+        MaybeAnswerOnceTaken(transaction);
         MaybeRetire(transaction);
+    }
+
+    /// <summary>
+    /// False only for a participant that answered its Prepare with a refusal: it holds nothing, so the client need not wait
+    /// for it. One that prepared, or whose answer never came (it may have prepared), must take the Finish first.
+    /// </summary>
+    private static bool MayHoldLegs(Transaction transaction, int participantShard) =>
+        !transaction.Participants.TryGetValue(participantShard, out var participant) || participant.Reports is null || participant.Prepared;
+
+    private void OnFinishTakenReply(UInt128 transactionId, int from)
+    {
+        if (transactions.TryGetValue(transactionId, out var transaction) && transaction.Phase == Phase.Finishing &&
+            transaction.Untaken.Remove(from))
+        {
+            MaybeAnswerOnceTaken(transaction);
+        }
+    }
+
+    /// <summary>
+    /// Every participant that may hold legs has proposed its Finish (or applied it): the client is answered now, before the
+    /// participants' Finish entries commit. A read or write of one of the accounts that starts after the answer reaches
+    /// that leader after its Finish, so it is ordered after it in the log (a read waits for the Finish's index); a later
+    /// leader that lacks the Finish holds the legs as inherited and fences their accounts until they are finished
+    /// (see "When the client is answered" in docs/design/cross-shard.md). A stale balancing clamp restarts instead, at retire.
+    /// </summary>
+    private void MaybeAnswerOnceTaken(Transaction transaction)
+    {
+        if (transaction.Untaken.Count != 0 || transaction.Phase != Phase.Finishing || transaction.Request is null || transaction.StaleClamp)
+        {
+            return;
+        }
+
+        AnswerTransaction(transaction, transaction.Outcome, transaction.Statuses);
     }
 
     private void SendFinish(Transaction transaction, int participantShard) =>
@@ -691,13 +731,15 @@ public sealed partial class CrossShardDriver
         if (transactions.TryGetValue(transactionId, out var transaction) && transaction.Phase == Phase.Finishing &&
             transaction.Unacknowledged.Remove(from))
         {
+            transaction.Untaken.Remove(from); // Applied implies proposed.
+            MaybeAnswerOnceTaken(transaction);
             MaybeRetire(transaction);
         }
     }
 
     /// <summary>
-    /// Every participant acknowledged its Finish (its legs are posted or released): only now is the client
-    /// answered, so that a read or a transfer that starts after the answer sees the outcome on every account.
+    /// Every participant acknowledged its Finish (its legs are posted or released): the record is retired, the client
+    /// answered if it was not yet (a stale clamp restarts instead), and units waiting for these ids start afresh.
     /// </summary>
     private void MaybeRetire(Transaction transaction)
     {
@@ -946,6 +988,9 @@ public sealed partial class CrossShardDriver
         public CrossShardDecision Decision { get; set; }
 
         public HashSet<int> Unacknowledged { get; } = [];
+
+        /// <summary>While finishing: the participants that may hold legs and have not yet said they took the Finish (the answer waits for them).</summary>
+        public HashSet<int> Untaken { get; } = [];
 
         public ulong LastFinishSentNs { get; set; }
 

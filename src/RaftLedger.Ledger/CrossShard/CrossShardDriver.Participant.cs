@@ -40,6 +40,11 @@ public sealed partial class CrossShardDriver
             return;
         }
 
+        if (LegsTouchFence(message.Legs))
+        {
+            return; // An inherited leg on one of its accounts may belong to an answered transfer: asked again later.
+        }
+
         if (AnyStatusLegBusyHere(message.Legs))
         {
             return; // A transaction coordinated here holds the pending transfer (a post, void or expiry of it): asked again later.
@@ -179,7 +184,11 @@ public sealed partial class CrossShardDriver
 
         // Always through Raft, even when nothing seems prepared: this leader may not have applied the
         // Prepare yet, and acknowledging without it could let the coordinator forget a commit.
-        if (finishQueued.TryAdd(transactionId, home))
+        if (finishProposed.Contains(transactionId))
+        {
+            SendFinishTaken(transactionId); // A resent Finish: the first FinishTaken may have been lost.
+        }
+        else if (finishQueued.TryAdd(transactionId, home))
         {
             // Its Finish reserves a timestamp per copy it may store: the legs prepared here when known, else as many
             // as a transaction can have here (a Prepare of an earlier leadership may still be in the log).
@@ -204,10 +213,26 @@ public sealed partial class CrossShardDriver
         Invariant.Check(recentlyFinished.Count == recentlyFinishedOrder.Count);
     }
 
+    /// <summary>
+    /// This leader proposed the transaction's Finish: anything it proposes from now on is ordered after it in the log, so the
+    /// coordinator may answer its client. Only a leader that holds the legs prepared says so: a deposed leader that still
+    /// believes it leads cannot have applied a Prepare of its successor's term, and the legs it does hold are fenced by the
+    /// successor as inherited until finished (<see cref="IsAccountFenced"/>). Others acknowledge with Finished once applied.
+    /// </summary>
+    private void SendFinishTaken(UInt128 transactionId)
+    {
+        if (preparedHere.ContainsKey(transactionId) && finishQueued.TryGetValue(transactionId, out var home) && home != shard)
+        {
+            Send(home, new CrossShardMessage(CrossShardMessageKind.FinishTaken, home, shard, transactionId));
+        }
+    }
+
     private void OnFinishApplied(FinishItem item)
     {
         TrackClaimedExpiries(item.TransactionId);
         FreeIds(item.TransactionId);
+        finishProposed.Remove(item.TransactionId);
+        Unfence(item.TransactionId);
         if (finishQueued.Remove(item.TransactionId, out var home))
         {
             preparedHere.Remove(item.TransactionId);
@@ -225,13 +250,19 @@ public sealed partial class CrossShardDriver
         OnFinishRequest(transactionId, prepared.Home, decision);
     }
 
-    /// <summary>Legs prepared longer than the abandonment timeout: ask their home shard what was decided.</summary>
+    /// <summary>
+    /// Legs prepared longer than the abandonment timeout, and legs this leader inherited (they fence accounts): ask their
+    /// home shard what was decided. A home that no longer holds the transaction in memory (its coordinator leader changed
+    /// before deciding) settles it through Raft at once, so an inherited leg of an abandoned transaction fences for a
+    /// round trip and a write instead of the abandonment timeout; one still in progress answers undecided and finishes it.
+    /// </summary>
     private void TickParticipant()
     {
         List<(UInt128 Id, int Home)>? queries = null;
         foreach (var (transactionId, prepared) in preparedHere)
         {
-            if (nowNs >= prepared.PreparedAt + options.AbandonTimeoutNs && nowNs - prepared.LastQueryNs >= options.RetryIntervalNs &&
+            var due = nowNs >= prepared.PreparedAt + options.AbandonTimeoutNs || (inheritedLegs.Count != 0 && inheritedLegs.ContainsKey(transactionId));
+            if (due && nowNs - prepared.LastQueryNs >= options.RetryIntervalNs &&
                 !finishQueued.ContainsKey(transactionId))
             {
                 prepared.LastQueryNs = nowNs;

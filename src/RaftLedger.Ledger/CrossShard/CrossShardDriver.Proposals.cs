@@ -13,6 +13,9 @@ public sealed partial class CrossShardDriver
 
     // Transaction → its home shard, for the acknowledgement once the Finish is applied.
     private readonly Dictionary<UInt128, int> finishQueued = [];
+
+    // Transactions whose Finish this leader has proposed and not yet seen applied (a subset of finishQueued's keys).
+    private readonly HashSet<UInt128> finishProposed = [];
     private readonly List<UInt128> retireQueue = [];
     private readonly List<UInt128> abortQueue = [];
     private readonly Dictionary<UInt128, List<int>> queryAskers = [];
@@ -86,6 +89,25 @@ public sealed partial class CrossShardDriver
         Invariant.Check(position == results.Length);
     }
 
+    /// <summary>
+    /// A <see cref="ProposeAction"/>'s command is in this leader's log (accepted by Raft; not yet committed): anything the
+    /// host proposes from now on comes after it. For a Finish, the coordinators are told (FinishTaken), so they can answer
+    /// their clients before it commits. A host that never calls this only delays those answers until the Finish applied.
+    /// </summary>
+    public void OnProposalAccepted(long token)
+    {
+        if (!proposals.TryGetValue(token, out var proposal) || proposal.Operation != LedgerOperation.CrossShardFinish)
+        {
+            return;
+        }
+
+        foreach (var item in proposal.Finishes!)
+        {
+            finishProposed.Add(item.TransactionId);
+            SendFinishTaken(item.TransactionId);
+        }
+    }
+
     /// <summary>A <see cref="ProposeAction"/>'s entry will never apply (leadership lost, refused): its items wait for the next proposal.</summary>
     public void OnProposalFailed(long token)
     {
@@ -114,6 +136,7 @@ public sealed partial class CrossShardDriver
                 foreach (var item in proposal.Finishes!)
                 {
                     finishQueued.Remove(item.TransactionId);
+                    finishProposed.Remove(item.TransactionId);
                 }
 
                 break;
@@ -261,6 +284,7 @@ public sealed partial class CrossShardDriver
         decideQueue.Clear();
         finishQueue.Clear();
         finishQueued.Clear();
+        finishProposed.Clear();
         retireQueue.Clear();
         abortQueue.Clear();
         queryAskers.Clear();

@@ -214,6 +214,7 @@ public sealed partial class CrossShardDriver
         if (isLeader)
         {
             ScanLedger();
+            FenceInheritedLegs();
         }
     }
 
@@ -256,6 +257,9 @@ public sealed partial class CrossShardDriver
                 break;
             case CrossShardMessageKind.Finished:
                 OnFinishedReply(message.TransactionId, message.From);
+                break;
+            case CrossShardMessageKind.FinishTaken:
+                OnFinishTakenReply(message.TransactionId, message.From);
                 break;
             case CrossShardMessageKind.Query:
                 OnQuery(message.TransactionId, message.From);
@@ -315,6 +319,7 @@ public sealed partial class CrossShardDriver
         TickExpiries();
         TickDelegations();
         TickParticipant();
+        SweepFences();
         StartUnclaimedWaiters();
     }
 
@@ -369,6 +374,7 @@ public sealed partial class CrossShardDriver
         ClearExpiries();
         recentlyFinished.Clear();
         recentlyFinishedOrder.Clear();
+        ClearFences();
         ClearProposals();
     }
 }

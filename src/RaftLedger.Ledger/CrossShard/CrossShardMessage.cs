@@ -47,6 +47,13 @@ public enum CrossShardMessageKind : byte
 
     /// <summary>Pending transfer's home → chain coordinator: each pending transfer asked for (found or not, its status).</summary>
     PendingFound = 13,
+
+    /// <summary>
+    /// Participant → home: your Finish is proposed here, ahead in this shard's log of anything this leader proposes later
+    /// (sent only by a leader that holds the legs prepared). The client may be answered once every participant holding
+    /// legs sent this or <see cref="Finished"/>; the record is retired only after Finished.
+    /// </summary>
+    FinishTaken = 14,
 }
 
 /// <summary>One account of a <see cref="CrossShardMessageKind.Snapshotted"/> answer (Account is default when not found).</summary>
@@ -72,7 +79,7 @@ public enum DelegatedOutcome : byte
 /// A message between two shards' drivers. Byte form (little-endian): u8 version (1), u8 kind, u16 home
 /// shard, u16 sender shard, u128 transaction id, then by kind: Prepare u16 leg count and legs; Prepared
 /// u8 prepared, u16 report count, per report u16 event index and two sides (u8 outcome, u32 ledger);
-/// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished and Query nothing; Delegate as Prepare (one
+/// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished, FinishTaken and Query nothing; Delegate as Prepare (one
 /// leg: the post/void as sent); Delegated u8 <see cref="DelegatedOutcome"/>, u32 status, u64 timestamp; Snapshot
 /// u16 count and u128 account ids; Snapshotted u16 count, per account u128 id, u8 found, and when found the
 /// 128-byte account; PendingLookup as Snapshot (pending transfer ids); PendingFound u16 count, per pending transfer u128
@@ -222,7 +229,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
         var reader = new ByteReader(bytes);
         var version = reader.U8();
         var kind = (CrossShardMessageKind)reader.U8();
-        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.PendingFound or CrossShardMessageKind.Bundle)
+        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.FinishTaken or CrossShardMessageKind.Bundle)
         {
             throw new InvalidDataException("not a cross-shard message of this version");
         }

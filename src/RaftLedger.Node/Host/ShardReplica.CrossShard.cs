@@ -16,6 +16,11 @@ namespace RaftLedger.Node.Host;
 internal sealed partial class ShardReplica
 {
     private readonly Queue<ShardRequest> unclassified = new();
+
+    // Requests that touch an account an inherited leg fences, and the driver's count of fencing transactions when they were
+    // put here: they are classified again once that count changed.
+    private readonly List<ShardRequest> fencedWrites = [];
+    private int fencingWhenHeld;
     private readonly Queue<CrossShardAction> driverActions = new();
 
     // Open submissions by token, and the driver's proposals by log index (term, token) until applied or replaced.
@@ -32,6 +37,11 @@ internal sealed partial class ShardReplica
 
     // Set when the driver was called outside the round start: its actions must be taken in another round.
     private bool driverTouched;
+
+    // The last cross-shard Finish this replica proposed as leader and its term: a read that starts later waits until
+    // that index is applied (the driver may have told a coordinator it took that Finish, which lets it answer its client).
+    private ulong lastFinishIndex;
+    private ulong lastFinishTerm;
 
     // The term the driver was told it leads in (0 = it was told it is not leader).
     // Invariant: driverTerm is 0 or == leaderTerm, and then timestampsReady (every earlier entry is applied).
@@ -180,6 +190,15 @@ internal sealed partial class ShardReplica
 
         TakeDriverActions();
         ExecuteDriverActions();
+        if (driverTouched)
+        {
+            // Accepted Finish proposals produced FinishTaken messages: send them in this round, not after its fsync, since
+            // the coordinator answers its client on them (a second pass only; more work waits for the next round).
+            TakeDriverActions();
+            ExecuteDriverActions();
+        }
+
+        CompleteReadsUpTo(applied); // Reads held for the driver's office or a fence.
 
         if (driverTerm == 0 && submissions.Count > 0 && driverActions.Count == 0)
         {
@@ -263,6 +282,14 @@ internal sealed partial class ShardReplica
         Invariant.Check(result.FirstIndex == result.LastIndex);
         lastProposedTimestamp = timestamp;
         driverProposals.Add(result.FirstIndex, (result.Term, propose.Token));
+        if ((LedgerOperation)command[1] == LedgerOperation.CrossShardFinish)
+        {
+            lastFinishIndex = result.FirstIndex;
+            lastFinishTerm = result.Term;
+        }
+
+        driver!.OnProposalAccepted(propose.Token);
+        driverTouched = true;
     }
 
     /// <summary>
@@ -311,9 +338,24 @@ internal sealed partial class ShardReplica
     /// <summary>Splits each waiting create_transfers request into its fast part (queued as today) and its cross-shard part.</summary>
     private void ClassifyQueued()
     {
+        if (fencedWrites.Count > 0 && driver!.FencingTransactionCount != fencingWhenHeld)
+        {
+            fencedWrites.ForEach(unclassified.Enqueue);
+            fencedWrites.Clear();
+        }
+
         while (unclassified.TryDequeue(out var request))
         {
             var transfers = ShardPayload.DecodeTransfers(request.Payload.Span);
+            if (driver!.MustWait(transfers))
+            {
+                // An inherited leg fences one of its accounts: its transfer may have been answered, so this request must
+                // be ordered after the leg is finished.
+                fencingWhenHeld = driver.FencingTransactionCount;
+                fencedWrites.Add(request);
+                continue;
+            }
+
             var cross = new bool[transfers.Length];
             driver!.Classify(transfers, cross);
             if (Array.IndexOf(cross, true) < 0)
@@ -440,6 +482,8 @@ internal sealed partial class ShardReplica
 
     private void FailUnclassified(ShardCallResult result)
     {
+        fencedWrites.ForEach(r => r.Complete(result));
+        fencedWrites.Clear();
         while (unclassified.TryDequeue(out var request))
         {
             request.Complete(result);

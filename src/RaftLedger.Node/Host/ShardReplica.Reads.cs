@@ -26,7 +26,10 @@ internal sealed partial class ShardReplica
             return;
         }
 
-        readsAwaitingIndex.Add(nextReadContext, reads);
+        // A coordinator may have answered a client once this leader proposed a Finish (FinishTaken): a read that starts
+        // now must see it, so it also waits for the last Finish proposed so far, in that Finish's term.
+        var finishTerm = lastFinishTerm == Raft.Term ? lastFinishTerm : 0;
+        readsAwaitingIndex.Add(nextReadContext, (finishTerm != 0 ? lastFinishIndex : 0, finishTerm, reads));
     }
 
     /// <summary>Read indexes confirmed by a quorum: each waits until this replica has applied that far.</summary>
@@ -40,9 +43,9 @@ internal sealed partial class ShardReplica
             }
 
             var context = BinaryPrimitives.ReadUInt64LittleEndian(state.Context.Span);
-            if (readsAwaitingIndex.Remove(context, out var reads))
+            if (readsAwaitingIndex.Remove(context, out var waiting))
             {
-                readsAwaitingApply.Add((state.Index, reads));
+                readsAwaitingApply.Add((Math.Max(state.Index, waiting.FinishIndex), waiting.FinishTerm, waiting.Reads));
             }
         }
 
@@ -53,19 +56,74 @@ internal sealed partial class ShardReplica
     {
         for (var i = 0; i < readsAwaitingApply.Count;)
         {
-            var (index, reads) = readsAwaitingApply[i];
+            var (index, finishTerm, reads) = readsAwaitingApply[i];
             if (index > appliedIndex)
             {
                 i++;
                 continue;
             }
 
-            foreach (var read in reads)
+            if (finishTerm != 0 && (Raft.Term != finishTerm || Raft.Role != RaftRole.Leader))
             {
-                read.Complete(ShardCallResult.Ok(ExecuteRead(read)));
+                // The Finish the reads wait for was proposed in a term this replica no longer leads: what it applied at
+                // that index may be another leader's entry. The client retries on the new leader.
+                var lost = ShardCallResult.Fail(ShardCallStatus.NotLeader, $"node {Raft.Id} lost the leadership of shard {Shard} during a read", Raft.Leader);
+                reads.ForEach(r => r.Complete(lost));
+                readsAwaitingApply.RemoveAt(i);
+                continue;
             }
 
-            readsAwaitingApply.RemoveAt(i);
+            reads.RemoveAll(TryCompleteRead);
+            if (reads.Count == 0)
+            {
+                readsAwaitingApply.RemoveAt(i);
+            }
+            else
+            {
+                i++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Serves a read whose index is applied, unless an inherited cross-shard leg fences one of its accounts (its transfer
+    /// may have been answered by a previous leader's FinishTaken: the read waits until the leg is finished) or the driver
+    /// has not taken office yet (it has not found those legs).
+    /// </summary>
+    private bool TryCompleteRead(ShardRequest read)
+    {
+        if (driver is not null && (driverTerm == 0 || ReadIsFenced(read)))
+        {
+            return false;
+        }
+
+        read.Complete(ShardCallResult.Ok(ExecuteRead(read)));
+        return true;
+    }
+
+    private bool ReadIsFenced(ShardRequest read)
+    {
+        if (driver!.FencingTransactionCount == 0)
+        {
+            return false;
+        }
+
+        switch (read.Kind)
+        {
+            case ShardRequestKind.LookupAccounts:
+                foreach (var id in ShardPayload.DecodeIds(read.Payload.Span))
+                {
+                    if (driver.IsAccountFenced(id))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            case ShardRequestKind.AccountTransfers or ShardRequestKind.AccountBalances:
+                return driver.IsAccountFenced(ShardPayload.DecodeFilter(read.Payload.Span).AccountId);
+            default:
+                return false;
         }
     }
 

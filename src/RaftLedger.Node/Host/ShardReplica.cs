@@ -13,8 +13,8 @@ internal sealed partial class ShardReplica
 {
     private readonly Queue<ShardRequest> writes = new();
     private readonly List<ShardRequest> newReads = [];
-    private readonly Dictionary<ulong, List<ShardRequest>> readsAwaitingIndex = [];
-    private readonly List<(ulong Index, List<ShardRequest> Reads)> readsAwaitingApply = [];
+    private readonly Dictionary<ulong, (ulong FinishIndex, ulong FinishTerm, List<ShardRequest> Reads)> readsAwaitingIndex = [];
+    private readonly List<(ulong Index, ulong FinishTerm, List<ShardRequest> Reads)> readsAwaitingApply = [];
 
     // Proposed entries by index; completed when the entry at that index is applied (same term) or replaced.
     private readonly Dictionary<ulong, ProposedEntry> proposed = [];
@@ -76,7 +76,7 @@ internal sealed partial class ShardReplica
             return;
         }
 
-        if (writes.Count + newReads.Count >= HostOptions.ShardQueueRequestsMax)
+        if (writes.Count + newReads.Count + fencedWrites.Count >= HostOptions.ShardQueueRequestsMax)
         {
             request.Complete(ShardCallResult.Fail(ShardCallStatus.Overloaded, $"shard {Shard} has {HostOptions.ShardQueueRequestsMax} requests queued; back off and retry"));
             return;
@@ -153,13 +153,13 @@ internal sealed partial class ShardReplica
         }
 
         newReads.Clear();
-        foreach (var reads in readsAwaitingIndex.Values)
+        foreach (var (_, _, reads) in readsAwaitingIndex.Values)
         {
             reads.ForEach(r => r.Complete(result));
         }
 
         readsAwaitingIndex.Clear();
-        foreach (var (_, reads) in readsAwaitingApply)
+        foreach (var (_, _, reads) in readsAwaitingApply)
         {
             reads.ForEach(r => r.Complete(result));
         }

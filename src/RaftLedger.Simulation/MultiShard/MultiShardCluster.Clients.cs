@@ -161,6 +161,13 @@ public sealed partial class MultiShardCluster
         }
 
         client.TargetNode = target;
+        if (replica.Driver?.MustWait(request.Transfers) == true && Options.HostBug != MultiShardHostBug.IgnoreFences)
+        {
+            // The leader holds the request while an inherited leg fences one of its accounts (the node keeps it queued).
+            client.NextAttemptTick = NowTicks + 1;
+            return;
+        }
+
         client.NextAttemptTick = NowTicks + Options.RequestTimeoutTicks;
         Workload.MarkSubmitted(request);
         if (!SubmitParts(replica, request))

@@ -163,7 +163,10 @@ public sealed partial class MultiShardCluster
             ProposeStamped(replica, propose.Command, new PendingProposal(0, null, 0, propose.Token, operation)).Status != ProposalStatus.Accepted)
         {
             replica.FailedTokens.Add(propose.Token);
+            return;
         }
+
+        replica.Driver!.OnProposalAccepted(propose.Token);
     }
 
     /// <summary>

@@ -241,6 +241,12 @@ public sealed partial class MultiShardCluster
             }
 
             replica.Waiting.Add(result.LastIndex, proposal with { Term = result.Term });
+            if (proposal.Operation == LedgerOperation.CrossShardFinish)
+            {
+                replica.LastFinishIndex = result.LastIndex;
+                replica.LastFinishTerm = result.Term;
+            }
+
             OnProposed(replica, proposal.Operation);
         }
 

@@ -4,8 +4,17 @@ using RaftLedger.Ledger;
 
 namespace RaftLedger.Simulation.MultiShard;
 
-/// <summary>A linearizable read of one account: started at <see cref="StartedAt"/> (real-time order), served once a replica applied <see cref="ReadIndex"/>.</summary>
-internal sealed record AccountRead(UInt128 AccountId, int Shard, long StartedAt, ulong ReadIndex, UInt128 Because);
+/// <summary>
+/// A linearizable read of one account: started at <see cref="StartedAt"/> (real-time order), served by a leader once it
+/// applied <see cref="ReadIndex"/> and <see cref="FinishIndex"/>, the last cross-shard Finish that leader had proposed when
+/// it first looked at the read (in <see cref="FinishTerm"/>; looked at again by a newer leader).
+/// </summary>
+internal sealed record AccountRead(UInt128 AccountId, int Shard, long StartedAt, ulong ReadIndex, UInt128 Because)
+{
+    public ulong FinishTerm { get; init; }
+
+    public ulong FinishIndex { get; init; }
+}
 
 // The real-time order checks (issue 6 §2, "reads of a single account stay linearizable"): once a client is told
 // a transfer is created, every read of its accounts that starts afterwards, and the validation of every transfer
@@ -56,7 +65,11 @@ public sealed partial class MultiShardCluster
         _reads.Add(new AccountRead(accountId, shard, Workload.NextSequence(), _appliedMax[shard], because));
     }
 
-    /// <summary>Serves every read whose shard has a running replica that applied its read index (ReadIndex-style).</summary>
+    /// <summary>
+    /// Serves every read whose shard has a ready leader that applied its read index (ReadIndex-style) and the last Finish it
+    /// proposed before it first saw the read, and whose driver does not fence the account (an inherited leg on it may be
+    /// of a transfer whose client was answered when the previous leader took its Finish).
+    /// </summary>
     private void ServeReads()
     {
         for (var i = _reads.Count - 1; i >= 0; i--)
@@ -64,8 +77,31 @@ public sealed partial class MultiShardCluster
             var read = _reads[i];
             foreach (var replica in _shardReplicas[read.Shard])
             {
-                var caughtUp = replica.AppliedIndex >= read.ReadIndex || Options.HostBug == MultiShardHostBug.StaleReads;
-                if (replica.Ledger is { } ledger && caughtUp)
+                if (Options.HostBug == MultiShardHostBug.StaleReads)
+                {
+                    if (replica.Ledger is { } any)
+                    {
+                        CheckRead(read, replica, any);
+                        _reads.RemoveAt(i);
+                        break;
+                    }
+
+                    continue;
+                }
+
+                if (!replica.IsReadyLeader || replica.Ledger is not { } ledger || !FollowedByQuorum(replica))
+                {
+                    continue; // ReadIndex: only a leader a quorum still follows serves reads (a deposed one still leading its own term does not).
+                }
+
+                if (read.FinishTerm != replica.ReadyTerm)
+                {
+                    read = read with { FinishTerm = replica.ReadyTerm, FinishIndex = replica.LastFinishTerm == replica.ReadyTerm ? replica.LastFinishIndex : 0 };
+                    _reads[i] = read;
+                }
+
+                var fenced = replica.Driver?.IsAccountFenced(read.AccountId) == true && Options.HostBug != MultiShardHostBug.IgnoreFences;
+                if (replica.AppliedIndex >= Math.Max(read.ReadIndex, read.FinishIndex) && !fenced)
                 {
                     CheckRead(read, replica, ledger);
                     _reads.RemoveAt(i);
@@ -73,6 +109,18 @@ public sealed partial class MultiShardCluster
                 }
             }
         }
+    }
+
+    /// <summary>True when a majority of the shard's replicas (running ones) are not in a newer term than this leader's.</summary>
+    private bool FollowedByQuorum(ShardReplica leader)
+    {
+        var following = 0;
+        foreach (var replica in _shardReplicas[leader.Shard])
+        {
+            following += replica.Core is { } core && core.Term <= leader.ReadyTerm ? 1 : 0;
+        }
+
+        return following > MultiShardLimits.ReplicasPerShard / 2;
     }
 
     /// <summary>Every transfer acknowledged before the read started is posted on the account: stored on its shard and counted in its balances.</summary>

@@ -45,6 +45,9 @@ public enum MultiShardHostBug
 
     /// <summary>Serves account reads with the reservations of undecided cross-shard legs counted as pending amounts.</summary>
     ReadsShowReservations = 3,
+
+    /// <summary>Serves reads and takes writes of accounts an inherited cross-shard leg fences (see <c>CrossShardDriver.IsAccountFenced</c>).</summary>
+    IgnoreFences = 4,
 }
 
 /// <summary>Everything that shapes one multi-shard cluster and its bank workload. A run is fully determined by these.</summary>

@@ -63,6 +63,14 @@ public sealed class ShardReplica : ISimRaftReplica
     // Invariant: while ReadyTerm != 0, every command proposed in ReadyTerm has a batch timestamp <= this.
     internal ulong LastProposedTimestamp { get; set; }
 
+    /// <summary>
+    /// The last cross-shard Finish this replica proposed as leader, and its term: once its driver told a coordinator it took
+    /// that Finish, a client may have been answered, so a read this leader serves waits until it applied that far.
+    /// </summary>
+    internal ulong LastFinishIndex { get; set; }
+
+    internal ulong LastFinishTerm { get; set; }
+
     /// <summary>Proposals waiting to be applied, by log index.</summary>
     internal Dictionary<ulong, PendingProposal> Waiting { get; } = [];
 

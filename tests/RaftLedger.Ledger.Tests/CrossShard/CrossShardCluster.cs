@@ -170,6 +170,13 @@ internal sealed class CrossShardCluster
 
             foreach (var record in node.Store.EnumerateSideRecords())
             {
+                if (record.Table is CrossShardTables.Coordinator or CrossShardTables.Prepared)
+                {
+                    // Durable work no driver holds yet: a proposal of a crashed leader applied after its successor's
+                    // driver scanned the ledger (this host does not wait for that); the periodic scan resumes it.
+                    return false;
+                }
+
                 if (record.Table == CrossShardTables.Expiry && node.Ledger.TryGetCrossShardExpiry(record.Key, out var expiresAtNs) && expiresAtNs <= NowNs)
                 {
                     return false; // A pending transfer due to expire (perhaps between two attempts).

@@ -9,11 +9,11 @@ internal static class BankScenario
     /// <summary>
     /// A bank on 5 simulated nodes and 3 shards with 4 clients sending only cross-shard payments, a
     /// <paramref name="twoPhaseFraction"/> of them two-phase, set up and funded; <paramref name="configure"/> tunes the
-    /// workload's mix before it starts.
+    /// workload's mix before it starts, <paramref name="tune"/> the cluster's options.
     /// </summary>
-    public static MultiShardCluster SetUp(ulong seed, double twoPhaseFraction, Action<BankWorkload>? configure = null)
+    public static MultiShardCluster SetUp(ulong seed, double twoPhaseFraction, Action<BankWorkload>? configure = null, Func<MultiShardOptions, MultiShardOptions>? tune = null)
     {
-        var cluster = new MultiShardCluster(new MultiShardOptions
+        var options = new MultiShardOptions
         {
             Seed = seed,
             NodeCount = 5,
@@ -21,7 +21,8 @@ internal static class BankScenario
             ClientCount = 4,
             CrossShardFraction = 1,
             TwoPhaseFraction = twoPhaseFraction,
-        });
+        };
+        var cluster = new MultiShardCluster(tune?.Invoke(options) ?? options);
         cluster.SetUp(ticksMax: 2_000);
         configure?.Invoke(cluster.Workload);
         return cluster;
@@ -31,17 +32,17 @@ internal static class BankScenario
     public static TheoryData<LedgerOperation> ProtocolSteps() => new(LedgerOperation.CrossShardPrepare, LedgerOperation.CrossShardDecide, LedgerOperation.CrossShardFinish);
 
     /// <summary>
-    /// Three times: runs a while, crashes the first leader that proposes a <paramref name="step"/> entry, runs a little,
-    /// then restarts every node.
+    /// <paramref name="rounds"/> times: runs <paramref name="ticksBefore"/> ticks, crashes the first leader that proposes a
+    /// <paramref name="step"/> entry, runs <paramref name="ticksAfter"/> ticks, then restarts every node.
     /// </summary>
-    public static void CrashLeadersAfter(MultiShardCluster cluster, LedgerOperation step)
+    public static void CrashLeadersAfter(MultiShardCluster cluster, LedgerOperation step, int rounds = 3, int ticksBefore = 60, int ticksAfter = 20)
     {
-        for (var round = 1; round <= 3; round++)
+        for (var round = 1; round <= rounds; round++)
         {
-            cluster.RunTicks(60);
+            cluster.RunTicks(ticksBefore);
             cluster.Trap = new CrashTrap(step, TrapMoment.Proposed);
             Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a {step} entry\n{cluster.Describe()}");
-            cluster.RunTicks(20);
+            cluster.RunTicks(ticksAfter);
             foreach (var node in cluster.Nodes)
             {
                 cluster.Restart(node.Id);

@@ -10,39 +10,23 @@ namespace RaftLedger.Simulation.Tests.MultiShard;
 /// </summary>
 public sealed class CrossShardFenceScenarioTests
 {
-    private static MultiShardCluster CrashParticipantsAfterFinish(ulong seed, MultiShardHostBug bug, int rounds)
+    private static MultiShardCluster CrashParticipantsAfterFinish(ulong seed, MultiShardHostBug bug)
     {
-        var cluster = new MultiShardCluster(new MultiShardOptions
+        var cluster = BankScenario.SetUp(seed, twoPhaseFraction: 0, tune: options => options with
         {
-            Seed = seed,
-            NodeCount = 5,
-            ShardCount = 3,
             ClientCount = 6,
-            CrossShardFraction = 1,
             HostBug = bug,
             ReadAfterAcknowledgementProbability = 1,
             InitialBalance = MultiShardChaosOptions.RichBalance,
         });
-        cluster.SetUp(ticksMax: 2_000);
-        for (var round = 1; round <= rounds; round++)
-        {
-            cluster.RunTicks(15);
-            cluster.Trap = new CrashTrap(LedgerOperation.CrossShardFinish, TrapMoment.Proposed);
-            Assert.True(cluster.RunUntil(() => cluster.Trap is null, 400), $"round {round}: no leader proposed a Finish\n{cluster.Describe()}");
-            cluster.RunTicks(40);
-            foreach (var node in cluster.Nodes)
-            {
-                cluster.Restart(node.Id);
-            }
-        }
-
+        BankScenario.CrashLeadersAfter(cluster, LedgerOperation.CrossShardFinish, rounds: 12, ticksBefore: 15, ticksAfter: 40);
         return cluster;
     }
 
     [Fact]
     public void Answers_given_before_a_lost_Finish_are_seen_by_every_later_read_and_write()
     {
-        var cluster = CrashParticipantsAfterFinish(seed: 41, MultiShardHostBug.None, rounds: 12);
+        var cluster = CrashParticipantsAfterFinish(seed: 41, MultiShardHostBug.None);
         Assert.True(cluster.ReadsChecked >= 50, $"only {cluster.ReadsChecked} reads checked");
         BankScenario.HealAndCheck(cluster);
         Assert.True(cluster.Workload.Fates.Count(f => f.CrossShard && f.Outcome == TransferOutcome.Created) > 0, "cross-shard transfers were acknowledged");
@@ -51,7 +35,7 @@ public sealed class CrossShardFenceScenarioTests
     [Fact]
     public void Real_time_check_catches_a_host_that_ignores_the_fence()
     {
-        var error = Assert.Throws<SimulationFailureException>(() => CrashParticipantsAfterFinish(seed: 41, MultiShardHostBug.IgnoreFences, rounds: 12));
+        var error = Assert.Throws<SimulationFailureException>(() => CrashParticipantsAfterFinish(seed: 41, MultiShardHostBug.IgnoreFences));
         Assert.Contains("not linearizable", error.Message);
     }
 }

@@ -8,6 +8,11 @@ public sealed partial class CrossShardDriver
     // Transactions with legs prepared here (from applied Prepares and from scanning the ledger).
     private readonly Dictionary<UInt128, PreparedHere> preparedHere = [];
 
+    // Per home shard, the newest coordinator term seen in a Prepare or Finish it sent (0: none yet). A transaction id
+    // carries its coordinator's term in its high 64 bits, and a coordinator that takes office drops every undecided
+    // transaction of earlier terms: a leg of an older term than its home's newest is settled by asking at once.
+    private ulong[] newestHomeTerms = [];
+
     // Ids this shard is the home of that a cross-shard transaction claims (from the Prepare being queued
     // until its Finish applied; a superset of the IdClaim records). While claimed, a request with that id
     // is not taken by the fast path (Classify) and waits in claimWaiters. Leader only.
@@ -250,9 +255,29 @@ public sealed partial class CrossShardDriver
         OnFinishRequest(transactionId, prepared.Home, decision);
     }
 
+    private void NoteHomeTerm(int home, UInt128 transactionId)
+    {
+        if (newestHomeTerms.Length == 0)
+        {
+            newestHomeTerms = new ulong[shardCount];
+        }
+
+        newestHomeTerms[home] = Math.Max(newestHomeTerms[home], TermOf(transactionId));
+    }
+
+    private static ulong TermOf(UInt128 transactionId) => (ulong)(transactionId >> 64);
+
+    /// <summary>True when the leg's coordinator term is older than its home's current one (this shard's own, or the newest seen).</summary>
+    private bool CoordinatorReplaced(UInt128 transactionId, int home)
+    {
+        var homeTerm = home == shard ? term : newestHomeTerms.Length == 0 ? 0 : newestHomeTerms[home];
+        return TermOf(transactionId) < homeTerm;
+    }
+
     /// <summary>
-    /// Legs prepared longer than the abandonment timeout, and legs this leader inherited (they fence accounts): ask their
-    /// home shard what was decided. A home that no longer holds the transaction in memory (its coordinator leader changed
+    /// Legs prepared longer than the abandonment timeout, legs this leader inherited (they fence accounts), and legs whose
+    /// coordinator was replaced by a newer leader of their home (it dropped them if undecided): ask their home shard what
+    /// was decided. A home that no longer holds the transaction in memory (its coordinator leader changed
     /// before deciding) settles it through Raft at once, so an inherited leg of an abandoned transaction fences for a
     /// round trip and a write instead of the abandonment timeout; one still in progress answers undecided and finishes it.
     /// </summary>
@@ -261,7 +286,8 @@ public sealed partial class CrossShardDriver
         List<(UInt128 Id, int Home)>? queries = null;
         foreach (var (transactionId, prepared) in preparedHere)
         {
-            var due = nowNs >= prepared.PreparedAt + options.AbandonTimeoutNs || (inheritedLegs.Count != 0 && inheritedLegs.ContainsKey(transactionId));
+            var due = nowNs >= prepared.PreparedAt + options.AbandonTimeoutNs || (inheritedLegs.Count != 0 && inheritedLegs.ContainsKey(transactionId)) ||
+                CoordinatorReplaced(transactionId, prepared.Home);
             if (due && nowNs - prepared.LastQueryNs >= options.RetryIntervalNs &&
                 !finishQueued.ContainsKey(transactionId))
             {

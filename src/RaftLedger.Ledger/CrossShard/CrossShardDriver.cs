@@ -244,6 +244,11 @@ public sealed partial class CrossShardDriver
 
     private void Dispatch(CrossShardMessage message)
     {
+        if (message.Kind is CrossShardMessageKind.Prepare or CrossShardMessageKind.Finish && message.From == message.Home)
+        {
+            NoteHomeTerm(message.Home, message.TransactionId);
+        }
+
         switch (message.Kind)
         {
             case CrossShardMessageKind.Prepare:
@@ -374,6 +379,7 @@ public sealed partial class CrossShardDriver
         ClearExpiries();
         recentlyFinished.Clear();
         recentlyFinishedOrder.Clear();
+        Array.Clear(newestHomeTerms);
         ClearFences();
         ClearProposals();
     }

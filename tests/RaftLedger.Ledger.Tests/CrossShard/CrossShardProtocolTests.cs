@@ -307,6 +307,39 @@ public sealed class CrossShardProtocolTests
     }
 
     [Fact]
+    public void Legs_of_a_replaced_coordinator_are_released_once_its_successor_is_heard_from()
+    {
+        // The home's leader dies before deciding; its successor drops every undecided transaction of the earlier term.
+        // The participant learns the newer term from the successor's next Prepare and asks about the old leg at once,
+        // instead of after the abandonment timeout.
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        var first = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, a, b, 9)]);
+        for (var steps = 0; cluster.Shards[1].Driver.PreparedTransactionCount == 0; steps++)
+        {
+            cluster.Step();
+            Assert.True(steps < 100, "the participant prepares");
+        }
+
+        cluster.Shards[0].CrashLosingLog();
+        var second = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, a, b, 5)]);
+        var abandonSteps = (int)(CrossShardWorkload.Options.AbandonTimeoutNs / CrossShardCluster.StepNs);
+        var released = -1;
+        for (var steps = 0; steps < abandonSteps && released < 0; steps++)
+        {
+            cluster.Step();
+            Assert.True(cluster.Shards[1].Ledger.TryLookupAccountWithReservations(b, out var account));
+            released = account.CreditsPending + account.CreditsPosted <= 5 && second.Done ? steps : -1;
+        }
+
+        Assert.True(released >= 0 && released < abandonSteps / 2, $"the old leg was released after {released} steps (abandonment: {abandonSteps})\n{cluster.Describe()}");
+        Assert.Single(first.Failures);
+        Assert.Equal(CreateTransferResult.Created, second.Results[0]);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        Assert.Equal((UInt128)5, cluster.LookupAccount(b).CreditsPosted);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
     public void Retry_after_an_unknown_outcome_with_the_same_id_creates_it_once()
     {
         var (cluster, a, b) = TwoShardsWithAccountsOnEach();

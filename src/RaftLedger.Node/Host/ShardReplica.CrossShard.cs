@@ -284,12 +284,12 @@ internal sealed partial class ShardReplica
         driverProposals.Add(result.FirstIndex, (result.Term, propose.Token));
         if ((LedgerOperation)command[1] == LedgerOperation.CrossShardFinish)
         {
+            // Only a Finish has something to say once accepted (FinishTaken), so only it asks for a second pass.
             lastFinishIndex = result.FirstIndex;
             lastFinishTerm = result.Term;
+            driver!.OnProposalAccepted(propose.Token);
+            driverTouched = true;
         }
-
-        driver!.OnProposalAccepted(propose.Token);
-        driverTouched = true;
     }
 
     /// <summary>
@@ -376,13 +376,7 @@ internal sealed partial class ShardReplica
     private void Submit(ShardRequest request, Transfer[] transfers, bool[] cross)
     {
         var split = new SplitRequest(request);
-        var fast = new List<int>();
-        var crossing = new List<int>();
-        for (var i = 0; i < cross.Length; i++)
-        {
-            (cross[i] ? crossing : fast).Add(i);
-        }
-
+        var (fast, crossing) = Partition(cross);
         split.Expect(fast.Count > 0 ? 2 : 1);
         if (fast.Count > 0)
         {
@@ -433,13 +427,7 @@ internal sealed partial class ShardReplica
         }
 
         var split = new SplitRequest(request);
-        var fast = new List<int>();
-        var crossing = new List<int>();
-        for (var i = 0; i < reroute.Length; i++)
-        {
-            (reroute[i] ? crossing : fast).Add(i);
-        }
-
+        var (fast, crossing) = Partition(reroute);
         split.Expect(fast.Count > 0 ? 2 : 1);
         if (fast.Count > 0)
         {
@@ -467,6 +455,19 @@ internal sealed partial class ShardReplica
         }
 
         return false;
+    }
+
+    /// <summary>The positions of a request that stay on the fast path and those the driver takes, each in input order.</summary>
+    private static (List<int> Fast, List<int> Crossing) Partition(bool[] toDriver)
+    {
+        var fast = new List<int>();
+        var crossing = new List<int>();
+        for (var i = 0; i < toDriver.Length; i++)
+        {
+            (toDriver[i] ? crossing : fast).Add(i);
+        }
+
+        return (fast, crossing);
     }
 
     private static Transfer[] Pick(Transfer[] transfers, List<int> positions)

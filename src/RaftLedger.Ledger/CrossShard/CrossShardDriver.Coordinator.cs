@@ -536,6 +536,39 @@ public sealed partial class CrossShardDriver
             Requested = transaction.Requested,
         }), transaction);
         decideQueue.Add(transaction.Decide);
+        AnnounceDecide(transaction);
+    }
+
+    /// <summary>
+    /// Asks every participant that may hold legs to fence them while Decide commits (Fence): one that does can be left
+    /// out of the answer's wait, which then ends with the Decide instead of a Finish round trip later.
+    /// </summary>
+    private void AnnounceDecide(Transaction transaction)
+    {
+        foreach (var participantShard in transaction.Decide!.Participants)
+        {
+            if (MayHoldLegs(transaction, participantShard))
+            {
+                Send(participantShard, new CrossShardMessage(CrossShardMessageKind.Fence, shard, shard, transaction.Id));
+            }
+        }
+    }
+
+    private void OnFencedReply(UInt128 transactionId, int from)
+    {
+        if (!transactions.TryGetValue(transactionId, out var transaction))
+        {
+            return;
+        }
+
+        if (transaction.Phase == Phase.Deciding)
+        {
+            transaction.Fenced.Add(from);
+        }
+        else if (transaction.Phase == Phase.Finishing && transaction.Untaken.Remove(from))
+        {
+            MaybeAnswerOnceTaken(transaction);
+        }
     }
 
     private static SideReport ReportOf(Transaction transaction, int eventIndex, int participantShard, bool debitSide)
@@ -677,7 +710,7 @@ public sealed partial class CrossShardDriver
         foreach (var participantShard in participants)
         {
             transaction.Unacknowledged.Add(participantShard);
-            if (MayHoldLegs(transaction, participantShard))
+            if (MayHoldLegs(transaction, participantShard) && !transaction.Fenced.Contains(participantShard))
             {
                 transaction.Untaken.Add(participantShard);
             }
@@ -707,10 +740,11 @@ public sealed partial class CrossShardDriver
     }
 
     /// <summary>
-    /// Every participant that may hold legs has proposed its Finish (or applied it): the client is answered now, before the
-    /// participants' Finish entries commit. A read or write of one of the accounts that starts after the answer reaches
-    /// that leader after its Finish, so it is ordered after it in the log (a read waits for the Finish's index); a later
-    /// leader that lacks the Finish holds the legs as inherited and fences their accounts until they are finished
+    /// Decide is applied and every participant that may hold legs has fenced them or proposed its Finish (or applied it): the
+    /// client is answered now, before the participants' Finish entries commit. A read or write of one of the accounts that
+    /// starts after the answer reaches that leader while fenced (it waits until the Finish is proposed) or after its
+    /// Finish, so it is ordered after it in the log (a read waits for the Finish's index); a later leader that lacks the
+    /// Finish holds the legs as inherited and fences their accounts until they are finished
     /// (see "When the client is answered" in docs/design/cross-shard.md). A stale balancing clamp restarts instead, at retire.
     /// </summary>
     private void MaybeAnswerOnceTaken(Transaction transaction)
@@ -989,8 +1023,11 @@ public sealed partial class CrossShardDriver
 
         public HashSet<int> Unacknowledged { get; } = [];
 
-        /// <summary>While finishing: the participants that may hold legs and have not yet said they took the Finish (the answer waits for them).</summary>
+        /// <summary>While finishing: the participants that may hold legs and have not yet said they fenced them or took the Finish (the answer waits for them).</summary>
         public HashSet<int> Untaken { get; } = [];
+
+        /// <summary>While deciding: the participants that fenced their legs on the Fence (the answer need not wait for their Finish).</summary>
+        public HashSet<int> Fenced { get; } = [];
 
         public ulong LastFinishSentNs { get; set; }
 

@@ -47,7 +47,8 @@ public sealed partial class CrossShardDriver
 
         if (LegsTouchFence(message.Legs))
         {
-            return; // An inherited leg on one of its accounts may belong to an answered transfer: asked again later.
+            HoldPrepare(message); // A fenced leg on one of its accounts may belong to an answered transfer: taken once it is finished.
+            return;
         }
 
         if (AnyStatusLegBusyHere(message.Legs))
@@ -128,7 +129,7 @@ public sealed partial class CrossShardDriver
             // Applied with prepared = 1: the Prepared record is in the ledger (written now, or by a duplicate before).
             // Its prepared-at only times this leader's abandonment query, so the driver's clock stands in for it
             // (a little later than the stamp: the query may come a commit later) instead of re-reading the record.
-            TrackPrepared(item.TransactionId, item.Home, nowNs, item.Legs.Length);
+            TrackPrepared(item.TransactionId, item.Home, nowNs, item.Legs);
         }
         else
         {
@@ -159,9 +160,9 @@ public sealed partial class CrossShardDriver
         Send(home, new CrossShardMessage(CrossShardMessageKind.Prepared, home, shard, transactionId) { Prepared = prepared, Reports = legReports });
     }
 
-    private void TrackPrepared(UInt128 transactionId, int home, ulong preparedAtNs, int legCount)
+    private void TrackPrepared(UInt128 transactionId, int home, ulong preparedAtNs, Leg[] legs)
     {
-        preparedHere.TryAdd(transactionId, new PreparedHere(home, preparedAtNs, legCount));
+        preparedHere.TryAdd(transactionId, new PreparedHere(home, preparedAtNs, legs));
     }
 
     /// <summary>The coordinator (or a query's answer) says how to finish: post or release through Raft, then acknowledge.</summary>
@@ -275,7 +276,8 @@ public sealed partial class CrossShardDriver
     }
 
     /// <summary>
-    /// Legs prepared longer than the abandonment timeout, legs this leader inherited (they fence accounts), and legs whose
+    /// Legs prepared longer than the abandonment timeout, legs this leader inherited or was told to fence and whose Finish is
+    /// late (they fence accounts), and legs whose
     /// coordinator was replaced by a newer leader of their home (it dropped them if undecided): ask their home shard what
     /// was decided. A home that no longer holds the transaction in memory (its coordinator leader changed
     /// before deciding) settles it through Raft at once, so an inherited leg of an abandoned transaction fences for a
@@ -287,7 +289,7 @@ public sealed partial class CrossShardDriver
         foreach (var (transactionId, prepared) in preparedHere)
         {
             var due = nowNs >= prepared.PreparedAt + options.AbandonTimeoutNs || (inheritedLegs.Count != 0 && inheritedLegs.ContainsKey(transactionId)) ||
-                CoordinatorReplaced(transactionId, prepared.Home);
+                AnnouncedFenceIsLate(transactionId) || CoordinatorReplaced(transactionId, prepared.Home);
             if (due && nowNs - prepared.LastQueryNs >= options.RetryIntervalNs &&
                 !finishQueued.ContainsKey(transactionId))
             {
@@ -302,12 +304,17 @@ public sealed partial class CrossShardDriver
         }
     }
 
-    private sealed class PreparedHere(int home, ulong preparedAt, int legCount)
+    private sealed class PreparedHere(int home, ulong preparedAt, Leg[] legs)
     {
         public int Home { get; } = home;
 
-        /// <summary>Legs prepared here (the copies a commit stores).</summary>
-        public int LegCount { get; } = legCount;
+        /// <summary>The legs prepared here (their count is the copies a commit stores; their accounts are what a fence closes).</summary>
+        public Leg[] Legs { get; } = legs;
+
+        public int LegCount => Legs.Length;
+
+        /// <summary>When this leader fenced the legs on the home's Fence (0: not announced).</summary>
+        public ulong FencedAtNs { get; set; }
 
         public ulong PreparedAt { get; } = preparedAt;
 

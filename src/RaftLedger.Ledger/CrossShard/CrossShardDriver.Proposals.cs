@@ -105,6 +105,7 @@ public sealed partial class CrossShardDriver
         {
             finishProposed.Add(item.TransactionId);
             SendFinishTaken(item.TransactionId);
+            UnfenceAnnounced(item.TransactionId); // Whatever this leader proposes from now on is ordered after the Finish.
         }
     }
 

@@ -244,7 +244,7 @@ public sealed partial class CrossShardDriver
 
     private void Dispatch(CrossShardMessage message)
     {
-        if (message.Kind is CrossShardMessageKind.Prepare or CrossShardMessageKind.Finish && message.From == message.Home)
+        if (message.Kind is CrossShardMessageKind.Prepare or CrossShardMessageKind.Finish or CrossShardMessageKind.Fence && message.From == message.Home)
         {
             NoteHomeTerm(message.Home, message.TransactionId);
         }
@@ -265,6 +265,12 @@ public sealed partial class CrossShardDriver
                 break;
             case CrossShardMessageKind.FinishTaken:
                 OnFinishTakenReply(message.TransactionId, message.From);
+                break;
+            case CrossShardMessageKind.Fence:
+                OnFenceRequest(message.TransactionId, message.Home);
+                break;
+            case CrossShardMessageKind.Fenced:
+                OnFencedReply(message.TransactionId, message.From);
                 break;
             case CrossShardMessageKind.Query:
                 OnQuery(message.TransactionId, message.From);
@@ -355,7 +361,7 @@ public sealed partial class CrossShardDriver
             else if (record.Table == CrossShardTables.Prepared)
             {
                 var prepared = CrossShardCommand.ReadPreparedRecord(record.Value!);
-                TrackPrepared(record.Key, prepared.Home, prepared.PreparedAt, prepared.Legs.Length);
+                TrackPrepared(record.Key, prepared.Home, prepared.PreparedAt, prepared.Legs);
                 ClaimIds(record.Key, prepared.Legs);
             }
             else if (record.Table == CrossShardTables.Expiry)

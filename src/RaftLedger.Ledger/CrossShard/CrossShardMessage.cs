@@ -54,6 +54,19 @@ public enum CrossShardMessageKind : byte
     /// legs sent this or <see cref="Finished"/>; the record is retired only after Finished.
     /// </summary>
     FinishTaken = 14,
+
+    /// <summary>
+    /// Home → participant, sent as the home proposes its Decide: fence the accounts (and ids) of this transaction's legs
+    /// until your Finish is proposed, so that whatever starts after the client's answer is ordered after that Finish.
+    /// Answered with <see cref="Fenced"/> only by a leader that holds the legs prepared.
+    /// </summary>
+    Fence = 15,
+
+    /// <summary>
+    /// Participant → home: the legs' accounts are fenced here (or the Finish was proposed). With the Decide applied the
+    /// client may be answered without waiting for this participant's <see cref="FinishTaken"/>.
+    /// </summary>
+    Fenced = 16,
 }
 
 /// <summary>One account of a <see cref="CrossShardMessageKind.Snapshotted"/> answer (Account is default when not found).</summary>
@@ -79,7 +92,7 @@ public enum DelegatedOutcome : byte
 /// A message between two shards' drivers. Byte form (little-endian): u8 version (1), u8 kind, u16 home
 /// shard, u16 sender shard, u128 transaction id, then by kind: Prepare u16 leg count and legs; Prepared
 /// u8 prepared, u16 report count, per report u16 event index and two sides (u8 outcome, u32 ledger);
-/// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished, FinishTaken and Query nothing; Delegate as Prepare (one
+/// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished, FinishTaken, Query, Fence and Fenced nothing; Delegate as Prepare (one
 /// leg: the post/void as sent); Delegated u8 <see cref="DelegatedOutcome"/>, u32 status, u64 timestamp; Snapshot
 /// u16 count and u128 account ids; Snapshotted u16 count, per account u128 id, u8 found, and when found the
 /// 128-byte account; PendingLookup as Snapshot (pending transfer ids); PendingFound u16 count, per pending transfer u128
@@ -229,7 +242,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
         var reader = new ByteReader(bytes);
         var version = reader.U8();
         var kind = (CrossShardMessageKind)reader.U8();
-        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.FinishTaken or CrossShardMessageKind.Bundle)
+        if (version != Version || kind is < CrossShardMessageKind.Prepare or > CrossShardMessageKind.Fenced or CrossShardMessageKind.Bundle)
         {
             throw new InvalidDataException("not a cross-shard message of this version");
         }

@@ -20,7 +20,7 @@ internal sealed partial class ShardReplica
     // Requests that touch an account an inherited leg fences, and the driver's count of fencing transactions when they were
     // put here: they are classified again once that count changed.
     private readonly List<ShardRequest> fencedWrites = [];
-    private int fencingWhenHeld;
+    private long fenceReleasesWhenHeld;
     private readonly Queue<CrossShardAction> driverActions = new();
 
     // Open submissions by token, and the driver's proposals by log index (term, token) until applied or replaced.
@@ -198,6 +198,7 @@ internal sealed partial class ShardReplica
             ExecuteDriverActions();
         }
 
+        RequeueUnfencedReads();
         CompleteReadsUpTo(applied); // Reads held for the driver's office or a fence.
 
         if (driverTerm == 0 && submissions.Count > 0 && driverActions.Count == 0)
@@ -338,7 +339,7 @@ internal sealed partial class ShardReplica
     /// <summary>Splits each waiting create_transfers request into its fast part (queued as today) and its cross-shard part.</summary>
     private void ClassifyQueued()
     {
-        if (fencedWrites.Count > 0 && driver!.FencingTransactionCount != fencingWhenHeld)
+        if (fencedWrites.Count > 0 && driver!.FenceReleases != fenceReleasesWhenHeld)
         {
             fencedWrites.ForEach(unclassified.Enqueue);
             fencedWrites.Clear();
@@ -349,9 +350,9 @@ internal sealed partial class ShardReplica
             var transfers = ShardPayload.DecodeTransfers(request.Payload.Span);
             if (driver!.MustWait(transfers))
             {
-                // An inherited leg fences one of its accounts: its transfer may have been answered, so this request must
-                // be ordered after the leg is finished.
-                fencingWhenHeld = driver.FencingTransactionCount;
+                // A fenced leg touches one of its accounts: its transfer may have been answered, so this request must
+                // be ordered after the leg's Finish.
+                fenceReleasesWhenHeld = driver.FenceReleases;
                 fencedWrites.Add(request);
                 continue;
             }

@@ -26,6 +26,12 @@ internal sealed partial class ShardReplica
             return;
         }
 
+        // A read that finds a fence up must also see the Finish that ends it, even if the fence is gone when it is served.
+        if (driver is not null && driver.FencingTransactionCount != 0)
+        {
+            readsFencedAtStart.UnionWith(reads.Where(ReadIsFenced));
+        }
+
         // A coordinator may have answered a client once this leader proposed a Finish (FinishTaken): a read that starts
         // now must see it, so it also waits for the last Finish proposed so far, in that Finish's term.
         var finishTerm = lastFinishTerm == Raft.Term ? lastFinishTerm : 0;
@@ -69,6 +75,7 @@ internal sealed partial class ShardReplica
                 // that index may be another leader's entry. The client retries on the new leader.
                 var lost = ShardCallResult.Fail(ShardCallStatus.NotLeader, $"node {Raft.Id} lost the leadership of shard {Shard} during a read", Raft.Leader);
                 reads.ForEach(r => r.Complete(lost));
+                readsFencedAtStart.ExceptWith(reads);
                 readsAwaitingApply.RemoveAt(i);
                 continue;
             }
@@ -86,19 +93,45 @@ internal sealed partial class ShardReplica
     }
 
     /// <summary>
-    /// Serves a read whose index is applied, unless an inherited cross-shard leg fences one of its accounts (its transfer
-    /// may have been answered by a previous leader's FinishTaken: the read waits until the leg is finished) or the driver
-    /// has not taken office yet (it has not found those legs).
+    /// Serves a read whose index is applied, unless the driver has not taken office yet (it has not found the inherited legs)
+    /// or a fenced cross-shard leg touches one of its accounts or ids: its transfer may have been answered, so the read
+    /// leaves its group (true) and waits in fencedReads until the leg's Finish is proposed, then for that Finish to apply.
     /// </summary>
     private bool TryCompleteRead(ShardRequest read)
     {
-        if (driver is not null && (driverTerm == 0 || ReadIsFenced(read)))
+        if (driver is not null && driverTerm == 0)
         {
             return false;
         }
 
+        if (driver is not null && (readsFencedAtStart.Remove(read) || ReadIsFenced(read)))
+        {
+            fencedReads.Add((driverTerm, read));
+            return true;
+        }
+
         read.Complete(ShardCallResult.Ok(ExecuteRead(read)));
         return true;
+    }
+
+    /// <summary>
+    /// Fenced reads whose fence ended wait for the last Finish proposed in their term (the one that ended the fence, or a
+    /// later one); in another term they fail over like any read waiting for a Finish (CompleteReadsUpTo).
+    /// </summary>
+    private void RequeueUnfencedReads()
+    {
+        for (var i = fencedReads.Count - 1; i >= 0; i--)
+        {
+            var (term, read) = fencedReads[i];
+            if (term == driverTerm && ReadIsFenced(read))
+            {
+                continue;
+            }
+
+            fencedReads.RemoveAt(i);
+            var finishIndex = lastFinishTerm == term ? lastFinishIndex : 0;
+            readsAwaitingApply.Add((finishIndex, term, [read]));
+        }
     }
 
     private bool ReadIsFenced(ShardRequest read)
@@ -114,6 +147,16 @@ internal sealed partial class ShardReplica
                 foreach (var id in ShardPayload.DecodeIds(read.Payload.Span))
                 {
                     if (driver.IsAccountFenced(id))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            case ShardRequestKind.LookupTransfers:
+                foreach (var id in ShardPayload.DecodeIds(read.Payload.Span))
+                {
+                    if (driver.IsTransferFenced(id))
                     {
                         return true;
                     }

@@ -16,6 +16,12 @@ internal sealed partial class ShardReplica
     private readonly Dictionary<ulong, (ulong FinishIndex, ulong FinishTerm, List<ShardRequest> Reads)> readsAwaitingIndex = [];
     private readonly List<(ulong Index, ulong FinishTerm, List<ShardRequest> Reads)> readsAwaitingApply = [];
 
+    // Reads a fenced cross-shard leg holds, with the term they were fenced in (see TryCompleteRead).
+    private readonly List<(ulong Term, ShardRequest Read)> fencedReads = [];
+
+    // Reads that found a fence up when they started (StartReads): served only after the Finish that ended it.
+    private readonly HashSet<ShardRequest> readsFencedAtStart = [];
+
     // Proposed entries by index; completed when the entry at that index is applied (same term) or replaced.
     private readonly Dictionary<ulong, ProposedEntry> proposed = [];
     private readonly byte[] applyResults = new byte[LedgerLimits.ResultBytesMax];
@@ -165,6 +171,9 @@ internal sealed partial class ShardReplica
         }
 
         readsAwaitingApply.Clear();
+        fencedReads.ForEach(r => r.Read.Complete(result));
+        fencedReads.Clear();
+        readsFencedAtStart.Clear();
     }
 
     /// <summary>Fails every waiting request: the node is stopping.</summary>

@@ -67,8 +67,8 @@ public sealed partial class MultiShardCluster
 
     /// <summary>
     /// Serves every read whose shard has a ready leader that applied its read index (ReadIndex-style) and the last Finish it
-    /// proposed before it first saw the read, and whose driver does not fence the account (an inherited leg on it may be
-    /// of a transfer whose client was answered when the previous leader took its Finish).
+    /// proposed before it first saw the read, and whose driver does not fence the account (a fenced leg on it may be of a
+    /// transfer whose client was answered); a read that found a fence up waits for the last Finish proposed once it ends.
     /// </summary>
     private void ServeReads()
     {
@@ -101,7 +101,12 @@ public sealed partial class MultiShardCluster
                 }
 
                 var fenced = replica.Driver?.IsAccountFenced(read.AccountId) == true && Options.HostBug != MultiShardHostBug.IgnoreFences;
-                if (replica.AppliedIndex >= Math.Max(read.ReadIndex, read.FinishIndex) && !fenced)
+                if (fenced)
+                {
+                    // Once the fence ends (the leg's Finish proposed), the read waits for the last Finish proposed then.
+                    _reads[i] = read with { FinishTerm = 0 };
+                }
+                else if (replica.AppliedIndex >= Math.Max(read.ReadIndex, read.FinishIndex))
                 {
                     CheckRead(read, replica, ledger);
                     _reads.RemoveAt(i);

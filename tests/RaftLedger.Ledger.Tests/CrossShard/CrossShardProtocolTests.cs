@@ -53,7 +53,7 @@ public sealed class CrossShardProtocolTests
     }
 
     [Fact]
-    public void Created_is_answered_only_once_the_credit_leg_is_posted_on_its_shard()
+    public void Created_is_answered_once_decided_with_the_credit_leg_fenced_until_it_is_posted()
     {
         var (cluster, a, b) = TwoShardsWithAccountsOnEach();
         var request = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, a, b, 70)]);
@@ -67,10 +67,19 @@ public sealed class CrossShardProtocolTests
         Assert.True(request.Done, cluster.Describe());
         Assert.True(decidedBeforeAnswer, "the home decides (stores the record) a round before the client is answered");
         Assert.Equal(CreateTransferResult.Created, request.Results[0]);
+
+        // Answered before the participant's Finish: its leader fences the credit account, so no read or write of it can miss the transfer.
+        Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var atAnswer));
+        Assert.Equal(UInt128.Zero, atAnswer.CreditsPosted);
+        Assert.True(cluster.Shards[1].Driver.IsAccountFenced(b), "the credit account is fenced while its leg is not finished");
+        Assert.False(cluster.Shards[0].Driver.IsAccountFenced(a), "the home posted its side in the Decide: nothing to fence there");
+
+        Assert.True(cluster.RunUntilQuiet(1000), cluster.Describe());
         Assert.True(cluster.Shards[1].Ledger.TryLookupAccount(b, out var credit));
         Assert.Equal((UInt128)70, credit.CreditsPosted);
         Assert.Equal(UInt128.Zero, credit.CreditsPending);
         Assert.False(cluster.Shards[1].Driver.HasPreparedLegs(b));
+        Assert.False(cluster.Shards[1].Driver.IsAccountFenced(b), "the fence ends with the Finish");
     }
 
     [Fact]

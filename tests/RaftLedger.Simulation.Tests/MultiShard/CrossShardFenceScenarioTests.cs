@@ -4,9 +4,11 @@ using RaftLedger.Simulation.MultiShard;
 namespace RaftLedger.Simulation.Tests.MultiShard;
 
 /// <summary>
-/// A coordinator answers its client once every participant leader proposed its Finish (FinishTaken), before that Finish
-/// commits. Crashing a participant leader right after it proposed a Finish loses the Finish while the client may already
-/// have its answer: the next leader must fence the inherited legs' accounts (reads and writes wait) until they are finished.
+/// A coordinator answers its client once its Decide is applied and every participant leader fenced its legs (Fenced) or
+/// proposed its Finish (FinishTaken), before that Finish commits or even arrives. A fenced leg closes its accounts to
+/// reads and writes until the Finish is proposed; crashing a participant leader right after it proposed a Finish loses the
+/// Finish while the client may already have its answer: the next leader must fence the inherited legs' accounts until
+/// they are finished.
 /// </summary>
 public sealed class CrossShardFenceScenarioTests
 {
@@ -36,6 +38,20 @@ public sealed class CrossShardFenceScenarioTests
     public void Real_time_check_catches_a_host_that_ignores_the_fence()
     {
         var error = Assert.Throws<SimulationFailureException>(() => CrashParticipantsAfterFinish(seed: 41, MultiShardHostBug.IgnoreFences));
+        Assert.Contains("not linearizable", error.Message);
+    }
+
+    [Fact]
+    public void Real_time_check_catches_a_host_that_ignores_the_fences_of_announced_legs_without_any_crash()
+    {
+        var cluster = BankScenario.SetUp(seed: 43, twoPhaseFraction: 0, tune: options => options with
+        {
+            ClientCount = 6,
+            HostBug = MultiShardHostBug.IgnoreFences,
+            ReadAfterAcknowledgementProbability = 1,
+            InitialBalance = MultiShardChaosOptions.RichBalance,
+        });
+        var error = Assert.Throws<SimulationFailureException>(() => cluster.RunTicks(600));
         Assert.Contains("not linearizable", error.Message);
     }
 }

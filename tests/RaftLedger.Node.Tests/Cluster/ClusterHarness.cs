@@ -18,11 +18,15 @@ internal sealed class ClusterHarness : IAsyncDisposable
     public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(60);
     private readonly string dataRoot = Path.Combine(Path.GetTempPath(), $"raftledger-test-{Guid.NewGuid():N}");
 
-    private ClusterHarness()
+    private ClusterHarness(int shardCount)
     {
-        Cluster = LocalCluster.Create(new LocalClusterOptions { DataRoot = dataRoot, NodeCount = 3, ShardCount = ShardCount });
+        Shards = shardCount;
+        Cluster = LocalCluster.Create(new LocalClusterOptions { DataRoot = dataRoot, NodeCount = 3, ShardCount = shardCount });
         Probe = new ClusterProbe(Client);
     }
+
+    /// <summary>The cluster's shard count: <see cref="ShardCount"/> unless the test asked for another.</summary>
+    public int Shards { get; }
 
     public LocalCluster Cluster { get; }
 
@@ -34,16 +38,21 @@ internal sealed class ClusterHarness : IAsyncDisposable
 
     public Uri Api(ulong id) => Cluster.Node(id).ApiUrl;
 
-    public static async Task<ClusterHarness> StartAsync()
+    public static Task<ClusterHarness> StartAsync() => StartAsync(ShardCount);
+
+    public static async Task<ClusterHarness> StartAsync(int shardCount)
     {
-        var harness = new ClusterHarness();
+        var harness = new ClusterHarness(shardCount);
         harness.Cluster.StartAll();
         await harness.Cluster.WaitAllReadyAsync(ReadyTimeout, TestContext.Current.CancellationToken);
         return harness;
     }
 
     /// <summary>Accounts by shard: one bank and a few customers on each.</summary>
-    public static DemoAccounts Accounts(int seed) => DemoAccounts.Create(ShardCount, 3, new Random(seed));
+    public static DemoAccounts Accounts(int seed) => Accounts(seed, ShardCount);
+
+    /// <summary>Accounts by shard of a cluster of <paramref name="shardCount"/> shards.</summary>
+    public static DemoAccounts Accounts(int seed, int shardCount) => DemoAccounts.Create(shardCount, 3, new Random(seed));
 
     /// <summary>Retries a create call on the given nodes (same ids, so idempotent) until answered with 200.</summary>
     public async Task<CreateResult[]> CreateTransfersAsync(Transfer[] transfers, IReadOnlyList<ulong> nodes)
@@ -104,7 +113,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
     /// <summary>Moves 1,000,000 from the shard's bank to each of its customers.</summary>
     public static Transfer[] Funding(DemoAccounts accounts, int shard, ulong firstId)
     {
-        var ids = IdsOnShard(shard, firstId, accounts.Customers[shard].Length);
+        var ids = IdsOnShard(shard, firstId, accounts.Customers[shard].Length, shardCount: accounts.Banks.Length);
         return accounts.Customers[shard].Select((customer, i) => new Transfer
         {
             Id = ids[i],
@@ -121,13 +130,16 @@ internal sealed class ClusterHarness : IAsyncDisposable
     /// <paramref name="shard"/>. A transfer is stored on its id's shard, so these keep a shard's transfers on
     /// the single-shard path: these tests are about durability and failover, the CrossShard tests cover the rest.
     /// </summary>
-    public static UInt128[] IdsOnShard(int shard, ulong firstId, int count)
+    public static UInt128[] IdsOnShard(int shard, ulong firstId, int count) => IdsOnShard(shard, firstId, count, ShardCount);
+
+    /// <summary>As above, in a cluster of <paramref name="shardCount"/> shards.</summary>
+    public static UInt128[] IdsOnShard(int shard, ulong firstId, int count, int shardCount)
     {
         var ids = new UInt128[count];
         var next = (UInt128)firstId;
         for (var i = 0; i < count; next++)
         {
-            if (ShardRouter.ShardOf(next, ShardCount) == shard)
+            if (ShardRouter.ShardOf(next, shardCount) == shard)
             {
                 ids[i++] = next;
             }
@@ -182,6 +194,37 @@ internal sealed class ClusterHarness : IAsyncDisposable
         }
 
         throw new TimeoutException($"no answer within {WriteTimeout.TotalSeconds:0} s; last: {last}. {LogHint}");
+    }
+
+    /// <summary>
+    /// Waits (at most <see cref="ReadyTimeout"/>) until every node sees every shard led by its preferred replica (the
+    /// first of its replicas). Right after start the leader balancer moves leaderships, and a move interrupts requests
+    /// in flight; a test that asserts exact first answers starts from a settled cluster (as Eventually.LeadersSettled
+    /// does for in-process nodes).
+    /// </summary>
+    public async Task LeadersSettledAsync()
+    {
+        var deadline = DateTime.UtcNow + ReadyTimeout;
+        var last = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            var unsettled = new List<string>();
+            foreach (var (id, url) in Nodes)
+            {
+                var answer = await AnsweredAsync(() => Client.GetClusterAsync(url, TestContext.Current.CancellationToken));
+                unsettled.AddRange(answer.Shards.Where(s => s.Leader != s.Replicas[0]).Select(s => $"node {id} sees shard {s.Id} led by {s.Leader} (preferred {s.Replicas[0]})"));
+            }
+
+            if (unsettled.Count == 0)
+            {
+                return;
+            }
+
+            last = string.Join("; ", unsettled);
+            await Task.Delay(TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
+        }
+
+        throw new TimeoutException($"leaders not on their preferred replicas within {ReadyTimeout.TotalSeconds:0} s: {last}. {LogHint}");
     }
 
     public string LogHint => $"Node logs: {dataRoot}";

@@ -1,7 +1,6 @@
 using System.Globalization;
 using RaftLedger.Cli.Client;
 using RaftLedger.Cli.Demo;
-using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
 using RaftLedger.Node.Api;
 using RaftLedger.Node.Tests.Cluster;
@@ -22,26 +21,20 @@ public sealed class CrossShardProcessTests
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    /// <summary>The <paramref name="n"/>-th id (from <paramref name="start"/>) whose home is <paramref name="shard"/>.</summary>
-    internal static UInt128 IdOnShard(int shard, ulong start)
-    {
-        for (var id = start; ; id++)
-        {
-            if (ShardRouter.ShardOf(id, ClusterHarness.ShardCount) == shard)
-            {
-                return id;
-            }
-        }
-    }
+    /// <summary>The first id from <paramref name="start"/> on whose home is <paramref name="shard"/>.</summary>
+    internal static UInt128 IdOnShard(int shard, ulong start) => IdOnShard(shard, start, ClusterHarness.ShardCount);
 
-    private static Transfer Pay(UInt128 id, UInt128 debit, UInt128 credit, ulong amount, TransferFlags flags = TransferFlags.None) =>
+    /// <summary>As above, in a cluster of <paramref name="shardCount"/> shards.</summary>
+    internal static UInt128 IdOnShard(int shard, ulong start, int shardCount) => ClusterHarness.IdsOnShard(shard, start, 1, shardCount)[0];
+
+    internal static Transfer Pay(UInt128 id, UInt128 debit, UInt128 credit, ulong amount, TransferFlags flags = TransferFlags.None) =>
         new() { Id = id, DebitAccountId = debit, CreditAccountId = credit, Amount = amount, Ledger = DemoAccounts.Ledger, Code = DemoAccounts.Code, Flags = flags };
 
     internal static async Task FundAsync(ClusterHarness harness, DemoAccounts accounts)
     {
         await harness.CreateAccountsAsync(accounts.NewAccounts());
         var funding = new List<Transfer>();
-        for (var shard = 0; shard < ClusterHarness.ShardCount; shard++)
+        for (var shard = 0; shard < accounts.Banks.Length; shard++)
         {
             funding.AddRange(ClusterHarness.Funding(accounts, shard, firstId: 1_000 + (ulong)(shard * 100)));
         }
@@ -67,7 +60,7 @@ public sealed class CrossShardProcessTests
             var pending = found.Count(a => a.DebitsPending != 0 || a.CreditsPending != 0);
             var replicas = await new ClusterProbe(harness.Client).ReplicasAsync([(1UL, harness.Api(1)), (2UL, harness.Api(2)), (3UL, harness.Api(3))], Cancel);
             var unfinished = replicas.Sum(r => r.Replica.CrossShardUnfinished);
-            if (found.Count == ids.Length && pending == 0 && unfinished == 0 && replicas.Count == 3 * ClusterHarness.ShardCount)
+            if (found.Count == ids.Length && pending == 0 && unfinished == 0 && replicas.Count == 3 * harness.Shards)
             {
                 return found.ToDictionary(a => a.Id);
             }

@@ -8,8 +8,8 @@ namespace RaftLedger.Node.Tests.Cluster;
 
 /// <summary>
 /// Real <c>raftledger node</c> processes on loopback (free ports) in a temporary folder, for one
-/// test. It kills exactly the processes it started and deletes the folder (kept on failure for
-/// the logs, whose path the failing assertion prints).
+/// test. It kills exactly the processes it started and deletes the folder when disposed, also after a failure (the
+/// harness cannot tell); set RAFTLEDGER_KEEP_TEST_DATA=1 to keep it for the node logs, whose path failing assertions print.
 /// </summary>
 internal sealed class ClusterHarness : IAsyncDisposable
 {
@@ -227,12 +227,17 @@ internal sealed class ClusterHarness : IAsyncDisposable
         throw new TimeoutException($"leaders not on their preferred replicas within {ReadyTimeout.TotalSeconds:0} s: {last}. {LogHint}");
     }
 
-    public string LogHint => $"Node logs: {dataRoot}";
+    public string LogHint => $"Node logs: {dataRoot} (deleted after the test unless RAFTLEDGER_KEEP_TEST_DATA=1)";
 
     public async ValueTask DisposeAsync()
     {
         await Cluster.DisposeAsync();
         Client.Dispose();
+        if (Environment.GetEnvironmentVariable("RAFTLEDGER_KEEP_TEST_DATA") == "1")
+        {
+            return;
+        }
+
         try
         {
             Directory.Delete(dataRoot, recursive: true);

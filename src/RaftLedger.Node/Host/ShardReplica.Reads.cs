@@ -76,6 +76,7 @@ internal sealed partial class ShardReplica
                 var lost = ShardCallResult.Fail(ShardCallStatus.NotLeader, $"node {Raft.Id} lost the leadership of shard {Shard} during a read", Raft.Leader);
                 reads.ForEach(r => r.Complete(lost));
                 readsFencedAtStart.ExceptWith(reads);
+                readsPastFence.ExceptWith(reads);
                 readsAwaitingApply.RemoveAt(i);
                 continue;
             }
@@ -104,7 +105,7 @@ internal sealed partial class ShardReplica
             return false;
         }
 
-        if (driver is not null && (readsFencedAtStart.Remove(read) || ReadIsFenced(read)))
+        if (driver is not null && !readsPastFence.Remove(read) && (readsFencedAtStart.Remove(read) || ReadIsFenced(read)))
         {
             fencedReads.Add((driverTerm, read));
             return true;
@@ -129,6 +130,7 @@ internal sealed partial class ShardReplica
             }
 
             fencedReads.RemoveAt(i);
+            readsPastFence.Add(read); // Fences set from now on are of transfers answered after the read started.
             var finishIndex = lastFinishTerm == term ? lastFinishIndex : 0;
             readsAwaitingApply.Add((finishIndex, term, [read]));
         }

@@ -22,6 +22,9 @@ internal sealed partial class ShardReplica
     // Reads that found a fence up when they started (StartReads): served only after the Finish that ended it.
     private readonly HashSet<ShardRequest> readsFencedAtStart = [];
 
+    // Reads whose fences ended while they waited: served after the Finish that ended them, without waiting for later fences.
+    private readonly HashSet<ShardRequest> readsPastFence = [];
+
     // Proposed entries by index; completed when the entry at that index is applied (same term) or replaced.
     private readonly Dictionary<ulong, ProposedEntry> proposed = [];
     private readonly byte[] applyResults = new byte[LedgerLimits.ResultBytesMax];
@@ -174,6 +177,7 @@ internal sealed partial class ShardReplica
         fencedReads.ForEach(r => r.Read.Complete(result));
         fencedReads.Clear();
         readsFencedAtStart.Clear();
+        readsPastFence.Clear();
     }
 
     /// <summary>Fails every waiting request: the node is stopping.</summary>

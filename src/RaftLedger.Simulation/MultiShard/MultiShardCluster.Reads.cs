@@ -14,6 +14,15 @@ internal sealed record AccountRead(UInt128 AccountId, int Shard, long StartedAt,
     public ulong FinishTerm { get; init; }
 
     public ulong FinishIndex { get; init; }
+
+    /// <summary>The leader term in which the read found a fence up on its account (0: none).</summary>
+    public ulong FencedInTerm { get; init; }
+
+    /// <summary>
+    /// The term in which every fence on the account ended while the read waited: at that leader, fences set later are of
+    /// transfers answered after the read started, so it no longer waits for them (0: none).
+    /// </summary>
+    public ulong PastFenceInTerm { get; init; }
 }
 
 // The real-time order checks (issue 6 §2, "reads of a single account stay linearizable"): once a client is told
@@ -100,13 +109,24 @@ public sealed partial class MultiShardCluster
                     _reads[i] = read;
                 }
 
-                var fenced = replica.Driver?.IsAccountFenced(read.AccountId) == true && Options.HostBug != MultiShardHostBug.IgnoreFences;
+                var fenced = read.PastFenceInTerm != replica.ReadyTerm && replica.Driver?.IsAccountFenced(read.AccountId) == true &&
+                    Options.HostBug != MultiShardHostBug.IgnoreFences;
                 if (fenced)
                 {
                     // Once the fence ends (the leg's Finish proposed), the read waits for the last Finish proposed then.
-                    _reads[i] = read with { FinishTerm = 0 };
+                    _reads[i] = read with { FinishTerm = 0, FencedInTerm = replica.ReadyTerm };
+                    continue;
                 }
-                else if (replica.AppliedIndex >= Math.Max(read.ReadIndex, read.FinishIndex))
+
+                if (read.FencedInTerm == replica.ReadyTerm && read.PastFenceInTerm != replica.ReadyTerm)
+                {
+                    // Its fences ended before FinishIndex was taken above, so that covers the Finish that ended them; fences
+                    // this leader sets from now on are of transfers answered after the read started.
+                    read = read with { PastFenceInTerm = replica.ReadyTerm };
+                    _reads[i] = read;
+                }
+
+                if (replica.AppliedIndex >= Math.Max(read.ReadIndex, read.FinishIndex))
                 {
                     CheckRead(read, replica, ledger);
                     _reads.RemoveAt(i);

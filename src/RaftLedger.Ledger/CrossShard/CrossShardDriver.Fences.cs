@@ -155,11 +155,6 @@ public sealed partial class CrossShardDriver
 
         if (!finishProposed.Contains(transactionId) && !inheritedLegs.ContainsKey(transactionId) && !announcedLegs.ContainsKey(transactionId))
         {
-            if (prepared.Legs is null)
-            {
-                return;
-            }
-
             AddFence(announcedLegs, transactionId, FenceKeysOf(prepared.Legs));
             prepared.FencedAtNs = nowNs;
         }

@@ -64,7 +64,8 @@ public sealed class RaftConfig
 
     /// <summary>
     /// The last index the host's state machine has applied (persisted alongside its state). On restart the
-    /// core hands out committed entries after it. 0 for a fresh node.
+    /// core hands out committed entries after it. 0 for a fresh node. It may exceed the persisted commit index,
+    /// which a host need not sync (<see cref="Ready.MustSync"/>), but never the stored log.
     /// </summary>
     public ulong Applied { get; init; }
 

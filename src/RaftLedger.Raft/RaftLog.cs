@@ -24,8 +24,11 @@ internal sealed class RaftLog
         var snapshotIndex = storage.FirstIndex - 1;
         Committed = Math.Max(Committed, snapshotIndex);
         Applied = Math.Max(applied, snapshotIndex);
-        Invariant.Check(Applied <= Committed, "RaftConfig.Applied must not exceed the persisted commit index");
-        Invariant.Check(Committed <= LastIndex, "persisted commit index beyond the stored log");
+        // The commit index is volatile state (Raft paper, Figure 2): a host need not sync a hard state that only
+        // moved it (Ready.MustSync), so the state machine may have applied past the persisted one. What it
+        // applied was committed, and committed entries stay in the log, so the commit index restarts there.
+        Committed = Math.Max(Committed, Applied);
+        Invariant.Check(Committed <= LastIndex, "applied or persisted commit index beyond the stored log");
     }
 
     // Invariant: Applied <= Committed <= LastIndex (Committed may pass the durable index on followers).

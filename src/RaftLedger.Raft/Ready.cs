@@ -70,6 +70,10 @@ public sealed class Ready
     /// </summary>
     public bool MessagesMaySendBeforePersist { get; }
 
-    /// <summary>True when persisting must be durable (fsync): entries were added or term/vote changed.</summary>
+    /// <summary>
+    /// True when persisting must be durable (fsync): entries were added or term/vote changed. A Ready that only moved
+    /// the commit index may be written late or not at all: a restarted core takes the commit index from
+    /// <see cref="RaftConfig.Applied"/> when that is higher, and learns the rest from the leader.
+    /// </summary>
     public bool MustSync { get; internal init; }
 }

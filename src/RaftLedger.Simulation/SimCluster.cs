@@ -395,7 +395,8 @@ public sealed class SimCluster
             disk.Write(RaftDiskRecord.OfEntry(entry));
         }
 
-        if (ready.HardState is { } hardState)
+        // As the node's host does: a hard state that only moved the commit index is not written (Ready.MustSync).
+        if (ready.HardState is { } hardState && ready.MustSync)
         {
             disk.Write(RaftDiskRecord.OfHardState(hardState));
         }

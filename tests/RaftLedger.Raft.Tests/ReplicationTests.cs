@@ -332,4 +332,28 @@ public class ReplicationTests
         Assert.Equal(new HardState(2, 1, 3), ready.HardState);
         Assert.All(ready.Messages, m => Assert.Equal(MessageType.Vote, m.Type));
     }
+
+    [Fact]
+    public void Follower_applies_entries_it_learns_are_committed_as_it_receives_them_only_once_they_are_durable()
+    {
+        var cluster = new TestCluster(3);
+        cluster.Elect(1);
+        cluster.Propose(1, "a");
+        var toThree = cluster.Take(m => m.To == 3 && m.Type == MessageType.Append).Single();
+        cluster.Stabilize();
+        var commit = cluster[1].Raft.CommitIndex;
+        Assert.Equal(cluster[1].Raft.LastIndex, commit); // "a" is committed by nodes 1 and 2.
+
+        cluster[3].Raft.Step(toThree with { Commit = commit });
+        var receiving = cluster[3].Raft.GetReady();
+        cluster[3].Storage.Append(receiving.Entries);
+        cluster[3].Raft.Advance(receiving);
+        var next = cluster[3].Raft.GetReady();
+
+        // Committed entries are durable wherever they are handed out (the Ready contract), so a host may apply
+        // them while it persists the Ready that carries them.
+        Assert.Equal(["a"], receiving.Entries.Select(TestCluster.Text));
+        Assert.DoesNotContain(receiving.CommittedEntries, e => TestCluster.Text(e) == "a");
+        Assert.Equal(["a"], next.CommittedEntries.Select(TestCluster.Text));
+    }
 }

@@ -1,3 +1,4 @@
+using RaftLedger.Common;
 using RaftLedger.Raft;
 
 namespace RaftLedger.Raft.Tests;
@@ -186,5 +187,41 @@ public class TransferAndSnapshotTests
         cluster.Process(2);
         Assert.Equal([1UL, 2UL, 3UL], cluster[2].Raft.ConfState.Voters);
         Assert.Equal(["persisted"], cluster.AppliedPayloads(2));
+    }
+
+    [Fact]
+    public void Restarted_node_whose_commit_only_hard_state_was_lost_resumes_at_its_applied_index()
+    {
+        var cluster = new TestCluster(3);
+        cluster.Elect(1);
+        cluster.Propose(1, "a");
+        cluster.Propose(1, "b");
+        cluster.Stabilize();
+        cluster.TickAll(1);
+        var applied = cluster[2].Raft.AppliedIndex;
+        var hardState = cluster[2].Storage.HardState;
+        Assert.Equal(applied, hardState.Commit);
+        // The host skipped the hard states that only moved the commit index (MustSync false) and crashed.
+        cluster[2].Storage.SetHardState(new HardState(hardState.Term, hardState.Vote, 1));
+
+        cluster.Restart(2, applied);
+
+        Assert.Equal(applied, cluster[2].Raft.CommitIndex);
+        var ready = cluster[2].Raft.GetReady();
+        Assert.Empty(ready.CommittedEntries);
+        Assert.Equal(applied, ready.HardState?.Commit);
+        Assert.False(ready.MustSync);
+    }
+
+    [Fact]
+    public void Restart_refuses_an_applied_index_beyond_the_stored_log()
+    {
+        var cluster = new TestCluster(3);
+        cluster.Elect(1);
+        cluster.Propose(1, "a");
+        cluster.Stabilize();
+        var beyond = cluster[2].Storage.LastIndex + 1;
+
+        Assert.Throws<InvariantViolationException>(() => cluster.Restart(2, beyond));
     }
 }

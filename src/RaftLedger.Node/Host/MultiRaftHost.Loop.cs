@@ -228,6 +228,14 @@ public sealed partial class MultiRaftHost
             return;
         }
 
+        if (!AnyMustSync(metaReady))
+        {
+            // Only commit indexes moved: an fdatasync here would delay every answer for nothing that Raft needs
+            // durable (a restarted core resumes at the applied index; RaftConfig.Applied). A later synced write
+            // carries the newest commit index along.
+            persists.Clear();
+        }
+
         // A leader whose term and vote did not change sends its appends first, so followers fsync while this node
         // does (thesis §10.2.1: the core counts the leader's own entries only after Advance, below).
         var sending = options.Time.GetTimestamp();
@@ -293,6 +301,19 @@ public sealed partial class MultiRaftHost
         {
             MarkStartupPhases(slow);
         }
+    }
+
+    private bool AnyMustSync(Ready? metaReady)
+    {
+        foreach (var (_, ready) in readies)
+        {
+            if (ready.MustSync)
+            {
+                return true;
+            }
+        }
+
+        return metaReady is { MustSync: true };
     }
 
     /// <summary>The round's apply budget in bytes: what the measured rate applies in the target time, within the limits.</summary>

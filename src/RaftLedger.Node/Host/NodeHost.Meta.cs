@@ -32,9 +32,12 @@ public sealed partial class NodeHost
     private static MetaReplica CreateMetaReplica(HostOptions options, ulong[] voters, ClusterMap map, MetaState state, INodeStorage log, ILogger logger)
     {
         var storage = log.Group(ClusterMap.MetaGroupId);
-        if (state.AppliedIndex > storage.HardState.Commit && state.AppliedIndex > storage.Snapshot.Index && log is DurableNodeStorage durable)
+        // A saved state past the persisted commit index is normal (commit-only hard states are not synced) while
+        // the log holds the applied entry; when it does not, a crash came between saving an installed meta
+        // snapshot and writing its WAL marker: write the marker now.
+        if (state.AppliedIndex > storage.HardState.Commit && state.AppliedIndex > storage.Snapshot.Index && !HoldsEntry(storage, state.AppliedIndex, state.AppliedTerm) &&
+            log is DurableNodeStorage durable)
         {
-            // A crash between saving an installed meta snapshot and writing its WAL marker: write the marker now.
             durable.RepairMetaLog(new SnapshotMetadata(state.AppliedIndex, state.AppliedTerm, new ConfState(voters, [], [], [], false)));
             logger.LogWarning("meta: repaired the meta log up to the saved state at {Index}", state.AppliedIndex);
         }
@@ -48,6 +51,8 @@ public sealed partial class NodeHost
 
         return new MetaReplica(voters, raft, state, map);
     }
+
+    private static bool HoldsEntry(IRaftLogStorage storage, ulong index, ulong term) => storage.TryGetTerm(index, out var held) && held == term;
 
     /// <summary>
     /// On the scheduler thread: the meta map changed. The transport keeps dialing the peer addresses this node was

@@ -91,6 +91,16 @@ public static class RocksLedgerLimits
     /// </summary>
     public const int AccountCacheEntriesMaxDefault = 256 * 1024;
 
+    /// <summary>
+    /// Side records a <see cref="RocksLedgerStore"/> mirrors in memory before it drops the mirror and reads RocksDB
+    /// (RocksLedgerStore.SideMirror.cs). The mirrored tables hold unfinished cross-shard work only: a few records per
+    /// transaction in flight, thousands at saturation.
+    /// </summary>
+    public const int SideMirrorEntriesMaxDefault = 256 * 1024;
+
+    /// <summary>Bytes of mirrored side-record values per shard before the mirror is dropped (a full chain's Prepared record is about 1.2 MB).</summary>
+    public const long SideMirrorBytesMaxDefault = 64L * 1024 * 1024;
+
     /// <summary>Shared LRU block cache for the node's RocksDB instance.</summary>
     public const ulong BlockCacheBytesDefault = 256UL * 1024 * 1024;
 }

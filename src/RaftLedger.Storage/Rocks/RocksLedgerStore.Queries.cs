@@ -215,6 +215,11 @@ public sealed partial class RocksLedgerStore
     public bool TryGetSideRecord(byte table, UInt128 key, out byte[] value)
     {
         EnsureCurrent();
+        if (TryGetMirrored(table, key, out var found, out value))
+        {
+            return found;
+        }
+
         Span<byte> sideKey = stackalloc byte[1 + IdBytes];
         sideKey[0] = table;
         BinaryPrimitives.WriteUInt128BigEndian(sideKey[1..], key);
@@ -233,6 +238,11 @@ public sealed partial class RocksLedgerStore
     public IEnumerable<SideRecord> EnumerateSideRecords()
     {
         EnsureCurrent();
+        return sideMirrorComplete ? EnumerateSideRecordsMirrored() : EnumerateStoredSideRecords();
+    }
+
+    private IEnumerable<SideRecord> EnumerateStoredSideRecords()
+    {
         using var cursor = shard.NewCursor(RocksTable.SideRecords);
         while (cursor.MoveNext())
         {

@@ -217,6 +217,7 @@ public sealed partial class RocksLedgerStore
             expiryFloor = Math.Min(expiryFloor, entry.ExpiresAt);
         }
 
+        MirrorSideRecords(writes);
         lookupMemoValid = false;
         LastTimestamp = writes.LastTimestamp;
     }

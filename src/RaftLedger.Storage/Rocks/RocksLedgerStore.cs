@@ -13,6 +13,7 @@ namespace RaftLedger.Storage.Rocks;
 /// <remarks>
 /// Accounts are cached decoded in memory (write-through, bounded); the cache only ever holds committed values.
 /// A snapshot install or <see cref="Clear"/> on the shard drops the cache (the shard's generation changes).
+/// Side records of unfinished cross-shard work are mirrored in memory as well (see RocksLedgerStore.SideMirror.cs).
 /// The ledger's own snapshot restore commits with applied index 0, which leaves the applied index as it is;
 /// a node replicates RocksDB shards with <see cref="RocksShardSnapshots"/>, which sets it.
 /// </remarks>
@@ -62,10 +63,16 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
     private UInt128 lookupMemoId;
     private bool lookupMemoBurnt;
 
-    public RocksLedgerStore(RocksShard shard, int accountCacheEntriesMax = RocksLedgerLimits.AccountCacheEntriesMaxDefault)
+    public RocksLedgerStore(
+        RocksShard shard,
+        int accountCacheEntriesMax = RocksLedgerLimits.AccountCacheEntriesMaxDefault,
+        int sideMirrorEntriesMax = RocksLedgerLimits.SideMirrorEntriesMaxDefault,
+        long sideMirrorBytesMax = RocksLedgerLimits.SideMirrorBytesMaxDefault)
     {
         ArgumentNullException.ThrowIfNull(shard);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(accountCacheEntriesMax);
+        ArgumentOutOfRangeException.ThrowIfNegative(sideMirrorEntriesMax);
+        ArgumentOutOfRangeException.ThrowIfNegative(sideMirrorBytesMax);
         if (shard.IsInstalling)
         {
             throw new InvalidOperationException(
@@ -74,6 +81,8 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
 
         this.shard = shard;
         this.accountCacheEntriesMax = accountCacheEntriesMax;
+        this.sideMirrorEntriesMax = sideMirrorEntriesMax;
+        this.sideMirrorBytesMax = sideMirrorBytesMax;
         accountCache = new Dictionary<UInt128, Account>(Math.Min(accountCacheEntriesMax, 1 << 16));
         batch = shard.NewBatch();
         Reload();
@@ -95,6 +104,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
         expiryFloor = 0;
         generation = shard.Generation;
         ReadTransferIdMax();
+        LoadSideMirror();
         var length = WriteKey(RocksTable.LedgerState, LedgerStateLastTimestamp);
         LastTimestamp = shard.TryGetRawKey(keyBuffer, length, valueBuffer, out _)
             ? BinaryPrimitives.ReadUInt64LittleEndian(valueBuffer)

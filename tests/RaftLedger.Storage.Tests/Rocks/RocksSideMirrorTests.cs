@@ -1,0 +1,179 @@
+using CsCheck;
+using RaftLedger.Ledger;
+using RaftLedger.Ledger.CrossShard;
+using RaftLedger.Storage.Rocks;
+using static RaftLedger.Storage.Tests.Rocks.RocksTestSupport;
+
+namespace RaftLedger.Storage.Tests.Rocks;
+
+/// <summary>
+/// The RocksDB store's in-memory mirror of the side table answers exactly as the in-memory store does: point
+/// reads, absent keys and ordered enumeration, across reopens, for mirrored and unmirrored tables, and after
+/// the mirror outgrew its limits and was dropped.
+/// </summary>
+public sealed class RocksSideMirrorTests
+{
+    private const string ProjectPath = "tests/RaftLedger.Storage.Tests/RaftLedger.Storage.Tests.csproj";
+    private static readonly byte[] Tables =
+    [
+        CrossShardTables.Coordinator, CrossShardTables.Prepared, CrossShardTables.Tombstone, CrossShardTables.IdClaim,
+        CrossShardTables.Reserved, CrossShardTables.LegHold, CrossShardTables.Expiry, CrossShardTables.Closing,
+    ];
+
+    [Fact]
+    public void Random_side_record_writes_read_back_as_in_memory_with_the_mirror_and_after_reopens()
+    {
+        RunProperty(nameof(Random_side_record_writes_read_back_as_in_memory_with_the_mirror_and_after_reopens), seed =>
+            RunAgainstInMemory(seed, RocksLedgerLimits.SideMirrorEntriesMaxDefault, expectMirror: true));
+    }
+
+    [Fact]
+    public void A_mirror_over_its_entry_limit_is_dropped_and_reads_still_agree()
+    {
+        RunProperty(nameof(A_mirror_over_its_entry_limit_is_dropped_and_reads_still_agree), seed =>
+            RunAgainstInMemory(seed, sideMirrorEntriesMax: 3, expectMirror: false));
+    }
+
+    [Fact]
+    public void A_dropped_mirror_is_rebuilt_on_reopen_once_the_tables_are_small_again()
+    {
+        using var directory = new TempDirectory();
+        var database = Open(directory.PathName);
+        try
+        {
+            var store = new RocksLedgerStore(database.OpenShard(1), sideMirrorEntriesMax: 2);
+            Assert.True(store.SideMirrorActive);
+            var index = 0UL;
+            Commit(store, ref index, Put(CrossShardTables.Prepared, 1, 10), Put(CrossShardTables.Prepared, 2, 20), Put(CrossShardTables.Reserved, 3, 30));
+            Assert.False(store.SideMirrorActive);
+            Assert.True(store.TryGetSideRecord(CrossShardTables.Reserved, 3, out var value) && value.SequenceEqual(Value(30)));
+
+            Commit(store, ref index, Delete(CrossShardTables.Prepared, 1));
+            Assert.False(store.SideMirrorActive); // stays dropped until the next reload
+            database.Dispose();
+            database = Open(directory.PathName);
+            store = new RocksLedgerStore(database.OpenShard(1), sideMirrorEntriesMax: 2);
+            Assert.True(store.SideMirrorActive);
+            Assert.False(store.TryGetSideRecord(CrossShardTables.Prepared, 1, out _));
+            Assert.True(store.TryGetSideRecord(CrossShardTables.Prepared, 2, out value) && value.SequenceEqual(Value(20)));
+        }
+        finally
+        {
+            database.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Values_read_from_the_mirror_are_copies_the_caller_and_the_writer_may_change()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var store = new RocksLedgerStore(database.OpenShard(1));
+        var index = 0UL;
+        var written = Value(7);
+        Commit(store, ref index, new SideRecord(CrossShardTables.Coordinator, 5, written));
+        written[0] = 0xEE;
+        Assert.True(store.TryGetSideRecord(CrossShardTables.Coordinator, 5, out var first));
+        first[1] = 0xEE;
+        Assert.True(store.TryGetSideRecord(CrossShardTables.Coordinator, 5, out var second));
+        Assert.Equal(Value(7), second);
+        Assert.True(store.SideMirrorActive);
+    }
+
+    private static void RunAgainstInMemory(int seed, int sideMirrorEntriesMax, bool expectMirror)
+    {
+        using var directory = new TempDirectory();
+        var random = new Random(seed);
+        var memory = new InMemoryLedgerStore();
+        var database = Open(directory.PathName);
+        try
+        {
+            var store = new RocksLedgerStore(database.OpenShard(1), sideMirrorEntriesMax: sideMirrorEntriesMax);
+            var index = 0UL;
+            for (var step = 0; step < 40; step++)
+            {
+                var records = new SideRecord[random.Next(1, 12)];
+                for (var i = 0; i < records.Length; i++)
+                {
+                    // Few keys per table, so puts overwrite and deletes hit stored records often.
+                    var table = Tables[random.Next(Tables.Length)];
+                    var key = (UInt128)random.Next(1, 9);
+                    records[i] = random.Next(3) == 0 ? Delete(table, key) : Put(table, key, random.Next(256), random.Next(1, 300));
+                }
+
+                Commit(memory, index + 1, records);
+                Commit(store, ref index, records);
+                AssertSame(memory, store, seed, step);
+                if (random.Next(8) == 0)
+                {
+                    database.Dispose();
+                    database = Open(directory.PathName);
+                    store = new RocksLedgerStore(database.OpenShard(1), sideMirrorEntriesMax: sideMirrorEntriesMax);
+                    AssertSame(memory, store, seed, step);
+                }
+            }
+
+            Assert.Equal(expectMirror, store.SideMirrorActive);
+        }
+        finally
+        {
+            database.Dispose();
+        }
+    }
+
+    private static void AssertSame(InMemoryLedgerStore memory, RocksLedgerStore rocks, int seed, int step)
+    {
+        var expected = memory.EnumerateSideRecords().ToArray();
+        var actual = rocks.EnumerateSideRecords().ToArray();
+        Assert.True(expected.Length == actual.Length, $"seed {seed} step {step}: {actual.Length} records, expected {expected.Length}");
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(
+                expected[i].Table == actual[i].Table && expected[i].Key == actual[i].Key && expected[i].Value.AsSpan().SequenceEqual(actual[i].Value),
+                $"seed {seed} step {step}: record {i} differs");
+        }
+
+        foreach (var table in Tables)
+        {
+            for (UInt128 key = 0; key < 10; key++)
+            {
+                var inMemory = memory.TryGetSideRecord(table, key, out var expectedValue);
+                Assert.True(inMemory == rocks.TryGetSideRecord(table, key, out var actualValue), $"seed {seed} step {step}: table {table} key {key} presence");
+                Assert.True(expectedValue.AsSpan().SequenceEqual(actualValue), $"seed {seed} step {step}: table {table} key {key} value");
+            }
+        }
+    }
+
+    private static void Commit(ILedgerStore store, ulong appliedIndex, SideRecord[] records)
+    {
+        var writes = new LedgerWriteSet { LastTimestamp = 0, AppliedIndex = appliedIndex };
+        foreach (var record in records)
+        {
+            writes.AddSideRecord(record);
+        }
+
+        store.Commit(writes);
+    }
+
+    private static void Commit(RocksLedgerStore store, ref ulong index, params SideRecord[] records) => Commit(store, ++index, records);
+
+    private static SideRecord Put(byte table, UInt128 key, int fill, int length = 3) =>
+        new(table, key, Enumerable.Repeat((byte)fill, length).ToArray());
+
+    private static SideRecord Delete(byte table, UInt128 key) => new(table, key, null);
+
+    private static byte[] Value(int fill) => Put(0, 0, fill).Value!;
+
+    private static void RunProperty(string testName, Action<int> scenario)
+    {
+        try
+        {
+            Gen.Int[1, int.MaxValue].Sample(scenario, iter: 20, threads: 1);
+        }
+        catch (Exception error)
+        {
+            throw new Xunit.Sdk.XunitException(
+                $"{error.Message}\nReplay: CsCheck_Seed=<seed above> dotnet test {ProjectPath} -c Release --filter \"FullyQualifiedName~{testName}\"");
+        }
+    }
+}

@@ -33,6 +33,9 @@ public sealed partial class RocksLedgerStore
     private int sideMirrorEntries;
     private long sideMirrorBytes;
 
+    // Counts commits, so that an enumeration can tell that the state it walks changed underneath it.
+    private ulong commitsApplied;
+
     /// <summary>True while reads of mirrored side tables are answered from memory (for tests and status).</summary>
     public bool SideMirrorActive => sideMirrorComplete;
 
@@ -68,6 +71,7 @@ public sealed partial class RocksLedgerStore
     /// <summary>Applies a committed batch's side-table writes, in order; drops the mirror when it outgrows its limits.</summary>
     private void MirrorSideRecords(LedgerWriteSet writes)
     {
+        commitsApplied++;
         if (!sideMirrorComplete)
         {
             return;
@@ -139,8 +143,11 @@ public sealed partial class RocksLedgerStore
     /// <summary>Every side record ascending by (table, key): mirrored tables from memory, the others from RocksDB table by table.</summary>
     private IEnumerable<SideRecord> EnumerateSideRecordsMirrored()
     {
+        var startedAt = commitsApplied;
         for (var tag = 0; tag < SideTagCount; tag++)
         {
+            // Each tag is copied when reached: a commit in between would mix two states (or a dropped mirror skip records).
+            Invariant.Check(commitsApplied == startedAt, "the store committed while its side table was being enumerated");
             var table = (byte)tag;
             var records = IsMirrored(table) ? MirroredInOrder(table) : StoredInOrder(table);
             foreach (var record in records)

@@ -1,4 +1,5 @@
 using CsCheck;
+using RaftLedger.Common;
 using RaftLedger.Ledger;
 using RaftLedger.Ledger.CrossShard;
 using RaftLedger.Storage.Rocks;
@@ -78,6 +79,21 @@ public sealed class RocksSideMirrorTests
         Assert.True(store.TryGetSideRecord(CrossShardTables.Coordinator, 5, out var second));
         Assert.Equal(Value(7), second);
         Assert.True(store.SideMirrorActive);
+    }
+
+    [Fact]
+    public void A_commit_during_an_enumeration_of_the_mirror_fails_loudly_instead_of_mixing_states()
+    {
+        using var directory = new TempDirectory();
+        using var database = Open(directory.PathName);
+        var store = new RocksLedgerStore(database.OpenShard(1));
+        var index = 0UL;
+        Commit(store, ref index, Put(CrossShardTables.Coordinator, 1, 1), Put(CrossShardTables.Prepared, 2, 2));
+        using var records = store.EnumerateSideRecords().GetEnumerator();
+        Assert.True(records.MoveNext());
+        Assert.Equal(CrossShardTables.Coordinator, records.Current.Table);
+        Commit(store, ref index, Delete(CrossShardTables.Prepared, 2));
+        Assert.Throws<InvariantViolationException>(() => records.MoveNext());
     }
 
     private static void RunAgainstInMemory(int seed, int sideMirrorEntriesMax, bool expectMirror)

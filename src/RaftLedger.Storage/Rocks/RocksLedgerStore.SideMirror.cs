@@ -16,9 +16,10 @@ namespace RaftLedger.Storage.Rocks;
 /// <remarks>
 /// Tombstones and expiry entries are left out: tombstones are never deleted and expiry entries live as long as
 /// their pending transfers, so those tables grow with history rather than with work in flight. When the mirrored
-/// tables outgrow their limits (<see cref="RocksLedgerLimits.SideMirrorEntriesMaxDefault"/>, <see cref="RocksLedgerLimits.SideMirrorBytesMaxDefault"/>)
-/// (a long partition can leave many legs prepared), the mirror is dropped and every read goes to RocksDB until the
-/// next reload, which rebuilds it if the tables are small again. Answers are the same either way.
+/// tables outgrow their limits (<see cref="RocksLedgerLimits.SideMirrorEntriesMaxDefault"/>,
+/// <see cref="RocksLedgerLimits.SideMirrorBytesMaxDefault"/>), as a long partition that leaves many legs prepared can
+/// make them, the mirror is dropped and every read goes to RocksDB until the next reload, which rebuilds it if the
+/// tables are small again. Answers are the same either way.
 /// </remarks>
 public sealed partial class RocksLedgerStore
 {
@@ -84,11 +85,12 @@ public sealed partial class RocksLedgerStore
                 continue;
             }
 
+            // The ledger hands over its own arrays and may reuse them; the mirror keeps a copy of a put.
             if (record.Value is null)
             {
                 MirrorDelete(record.Table, record.Key);
             }
-            else if (!TryMirrorPut(record.Table, record.Key, record.Value))
+            else if (!TryMirrorPut(record.Table, record.Key, record.Value.AsSpan().ToArray()))
             {
                 DropSideMirror();
                 return;
@@ -96,6 +98,7 @@ public sealed partial class RocksLedgerStore
         }
     }
 
+    /// <summary>Keeps <paramref name="value"/> itself (callers pass an array nobody else holds); false when over the limits.</summary>
     private bool TryMirrorPut(byte table, UInt128 key, byte[] value)
     {
         var records = sideMirror[table] ??= [];
@@ -105,8 +108,7 @@ public sealed partial class RocksLedgerStore
             sideMirrorBytes -= old.Length;
         }
 
-        // The ledger hands over its own arrays and may reuse them; the mirror keeps a copy.
-        records[key] = value.AsSpan().ToArray();
+        records[key] = value;
         sideMirrorEntries++;
         sideMirrorBytes += value.Length;
         return sideMirrorEntries <= sideMirrorEntriesMax && sideMirrorBytes <= sideMirrorBytesMax;

@@ -67,12 +67,10 @@ public sealed class RocksSideMirrorTests
     [Fact]
     public void Values_read_from_the_mirror_are_copies_the_caller_and_the_writer_may_change()
     {
-        using var directory = new TempDirectory();
-        using var database = Open(directory.PathName);
-        var store = new RocksLedgerStore(database.OpenShard(1));
-        var index = 0UL;
+        using var fresh = new FreshStore();
+        var store = fresh.Store;
         var written = Value(7);
-        Commit(store, ref index, new SideRecord(CrossShardTables.Coordinator, 5, written));
+        fresh.Commit(new SideRecord(CrossShardTables.Coordinator, 5, written));
         written[0] = 0xEE;
         Assert.True(store.TryGetSideRecord(CrossShardTables.Coordinator, 5, out var first));
         first[1] = 0xEE;
@@ -84,15 +82,12 @@ public sealed class RocksSideMirrorTests
     [Fact]
     public void A_commit_during_an_enumeration_of_the_mirror_fails_loudly_instead_of_mixing_states()
     {
-        using var directory = new TempDirectory();
-        using var database = Open(directory.PathName);
-        var store = new RocksLedgerStore(database.OpenShard(1));
-        var index = 0UL;
-        Commit(store, ref index, Put(CrossShardTables.Coordinator, 1, 1), Put(CrossShardTables.Prepared, 2, 2));
-        using var records = store.EnumerateSideRecords().GetEnumerator();
+        using var fresh = new FreshStore();
+        fresh.Commit(Put(CrossShardTables.Coordinator, 1, 1), Put(CrossShardTables.Prepared, 2, 2));
+        using var records = fresh.Store.EnumerateSideRecords().GetEnumerator();
         Assert.True(records.MoveNext());
         Assert.Equal(CrossShardTables.Coordinator, records.Current.Table);
-        Commit(store, ref index, Delete(CrossShardTables.Prepared, 2));
+        fresh.Commit(Delete(CrossShardTables.Prepared, 2));
         Assert.Throws<InvariantViolationException>(() => records.MoveNext());
     }
 
@@ -179,6 +174,30 @@ public sealed class RocksSideMirrorTests
     private static SideRecord Delete(byte table, UInt128 key) => new(table, key, null);
 
     private static byte[] Value(int fill) => Put(0, 0, fill).Value!;
+
+    /// <summary>A store on a new database in a temporary folder, committing at increasing applied indexes.</summary>
+    private sealed class FreshStore : IDisposable
+    {
+        private readonly TempDirectory directory = new();
+        private readonly RocksLedgerDatabase database;
+        private ulong index;
+
+        public FreshStore()
+        {
+            database = Open(directory.PathName);
+            Store = new RocksLedgerStore(database.OpenShard(1));
+        }
+
+        public RocksLedgerStore Store { get; }
+
+        public void Commit(params SideRecord[] records) => RocksSideMirrorTests.Commit(Store, ++index, records);
+
+        public void Dispose()
+        {
+            database.Dispose();
+            directory.Dispose();
+        }
+    }
 
     private static void RunProperty(string testName, Action<int> scenario)
     {

@@ -67,8 +67,14 @@ public interface ILedgerStore
     /// </summary>
     bool TryGetSideRecord(byte table, UInt128 key, out byte[] value);
 
-    /// <summary>Every side-table record, ascending by (table, key) (for snapshots, fingerprints and resuming).</summary>
+    /// <summary>Every side-table record, ascending by (table, key) (for snapshots and fingerprints).</summary>
     IEnumerable<SideRecord> EnumerateSideRecords();
+
+    /// <summary>
+    /// The records of one side table, ascending by key. Lazy: a caller that stops early reads no further, so a table
+    /// ordered by time (see <c>CrossShardTables.ExpiryOrder</c>) can be read up to a bound without walking the rest.
+    /// </summary>
+    IEnumerable<SideRecord> EnumerateSideRecords(byte table);
 
     /// <summary>
     /// Applies every write of one batch atomically (all or nothing, durable when the store is durable)

@@ -383,6 +383,28 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         }
     }
 
+    public IEnumerable<SideRecord> EnumerateSideRecords(byte table)
+    {
+        var keys = new List<UInt128>();
+        foreach (var (recordTable, key) in sideRecords.Keys)
+        {
+            if (recordTable == table)
+            {
+                keys.Add(key);
+            }
+        }
+
+        keys.Sort();
+        foreach (var key in keys)
+        {
+            // A record deleted since the keys were taken is skipped, as a store cursor would not see it either.
+            if (sideRecords.TryGetValue((table, key), out var value))
+            {
+                yield return new SideRecord(table, key, (byte[])value.Clone());
+            }
+        }
+    }
+
     /// <summary>Number of side-table records stored.</summary>
     public int SideRecordCount => sideRecords.Count;
 

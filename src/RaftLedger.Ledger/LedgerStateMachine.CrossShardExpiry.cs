@@ -42,18 +42,68 @@ public sealed partial class LedgerStateMachine
         }
 
         batch.SetSideRecord(CrossShardTables.Expiry, pending.Id, CrossShardExpiry.WriteRecord(expiresAt));
+        var orderKey = CrossShardExpiry.OrderKey(expiresAt, pending.Id);
+        var sharing = batch.TryGetSideRecord(CrossShardTables.ExpiryOrder, orderKey, out var ids) ? ids : null;
+        batch.SetSideRecord(CrossShardTables.ExpiryOrder, orderKey, CrossShardExpiry.OrderWithId(sharing, pending.Id));
     }
 
     /// <summary>A post or void resolved the pending transfer: it no longer expires. False when it was not a cross-shard one.</summary>
     private bool UnscheduleCrossShardExpiry(UInt128 pendingId)
     {
-        if (!batch.TryGetSideRecord(CrossShardTables.Expiry, pendingId, out _))
+        if (!batch.TryGetSideRecord(CrossShardTables.Expiry, pendingId, out var record))
         {
             return false;
         }
 
         batch.SetSideRecord(CrossShardTables.Expiry, pendingId, null);
+        var orderKey = CrossShardExpiry.OrderKey(CrossShardExpiry.ReadRecord(record), pendingId);
+        Invariant.Check(batch.TryGetSideRecord(CrossShardTables.ExpiryOrder, orderKey, out var ids), "every expiry entry is in the expiry order");
+        batch.SetSideRecord(CrossShardTables.ExpiryOrder, orderKey, CrossShardExpiry.OrderWithoutId(ids, pendingId));
         return true;
+    }
+
+    /// <summary>
+    /// The cross-shard pending transfers stored here that are still to be expired here and expire at or before
+    /// <paramref name="dueByNs"/>, earliest first. Reads committed state, and only the entries it returns (plus one):
+    /// the leader calls it every half abandonment timeout, however many pending transfers are held for later.
+    /// </summary>
+    public IEnumerable<(ulong ExpiresAtNs, UInt128 PendingId)> EnumerateCrossShardExpiries(ulong dueByNs)
+    {
+        foreach (var record in store.EnumerateSideRecords(CrossShardTables.ExpiryOrder))
+        {
+            var expiresAtNs = CrossShardExpiry.OrderKeyExpiresAt(record.Key);
+            if (expiresAtNs > dueByNs)
+            {
+                yield break;
+            }
+
+            foreach (var pendingId in CrossShardExpiry.OrderIds(record.Value!))
+            {
+                yield return (expiresAtNs, pendingId);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks that the expiry order holds exactly the entries of the Expiry table, each once and under its own time.
+    /// A pass over both tables: for restored snapshots and the simulator's checks, not for the write path.
+    /// </summary>
+    public void CheckCrossShardExpiryOrder()
+    {
+        var expected = new Dictionary<UInt128, ulong>();
+        foreach (var record in store.EnumerateSideRecords(CrossShardTables.Expiry))
+        {
+            expected.Add(record.Key, CrossShardExpiry.ReadRecord(record.Value!));
+        }
+
+        foreach (var (expiresAtNs, pendingId) in EnumerateCrossShardExpiries(ulong.MaxValue))
+        {
+            Invariant.Check(
+                expected.Remove(pendingId, out var expiresAt) && expiresAt == expiresAtNs,
+                $"the expiry order holds pending transfer {pendingId} at {expiresAtNs} once, as its Expiry entry does");
+        }
+
+        Invariant.Check(expected.Count == 0, $"{expected.Count} Expiry entries are missing from the expiry order");
     }
 
     /// <summary>

@@ -131,6 +131,8 @@ public sealed partial class LedgerStateMachine
         {
             throw new InvalidDataException($"The restored ledger state has fingerprint {actual:X32} but the snapshot says {expected:X32}: the snapshot is corrupt.");
         }
+
+        CheckCrossShardExpiryOrder();
     }
 
     private UInt128 RestoreRecords(Stream source, ulong lastTimestamp)

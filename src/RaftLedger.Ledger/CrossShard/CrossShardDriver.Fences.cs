@@ -133,12 +133,9 @@ public sealed partial class CrossShardDriver
     /// <summary>Taking office: every leg prepared in the committed ledger (every earlier entry is applied) is inherited.</summary>
     private void FenceInheritedLegs()
     {
-        foreach (var record in ledger.Store.EnumerateSideRecords())
+        foreach (var record in ledger.Store.EnumerateSideRecords(CrossShardTables.Prepared))
         {
-            if (record.Table == CrossShardTables.Prepared)
-            {
-                AddFence(inheritedLegs, record.Key, FenceKeysOf(CrossShardCommand.ReadPreparedRecord(record.Value!).Legs));
-            }
+            AddFence(inheritedLegs, record.Key, FenceKeysOf(CrossShardCommand.ReadPreparedRecord(record.Value!).Legs));
         }
     }
 

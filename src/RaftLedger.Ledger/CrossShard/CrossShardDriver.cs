@@ -165,13 +165,8 @@ public sealed partial class CrossShardDriver
     /// </summary>
     public bool HasPreparedLegs(UInt128 accountId)
     {
-        foreach (var record in ledger.Store.EnumerateSideRecords())
+        foreach (var record in ledger.Store.EnumerateSideRecords(CrossShardTables.Prepared))
         {
-            if (record.Table != CrossShardTables.Prepared)
-            {
-                continue;
-            }
-
             foreach (var leg in CrossShardCommand.ReadPreparedRecord(record.Value!).Legs)
             {
                 if (((leg.Sides & LegSides.Debit) != 0 && leg.Transfer.DebitAccountId == accountId) ||
@@ -352,22 +347,22 @@ public sealed partial class CrossShardDriver
     {
         scanDue = false;
         lastScanNs = nowNs;
-        foreach (var record in ledger.Store.EnumerateSideRecords())
+        foreach (var record in ledger.Store.EnumerateSideRecords(CrossShardTables.Coordinator))
         {
-            if (record.Table == CrossShardTables.Coordinator)
-            {
-                ResumeCoordinatorRecord(record.Key, CrossShardCommand.ReadCoordinatorRecord(record.Value!));
-            }
-            else if (record.Table == CrossShardTables.Prepared)
-            {
-                var prepared = CrossShardCommand.ReadPreparedRecord(record.Value!);
-                TrackPrepared(record.Key, prepared.Home, prepared.PreparedAt, prepared.Legs);
-                ClaimIds(record.Key, prepared.Legs);
-            }
-            else if (record.Table == CrossShardTables.Expiry)
-            {
-                TrackExpiry(record.Key, CrossShardExpiry.ReadRecord(record.Value!), force: false);
-            }
+            ResumeCoordinatorRecord(record.Key, CrossShardCommand.ReadCoordinatorRecord(record.Value!));
+        }
+
+        foreach (var record in ledger.Store.EnumerateSideRecords(CrossShardTables.Prepared))
+        {
+            var prepared = CrossShardCommand.ReadPreparedRecord(record.Value!);
+            TrackPrepared(record.Key, prepared.Home, prepared.PreparedAt, prepared.Legs);
+            ClaimIds(record.Key, prepared.Legs);
+        }
+
+        // Only those due within the tracking horizon are read: pending transfers held for days cost nothing here.
+        foreach (var (expiresAtNs, pendingId) in ledger.EnumerateCrossShardExpiries(nowNs + options.AbandonTimeoutNs))
+        {
+            TrackExpiry(pendingId, expiresAtNs, force: false);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using RaftLedger.Common;
 
 namespace RaftLedger.Ledger.CrossShard;
 
@@ -33,6 +34,74 @@ public static class CrossShardExpiry
 
     /// <summary>True for the event of an expiry transaction (see <see cref="EventOf"/>).</summary>
     public static bool IsExpiry(in Transfer t) => t.Id == t.PendingId && (t.Flags & TransferFlags.VoidPendingTransfer) != 0;
+
+    /// <summary>Bytes of one pending transfer id in an <see cref="CrossShardTables.ExpiryOrder"/> record.</summary>
+    public const int OrderIdBytes = 16;
+
+    /// <summary>The <see cref="CrossShardTables.ExpiryOrder"/> key of a pending transfer: ascending keys are ascending expiry times.</summary>
+    public static UInt128 OrderKey(ulong expiresAtNs, UInt128 pendingId) => new(expiresAtNs, (ulong)pendingId);
+
+    /// <summary>The expiry time an <see cref="CrossShardTables.ExpiryOrder"/> key stands for.</summary>
+    internal static ulong OrderKeyExpiresAt(UInt128 key) => (ulong)(key >> 64);
+
+    /// <summary>The ids of an <see cref="CrossShardTables.ExpiryOrder"/> record (null: none) with <paramref name="pendingId"/> added.</summary>
+    public static byte[] OrderWithId(byte[]? ids, UInt128 pendingId)
+    {
+        var count = ids is null ? 0 : OrderIdCount(ids);
+        var value = new byte[(count + 1) * OrderIdBytes];
+        ids?.CopyTo(value, 0);
+        BinaryPrimitives.WriteUInt128LittleEndian(value.AsSpan(count * OrderIdBytes), pendingId);
+        return value;
+    }
+
+    /// <summary>The ids of an <see cref="CrossShardTables.ExpiryOrder"/> record without <paramref name="pendingId"/>; null when none is left.</summary>
+    internal static byte[]? OrderWithoutId(byte[] ids, UInt128 pendingId)
+    {
+        var kept = new List<UInt128>();
+        var removed = 0;
+        foreach (var id in OrderIds(ids))
+        {
+            if (id == pendingId)
+            {
+                removed++;
+            }
+            else
+            {
+                kept.Add(id);
+            }
+        }
+
+        Invariant.Check(removed == 1, "an expiry-order record holds each of its pending transfers once");
+        byte[]? value = null;
+        foreach (var id in kept)
+        {
+            value = OrderWithId(value, id);
+        }
+
+        return value;
+    }
+
+    /// <summary>The pending transfer ids of an <see cref="CrossShardTables.ExpiryOrder"/> record, in the order they were added.</summary>
+    internal static UInt128[] OrderIds(ReadOnlySpan<byte> ids)
+    {
+        var result = new UInt128[OrderIdCount(ids)];
+        for (var i = 0; i < result.Length; i++)
+        {
+            result[i] = BinaryPrimitives.ReadUInt128LittleEndian(ids[(i * OrderIdBytes)..]);
+        }
+
+        return result;
+    }
+
+    private static int OrderIdCount(ReadOnlySpan<byte> ids)
+    {
+        if (ids.Length == 0 || ids.Length % OrderIdBytes != 0)
+        {
+            throw new InvalidDataException($"A cross-shard expiry-order record has {ids.Length} bytes, not a positive multiple of {OrderIdBytes}.");
+        }
+
+        return ids.Length / OrderIdBytes;
+    }
 
     internal static byte[] WriteRecord(ulong expiresAtNs)
     {

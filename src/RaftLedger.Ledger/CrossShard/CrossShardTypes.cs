@@ -186,6 +186,14 @@ public static class CrossShardTables
     /// while this record exists; Finish(commit) deletes the record (the account stays closed), a release reopens it.
     /// </summary>
     public const byte Closing = 8;
+
+    /// <summary>
+    /// At the same home as <see cref="Expiry"/>, the same entries in time order, so that the leader reads only those
+    /// due soon instead of every pending transfer still held (key: expires-at u64 in the high half, the low 64 bits of
+    /// the pending transfer id in the low half; value: the ids sharing that key, 16 bytes each, almost always one).
+    /// Written and deleted with the <see cref="Expiry"/> record (see <see cref="CrossShardExpiry"/>).
+    /// </summary>
+    public const byte ExpiryOrder = 9;
 }
 
 /// <summary>Flags of a Decide item.</summary>

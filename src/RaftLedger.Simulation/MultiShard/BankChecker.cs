@@ -45,6 +45,8 @@ public static class BankChecker
                 {
                     throw new SimulationFailureException($"shard {shard} replica on node {replica.NodeId} did not expire pending transfer {pendingId}, due before {cluster.ClusterTimeNs}, once quiet");
                 }
+
+                replica.Ledger?.CheckCrossShardExpiryOrder();
             }
         }
     }

@@ -53,9 +53,9 @@ public sealed partial class MultiShardCluster
     /// <summary>The first coordinator record or prepared leg in the ledger's side table, or null.</summary>
     internal static SideRecord? UnfinishedSideRecord(LedgerStateMachine ledger)
     {
-        foreach (var record in ledger.Store.EnumerateSideRecords())
+        foreach (var table in (ReadOnlySpan<byte>)[CrossShardTables.Coordinator, CrossShardTables.Prepared])
         {
-            if (record.Table is CrossShardTables.Coordinator or CrossShardTables.Prepared)
+            foreach (var record in ledger.Store.EnumerateSideRecords(table))
             {
                 return record;
             }
@@ -64,12 +64,15 @@ public sealed partial class MultiShardCluster
         return null;
     }
 
-    /// <summary>A cross-shard pending transfer whose expiry time has passed but that is still to expire (its id), or null.</summary>
+    /// <summary>
+    /// A cross-shard pending transfer whose expiry time has passed but that is still to expire (its id), or null. Reads
+    /// the Expiry table by id, not the expiry order the leader reads, so an entry missing from the order shows here.
+    /// </summary>
     internal static UInt128? DueExpiry(LedgerStateMachine ledger, ulong nowNs)
     {
-        foreach (var record in ledger.Store.EnumerateSideRecords())
+        foreach (var record in ledger.Store.EnumerateSideRecords(CrossShardTables.Expiry))
         {
-            if (record.Table == CrossShardTables.Expiry && ledger.TryGetCrossShardExpiry(record.Key, out var expiresAtNs) && expiresAtNs <= nowNs)
+            if (ledger.TryGetCrossShardExpiry(record.Key, out var expiresAtNs) && expiresAtNs <= nowNs)
             {
                 return record.Key;
             }

@@ -2,14 +2,15 @@ namespace RaftLedger.Storage.Rocks;
 
 /// <summary>
 /// The layout version of a ledger data folder, kept in a small file next to RocksDB's own files
-/// (<see cref="FormatVersionFile"/>). Version 3: account keys end in <see cref="RocksLedgerLimits.AccountKeySuffixBytes"/>
+/// (<see cref="FormatVersionFile"/>). Version 4: cross-shard expiry entries are also kept in time order (side table
+/// <c>CrossShardTables.ExpiryOrder</c>), which a version 3 folder lacks. Version 3: account keys end in <see cref="RocksLedgerLimits.AccountKeySuffixBytes"/>
 /// zero bytes. Version 2: grouped timestamp and per-account indexes (<see cref="RocksTable"/>). Version 1 had one
 /// index record per transfer and no format file.
 /// </summary>
 public static class RocksLedgerFormat
 {
     /// <summary>The layout this build writes and reads.</summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>The file, inside the RocksDB folder, that holds the version as decimal text.</summary>
     public const string FileName = "RAFTLEDGER-FORMAT";

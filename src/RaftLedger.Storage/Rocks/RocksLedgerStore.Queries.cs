@@ -241,6 +241,13 @@ public sealed partial class RocksLedgerStore
         return sideMirrorComplete ? EnumerateSideRecordsMirrored() : EnumerateStoredSideRecords();
     }
 
+    /// <summary>One table ascending by key: from the mirror (a copy) when it holds the table, else a cursor bounded to the table.</summary>
+    public IEnumerable<SideRecord> EnumerateSideRecords(byte table)
+    {
+        EnsureCurrent();
+        return sideMirrorComplete && IsMirrored(table) ? MirroredInOrder(table) : StoredInOrder(table);
+    }
+
     private IEnumerable<SideRecord> EnumerateStoredSideRecords()
     {
         using var cursor = shard.NewCursor(RocksTable.SideRecords);

@@ -14,8 +14,8 @@ namespace RaftLedger.Storage.Rocks;
 /// enumerations; RocksDB stays the durable copy and is read again on every reload.
 /// </summary>
 /// <remarks>
-/// Tombstones and expiry entries are left out: tombstones are never deleted and expiry entries live as long as
-/// their pending transfers, so those tables grow with history rather than with work in flight. When the mirrored
+/// Tombstones and expiry entries (both expiry tables) are left out: tombstones are never deleted and expiry entries
+/// live as long as their pending transfers, so those tables grow with history rather than with work in flight. When the mirrored
 /// tables outgrow their limits (<see cref="RocksLedgerLimits.SideMirrorEntriesMaxDefault"/>,
 /// <see cref="RocksLedgerLimits.SideMirrorBytesMaxDefault"/>), as a long partition that leaves many legs prepared can
 /// make them, the mirror is dropped and every read goes to RocksDB until the next reload, which rebuilds it if the
@@ -40,7 +40,8 @@ public sealed partial class RocksLedgerStore
     /// <summary>True while reads of mirrored side tables are answered from memory (for tests and status).</summary>
     public bool SideMirrorActive => sideMirrorComplete;
 
-    private static bool IsMirrored(byte table) => table is not CrossShardTables.Tombstone and not CrossShardTables.Expiry;
+    private static bool IsMirrored(byte table) =>
+        table is not CrossShardTables.Tombstone and not CrossShardTables.Expiry and not CrossShardTables.ExpiryOrder;
 
     /// <summary>Rebuilds the mirror from RocksDB (on open and whenever the shard's state was replaced).</summary>
     private void LoadSideMirror()

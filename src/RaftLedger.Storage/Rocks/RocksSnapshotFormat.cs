@@ -16,8 +16,8 @@ public static class RocksSnapshotFormat
     /// <summary>"RLSC" little-endian: RaftLedger snapshot chunk.</summary>
     public const uint ChunkMagic = 0x43534C52;
 
-    /// <summary>Records carry table keys as stored, so this moves with <see cref="RocksLedgerFormat.Version"/> (3: account key suffix).</summary>
-    public const uint FormatVersion = 3;
+    /// <summary>Records carry table keys as stored, so this moves with <see cref="RocksLedgerFormat.Version"/> (3: account key suffix; 4: the cross-shard expiry order).</summary>
+    public const uint FormatVersion = 4;
 
     public const int ChunkHeaderBytes = 24;
 

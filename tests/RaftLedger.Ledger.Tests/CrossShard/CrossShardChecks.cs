@@ -36,8 +36,14 @@ internal static class CrossShardChecks
     {
         foreach (var node in cluster.Shards)
         {
+            node.Ledger.CheckCrossShardExpiryOrder(); // the time-ordered copy of the Expiry entries below
             foreach (var record in node.Store.EnumerateSideRecords())
             {
+                if (record.Table == CrossShardTables.ExpiryOrder)
+                {
+                    continue;
+                }
+
                 if (record.Table == CrossShardTables.Expiry)
                 {
                     // A pending transfer to expire later: still pending at its home, and not due yet.

@@ -1,3 +1,4 @@
+using RaftLedger.Common;
 using RaftLedger.Ledger.CrossShard;
 
 namespace RaftLedger.Ledger.Tests.CrossShard;
@@ -313,6 +314,60 @@ public sealed class CrossShardExpiryTests
         Assert.Equal(PendingStatus.Pending, restored.GetPendingStatus(pending.Id));
         Assert.True(restored.TryLookupAccount(a, out var debit));
         Assert.Equal((UInt128)70, debit.DebitsPending);
+    }
+
+    [Fact]
+    public void Pending_transfers_held_for_long_are_not_read_until_due_and_expire_when_their_time_comes()
+    {
+        var (cluster, a, b) = ThreeShards();
+        var soon = Timed(cluster, 2, a, b, 10, timeoutSeconds: 1);
+        var held = Enumerable.Range(0, 4).Select(i => Timed(cluster, 2, a, b, 20, timeoutSeconds: 3600 + (uint)i)).ToArray();
+        Assert.All(RunAll(cluster, [soon, .. held]), r => Assert.Equal(CreateTransferResult.Created, r));
+        var home = cluster.Shards[2].Ledger;
+        home.CheckCrossShardExpiryOrder();
+
+        // Read up to a bound, only those due by then come back; unbounded, all of them, earliest first.
+        Assert.True(home.TryGetCrossShardExpiry(soon.Id, out var soonNs));
+        Assert.Equal([soon.Id], home.EnumerateCrossShardExpiries(soonNs + (1000 * SecondNs)).Select(e => e.PendingId));
+        Assert.Empty(home.EnumerateCrossShardExpiries(soonNs - 1));
+        var all = home.EnumerateCrossShardExpiries(ulong.MaxValue).ToArray();
+        Assert.Equal([soon.Id, .. held.Select(t => t.Id)], all.Select(e => e.PendingId));
+        Assert.True(all.Zip(all.Skip(1)).All(p => p.First.ExpiresAtNs < p.Second.ExpiresAtNs));
+
+        Advance(cluster, 2 * SecondNs);
+        Assert.Equal(PendingStatus.Expired, StatusAtHome(cluster, soon.Id));
+        Assert.Equal(0, cluster.Shards[2].Driver.ExpiriesTracked); // the held ones were never read into memory
+
+        // A post and a void take theirs out of both expiry tables; the other two expire an hour later.
+        Assert.Equal([CreateTransferResult.Created], RunAll(cluster, LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 2), held[0].Id, 0)));
+        Assert.Equal([CreateTransferResult.Created], RunAll(cluster, LedgerFixture.Void(CrossShardWorkload.IdWithHome(cluster, 2), held[1].Id)));
+        home.CheckCrossShardExpiryOrder();
+        Assert.Equal([held[2].Id, held[3].Id], home.EnumerateCrossShardExpiries(ulong.MaxValue).Select(e => e.PendingId));
+
+        Advance(cluster, 3610 * SecondNs);
+        Assert.All(held[2..], t => Assert.Equal(PendingStatus.Expired, StatusAtHome(cluster, t.Id)));
+        Assert.Empty(home.EnumerateCrossShardExpiries(ulong.MaxValue));
+        Assert.Empty(cluster.Shards[2].Store.EnumerateSideRecords(CrossShardTables.ExpiryOrder));
+        home.CheckCrossShardExpiryOrder();
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void Pending_transfers_sharing_an_expiry_order_key_are_kept_and_removed_one_by_one()
+    {
+        // Same expiry time and same low 64 bits of the id: one record holds both ids.
+        UInt128 first = new(1, 42);
+        UInt128 second = new(2, 42);
+        Assert.Equal(CrossShardExpiry.OrderKey(7, first), CrossShardExpiry.OrderKey(7, second));
+        Assert.True(CrossShardExpiry.OrderKey(7, UInt128.MaxValue) < CrossShardExpiry.OrderKey(8, UInt128.Zero));
+
+        var both = CrossShardExpiry.OrderWithId(CrossShardExpiry.OrderWithId(null, first), second);
+        Assert.Equal([first, second], CrossShardExpiry.OrderIds(both));
+        var left = CrossShardExpiry.OrderWithoutId(both, first);
+        Assert.Equal([second], CrossShardExpiry.OrderIds(left));
+        Assert.Null(CrossShardExpiry.OrderWithoutId(left!, second));
+        Assert.Throws<InvariantViolationException>(() => CrossShardExpiry.OrderWithoutId(left!, first));
+        Assert.Throws<InvalidDataException>(() => CrossShardExpiry.OrderIds(new byte[17]));
     }
 
     [Fact]

@@ -101,6 +101,13 @@ public static class RocksLedgerLimits
     /// <summary>Bytes of mirrored side-record values per shard before the mirror is dropped (a full chain's Prepared record is about 1.2 MB).</summary>
     public const long SideMirrorBytesMaxDefault = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// Abort tombstones a <see cref="RocksLedgerStore"/> keeps as an in-memory key set (about 40 bytes each) before
+    /// tombstone reads go back to RocksDB. Every Decide looks its transaction up there, and tombstones are written only
+    /// when a coordinator died before deciding, so a shard rarely holds more than a few.
+    /// </summary>
+    public const int TombstoneMirrorEntriesMaxDefault = 256 * 1024;
+
     /// <summary>Shared LRU block cache for the node's RocksDB instance.</summary>
     public const ulong BlockCacheBytesDefault = 256UL * 1024 * 1024;
 }

@@ -245,7 +245,7 @@ public sealed partial class RocksLedgerStore
     public IEnumerable<SideRecord> EnumerateSideRecords(byte table)
     {
         EnsureCurrent();
-        return sideMirrorComplete && IsMirrored(table) ? MirroredInOrder(table) : StoredInOrder(table);
+        return sideMirrorComplete ? TableInOrder(table) : StoredInOrder(table);
     }
 
     private IEnumerable<SideRecord> EnumerateStoredSideRecords()

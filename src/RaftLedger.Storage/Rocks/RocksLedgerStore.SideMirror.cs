@@ -14,8 +14,11 @@ namespace RaftLedger.Storage.Rocks;
 /// enumerations; RocksDB stays the durable copy and is read again on every reload.
 /// </summary>
 /// <remarks>
-/// Tombstones and expiry entries (both expiry tables) are left out: tombstones are never deleted and expiry entries
-/// live as long as their pending transfers, so those tables grow with history rather than with work in flight. When the mirrored
+/// Expiry entries (both expiry tables) are left out: they live as long as their pending transfers, so those tables
+/// grow with history rather than with work in flight. Tombstones are never deleted either, but every Decide looks one
+/// up and they are written only when a coordinator died before deciding, so they are kept as a key set of their own
+/// (their values are empty), bounded by <see cref="RocksLedgerLimits.TombstoneMirrorEntriesMaxDefault"/>: past it, only
+/// tombstone reads go back to RocksDB, until the next reload. When the mirrored
 /// tables outgrow their limits (<see cref="RocksLedgerLimits.SideMirrorEntriesMaxDefault"/>,
 /// <see cref="RocksLedgerLimits.SideMirrorBytesMaxDefault"/>), as a long partition that leaves many legs prepared can
 /// make them, the mirror is dropped and every read goes to RocksDB until the next reload, which rebuilds it if the
@@ -34,11 +37,18 @@ public sealed partial class RocksLedgerStore
     private int sideMirrorEntries;
     private long sideMirrorBytes;
 
+    // Invariant: when not null (only while sideMirrorComplete), exactly the keys of the committed tombstones.
+    private HashSet<UInt128>? tombstones;
+    private readonly int tombstoneMirrorEntriesMax;
+
     // Counts commits, so that an enumeration can tell that the state it walks changed underneath it.
     private ulong commitsApplied;
 
     /// <summary>True while reads of mirrored side tables are answered from memory (for tests and status).</summary>
     public bool SideMirrorActive => sideMirrorComplete;
+
+    /// <summary>True while tombstone reads are answered from memory (for tests and status).</summary>
+    public bool TombstoneMirrorActive => sideMirrorComplete && tombstones is not null;
 
     private static bool IsMirrored(byte table) =>
         table is not CrossShardTables.Tombstone and not CrossShardTables.Expiry and not CrossShardTables.ExpiryOrder;
@@ -47,12 +57,18 @@ public sealed partial class RocksLedgerStore
     private void LoadSideMirror()
     {
         DropSideMirror();
+        tombstones = [];
         using var cursor = shard.NewCursor(RocksTable.SideRecords);
         while (cursor.MoveNext())
         {
             var key = cursor.Key;
             Invariant.Check(key.Length == 1 + IdBytes, "side-table keys are a tag and a u128");
-            if (IsMirrored(key[0]) && !TryMirrorPut(key[0], BinaryPrimitives.ReadUInt128BigEndian(key[1..]), cursor.Value.ToArray()))
+            var id = BinaryPrimitives.ReadUInt128BigEndian(key[1..]);
+            if (key[0] == CrossShardTables.Tombstone)
+            {
+                MirrorTombstonePut(id, cursor.Value.Length);
+            }
+            else if (IsMirrored(key[0]) && !TryMirrorPut(key[0], id, cursor.Value.ToArray()))
             {
                 DropSideMirror();
                 return;
@@ -65,6 +81,7 @@ public sealed partial class RocksLedgerStore
     private void DropSideMirror()
     {
         Array.Clear(sideMirror);
+        tombstones = null;
         sideMirrorComplete = false;
         sideMirrorEntries = 0;
         sideMirrorBytes = 0;
@@ -81,6 +98,12 @@ public sealed partial class RocksLedgerStore
 
         foreach (ref readonly var record in writes.SideRecords)
         {
+            if (record.Table == CrossShardTables.Tombstone)
+            {
+                MirrorTombstoneWrite(record);
+                continue;
+            }
+
             if (!IsMirrored(record.Table))
             {
                 continue;
@@ -115,6 +138,27 @@ public sealed partial class RocksLedgerStore
         return sideMirrorEntries <= sideMirrorEntriesMax && sideMirrorBytes <= sideMirrorBytesMax;
     }
 
+    private void MirrorTombstoneWrite(in SideRecord record)
+    {
+        if (record.Value is null)
+        {
+            tombstones?.Remove(record.Key);
+        }
+        else
+        {
+            MirrorTombstonePut(record.Key, record.Value.Length);
+        }
+    }
+
+    /// <summary>Adds a tombstone to the key set; stops mirroring tombstones past the limit or for one that carries a value.</summary>
+    private void MirrorTombstonePut(UInt128 key, int valueLength)
+    {
+        if (tombstones is not null && (valueLength != 0 || (tombstones.Add(key) && tombstones.Count > tombstoneMirrorEntriesMax)))
+        {
+            tombstones = null;
+        }
+    }
+
     private void MirrorDelete(byte table, UInt128 key)
     {
         if (sideMirror[table] is { } records && records.Remove(key, out var old))
@@ -129,6 +173,12 @@ public sealed partial class RocksLedgerStore
     {
         value = [];
         found = false;
+        if (table == CrossShardTables.Tombstone && TombstoneMirrorActive)
+        {
+            found = tombstones!.Contains(key);
+            return true;
+        }
+
         if (!sideMirrorComplete || !IsMirrored(table))
         {
             return false;
@@ -151,13 +201,24 @@ public sealed partial class RocksLedgerStore
         {
             // Each tag is copied when reached: a commit in between would mix two states (or a dropped mirror skip records).
             Invariant.Check(commitsApplied == startedAt, "the store committed while its side table was being enumerated");
-            var table = (byte)tag;
-            var records = IsMirrored(table) ? MirroredInOrder(table) : StoredInOrder(table);
-            foreach (var record in records)
+            foreach (var record in TableInOrder((byte)tag))
             {
                 yield return record;
             }
         }
+    }
+
+    /// <summary>One table ascending by key, from memory when the mirror holds it (a copy), else from RocksDB. Mirror complete only.</summary>
+    private IEnumerable<SideRecord> TableInOrder(byte table) =>
+        IsMirrored(table) ? MirroredInOrder(table)
+        : table == CrossShardTables.Tombstone && tombstones is { } keys ? TombstonesInOrder(keys)
+        : StoredInOrder(table);
+
+    private static SideRecord[] TombstonesInOrder(HashSet<UInt128> keys)
+    {
+        var ordered = keys.ToArray();
+        Array.Sort(ordered);
+        return Array.ConvertAll(ordered, static key => new SideRecord(CrossShardTables.Tombstone, key, []));
     }
 
     // A sorted copy taken up front, so a commit between two steps of the caller's enumeration cannot break it.

@@ -67,12 +67,14 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
         RocksShard shard,
         int accountCacheEntriesMax = RocksLedgerLimits.AccountCacheEntriesMaxDefault,
         int sideMirrorEntriesMax = RocksLedgerLimits.SideMirrorEntriesMaxDefault,
-        long sideMirrorBytesMax = RocksLedgerLimits.SideMirrorBytesMaxDefault)
+        long sideMirrorBytesMax = RocksLedgerLimits.SideMirrorBytesMaxDefault,
+        int tombstoneMirrorEntriesMax = RocksLedgerLimits.TombstoneMirrorEntriesMaxDefault)
     {
         ArgumentNullException.ThrowIfNull(shard);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(accountCacheEntriesMax);
         ArgumentOutOfRangeException.ThrowIfNegative(sideMirrorEntriesMax);
         ArgumentOutOfRangeException.ThrowIfNegative(sideMirrorBytesMax);
+        ArgumentOutOfRangeException.ThrowIfNegative(tombstoneMirrorEntriesMax);
         if (shard.IsInstalling)
         {
             throw new InvalidOperationException(
@@ -83,6 +85,7 @@ public sealed partial class RocksLedgerStore : ILedgerStore, IDisposable
         this.accountCacheEntriesMax = accountCacheEntriesMax;
         this.sideMirrorEntriesMax = sideMirrorEntriesMax;
         this.sideMirrorBytesMax = sideMirrorBytesMax;
+        this.tombstoneMirrorEntriesMax = tombstoneMirrorEntriesMax;
         accountCache = new Dictionary<UInt128, Account>(Math.Min(accountCacheEntriesMax, 1 << 16));
         batch = shard.NewBatch();
         Reload();

@@ -110,7 +110,9 @@ public sealed class RocksSideMirrorTests
                     // Few keys per table, so puts overwrite and deletes hit stored records often.
                     var table = Tables[random.Next(Tables.Length)];
                     var key = (UInt128)random.Next(1, 9);
-                    records[i] = random.Next(3) == 0 ? Delete(table, key) : Put(table, key, random.Next(256), random.Next(1, 300));
+                    // Tombstones carry no value, as the ledger writes them; a rare one with a value must still read back.
+                    var length = table == CrossShardTables.Tombstone && random.Next(20) != 0 ? 0 : random.Next(1, 300);
+                    records[i] = random.Next(3) == 0 ? Delete(table, key) : Put(table, key, random.Next(256), length);
                 }
 
                 Commit(memory, index + 1, records);
@@ -164,6 +166,51 @@ public sealed class RocksSideMirrorTests
                 Assert.True(expectedValue.AsSpan().SequenceEqual(actualValue), $"seed {seed} step {step}: table {table} key {key} value");
             }
         }
+    }
+
+    [Fact]
+    public void Tombstones_are_read_from_memory_up_to_their_own_limit_and_from_RocksDB_past_it()
+    {
+        using var directory = new TempDirectory();
+        var database = Open(directory.PathName);
+        try
+        {
+            var store = new RocksLedgerStore(database.OpenShard(1), tombstoneMirrorEntriesMax: 2);
+            var index = 0UL;
+            Commit(store, ref index, Put(CrossShardTables.Tombstone, 1, 0, length: 0), Put(CrossShardTables.Tombstone, 2, 0, length: 0), Put(CrossShardTables.Prepared, 5, 50));
+            Assert.True(store.TombstoneMirrorActive);
+            AssertTombstones(store, present: [1, 2], absent: [3]);
+
+            // Past the limit only tombstones go back to RocksDB; the other tables stay mirrored.
+            Commit(store, ref index, Put(CrossShardTables.Tombstone, 3, 0, length: 0));
+            Assert.False(store.TombstoneMirrorActive);
+            Assert.True(store.SideMirrorActive);
+            AssertTombstones(store, present: [1, 2, 3], absent: [4]);
+
+            database.Dispose();
+            database = Open(directory.PathName);
+            store = new RocksLedgerStore(database.OpenShard(1), tombstoneMirrorEntriesMax: 2);
+            Assert.False(store.TombstoneMirrorActive); // still three on reload
+            store = new RocksLedgerStore(database.OpenShard(1));
+            Assert.True(store.TombstoneMirrorActive);
+            AssertTombstones(store, present: [1, 2, 3], absent: [4]);
+            Assert.Equal([1, 2, 3], store.EnumerateSideRecords(CrossShardTables.Tombstone).Select(r => (int)r.Key));
+
+            // A tombstone with a value (the ledger never writes one) is answered from RocksDB, value and all.
+            Commit(store, ref index, Put(CrossShardTables.Tombstone, 4, 7));
+            Assert.False(store.TombstoneMirrorActive);
+            Assert.True(store.TryGetSideRecord(CrossShardTables.Tombstone, 4, out var value) && value.SequenceEqual(Value(7)));
+        }
+        finally
+        {
+            database.Dispose();
+        }
+    }
+
+    private static void AssertTombstones(RocksLedgerStore store, UInt128[] present, UInt128[] absent)
+    {
+        Assert.All(present, key => Assert.True(store.TryGetSideRecord(CrossShardTables.Tombstone, key, out var value) && value.Length == 0, $"tombstone {key}"));
+        Assert.All(absent, key => Assert.False(store.TryGetSideRecord(CrossShardTables.Tombstone, key, out _), $"no tombstone {key}"));
     }
 
     private static void Commit(ILedgerStore store, ulong appliedIndex, SideRecord[] records)

@@ -58,24 +58,54 @@ public sealed partial class RocksLedgerStore
     {
         DropSideMirror();
         tombstones = [];
-        using var cursor = shard.NewCursor(RocksTable.SideRecords);
+        // Tag by tag runs, so the expiry tables (one record per pending transfer held, maybe millions) are not walked.
+        for (var first = 0; first < SideTagCount; first++)
+        {
+            if (!IsLoaded((byte)first))
+            {
+                continue;
+            }
+
+            var last = first;
+            while (last + 1 < SideTagCount && IsLoaded((byte)(last + 1)))
+            {
+                last++;
+            }
+
+            if (!TryLoadTags((byte)first, (byte)last))
+            {
+                DropSideMirror();
+                return;
+            }
+
+            first = last;
+        }
+
+        sideMirrorComplete = true;
+    }
+
+    private static bool IsLoaded(byte table) => IsMirrored(table) || table == CrossShardTables.Tombstone;
+
+    /// <summary>Loads the records of tags first..last into the mirror; false when it outgrew its limits.</summary>
+    private bool TryLoadTags(byte first, byte last)
+    {
+        using var cursor = SideTagsCursor(first, last);
         while (cursor.MoveNext())
         {
             var key = cursor.Key;
-            Invariant.Check(key.Length == 1 + IdBytes, "side-table keys are a tag and a u128");
+            Invariant.Check(key.Length == 1 + IdBytes && key[0] >= first && key[0] <= last, "side-table keys are a tag and a u128");
             var id = BinaryPrimitives.ReadUInt128BigEndian(key[1..]);
             if (key[0] == CrossShardTables.Tombstone)
             {
                 MirrorTombstonePut(id, cursor.Value.Length);
             }
-            else if (IsMirrored(key[0]) && !TryMirrorPut(key[0], id, cursor.Value.ToArray()))
+            else if (!TryMirrorPut(key[0], id, cursor.Value.ToArray()))
             {
-                DropSideMirror();
-                return;
+                return false;
             }
         }
 
-        sideMirrorComplete = true;
+        return true;
     }
 
     private void DropSideMirror()
@@ -243,21 +273,27 @@ public sealed partial class RocksLedgerStore
     private IEnumerable<SideRecord> StoredInOrder(byte table)
     {
         // Bounded to this tag's keys, so the iterator does not walk other tables' deletion markers.
-        var lower = new byte[RocksLedgerLimits.TablePrefixBytes + 1];
-        RocksKeys.Write(lower, shard.ShardId, RocksTable.SideRecords, [table]);
-        var upper = RocksKeys.TableEnd(shard.ShardId, RocksTable.SideRecords);
-        if (table < byte.MaxValue)
-        {
-            upper = (byte[])lower.Clone();
-            upper[^1] = (byte)(table + 1);
-        }
-
-        using var cursor = shard.NewRawCursor(lower, upper);
+        using var cursor = SideTagsCursor(table, table);
         while (cursor.MoveNext())
         {
             var key = cursor.Key;
             Invariant.Check(key.Length == 1 + IdBytes && key[0] == table, "side-table keys are a tag and a u128");
             yield return new SideRecord(table, BinaryPrimitives.ReadUInt128BigEndian(key[1..]), cursor.Value.ToArray());
         }
+    }
+
+    /// <summary>A cursor over the side records of tags <paramref name="first"/> to <paramref name="last"/> (inclusive), in key order.</summary>
+    private RocksShardCursor SideTagsCursor(byte first, byte last)
+    {
+        var lower = new byte[RocksLedgerLimits.TablePrefixBytes + 1];
+        RocksKeys.Write(lower, shard.ShardId, RocksTable.SideRecords, [first]);
+        var upper = RocksKeys.TableEnd(shard.ShardId, RocksTable.SideRecords);
+        if (last < byte.MaxValue)
+        {
+            upper = (byte[])lower.Clone();
+            upper[^1] = (byte)(last + 1);
+        }
+
+        return shard.NewRawCursor(lower, upper);
     }
 }

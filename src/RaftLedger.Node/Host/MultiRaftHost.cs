@@ -7,8 +7,16 @@ using RaftLedger.Storage.Rocks;
 
 namespace RaftLedger.Node.Host;
 
-/// <summary>One shard's state as last published by the scheduler (read by any thread; may lag one round).</summary>
-public readonly record struct ShardView(int Shard, bool Hosted, ulong Leader, ulong Term, ulong Commit, ulong Applied, RaftRole Role);
+/// <summary>
+/// One shard's state as last published by the scheduler (read by any thread; may lag one round). The cross-shard
+/// figures are this replica's driver's (a leader's: transactions it coordinates, transactions whose legs it holds
+/// prepared, pending transfers it will expire within an abandonment timeout, expiry transactions started).
+/// </summary>
+public readonly record struct ShardView(
+    int Shard, bool Hosted, ulong Leader, ulong Term, ulong Commit, ulong Applied, RaftRole Role, CrossShardView CrossShard = default);
+
+/// <summary>A shard's cross-shard driver figures (see <see cref="ShardView"/>); all zero without a driver.</summary>
+public readonly record struct CrossShardView(int Coordinating, int Prepared, int ExpiriesTracked, long ExpiriesStarted);
 
 /// <summary>
 /// The multi-raft scheduler: one loop drives every Raft group on this node. Each round it takes the inputs that
@@ -266,7 +274,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
         {
             var raft = replica.Raft;
             var before = views[replica.Shard];
-            views[replica.Shard] = new ShardView(replica.Shard, true, raft.Leader, raft.Term, raft.CommitIndex, replica.Applied, raft.Role);
+            views[replica.Shard] = new ShardView(replica.Shard, true, raft.Leader, raft.Term, raft.CommitIndex, replica.Applied, raft.Role, replica.CrossShardFigures);
             if (before.Hosted && (before.Leader != raft.Leader || before.Term != raft.Term))
             {
                 // Leadership history is what an operator reads to explain a latency spike; it changes rarely.

@@ -18,6 +18,10 @@ internal static class NodeMetrics
 
     private static readonly ConcurrentDictionary<ulong, MultiRaftHost> Hosts = new();
 
+    // The drivers' expiry counts as last published, per (node, shard): a driver rebuilt after a snapshot install
+    // counts from zero again, and the counter must go on from where it was.
+    private static readonly ConcurrentDictionary<(ulong Node, int Shard), long> ExpiriesStartedSeen = new();
+
     private static readonly Counter Rounds = Metrics.CreateCounter(
         "raftledger_scheduler_rounds_total", "Scheduler rounds that had work (a Ready from some Raft group).", "node");
 
@@ -48,6 +52,22 @@ internal static class NodeMetrics
 
     private static readonly Gauge ShardApplied = Metrics.CreateGauge(
         "raftledger_shard_applied_index", "Highest log index applied to this replica's ledger state.", "node", "shard");
+
+    private static readonly Gauge CrossShardCoordinating = Metrics.CreateGauge(
+        "raftledger_crossshard_coordinating",
+        "Cross-shard transactions this replica's leader coordinates and has not yet answered and retired (0 on followers).", "node", "shard");
+
+    private static readonly Gauge CrossShardPrepared = Metrics.CreateGauge(
+        "raftledger_crossshard_prepared",
+        "Cross-shard transactions whose legs this replica's leader holds prepared, waiting for their decision (0 on followers).", "node", "shard");
+
+    private static readonly Gauge CrossShardExpiriesTracked = Metrics.CreateGauge(
+        "raftledger_crossshard_expiries_tracked",
+        "Cross-shard pending transfers homed here that this replica's leader will expire within an abandonment timeout.", "node", "shard");
+
+    private static readonly Counter CrossShardExpiriesStarted = Metrics.CreateCounter(
+        "raftledger_crossshard_expiries_started_total",
+        "Expiry transactions of cross-shard pending transfers started by this replica while leader (retries included).", "node", "shard");
 
     static NodeMetrics() => Metrics.DefaultRegistry.AddBeforeCollectCallback(PublishShards);
 
@@ -83,6 +103,13 @@ internal static class NodeMetrics
                 ShardTerm.WithLabels(node, label).Set(view.Term);
                 ShardCommit.WithLabels(node, label).Set(view.Commit);
                 ShardApplied.WithLabels(node, label).Set(view.Applied);
+                CrossShardCoordinating.WithLabels(node, label).Set(view.CrossShard.Coordinating);
+                CrossShardPrepared.WithLabels(node, label).Set(view.CrossShard.Prepared);
+                CrossShardExpiriesTracked.WithLabels(node, label).Set(view.CrossShard.ExpiriesTracked);
+                var started = view.CrossShard.ExpiriesStarted;
+                var seen = ExpiriesStartedSeen.GetValueOrDefault((nodeId, shard));
+                CrossShardExpiriesStarted.WithLabels(node, label).Inc(started >= seen ? started - seen : started);
+                ExpiriesStartedSeen[(nodeId, shard)] = started;
             }
         }
     }

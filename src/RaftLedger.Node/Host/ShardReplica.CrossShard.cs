@@ -90,6 +90,11 @@ internal sealed partial class ShardReplica
         }
     }
 
+    /// <summary>The driver's figures for the published view (scheduler thread only; zero without a driver).</summary>
+    public CrossShardView CrossShardFigures => driver is null
+        ? default
+        : new CrossShardView(driver.CoordinatorTransactionCount, driver.PreparedTransactionCount, driver.ExpiriesTracked, driver.ExpiriesStarted);
+
     /// <summary>Creates this replica's driver (once, before the scheduler starts).</summary>
     public void EnableCrossShard(int shardCount, CrossShardOptions options)
     {

@@ -121,7 +121,17 @@ public sealed class ClusterProcessTests
         Assert.All(applied, line => Assert.True(double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture) > 0, line));
         var leaders = metrics.Split('\n').Where(line => line.StartsWith("raftledger_shard_is_leader{", StringComparison.Ordinal)).ToList();
         Assert.Equal(hostedShards, leaders.Count);
+        foreach (var crossShard in new[] { "raftledger_crossshard_coordinating{", "raftledger_crossshard_prepared{", "raftledger_crossshard_expiries_tracked{" })
+        {
+            Assert.Equal(hostedShards, metrics.Split('\n').Count(line => line.StartsWith(crossShard, StringComparison.Ordinal)));
+        }
     }
+
+    /// <summary>The sum of every series of <paramref name="name"/> whose labels include <paramref name="label"/> (e.g. <c>shard="2"</c>).</summary>
+    internal static double MetricSum(string metrics, string name, string label) =>
+        metrics.Split('\n')
+            .Where(line => line.StartsWith(name + "{", StringComparison.Ordinal) && line[..line.IndexOf('}', StringComparison.Ordinal)].Contains(label, StringComparison.Ordinal))
+            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
 
     private static double MetricValue(string metrics, string series)
     {

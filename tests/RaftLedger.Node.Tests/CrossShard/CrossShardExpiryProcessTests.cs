@@ -57,5 +57,16 @@ public sealed class CrossShardExpiryProcessTests
         Assert.Equal(["pending_transfer_expired"], (await harness.CreateTransfersAsync([post], [3])).Select(r => r.Status));
         var after = await CrossShardProcessTests.QuietAccountsAsync(harness, [a, b]);
         Assert.Equal((before[a].DebitsPosted, before[b].CreditsPosted), (after[a].DebitsPosted, after[b].CreditsPosted));
+
+        // The home's leader counted the expiry transaction it started (operators watch this on /metrics).
+        using var http = new HttpClient();
+        var started = 0.0;
+        foreach (var (_, url) in harness.Nodes)
+        {
+            var metrics = await http.GetStringAsync(new Uri(url, "/metrics"), Cancel);
+            started += ClusterProcessTests.MetricSum(metrics, "raftledger_crossshard_expiries_started_total", "shard=\"2\"");
+        }
+
+        Assert.True(started >= 1, $"no expiry counted on shard 2's replicas ({started}). {harness.LogHint}");
     }
 }

@@ -57,25 +57,17 @@ public static class CrossShardExpiry
     /// <summary>The ids of an <see cref="CrossShardTables.ExpiryOrder"/> record without <paramref name="pendingId"/>; null when none is left.</summary>
     internal static byte[]? OrderWithoutId(byte[] ids, UInt128 pendingId)
     {
-        var kept = new List<UInt128>();
-        var removed = 0;
-        foreach (var id in OrderIds(ids))
+        var kept = Array.FindAll(OrderIds(ids), id => id != pendingId);
+        Invariant.Check(kept.Length == OrderIdCount(ids) - 1, "an expiry-order record holds each of its pending transfers once");
+        if (kept.Length == 0)
         {
-            if (id == pendingId)
-            {
-                removed++;
-            }
-            else
-            {
-                kept.Add(id);
-            }
+            return null;
         }
 
-        Invariant.Check(removed == 1, "an expiry-order record holds each of its pending transfers once");
-        byte[]? value = null;
-        foreach (var id in kept)
+        var value = new byte[kept.Length * OrderIdBytes];
+        for (var i = 0; i < kept.Length; i++)
         {
-            value = OrderWithId(value, id);
+            BinaryPrimitives.WriteUInt128LittleEndian(value.AsSpan(i * OrderIdBytes), kept[i]);
         }
 
         return value;

@@ -76,6 +76,9 @@ public interface ILedgerStore
     /// </summary>
     IEnumerable<SideRecord> EnumerateSideRecords(byte table);
 
+    /// <summary>How many records one side table holds, without copying them (status queries count work in flight).</summary>
+    int CountSideRecords(byte table);
+
     /// <summary>
     /// Applies every write of one batch atomically (all or nothing, durable when the store is durable)
     /// in this order: accounts (upsert), transfers (insert, and index each under its debit and its

@@ -383,6 +383,17 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         }
     }
 
+    public int CountSideRecords(byte table)
+    {
+        var count = 0;
+        foreach (var (recordTable, _) in sideRecords.Keys)
+        {
+            count += recordTable == table ? 1 : 0;
+        }
+
+        return count;
+    }
+
     public IEnumerable<SideRecord> EnumerateSideRecords(byte table)
     {
         var keys = new List<UInt128>();

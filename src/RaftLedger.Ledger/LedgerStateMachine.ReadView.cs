@@ -93,8 +93,8 @@ public sealed partial class LedgerStateMachine
     /// <summary>
     /// Cross-shard work this replica's committed state still holds: coordinator records (decided, not every
     /// participant finished) plus prepared transactions (legs reserved, not finished). Zero once the cluster is
-    /// quiet; any replica. Costs one pass over those two tables (work in flight, not history).
+    /// quiet; any replica. Counted without copying the records (a RocksDB store counts its in-memory mirror).
     /// </summary>
     public int CrossShardUnfinishedCount() =>
-        store.EnumerateSideRecords(CrossShardTables.Coordinator).Count() + store.EnumerateSideRecords(CrossShardTables.Prepared).Count();
+        store.CountSideRecords(CrossShardTables.Coordinator) + store.CountSideRecords(CrossShardTables.Prepared);
 }

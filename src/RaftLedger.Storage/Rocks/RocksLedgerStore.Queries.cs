@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using RaftLedger.Common;
 using RaftLedger.Ledger;
+using RaftLedger.Ledger.CrossShard;
 
 namespace RaftLedger.Storage.Rocks;
 
@@ -246,6 +247,29 @@ public sealed partial class RocksLedgerStore
     {
         EnsureCurrent();
         return sideMirrorComplete ? TableInOrder(table) : StoredInOrder(table);
+    }
+
+    /// <summary>From the mirror's count when it holds the table, else by walking a cursor bounded to the table.</summary>
+    public int CountSideRecords(byte table)
+    {
+        EnsureCurrent();
+        if (sideMirrorComplete && IsMirrored(table))
+        {
+            return sideMirror[table]?.Count ?? 0;
+        }
+
+        if (sideMirrorComplete && table == CrossShardTables.Tombstone && tombstones is { } keys)
+        {
+            return keys.Count;
+        }
+
+        var count = 0;
+        foreach (var _ in StoredInOrder(table))
+        {
+            count++;
+        }
+
+        return count;
     }
 
     private IEnumerable<SideRecord> EnumerateStoredSideRecords()

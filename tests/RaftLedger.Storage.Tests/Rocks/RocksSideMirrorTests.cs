@@ -159,6 +159,10 @@ public sealed class RocksSideMirrorTests
                     $"seed {seed} step {step}: table {table} alone differs in the {name} store");
             }
 
+            Assert.True(
+                tableExpected.Length == rocks.CountSideRecords(table) && tableExpected.Length == memory.CountSideRecords(table),
+                $"seed {seed} step {step}: table {table} counted {rocks.CountSideRecords(table)} (rocks) and {memory.CountSideRecords(table)} (memory), expected {tableExpected.Length}");
+
             for (UInt128 key = 0; key < 10; key++)
             {
                 var inMemory = memory.TryGetSideRecord(table, key, out var expectedValue);

@@ -19,6 +19,7 @@ public static class BenchCommand
         var concurrency = new Option<int>("--concurrency") { Description = "Outstanding requests.", DefaultValueFactory = _ => 8 };
         var clients = new Option<int>("--clients") { Description = "Independent callers, each creating one transfer at a time through the client SDK (LedgerClient), which batches them into one request per leader node; replaces --batch/--concurrency." };
         var zipf = new Option<double>("--zipf") { Description = "Zipf exponent s of the account choice (hot accounts); 0 = uniform." };
+        var rate = new Option<double>("--rate") { Description = "Payments per second to aim for across all callers, each waiting between its requests (0 = as fast as they go): latency at the rate a service sends." };
         var crossShard = new Option<double>("--cross-shard") { Description = "Fraction of payments between accounts on different shards (0..1)." };
         var twoPhase = new Option<double>("--two-phase") { Description = "Fraction of payments made as pending transfers, posted or voided later (0..1)." };
         var killEvery = new Option<double?>("--kill-leader-every") { Description = "Kill (SIGKILL) a shard leader's node every N seconds and restart it (a kill waits until the previous victim has caught up); measures the gap in committed transfers. Local cluster only." };
@@ -30,7 +31,7 @@ public static class BenchCommand
         var keep = new Option<bool>("--keep") { Description = "Keep the local cluster's data folder and node logs." };
         var command = new Command("bench", "Measure throughput and latency of a cluster under a payment workload.")
         {
-            api, accounts, transfers, duration, warmup, batch, concurrency, clients, zipf, crossShard, twoPhase, killEvery, killAfter, seed, json, html, keep,
+            api, accounts, transfers, duration, warmup, batch, concurrency, clients, zipf, rate, crossShard, twoPhase, killEvery, killAfter, seed, json, html, keep,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -55,6 +56,7 @@ public static class BenchCommand
                 Concurrency = parse.GetValue(concurrency),
                 Clients = parse.GetValue(clients),
                 Zipf = parse.GetValue(zipf),
+                Rate = parse.GetValue(rate),
                 CrossShard = parse.GetValue(crossShard),
                 TwoPhase = parse.GetValue(twoPhase),
                 KillLeaderEvery = parse.GetValue(killEvery) is { } every ? TimeSpan.FromSeconds(every) : null,

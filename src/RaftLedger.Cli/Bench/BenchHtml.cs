@@ -46,7 +46,7 @@ public static class BenchHtml
         {
             ("cluster", $"{report.Cluster}, {report.Nodes} nodes, {report.Shards} shards"),
             ("mode", report.Mode == "clients" ? $"{options.Clients} independent single-transfer clients" : $"batches of {options.Batch}, {options.Concurrency} outstanding"),
-            ("workload", F($"{options.Accounts:N0} accounts, zipf {options.Zipf}, cross-shard {options.CrossShard}, two-phase {options.TwoPhase}, seed {options.Seed}")),
+            ("workload", F($"{options.Accounts:N0} accounts, zipf {options.Zipf}, rate {(options.Rate > 0 ? $"{options.Rate:N0}/s" : "unpaced")}, cross-shard {options.CrossShard}, two-phase {options.TwoPhase}, seed {options.Seed}")),
             ("duration", F($"{report.Seconds:0.0} s, after {options.Warmup.TotalSeconds:0.#} s of unmeasured warm-up")),
             ("throughput", F($"{report.TransfersPerSecond:N0} transfers/s ({report.Committed:N0} committed of {report.Events:N0} sent)")),
             ("transfer latency", Latency(report.Latency)),

@@ -180,6 +180,7 @@ public static class BenchJson
         json.WriteNumber("concurrency", options.Concurrency);
         json.WriteNumber("clients", options.Clients);
         json.WriteNumber("zipf", options.Zipf);
+        json.WriteNumber("rate", options.Rate);
         json.WriteNumber("cross_shard", options.CrossShard);
         json.WriteNumber("two_phase", options.TwoPhase);
         WriteOptional(json, "kill_leader_every_seconds", options.KillLeaderEvery?.TotalSeconds);

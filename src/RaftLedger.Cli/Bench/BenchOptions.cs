@@ -12,6 +12,9 @@ public static class BenchLimits
     /// <summary>Independent single-transfer callers at most in <c>--clients</c> mode.</summary>
     public const int ClientsMax = 65536;
 
+    /// <summary>Highest <c>--rate</c>, payments per second (far above what a cluster takes; a typo guard).</summary>
+    public const double RateMax = 10_000_000;
+
     /// <summary>Accounts at most (their Zipf tables cost 16 bytes each).</summary>
     public const int AccountsMax = 10_000_000;
 
@@ -79,6 +82,12 @@ public sealed record BenchOptions
 
     /// <summary>Zipf exponent of the account choice; 0 = uniform.</summary>
     public double Zipf { get; init; }
+
+    /// <summary>
+    /// Payments per second to aim for, across all callers (0: as fast as they go). Each caller waits between its
+    /// requests (a timer, ~1 ms resolution), so latency can be measured at the rate a service sends.
+    /// </summary>
+    public double Rate { get; init; }
 
     /// <summary>Fraction of payments whose credit account is on another shard than the debit account.</summary>
     public double CrossShard { get; init; }
@@ -155,6 +164,11 @@ public sealed record BenchOptions
         if (!(CrossShard >= 0 && CrossShard <= 1) || !(TwoPhase >= 0 && TwoPhase <= 1))
         {
             return $"--cross-shard and --two-phase are fractions between 0 and 1; got {CrossShard} and {TwoPhase}.";
+        }
+
+        if (!(Rate >= 0 && Rate <= BenchLimits.RateMax))
+        {
+            return $"--rate must be between 0 (as fast as the callers go) and {BenchLimits.RateMax:N0} payments per second; got {Rate}.";
         }
 
         if (KillLeaderEvery is { } every && every < TimeSpan.FromSeconds(2))

@@ -38,10 +38,11 @@ public sealed partial class BenchRun
     {
         var generator = new WorkloadGenerator(chooser!, Mix, options.Seed, ids!, stream);
         var one = new Transfer[1];
+        var pacer = NewPacer(stream, 1);
         long events = 0;
         try
         {
-            while (!stopping.IsCancellationRequested)
+            while (await PaceAsync(pacer, stopping))
             {
                 var shard = generator.NextShard();
                 var allowed = ReservePayments(1);

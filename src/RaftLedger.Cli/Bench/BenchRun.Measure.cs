@@ -127,10 +127,11 @@ public sealed partial class BenchRun
     {
         var generator = new WorkloadGenerator(chooser!, Mix, options.Seed, ids!, stream);
         var batch = new TransferBatch(batchSize);
+        var pacer = NewPacer(stream, batchSize);
         long events = 0;
         try
         {
-            while (!stopping.IsCancellationRequested)
+            while (await PaceAsync(pacer, stopping))
             {
                 var shard = generator.NextShard();
                 var allowed = ReservePayments(batchSize);
@@ -151,6 +152,31 @@ public sealed partial class BenchRun
         {
             totals.Add(generator, events);
         }
+    }
+
+    private Pacer NewPacer(int stream, int paymentsPerRequest)
+    {
+        var callers = options.Clients > 0 ? options.Clients : options.Concurrency;
+        return Pacer.ForRate(options.Rate, paymentsPerRequest, stream, callers, Stopwatch.Frequency);
+    }
+
+    /// <summary>Waits until this caller's next request may start (<c>--rate</c>); false once the run is stopping.</summary>
+    private static async Task<bool> PaceAsync(Pacer pacer, CancellationToken stopping)
+    {
+        var wait = pacer.WaitTicks(Stopwatch.GetTimestamp());
+        if (wait > 0 && !stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency), stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+
+        return !stopping.IsCancellationRequested;
     }
 
     /// <summary>Payments this caller may make now (all of them in --duration mode).</summary>

@@ -195,6 +195,9 @@ public sealed class BenchReportTests
         Assert.Contains("--batch", new BenchOptions { Batch = 8190 }.Validate(), StringComparison.Ordinal);
         Assert.Contains("--cross-shard", new BenchOptions { CrossShard = 1.5 }.Validate(), StringComparison.Ordinal);
         Assert.Contains("--warmup", new BenchOptions { Warmup = TimeSpan.FromSeconds(-1) }.Validate(), StringComparison.Ordinal);
+        Assert.Contains("--rate", new BenchOptions { Rate = -1 }.Validate(), StringComparison.Ordinal);
+        Assert.Contains("--rate", new BenchOptions { Rate = double.NaN }.Validate(), StringComparison.Ordinal);
+        Assert.Null(new BenchOptions { Rate = 500 }.Validate());
         Assert.Contains("drop --api", new BenchOptions
         {
             Api = [new BenchNode(1, new Uri("http://127.0.0.1:9101"))],

@@ -16,7 +16,7 @@ public sealed class BenchReportTests
         latency.Record(40_000, 1);
         return new BenchReport
         {
-            Options = new BenchOptions { Accounts = 1_000, Batch = 100, Concurrency = 4, CrossShard = 0.2, Seed = 5, KillLeaderEvery = TimeSpan.FromSeconds(10) },
+            Options = new BenchOptions { Accounts = 1_000, Batch = 100, Concurrency = 4, CrossShard = 0.2, Rate = 250, Seed = 5, KillLeaderEvery = TimeSpan.FromSeconds(10) },
             Cluster = "local",
             Nodes = 3,
             Shards = 8,
@@ -74,6 +74,7 @@ public sealed class BenchReportTests
         var options = root.GetProperty("options");
         Assert.Equal(100, options.GetProperty("batch").GetInt32());
         Assert.Equal(0.2, options.GetProperty("cross_shard").GetDouble());
+        Assert.Equal(250, options.GetProperty("rate").GetDouble());
         Assert.Equal(10, options.GetProperty("kill_leader_every_seconds").GetDouble());
         Assert.Equal(2, root.GetProperty("timeline").GetArrayLength());
     }

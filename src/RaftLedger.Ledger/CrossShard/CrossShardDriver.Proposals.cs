@@ -17,17 +17,17 @@ public sealed partial class CrossShardDriver
     // Transactions whose Finish this leader has proposed and not yet seen applied (a subset of finishQueued's keys).
     private readonly HashSet<UInt128> finishProposed = [];
     private readonly List<UInt128> retireQueue = [];
-    private readonly List<UInt128> abortQueue = [];
-    private readonly Dictionary<UInt128, List<int>> queryAskers = [];
-    private readonly Dictionary<long, Proposal> proposals = [];
-    private readonly int[] inFlight = new int[8];
-    private long nextProposalToken;
 
     // Finish (at a participant that fenced the legs) and Retire (at the home) answer no client: they linger in their queues
     // until BackgroundDue, so that at low load they share a Raft round (one fsync on each replica) with other work instead
     // of starting their own while the next transaction's messages wait behind it. Set by ticks, by anything that waits for
     // them (a fence or a claimed id found by a read, write or Prepare; a resent Finish), and by the host's own writes.
     private bool backgroundDue;
+    private readonly List<UInt128> abortQueue = [];
+    private readonly Dictionary<UInt128, List<int>> queryAskers = [];
+    private readonly Dictionary<long, Proposal> proposals = [];
+    private readonly int[] inFlight = new int[8];
+    private long nextProposalToken;
 
     /// <summary>A <see cref="ProposeAction"/>'s entry was applied on this replica; <paramref name="results"/> are Apply's result bytes.</summary>
     public void OnProposalApplied(long token, ReadOnlySpan<byte> results)

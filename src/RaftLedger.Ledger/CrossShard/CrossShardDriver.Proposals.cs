@@ -17,12 +17,6 @@ public sealed partial class CrossShardDriver
     // Transactions whose Finish this leader has proposed and not yet seen applied (a subset of finishQueued's keys).
     private readonly HashSet<UInt128> finishProposed = [];
     private readonly List<UInt128> retireQueue = [];
-
-    // Finish (at a participant that fenced the legs) and Retire (at the home) answer no client: they linger in their queues
-    // until BackgroundDue, so that at low load they share a Raft round (one fsync on each replica) with other work instead
-    // of starting their own while the next transaction's messages wait behind it. Set by ticks, by anything that waits for
-    // them (a fence or a claimed id found by a read, write or Prepare; a resent Finish), and by the host's own writes.
-    private bool backgroundDue;
     private readonly List<UInt128> abortQueue = [];
     private readonly Dictionary<UInt128, List<int>> queryAskers = [];
     private readonly Dictionary<long, Proposal> proposals = [];
@@ -158,8 +152,6 @@ public sealed partial class CrossShardDriver
 
     private void FlushProposals()
     {
-        var background = BackgroundDue();
-        backgroundDue = false;
         while (prepareQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardPrepare))
         {
             var items = TakePrepares();
@@ -172,13 +164,13 @@ public sealed partial class CrossShardDriver
             Propose(new Proposal(LedgerOperation.CrossShardDecide) { Decides = items }, CrossShardCommand.EncodeDecide(items));
         }
 
-        while (background && finishQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardFinish))
+        while (finishQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardFinish))
         {
             var items = TakeFinishes();
             Propose(new Proposal(LedgerOperation.CrossShardFinish) { Finishes = items }, CrossShardCommand.EncodeFinish(items));
         }
 
-        while (background && retireQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardRetire))
+        while (retireQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardRetire))
         {
             var ids = Take(retireQueue, CrossShardLimits.ItemsPerCommandMax);
             Propose(new Proposal(LedgerOperation.CrossShardRetire) { Ids = ids }, CrossShardCommand.EncodeRetire(ids));
@@ -190,22 +182,6 @@ public sealed partial class CrossShardDriver
             Propose(new Proposal(LedgerOperation.CrossShardAbortIfUndecided) { Ids = ids }, CrossShardCommand.EncodeAbortIfUndecided(ids));
         }
     }
-
-    /// <summary>
-    /// Whether lingering Finish and Retire proposals go out in this flush: with this shard's other proposals (one fsync
-    /// round for all), when something waits for them or a command's worth is queued, and at every tick.
-    /// </summary>
-    private bool BackgroundDue() =>
-        backgroundDue || prepareQueue.Count > 0 || decideQueue.Count > 0 || abortQueue.Count > 0 ||
-        finishQueue.Count >= CrossShardLimits.FinishItemsPerCommandMax || retireQueue.Count >= CrossShardLimits.ItemsPerCommandMax;
-
-    /// <summary>Lingering Finish or Retire proposals are due: the host should run a round even if nothing else happens.</summary>
-    public bool HasDueProposals =>
-        isLeader && backgroundDue &&
-        ((finishQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardFinish)) || (retireQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardRetire)));
-
-    /// <summary>The host proposes writes of this shard in this round: lingering Finish and Retire proposals go along.</summary>
-    public void OnHostProposing() => backgroundDue = true;
 
     private bool CanPropose(LedgerOperation operation) => inFlight[(int)operation] < CrossShardLimits.ProposalsInFlightMax;
 

@@ -320,7 +320,6 @@ public sealed partial class CrossShardDriver
             ScanLedger();
         }
 
-        backgroundDue = true;
         TickCoordinator();
         TickPendingLookups();
         TickExpiries();

@@ -47,11 +47,6 @@ internal sealed class CrossShardCluster
 
     public Chaos Chaos { get; set; } = Chaos.None;
 
-    /// <summary>Cluster time between the drivers' ticks: every step unless a test shows what waits for a tick.</summary>
-    public ulong TickIntervalNs { get; set; } = StepNs;
-
-    private ulong lastTickNs;
-
     /// <summary>Cluster time in ns.</summary>
     public ulong NowNs { get; private set; } = 1_000_000_000_000;
 
@@ -103,15 +98,9 @@ internal sealed class CrossShardCluster
         }
 
         DeliverDue();
-        var tick = NowNs - lastTickNs >= TickIntervalNs;
-        lastTickNs = tick ? NowNs : lastTickNs;
         foreach (var node in Shards)
         {
-            if (tick)
-            {
-                node.Driver.Tick(NowNs);
-            }
-
+            node.Driver.Tick(NowNs);
             node.DrainActions();
         }
 

@@ -9,8 +9,9 @@ namespace RaftLedger.Node.Host;
 /// <summary>
 /// Sends one shard request to the shard's leader wherever it is: this node's own replica when it leads, or the
 /// leader node through the peer Forward call. Follows leader hints, and while a shard has no leader (an election
-/// is running) retries until the request timeout before giving up with NoLeader. Retries carry the same
-/// event ids, so the ledger's idempotency keeps a write from being applied twice.
+/// is running) retries until the request timeout before giving up with NoLeader. Only attempts that applied nothing
+/// are retried: a write whose outcome is unknown goes back to the caller (504), so that an `exists` in a first answer
+/// always means the transfer was there before the request, never that an attempt the node made on its own created it.
 /// </summary>
 internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, MultiRaftHost host, PeerTransport transport)
 {
@@ -25,7 +26,6 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
         var replicas = map.Shards[shard].Replicas;
         var target = Guess(shard, 0);
         var last = ShardCallResult.Fail(ShardCallStatus.NoLeader, $"shard {shard} has no leader; retry shortly");
-        var mayHaveApplied = false;
         for (var attempt = 0; attempt < AttemptsMax && !cancel.IsCancellationRequested; attempt++)
         {
             last = target == options.NodeId
@@ -37,12 +37,10 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
                 continue;
             }
 
-            // "Nothing applied" outcomes are retried. So is a forwarded write whose connection broke mid-call: the
-            // retry carries the same ids, so the ledger's idempotency answers `exists` if the first attempt applied.
-            // A local proposal that timed out is not retried: its deadline has passed.
-            var brokenForward = last.Status == ShardCallStatus.OutcomeUnknown && target != options.NodeId;
-            mayHaveApplied |= brokenForward;
-            if (!(brokenForward || last.Status is ShardCallStatus.NotLeader or ShardCallStatus.NoLeader or ShardCallStatus.Unavailable) ||
+            // Only "nothing applied" outcomes are retried here, so no earlier attempt can have applied anything. An
+            // outcome-unknown write (a forwarded call that broke, a leader lost mid-transaction) is the caller's to
+            // retry: its retry then knows that `exists` may be its own first attempt.
+            if (last.Status is not (ShardCallStatus.NotLeader or ShardCallStatus.NoLeader or ShardCallStatus.Unavailable) ||
                 options.Time.GetUtcNow() >= waitForLeaderUntil)
             {
                 break;
@@ -53,9 +51,7 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
             target = Guess(shard, attempt + 1);
         }
 
-        return !last.IsOk && mayHaveApplied && last.Status != ShardCallStatus.OutcomeUnknown
-            ? ShardCallResult.Fail(ShardCallStatus.OutcomeUnknown, $"{last.Detail}; an earlier attempt may have applied the write, retry with the same ids")
-            : last;
+        return last;
 
         ulong Guess(int s, int attempt)
         {

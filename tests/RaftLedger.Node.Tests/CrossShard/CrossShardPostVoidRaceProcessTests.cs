@@ -12,8 +12,8 @@ namespace RaftLedger.Node.Tests.CrossShard;
 /// decides in log order, so exactly one of each pair is created and the other gets TigerBeetle's status for the loser;
 /// both legs' shards end with the winner's balances and nothing pending; every answer is idempotent on retry. Some
 /// racers are the first event of a linked chain (coordinated away from the pending transfer's home: status legs).
-/// The race starts once leaders are settled; a winner answering exists at once is accepted only when a shard that
-/// answered it changed leader meanwhile (see <see cref="AnsweredAfterLeaderChange"/>).
+/// The race starts once leaders are settled; a winner answering exists at once is accepted only when the pending
+/// transfer's home changed leader meanwhile (see <see cref="AnsweredAfterLeaderChange"/>).
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class CrossShardPostVoidRaceProcessTests
@@ -193,16 +193,15 @@ public sealed class CrossShardPostVoidRaceProcessTests
     }
 
     /// <summary>
-    /// Whether a winner's first answer may be exists although the client did not retry: a shard that answers it had a
-    /// new leader during the race. The node that took the request retries a forwarded one whose leader lost the lead
-    /// with the outcome unknown (<c>ShardRequestRouter</c>), and the retry finds the racer created; and a delegated
-    /// racer's answer is remembered per leader of the pending transfer's home, so a new leader there answers the id
-    /// home's resent Delegate with exists (docs/design/cross-shard.md, "Not done").
+    /// Whether a winner's first answer may be exists although the client did not retry: a delegated racer's answer is
+    /// remembered per leader of the pending transfer's home, so a new leader there answers the id home's resent Delegate
+    /// with exists (docs/design/cross-shard.md, "Not done"). Nodes do not retry an outcome-unknown write themselves
+    /// (<c>ShardRequestRouter</c>), so a leader change at the id's own home alone does not excuse a first exists.
     /// </summary>
     private static bool AnsweredAfterLeaderChange(Transfer pending, Transfer[] request, HashSet<int> movedShards)
     {
         var (idHome, pendingHome) = (ShardRouter.ShardOf(request[0].Id, Shards), ShardRouter.ShardOf(pending.Id, Shards));
-        return movedShards.Contains(idHome) || (request.Length == 1 && idHome != pendingHome && movedShards.Contains(pendingHome));
+        return request.Length == 1 && idHome != pendingHome && movedShards.Contains(pendingHome);
     }
 
     /// <summary>Each shard's highest term any replica reports: a shard whose term grew had a new leader meanwhile.</summary>

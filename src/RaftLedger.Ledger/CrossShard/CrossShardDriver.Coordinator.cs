@@ -267,6 +267,7 @@ public sealed partial class CrossShardDriver
     {
         if (AnyClaimed(events))
         {
+            backgroundDue = true; // Ids claimed by legs prepared here are freed by their Finish.
             claimWaiters.Add(new WaitingUnit(request, events.ToArray(), offset));
             request.Open++;
             request.Waiting++;

@@ -38,10 +38,17 @@ public sealed partial class CrossShardDriver
     /// True while a fenced leg touches <paramref name="accountId"/> (see the file comment): a read of the account must wait,
     /// as it may have to show a transfer whose client was answered. False on a non-leader.
     /// </summary>
-    public bool IsAccountFenced(UInt128 accountId) => fencedKeys.Count != 0 && fencedKeys.ContainsKey(accountId);
+    public bool IsAccountFenced(UInt128 accountId) => fencedKeys.Count != 0 && fencedKeys.ContainsKey(accountId) && FenceWanted();
 
     /// <summary>True while a fenced leg stores or changes the transfer <paramref name="transferId"/> here: a lookup of it must wait.</summary>
-    public bool IsTransferFenced(UInt128 transferId) => fencedKeys.Count != 0 && fencedKeys.ContainsKey(transferId);
+    public bool IsTransferFenced(UInt128 transferId) => fencedKeys.Count != 0 && fencedKeys.ContainsKey(transferId) && FenceWanted();
+
+    /// <summary>Someone found a fence and will wait for its end: the lingering Finish proposals that end fences are due.</summary>
+    private bool FenceWanted()
+    {
+        backgroundDue = true;
+        return true;
+    }
 
     /// <summary>
     /// True when one of these events touches a fenced account here (for a post/void: its pending transfer's accounts):

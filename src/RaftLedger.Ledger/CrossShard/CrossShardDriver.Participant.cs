@@ -200,6 +200,13 @@ public sealed partial class CrossShardDriver
             // as a transaction can have here (a Prepare of an earlier leadership may still be in the log).
             var copies = preparedHere.TryGetValue(transactionId, out var prepared) ? prepared.LegCount : CrossShardLimits.ParticipantLegsMax;
             finishQueue.Add(new FinishItem(transactionId, decision == CrossShardDecision.Committed, copies));
+
+            // It may linger only if this leader answered Fenced for the legs; otherwise the home waits for its FinishTaken.
+            backgroundDue |= !announcedLegs.ContainsKey(transactionId);
+        }
+        else
+        {
+            backgroundDue = true; // Sent again while it lingers: the home is still waiting (a Fenced answer may be lost).
         }
     }
 

@@ -23,6 +23,12 @@ public sealed partial class CrossShardDriver
     private readonly int[] inFlight = new int[8];
     private long nextProposalToken;
 
+    // Finish (at a participant that fenced the legs) and Retire (at the home) answer no client: they linger in their queues
+    // until BackgroundDue, so that at low load they share a Raft round (one fsync on each replica) with other work instead
+    // of starting their own while the next transaction's messages wait behind it. Set by ticks, by anything that waits for
+    // them (a fence or a claimed id found by a read, write or Prepare; a resent Finish), and by the host's own writes.
+    private bool backgroundDue;
+
     /// <summary>A <see cref="ProposeAction"/>'s entry was applied on this replica; <paramref name="results"/> are Apply's result bytes.</summary>
     public void OnProposalApplied(long token, ReadOnlySpan<byte> results)
     {
@@ -152,6 +158,8 @@ public sealed partial class CrossShardDriver
 
     private void FlushProposals()
     {
+        var background = BackgroundDue();
+        backgroundDue = false;
         while (prepareQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardPrepare))
         {
             var items = TakePrepares();
@@ -164,13 +172,13 @@ public sealed partial class CrossShardDriver
             Propose(new Proposal(LedgerOperation.CrossShardDecide) { Decides = items }, CrossShardCommand.EncodeDecide(items));
         }
 
-        while (finishQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardFinish))
+        while (background && finishQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardFinish))
         {
             var items = TakeFinishes();
             Propose(new Proposal(LedgerOperation.CrossShardFinish) { Finishes = items }, CrossShardCommand.EncodeFinish(items));
         }
 
-        while (retireQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardRetire))
+        while (background && retireQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardRetire))
         {
             var ids = Take(retireQueue, CrossShardLimits.ItemsPerCommandMax);
             Propose(new Proposal(LedgerOperation.CrossShardRetire) { Ids = ids }, CrossShardCommand.EncodeRetire(ids));
@@ -182,6 +190,22 @@ public sealed partial class CrossShardDriver
             Propose(new Proposal(LedgerOperation.CrossShardAbortIfUndecided) { Ids = ids }, CrossShardCommand.EncodeAbortIfUndecided(ids));
         }
     }
+
+    /// <summary>
+    /// Whether lingering Finish and Retire proposals go out in this flush: with this shard's other proposals (one fsync
+    /// round for all), when something waits for them or a command's worth is queued, and at every tick.
+    /// </summary>
+    private bool BackgroundDue() =>
+        backgroundDue || prepareQueue.Count > 0 || decideQueue.Count > 0 || abortQueue.Count > 0 ||
+        finishQueue.Count >= CrossShardLimits.FinishItemsPerCommandMax || retireQueue.Count >= CrossShardLimits.ItemsPerCommandMax;
+
+    /// <summary>Lingering Finish or Retire proposals are due: the host should run a round even if nothing else happens.</summary>
+    public bool HasDueProposals =>
+        isLeader && backgroundDue &&
+        ((finishQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardFinish)) || (retireQueue.Count > 0 && CanPropose(LedgerOperation.CrossShardRetire)));
+
+    /// <summary>The host proposes writes of this shard in this round: lingering Finish and Retire proposals go along.</summary>
+    public void OnHostProposing() => backgroundDue = true;
 
     private bool CanPropose(LedgerOperation operation) => inFlight[(int)operation] < CrossShardLimits.ProposalsInFlightMax;
 

@@ -320,6 +320,7 @@ public sealed partial class CrossShardDriver
             ScanLedger();
         }
 
+        backgroundDue = true;
         TickCoordinator();
         TickPendingLookups();
         TickExpiries();

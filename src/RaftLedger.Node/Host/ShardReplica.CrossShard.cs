@@ -57,7 +57,7 @@ internal sealed partial class ShardReplica
     public Action<int, int, byte[]>? ShardMessageOut { get; set; }
 
     /// <summary>True while driver actions wait to be executed: the scheduler must run another round.</summary>
-    public bool HasCrossShardWork => driverTouched || driverActions.Count > 0 || (unclassified.Count > 0 && driverTerm != 0);
+    public bool HasCrossShardWork => driverTouched || driverActions.Count > 0 || (unclassified.Count > 0 && driverTerm != 0) || driver?.HasDueProposals == true;
 
     /// <summary>
     /// Cross-shard transactions this replica still holds unfinished: coordinator records and prepared legs in its
@@ -191,6 +191,11 @@ internal sealed partial class ShardReplica
         if (driverTerm != 0)
         {
             ClassifyQueued();
+        }
+
+        if (writes.Count > 0 && driverTerm != 0)
+        {
+            driver.OnHostProposing(); // Lingering Finish and Retire proposals share this round's fsync with the writes.
         }
 
         TakeDriverActions();

@@ -47,6 +47,11 @@ internal sealed class CrossShardCluster
 
     public Chaos Chaos { get; set; } = Chaos.None;
 
+    /// <summary>Cluster time between the drivers' ticks: every step unless a test shows what waits for a tick.</summary>
+    public ulong TickIntervalNs { get; set; } = StepNs;
+
+    private ulong lastTickNs;
+
     /// <summary>Cluster time in ns.</summary>
     public ulong NowNs { get; private set; } = 1_000_000_000_000;
 
@@ -98,9 +103,15 @@ internal sealed class CrossShardCluster
         }
 
         DeliverDue();
+        var tick = NowNs - lastTickNs >= TickIntervalNs;
+        lastTickNs = tick ? NowNs : lastTickNs;
         foreach (var node in Shards)
         {
-            node.Driver.Tick(NowNs);
+            if (tick)
+            {
+                node.Driver.Tick(NowNs);
+            }
+
             node.DrainActions();
         }
 

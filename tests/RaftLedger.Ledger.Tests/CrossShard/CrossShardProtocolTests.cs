@@ -82,6 +82,76 @@ public sealed class CrossShardProtocolTests
         Assert.False(cluster.Shards[1].Driver.IsAccountFenced(b), "the fence ends with the Finish");
     }
 
+    /// <summary>A transfer a → b answered on a cluster whose drivers tick every 50 steps, and the steps it took.</summary>
+    private static (CrossShardCluster Cluster, UInt128 A, UInt128 B, ClientRequest Request) AnsweredWithSlowTicks()
+    {
+        var (cluster, a, b) = TwoShardsWithAccountsOnEach();
+        cluster.Step(); // The first step ticks: the drivers learn the time.
+        cluster.TickIntervalNs = 50 * CrossShardCluster.StepNs;
+        var request = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, a, b, 70)]);
+        Assert.True(StepUntilDone(cluster, request, 40), cluster.Describe());
+        Assert.Equal(CreateTransferResult.Created, request.Results[0]);
+        return (cluster, a, b, request);
+    }
+
+    private static void Steps(CrossShardCluster cluster, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            cluster.Step();
+        }
+    }
+
+    private static UInt128 CreditsPosted(CrossShardCluster cluster, int shard, UInt128 account)
+    {
+        Assert.True(cluster.Shards[shard].Ledger.TryLookupAccount(account, out var found));
+        return found.CreditsPosted;
+    }
+
+    [Fact]
+    public void A_fenced_leg_s_finish_waits_for_the_next_tick_when_nothing_else_is_proposed()
+    {
+        var (cluster, _, b, _) = AnsweredWithSlowTicks();
+        Steps(cluster, 5);
+        Assert.Empty(cluster.Shards[1].Log); // No entry of its own: the Finish waits to share a round with other work.
+        Assert.Equal(UInt128.Zero, CreditsPosted(cluster, 1, b));
+
+        Assert.True(cluster.RunUntilQuiet(200), cluster.Describe());
+        Assert.Equal((UInt128)70, CreditsPosted(cluster, 1, b));
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void A_read_that_finds_the_fence_makes_the_finish_go_out_at_once()
+    {
+        var (cluster, _, b, _) = AnsweredWithSlowTicks();
+        Steps(cluster, 2);
+        Assert.Empty(cluster.Shards[1].Log);
+
+        Assert.True(cluster.Shards[1].Driver.HasDueProposals is false);
+        Assert.True(cluster.Shards[1].Driver.IsAccountFenced(b), "the read must wait for the Finish");
+        Assert.True(cluster.Shards[1].Driver.HasDueProposals, "a host runs a round for it");
+        Steps(cluster, 6); // Fewer than a tick interval: the Finish went out in the next round.
+        Assert.Equal((UInt128)70, CreditsPosted(cluster, 1, b));
+        Assert.False(cluster.Shards[1].Driver.IsAccountFenced(b));
+    }
+
+    [Fact]
+    public void A_lingering_finish_goes_out_with_the_shard_s_next_prepare()
+    {
+        var (cluster, a, b, _) = AnsweredWithSlowTicks();
+        Steps(cluster, 2);
+        Assert.Empty(cluster.Shards[1].Log);
+
+        // Another transfer into shard 1 (another account there): its Prepare and the lingering Finish share one flush.
+        var other = LedgerFixture.NewAccount(CrossShardWorkload.IdWithHome(cluster, 1));
+        cluster.CreateAccounts(other);
+        var second = cluster.Submit([CrossShardWorkload.Transfer(cluster, 0, a, other.Id, 5)]);
+        Assert.True(StepUntilDone(cluster, second, 40), cluster.Describe());
+        Assert.Equal(CreateTransferResult.Created, second.Results[0]);
+        Assert.Equal((UInt128)70, CreditsPosted(cluster, 1, b));
+    }
+
     [Fact]
     public void Refusal_is_answered_only_once_the_reservation_on_the_other_shard_is_released()
     {

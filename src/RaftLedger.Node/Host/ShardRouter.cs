@@ -13,10 +13,15 @@ namespace RaftLedger.Node.Host;
 /// are retried: a write whose outcome is unknown goes back to the caller (504), so that an `exists` in a first answer
 /// always means the transfer was there before the request, never that an attempt the node made on its own created it.
 /// </summary>
-internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, MultiRaftHost host, PeerTransport transport)
+internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, IShardCallPaths paths)
 {
     /// <summary>Attempts per request (hops to hinted leaders and retries during elections) at most.</summary>
     private const int AttemptsMax = 256;
+
+    public ShardRequestRouter(HostOptions options, ClusterMap map, MultiRaftHost host, PeerTransport transport)
+        : this(options, map, new HostCallPaths(host, transport))
+    {
+    }
 
     public async Task<ShardCallResult> CallAsync(int shard, ShardRequestKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancel)
     {
@@ -29,7 +34,7 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
         for (var attempt = 0; attempt < AttemptsMax && !cancel.IsCancellationRequested; attempt++)
         {
             last = target == options.NodeId
-                ? await host.ExecuteAsync(shard, kind, payload, cancel).ConfigureAwait(false)
+                ? await paths.ExecuteAsync(shard, kind, payload, cancel).ConfigureAwait(false)
                 : await ForwardAsync(target, shard, kind, payload, cancel).ConfigureAwait(false);
             if (last.Status == ShardCallStatus.NotLeader && last.LeaderHint != 0 && last.LeaderHint != target)
             {
@@ -55,7 +60,7 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
 
         ulong Guess(int s, int attempt)
         {
-            var view = host.View(s);
+            var view = paths.View(s);
             return view.Hosted && view.Leader != 0 ? view.Leader : replicas[attempt % replicas.Length];
         }
     }
@@ -65,7 +70,7 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
         var request = new ForwardRequest { Shard = (uint)shard, Kind = (uint)kind, Payload = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(payload) };
         try
         {
-            var response = await transport.ForwardAsync(node, request, options.RequestTimeout + options.TickInterval, cancel).ConfigureAwait(false);
+            var response = await paths.ForwardAsync(node, request, options.RequestTimeout + options.TickInterval, cancel).ConfigureAwait(false);
             return new ShardCallResult((ShardCallStatus)response.Status, response.Payload.Memory, response.LeaderHint, response.Detail);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable &&
@@ -82,4 +87,28 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, Mu
                 : ShardCallResult.Fail(ShardCallStatus.Unavailable, $"the read forwarded to node {node} ended with {e.StatusCode}; retry");
         }
     }
+}
+
+/// <summary>How a request reaches a shard's leader: this node's replica or the peer Forward call (a seam for tests).</summary>
+internal interface IShardCallPaths
+{
+    /// <summary>What this node knows of <paramref name="shard"/> (whether it hosts a replica, the leader it knows).</summary>
+    ShardView View(int shard);
+
+    /// <summary>Runs the request on this node's replica (<see cref="MultiRaftHost.ExecuteAsync"/>).</summary>
+    Task<ShardCallResult> ExecuteAsync(int shard, ShardRequestKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancel);
+
+    /// <summary>Passes the request to <paramref name="node"/>; throws <see cref="RpcException"/> when the call fails.</summary>
+    Task<ForwardResponse> ForwardAsync(ulong node, ForwardRequest request, TimeSpan timeout, CancellationToken cancel);
+}
+
+internal sealed class HostCallPaths(MultiRaftHost host, PeerTransport transport) : IShardCallPaths
+{
+    public ShardView View(int shard) => host.View(shard);
+
+    public Task<ShardCallResult> ExecuteAsync(int shard, ShardRequestKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancel) =>
+        host.ExecuteAsync(shard, kind, payload, cancel);
+
+    public Task<ForwardResponse> ForwardAsync(ulong node, ForwardRequest request, TimeSpan timeout, CancellationToken cancel) =>
+        transport.ForwardAsync(node, request, timeout, cancel);
 }

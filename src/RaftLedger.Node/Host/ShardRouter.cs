@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Grpc.Core;
 using RaftLedger.Common;
 using RaftLedger.Node.Placement;
@@ -67,16 +68,22 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, IS
 
     private async Task<ShardCallResult> ForwardAsync(ulong node, int shard, ShardRequestKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancel)
     {
+        if (paths.IsReportedDown(node))
+        {
+            // The peer connection to the node closed (its process stopped, or it went silent) and has not come back:
+            // nothing is sent, so nothing can have been proposed there, and the router waits for the election. A call
+            // would only fail, or, to a node that is dying, break after the request went out and answer 504.
+            return ShardCallResult.Fail(ShardCallStatus.Unavailable, $"node {node} (leader of shard {shard}) is down; not forwarded");
+        }
+
         var request = new ForwardRequest { Shard = (uint)shard, Kind = (uint)kind, Payload = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(payload) };
         try
         {
             var response = await paths.ForwardAsync(node, request, options.RequestTimeout + options.TickInterval, cancel).ConfigureAwait(false);
             return new ShardCallResult((ShardCallStatus)response.Status, response.Payload.Memory, response.LeaderHint, response.Detail);
         }
-        catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable &&
-                                     e.Status.DebugException is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError })
+        catch (RpcException e) when (NeverReachedTheNode(e))
         {
-            // The connection could not be made: the request never reached the node, nothing was proposed there.
             return ShardCallResult.Fail(ShardCallStatus.Unavailable, $"node {node} (leader of shard {shard}) is unreachable: {e.Status.Detail}");
         }
         catch (RpcException e)
@@ -87,6 +94,27 @@ internal sealed class ShardRequestRouter(HostOptions options, ClusterMap map, IS
                 : ShardCallResult.Fail(ShardCallStatus.Unavailable, $"the read forwarded to node {node} ended with {e.StatusCode}; retry");
         }
     }
+
+    /// <summary>
+    /// True only when the failed call provably never reached the node's Forward handler: no connection to it could be
+    /// made. Anything else (a connection that broke after the request went out, a deadline, a cancellation, an error
+    /// status from the node) may have proposed a write there, so it is not retried (see <see cref="CallAsync"/>).
+    /// </summary>
+    internal static bool NeverReachedTheNode(RpcException e) => e.StatusCode == StatusCode.Unavailable && e.Status.DebugException switch
+    {
+        // SocketsHttpHandler could not open a connection. It retries by itself, on a new connection, a stream the
+        // server refused (REFUSED_STREAM) or left out of its GOAWAY, so those end here too when the node is gone;
+        // when they surface otherwise (an HttpProtocolException) they stay unknown, since a GOAWAY's error code
+        // arrives in the same form for streams the server may have run.
+        HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => true,
+
+        // Grpc.Net.Client's subchannel could not connect its socket: the call failed while picking a connection,
+        // before any HTTP request existed ("Error connecting to subchannel."). This is how a node that has just
+        // stopped answers: its port refuses. The subchannel dials the socket itself and reports the socket's error
+        // bare; errors of a connection that was open reach us wrapped (HttpRequestException, IOException), never so.
+        SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostDown } => true,
+        _ => false,
+    };
 }
 
 /// <summary>How a request reaches a shard's leader: this node's replica or the peer Forward call (a seam for tests).</summary>
@@ -100,6 +128,9 @@ internal interface IShardCallPaths
 
     /// <summary>Passes the request to <paramref name="node"/>; throws <see cref="RpcException"/> when the call fails.</summary>
     Task<ForwardResponse> ForwardAsync(ulong node, ForwardRequest request, TimeSpan timeout, CancellationToken cancel);
+
+    /// <summary>True while the peer transport reports <paramref name="node"/> down (<see cref="PeerTransport.IsReportedDown"/>).</summary>
+    bool IsReportedDown(ulong node);
 }
 
 internal sealed class HostCallPaths(MultiRaftHost host, PeerTransport transport) : IShardCallPaths
@@ -111,4 +142,6 @@ internal sealed class HostCallPaths(MultiRaftHost host, PeerTransport transport)
 
     public Task<ForwardResponse> ForwardAsync(ulong node, ForwardRequest request, TimeSpan timeout, CancellationToken cancel) =>
         transport.ForwardAsync(node, request, timeout, cancel);
+
+    public bool IsReportedDown(ulong node) => transport.IsReportedDown(node);
 }

@@ -36,6 +36,9 @@ internal sealed class PeerLink
 
     public bool IsConnected => Volatile.Read(ref attachedStreams) > 0;
 
+    /// <summary>True from <see cref="TryMarkDown"/> until a stream is attached again: the peer is known to be gone.</summary>
+    public bool IsReportedDown => Volatile.Read(ref reportedDown) != 0;
+
     /// <summary>
     /// True the first time it is called after the last attached stream; false while already reported. While the peer
     /// is down, queued and new messages are dropped: they would reach a restarted process stale, and a sender that

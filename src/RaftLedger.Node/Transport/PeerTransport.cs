@@ -228,6 +228,12 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     /// <summary>True while a stream to <paramref name="nodeId"/> is attached.</summary>
     public bool IsConnected(ulong nodeId) => links.TryGetValue(nodeId, out var link) && link.IsConnected;
 
+    /// <summary>
+    /// True while <paramref name="nodeId"/> is reported down (<see cref="IPeerMessageSink.OnPeerDown"/>: its stream ended
+    /// or could not be opened, and none is attached since). False for a peer never dialed or never seen.
+    /// </summary>
+    public bool IsReportedDown(ulong nodeId) => links.TryGetValue(nodeId, out var link) && link.IsReportedDown;
+
     /// <summary>Messages for <paramref name="nodeId"/> dropped so far.</summary>
     public long DroppedMessages(ulong nodeId) => links.TryGetValue(nodeId, out var link) ? link.DroppedMessages : 0;
 

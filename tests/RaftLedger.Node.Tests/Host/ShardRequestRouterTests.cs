@@ -1,7 +1,9 @@
 using System.Net;
+using System.Net.Sockets;
 using Grpc.Core;
 using RaftLedger.Node.Host;
 using RaftLedger.Node.Placement;
+using RaftLedger.Node.Transport;
 using RaftLedger.Node.Transport.Protos;
 using RaftLedger.Raft;
 
@@ -76,6 +78,104 @@ public sealed class ShardRequestRouterTests
         Assert.Single(paths.Answers); // The third answer was never asked for.
     }
 
+    [Fact]
+    public async Task A_forward_refused_by_a_node_that_has_just_stopped_was_never_sent_and_is_retried()
+    {
+        // What a killed or stopped leader's port answers (seen in `raftledger demo` and with a stopped transport): the
+        // gRPC subchannel cannot connect, so the call failed before any request existed, and waiting for the election
+        // cannot answer `exists` for this attempt.
+        var paths = new ScriptedPaths(leader: 2);
+        paths.Answers.Enqueue(Answer.Broken(SubchannelRefused()));
+        paths.Answers.Enqueue(Answer.Of(ShardCallResult.Ok(new byte[] { 1 })));
+
+        var result = await Router(paths).CallAsync(Shard, ShardRequestKind.CreateTransfers, new byte[1], CancellationToken.None);
+
+        Assert.Equal(ShardCallStatus.Ok, result.Status);
+        Assert.Equal([2UL, 2UL], paths.Calls);
+    }
+
+    [Fact]
+    public async Task A_write_for_a_leader_reported_down_is_not_forwarded_and_goes_to_the_leader_elected_next()
+    {
+        var paths = new ScriptedPaths(leader: 2) { LeaderOnceDown = 3 };
+        paths.Down.Add(2);
+        paths.Answers.Enqueue(Answer.Of(ShardCallResult.Ok(new byte[] { 1 })));
+
+        var result = await Router(paths).CallAsync(Shard, ShardRequestKind.CreateTransfers, new byte[1], CancellationToken.None);
+
+        Assert.Equal(ShardCallStatus.Ok, result.Status);
+        Assert.Equal([3UL], paths.Calls); // Nothing went to node 2.
+    }
+
+    public static TheoryData<string> CallsThatMayHaveReachedTheNode() =>
+        [.. MayHaveReachedTheNode.Keys];
+
+    /// <summary>Failures seen (or possible) once the request may have been written: each stays outcome unknown for a write.</summary>
+    private static readonly Dictionary<string, Func<RpcException>> MayHaveReachedTheNode = new()
+    {
+        // A killed leader: the pooled HTTP/2 connection ended under a call in flight (seen in `raftledger demo`).
+        ["response ended"] = () => new RpcException(new Status(StatusCode.Unavailable, "Error starting gRPC call.",
+            new HttpRequestException(HttpRequestError.ResponseEnded, "The response ended prematurely.", new HttpIOException(HttpRequestError.ResponseEnded)))),
+        // A stopping Kestrel's GOAWAY that covered the stream (seen with a transport stopped under load).
+        ["goaway no_error"] = () => new RpcException(new Status(StatusCode.Internal, "Error starting gRPC call.",
+            new HttpRequestException(HttpRequestError.HttpProtocolError, "The HTTP/2 server closed the connection.", new HttpProtocolException(0, "NO_ERROR", null)))),
+        // REFUSED_STREAM is retried by SocketsHttpHandler itself; surfaced, it cannot be told from a GOAWAY's code 7.
+        ["refused stream surfaced"] = () => new RpcException(new Status(StatusCode.Unavailable, "Error starting gRPC call.",
+            new HttpRequestException(HttpRequestError.HttpProtocolError, "The HTTP/2 server reset the stream.", new HttpProtocolException(7, "REFUSED_STREAM", null)))),
+        ["connection reset"] = () => new RpcException(new Status(StatusCode.Unavailable, "Error reading next message.",
+            new IOException("reset", new SocketException((int)SocketError.ConnectionReset)))),
+        ["bare reset"] = () => new RpcException(new Status(StatusCode.Unavailable, "reset", new SocketException((int)SocketError.ConnectionReset))),
+        ["deadline"] = () => new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")),
+        ["cancelled"] = () => new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client.", new OperationCanceledException())),
+        ["refused, but not unavailable"] = () => new RpcException(new Status(StatusCode.Internal, "odd", new SocketException((int)SocketError.ConnectionRefused))),
+    };
+
+    [Theory]
+    [MemberData(nameof(CallsThatMayHaveReachedTheNode))]
+    public async Task A_forwarded_write_whose_call_may_have_reached_the_node_stays_outcome_unknown(string failure)
+    {
+        var paths = new ScriptedPaths(leader: 2);
+        paths.Answers.Enqueue(Answer.Broken(MayHaveReachedTheNode[failure]()));
+        paths.Answers.Enqueue(Answer.Of(ShardCallResult.Ok(new byte[] { 1 })));
+
+        var result = await Router(paths).CallAsync(Shard, ShardRequestKind.CreateTransfers, new byte[1], CancellationToken.None);
+
+        Assert.Equal(ShardCallStatus.OutcomeUnknown, result.Status);
+        Assert.Equal([2UL], paths.Calls);
+    }
+
+    [Fact]
+    public void Only_failures_to_connect_count_as_never_reaching_the_node()
+    {
+        Assert.True(ShardRequestRouter.NeverReachedTheNode(SubchannelRefused()));
+        Assert.True(ShardRequestRouter.NeverReachedTheNode(new RpcException(new Status(StatusCode.Unavailable, "Error starting gRPC call.",
+            new HttpRequestException(HttpRequestError.ConnectionError, "Connection refused", new SocketException((int)SocketError.ConnectionRefused))))));
+        Assert.All(MayHaveReachedTheNode.Values, failure => Assert.False(ShardRequestRouter.NeverReachedTheNode(failure())));
+    }
+
+    [Fact]
+    public async Task A_forward_to_a_transport_that_has_stopped_fails_as_never_reaching_it()
+    {
+        // The real exception, not a scripted one: node 2 answered once (a pooled connection exists), then stopped.
+        var cancel = TestContext.Current.CancellationToken;
+        var one = new PeerTransport(new TransportOptions { NodeId = 1, Secret = "s3cret" }, new NoSink());
+        await using var a = one;
+        await one.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), cancel);
+        var two = new PeerTransport(new TransportOptions { NodeId = 2, Secret = "s3cret" }, new NoSink()) { ForwardHandler = new Echo() };
+        await two.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), cancel);
+        one.SetPeer(2, $"127.0.0.1:{two.Port}");
+        await one.ForwardAsync(2, new ForwardRequest(), TimeSpan.FromSeconds(20), cancel);
+
+        await two.DisposeAsync();
+        var failure = await Assert.ThrowsAsync<RpcException>(() => one.ForwardAsync(2, new ForwardRequest(), TimeSpan.FromSeconds(20), cancel));
+
+        Assert.True(ShardRequestRouter.NeverReachedTheNode(failure), $"{failure.Status} / {failure.Status.DebugException}");
+    }
+
+    /// <summary>The failure Grpc.Net.Client reports when its subchannel cannot connect (a call to a node that just stopped).</summary>
+    private static RpcException SubchannelRefused() =>
+        new(new Status(StatusCode.Unavailable, "Error connecting to subchannel.", new SocketException((int)SocketError.ConnectionRefused)));
+
     private static ShardRequestRouter Router(ScriptedPaths paths)
     {
         var map = ClusterMap.Bootstrap([.. Enumerable.Range(1, 3).Select(i => new ClusterNode((ulong)i, $"127.0.0.1:{7000 + i}", ""))], 1, 3);
@@ -93,11 +193,25 @@ public sealed class ShardRequestRouterTests
     }
 
     /// <summary>One scripted answer: a result, or a forward call that throws.</summary>
-    private readonly record struct Answer(ShardCallResult Result, StatusCode? BrokenWith)
+    private readonly record struct Answer(ShardCallResult Result, RpcException? BrokenWith)
     {
         public static Answer Of(ShardCallResult result) => new(result, null);
 
-        public static Answer Broken(StatusCode code) => new(default, code);
+        public static Answer Broken(StatusCode code) => new(default, new RpcException(new Status(code, "stream reset")));
+
+        public static Answer Broken(RpcException failure) => new(default, failure);
+    }
+
+    private sealed class NoSink : IPeerMessageSink
+    {
+        public void OnMessage(ulong fromNode, ulong groupId, ReadOnlyMemory<byte> raft)
+        {
+        }
+    }
+
+    private sealed class Echo : IForwardHandler
+    {
+        public Task<ForwardResponse> HandleAsync(ForwardRequest request, CancellationToken cancel) => Task.FromResult(new ForwardResponse());
     }
 
     /// <summary>Answers calls in script order and records the node each went to (this node's id for local calls).</summary>
@@ -106,6 +220,23 @@ public sealed class ShardRequestRouterTests
         public Queue<Answer> Answers { get; } = new();
 
         public List<ulong> Calls { get; } = [];
+
+        /// <summary>Nodes the peer transport reports down.</summary>
+        public HashSet<ulong> Down { get; } = [];
+
+        /// <summary>The leader this node learns once it has found the one it knew down (the survivors' election).</summary>
+        public ulong? LeaderOnceDown { get; init; }
+
+        public bool IsReportedDown(ulong node)
+        {
+            if (!Down.Contains(node))
+            {
+                return false;
+            }
+
+            leader = LeaderOnceDown ?? leader;
+            return true;
+        }
 
         public ShardView View(int shard) => new(shard, true, leader, 1, 0, 0, leader == 1 ? RaftRole.Leader : RaftRole.Follower);
 
@@ -121,9 +252,9 @@ public sealed class ShardRequestRouterTests
         {
             Calls.Add(node);
             var answer = Next();
-            if (answer.BrokenWith is { } code)
+            if (answer.BrokenWith is { } failure)
             {
-                throw new RpcException(new Status(code, "stream reset"));
+                throw failure;
             }
 
             return Task.FromResult(new ForwardResponse

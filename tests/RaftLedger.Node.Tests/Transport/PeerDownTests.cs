@@ -44,16 +44,19 @@ public sealed class PeerDownTests
         var port = two.Port;
         await Connect(one, two);
         Assert.Empty(sink.Down);
+        Assert.False(one.IsReportedDown(2));
 
         await two.DisposeAsync();
         await Eventually.Until(() => sink.Down.Count == 1, "node 1 reports node 2 down");
         Assert.Equal([2UL], sink.Down);
+        Assert.True(one.IsReportedDown(2)); // The router forwards nothing to it now (ShardRequestRouter).
 
         // Redials are refused meanwhile; they do not report again. Once the peer is back and gone again, they do.
         var (again, _) = await Start(2, port);
         again.SetPeer(1, Address(one));
         await Eventually.Until(() => one.IsConnected(2), "node 1 redials node 2");
         Assert.Single(sink.Down);
+        Assert.False(one.IsReportedDown(2));
         await again.DisposeAsync();
         await Eventually.Until(() => sink.Down.Count == 2, "node 1 reports node 2 down again");
     }
@@ -69,6 +72,7 @@ public sealed class PeerDownTests
         await one.DisposeAsync();
         await Eventually.Until(() => sink.Down.Count == 1, "node 2 reports node 1 down");
         Assert.Equal([1UL], sink.Down);
+        Assert.True(two.IsReportedDown(1));
     }
 
     [Fact]

@@ -177,6 +177,45 @@ public sealed class ClusterProcessTests
     }
 
     [Fact(Timeout = TestTimeoutMilliseconds)]
+    public async Task A_write_through_a_survivor_just_after_the_leader_is_killed_is_created_without_a_504()
+    {
+        await using var harness = await ClusterHarness.StartAsync();
+        var accounts = ClusterHarness.Accounts(seed: 3);
+        await harness.CreateAccountsAsync(accounts.NewAccounts());
+        var leader = await harness.Probe.LeaderAsync(0, harness.Nodes, TimeSpan.FromSeconds(30), Cancel);
+        var entry = harness.Nodes.First(n => n.Id != leader);
+        // Through the entry node, so it forwards to the leader and holds a pooled connection to it when it dies.
+        AllCreated(await harness.CreateTransfersAsync(ClusterHarness.Funding(accounts, 0, firstId: 100), [entry.Id]), harness.LogHint);
+
+        await harness.Cluster.KillAsync(leader);
+        await LeaderSeenGoneAsync(harness, entry.Url, leader);
+
+        // One request, no retry: the entry node must wait for the election, not answer 504 (outcome unknown).
+        var payments = ClusterHarness.Payments(accounts, 0, 20, firstId: 1000);
+        var answer = await harness.Client.CreateTransfersAsync(entry.Url, payments, Cancel);
+
+        Assert.True(answer.IsOk, $"{(int)answer.StatusCode}: {answer.Problem}. {harness.LogHint}");
+        Assert.All(answer.Value!, r => Assert.True(r.IsCreated, r.Status));
+    }
+
+    /// <summary>Waits (bounded) until <paramref name="entry"/> reports node <paramref name="gone"/> down (its peer connection closed).</summary>
+    private static async Task LeaderSeenGoneAsync(ClusterHarness harness, Uri entry, ulong gone)
+    {
+        var deadline = DateTime.UtcNow + ClusterHarness.WriteTimeout;
+        while (true)
+        {
+            var cluster = await harness.Client.GetClusterAsync(entry, Cancel);
+            if (cluster.IsOk && !cluster.Value!.Nodes.Single(n => n.Id == gone).Up)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"node {gone} still up for the entry node. {harness.LogHint}");
+            await Task.Delay(TimeSpan.FromMilliseconds(20), Cancel); // A poll interval, bounded by the deadline above.
+        }
+    }
+
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Killing_every_node_with_sigkill_and_restarting_loses_no_acknowledged_transfer()
     {
         await using var harness = await ClusterHarness.StartAsync();

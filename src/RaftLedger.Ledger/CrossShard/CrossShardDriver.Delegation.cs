@@ -6,6 +6,18 @@ namespace RaftLedger.Ledger.CrossShard;
 // home p: h delegates it to p (Delegate), p coordinates it as a transaction whose participants are the legs'
 // shards and h (an id leg: h checks and claims the id, and stores the authoritative copy), and answers h
 // (Delegated) once it is finished everywhere. h resends until answered; p answers a duplicate from memory.
+//
+// That memory is per leader of p, so once h has sent a Delegate twice the first one may have run at an earlier
+// leader (committed, or still running there) and the answer h gets may come from a later run that saw the first
+// one's effects: exists (the first one's own record), pending_transfer_already_posted/voided (the first one moved
+// the pending transfer on), id_already_failed (the first one burnt the id), or a failure or Retry while the first one
+// can still commit (a new leader of p may resume it only after the later run started). So after a resend h takes
+// only created as definite and turns every other answer into outcome unknown (504, retry with the same id), as for
+// DelegatedOutcome.Unknown. Created is safe: a run that commits holds the id's claim on h (an earlier run holding
+// it makes it IdBusy; one that stored it makes it exists) and its Decide at p re-checks the pending transfer's
+// status in log order (an earlier run that committed leaves it posted/voided), so two runs never both commit.
+// A client's retry is a first send again: p checks it against its own copy and the pending transfer without a
+// transaction, so it answers exists (or the definite failure) in one round trip.
 public sealed partial class CrossShardDriver
 {
     // At h: post/voids sent to their pending transfer's home, by delegation id (a transaction id of h).
@@ -46,7 +58,7 @@ public sealed partial class CrossShardDriver
 
         var request = delegation.Request;
         request.Open--;
-        switch (message.Outcome)
+        switch (OutcomeTaken(delegation, message))
         {
             case DelegatedOutcome.Answered:
                 request.Results[delegation.Offset] = message.Status;
@@ -57,12 +69,20 @@ public sealed partial class CrossShardDriver
                 request.FailDetail ??= $"The post/void {delegation.Event.Id:X32} was not applied (its pending transfer's shard could not finish it now): retry with the same id.";
                 break;
             default:
+                var cause = delegation.Resent ? "it was sent to its pending transfer's shard again, where an earlier attempt may have run" : "its pending transfer's shard changed leader";
                 request.AnyCommitted = true;
-                request.FailDetail ??= $"The post/void {delegation.Event.Id:X32} may have been applied (its pending transfer's shard changed leader): retry with the same id.";
+                request.FailDetail ??= $"The post/void {delegation.Event.Id:X32} may have been applied ({cause}): retry with the same id.";
                 break;
         }
 
         MaybeAnswer(request);
+    }
+
+    /// <summary>How h takes p's answer: after a resend only created is definite (see the comment at the top of this file).</summary>
+    private static DelegatedOutcome OutcomeTaken(Delegation delegation, CrossShardMessage message)
+    {
+        var created = message.Outcome == DelegatedOutcome.Answered && message.Status == CreateTransferResult.Created;
+        return delegation.Resent && !created ? DelegatedOutcome.Unknown : message.Outcome;
     }
 
     /// <summary>At h: resends unanswered delegations; gives up (outcome unknown) after the abandonment timeout.</summary>
@@ -77,6 +97,7 @@ public sealed partial class CrossShardDriver
             }
             else if (nowNs - delegation.LastSentNs >= options.RetryIntervalNs)
             {
+                delegation.Resent = true;
                 SendDelegate(delegation);
             }
         }
@@ -170,6 +191,9 @@ public sealed partial class CrossShardDriver
         public ulong StartedNs { get; } = startedNs;
 
         public ulong LastSentNs { get; set; }
+
+        /// <summary>Sent more than once: an earlier send may have run at an earlier leader of p, so only created is definite.</summary>
+        public bool Resent { get; set; }
     }
 
     private sealed class Delegated(Request request)

@@ -1,0 +1,142 @@
+using RaftLedger.Ledger.CrossShard;
+
+namespace RaftLedger.Ledger.Tests.CrossShard;
+
+/// <summary>
+/// A post/void delegated by its id's home h to its pending transfer's home p, and sent there more than once: p remembers
+/// answers per leader, so a later send may be answered by a run that saw the first send's effects. The client then
+/// gets outcome unknown (504) for anything but created, and its retry (a first send again) gets the definite answer.
+/// Three shards: the accounts on 0 and 1, the pending transfer on 2, the post/void ids on 0 (h = 0, p = 2).
+/// </summary>
+public sealed class CrossShardDelegationResendTests
+{
+    private const int Home = 0;
+    private const int PendingHome = 2;
+
+    private static (CrossShardCluster Cluster, Transfer Pending) PendingOnThirdShard(int seed)
+    {
+        var cluster = new CrossShardCluster(3, seed, CrossShardWorkload.Options);
+        var a = CrossShardWorkload.IdWithHome(cluster, 0);
+        var b = CrossShardWorkload.IdWithHome(cluster, 1);
+        cluster.CreateAccounts(LedgerFixture.NewAccount(a), LedgerFixture.NewAccount(b));
+        cluster.Step(); // Hosts tick the drivers (cluster time) before submitting.
+        var pending = LedgerFixture.NewTransfer(CrossShardWorkload.IdWithHome(cluster, PendingHome), a, b, 70, TransferFlags.Pending);
+        Assert.Equal([CreateTransferResult.Created], cluster.RunRequest([pending]));
+        return (cluster, pending);
+    }
+
+    private static Transfer PostOrVoid(CrossShardCluster cluster, Transfer pending, bool post)
+    {
+        var id = CrossShardWorkload.IdWithHome(cluster, Home);
+        return post ? LedgerFixture.Post(id, pending.Id, 25) : LedgerFixture.Void(id, pending.Id);
+    }
+
+    private static void StepUntil(CrossShardCluster cluster, Func<bool> condition, string what)
+    {
+        for (var steps = 0; !condition(); steps++)
+        {
+            Assert.True(steps < 2000, $"{what}: {cluster.Describe()}");
+            cluster.Step();
+        }
+    }
+
+    private static void AssertOutcomeUnknown(ClientRequest request)
+    {
+        Assert.True(request.Done);
+        Assert.True(request.OutcomeUnknown, $"answered [{string.Join(", ", request.Results)}], failures [{string.Join("; ", request.Failures)}]");
+        Assert.Contains("may have been applied", Assert.Single(request.Failures));
+        Assert.False(request.Known[0]);
+    }
+
+    private static void AssertDefinite(ClientRequest request, CreateTransferResult expected)
+    {
+        Assert.True(request.Done);
+        Assert.Empty(request.Failures);
+        Assert.True(request.Known[0]);
+        Assert.Equal(expected, request.Results[0]);
+    }
+
+    private static ClientRequest Retry(CrossShardCluster cluster, Transfer t)
+    {
+        var retry = cluster.Submit([t]);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        return retry;
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_resend_answered_after_the_first_attempt_committed_and_the_pending_transfers_home_changed_leader_is_outcome_unknown(bool post)
+    {
+        var (cluster, pending) = PendingOnThirdShard(seed: 7);
+        var t = PostOrVoid(cluster, pending, post);
+        var request = cluster.Submit([t]);
+
+        // The first attempt's Decide applies at p (the pending transfer is resolved); p's leader changes before the
+        // transaction finished everywhere, so before it answered h. h resends, and p's new leader answers from state.
+        StepUntil(cluster, () => cluster.Shards[PendingHome].Store.GetPendingStatus(pending.Id) != PendingStatus.Pending, "the first attempt commits");
+        Assert.False(request.Done);
+        cluster.Shards[PendingHome].Crash();
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        AssertOutcomeUnknown(request);
+
+        // Applied once; the client's retry is a first send and learns the outcome.
+        Assert.Equal(post ? PendingStatus.Posted : PendingStatus.Voided, cluster.Shards[PendingHome].Store.GetPendingStatus(pending.Id));
+        AssertDefinite(Retry(cluster, t), CreateTransferResult.Exists);
+        var posted = post ? (UInt128)25 : UInt128.Zero;
+        Assert.Equal((UInt128.Zero, posted), (cluster.LookupAccount(pending.DebitAccountId).DebitsPending, cluster.LookupAccount(pending.DebitAccountId).DebitsPosted));
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void A_resend_answered_retry_while_the_first_attempt_still_holds_the_id_is_outcome_unknown_not_a_503()
+    {
+        var (cluster, pending) = PendingOnThirdShard(seed: 11);
+        var t = PostOrVoid(cluster, pending, post: true);
+        var request = cluster.Submit([t]);
+
+        // The first attempt's Id leg is prepared on h (the id is claimed there); p's leader dies and its proposals with
+        // it. The resend runs afresh at p's new leader, finds the id held (IdBusy) and aborts: p answers Retry, which
+        // after a resend cannot promise "not applied".
+        StepUntil(cluster, () => cluster.Shards[Home].Store.EnumerateSideRecords().Any(r => r.Table == CrossShardTables.Prepared), "the id leg is prepared");
+        cluster.Shards[PendingHome].CrashLosingLog();
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        AssertOutcomeUnknown(request);
+
+        // The first attempt was aborted by the participants' query: the retry creates it, once.
+        AssertDefinite(Retry(cluster, t), CreateTransferResult.Created);
+        Assert.Equal(PendingStatus.Posted, cluster.Shards[PendingHome].Store.GetPendingStatus(pending.Id));
+        Assert.Equal((UInt128)25, cluster.LookupAccount(pending.DebitAccountId).DebitsPosted);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
+    public void After_a_resend_only_created_stays_definite_and_an_answer_on_the_first_send_keeps_its_status()
+    {
+        var (cluster, pending) = PendingOnThirdShard(seed: 13);
+
+        // Created after a resend (p's first answer lost, the resend answered from p's memory) stays definite: a run that
+        // commits holds the id's claim on h and re-checks the pending transfer's status in p's log.
+        var post = PostOrVoid(cluster, pending, post: true);
+        cluster.LoseNext(CrossShardMessageKind.Delegated);
+        var created = cluster.Submit([post]);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        AssertDefinite(created, CreateTransferResult.Created);
+
+        // A void answered on its first send keeps TigerBeetle's status.
+        var first = cluster.Submit([PostOrVoid(cluster, pending, post: false)]);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        AssertDefinite(first, CreateTransferResult.PendingTransferAlreadyPosted);
+
+        // The same status after a resend may be the request's own first attempt's doing: outcome unknown; the retry,
+        // a first send again, gets it definite.
+        var @void = PostOrVoid(cluster, pending, post: false);
+        cluster.LoseNext(CrossShardMessageKind.Delegated);
+        var resent = cluster.Submit([@void]);
+        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
+        AssertOutcomeUnknown(resent);
+        AssertDefinite(Retry(cluster, @void), CreateTransferResult.PendingTransferAlreadyPosted);
+        Assert.Equal((UInt128)25, cluster.LookupAccount(pending.DebitAccountId).DebitsPosted);
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+}

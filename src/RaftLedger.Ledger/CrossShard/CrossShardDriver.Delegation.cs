@@ -16,8 +16,9 @@ namespace RaftLedger.Ledger.CrossShard;
 // DelegatedOutcome.Unknown. Created is safe: a run that commits holds the id's claim on h (an earlier run holding
 // it makes it IdBusy; one that stored it makes it exists) and its Decide at p re-checks the pending transfer's
 // status in log order (an earlier run that committed leaves it posted/voided), so two runs never both commit.
-// A client's retry is a first send again: p checks it against its own copy and the pending transfer without a
-// transaction, so it answers exists (or the definite failure) in one round trip.
+// Sorting the failures into those an earlier run could cause and those it could not is not worth the risk: a
+// client's retry is a first send again, and p checks it against its own copy and the pending transfer without a
+// transaction, so it answers exists (or a failure found against the pending transfer) in one round trip.
 public sealed partial class CrossShardDriver
 {
     // At h: post/voids sent to their pending transfer's home, by delegation id (a transaction id of h).

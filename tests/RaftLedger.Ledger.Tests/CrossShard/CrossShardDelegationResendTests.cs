@@ -4,8 +4,9 @@ namespace RaftLedger.Ledger.Tests.CrossShard;
 
 /// <summary>
 /// A post/void delegated by its id's home h to its pending transfer's home p, and sent there more than once: p remembers
-/// answers per leader, so a later send may be answered by a run that saw the first send's effects. The client then
-/// gets outcome unknown (504) for anything but created, and its retry (a first send again) gets the definite answer.
+/// answers per leader, so a later send may be answered by a run that saw an earlier send's effects. Unless the
+/// answering leader received every send, the client then gets outcome unknown (504) for anything but created, and its
+/// retry (a first send again) gets the definite answer.
 /// Three shards: the accounts on 0 and 1, the pending transfer on 2, the post/void ids on 0 (h = 0, p = 2).
 /// </summary>
 public sealed class CrossShardDelegationResendTests
@@ -56,11 +57,11 @@ public sealed class CrossShardDelegationResendTests
         Assert.Equal(expected, request.Results[0]);
     }
 
-    private static ClientRequest Retry(CrossShardCluster cluster, Transfer t)
+    private static ClientRequest SubmitAndRun(CrossShardCluster cluster, Transfer t)
     {
-        var retry = cluster.Submit([t]);
+        var request = cluster.Submit([t]);
         Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
-        return retry;
+        return request;
     }
 
     [Theory]
@@ -82,7 +83,7 @@ public sealed class CrossShardDelegationResendTests
 
         // Applied once; the client's retry is a first send and learns the outcome.
         Assert.Equal(post ? PendingStatus.Posted : PendingStatus.Voided, cluster.Shards[PendingHome].Store.GetPendingStatus(pending.Id));
-        AssertDefinite(Retry(cluster, t), CreateTransferResult.Exists);
+        AssertDefinite(SubmitAndRun(cluster, t), CreateTransferResult.Exists);
         var posted = post ? (UInt128)25 : UInt128.Zero;
         Assert.Equal((UInt128.Zero, posted), (cluster.LookupAccount(pending.DebitAccountId).DebitsPending, cluster.LookupAccount(pending.DebitAccountId).DebitsPosted));
         CrossShardChecks.AssertConsistent(cluster);
@@ -104,38 +105,36 @@ public sealed class CrossShardDelegationResendTests
         AssertOutcomeUnknown(request);
 
         // The first attempt was aborted by the participants' query: the retry creates it, once.
-        AssertDefinite(Retry(cluster, t), CreateTransferResult.Created);
+        AssertDefinite(SubmitAndRun(cluster, t), CreateTransferResult.Created);
         Assert.Equal(PendingStatus.Posted, cluster.Shards[PendingHome].Store.GetPendingStatus(pending.Id));
         Assert.Equal((UInt128)25, cluster.LookupAccount(pending.DebitAccountId).DebitsPosted);
         CrossShardChecks.AssertConsistent(cluster);
     }
 
     [Fact]
-    public void After_a_resend_only_created_stays_definite_and_an_answer_on_the_first_send_keeps_its_status()
+    public void After_a_resend_an_answer_stands_when_created_or_when_the_answering_leader_received_every_send()
     {
         var (cluster, pending) = PendingOnThirdShard(seed: 13);
 
-        // Created after a resend (p's first answer lost, the resend answered from p's memory) stays definite: a run that
-        // commits holds the id's claim on h and re-checks the pending transfer's status in p's log.
+        // The first Delegate is lost and the resend creates the post: created stays definite although p's leader got
+        // only one of two sends (a run that commits holds the id's claim on h and re-checks the pending transfer's
+        // status in p's log, so no earlier run can have committed too).
         var post = PostOrVoid(cluster, pending, post: true);
+        cluster.LoseNext(CrossShardMessageKind.Delegate);
+        AssertDefinite(SubmitAndRun(cluster, post), CreateTransferResult.Created);
+
+        // A void answered on its first send keeps TigerBeetle's status; so does one whose answer was lost, answered
+        // again from memory by the leader that received both sends (no other leader ran it).
+        AssertDefinite(SubmitAndRun(cluster, PostOrVoid(cluster, pending, post: false)), CreateTransferResult.PendingTransferAlreadyPosted);
         cluster.LoseNext(CrossShardMessageKind.Delegated);
-        var created = cluster.Submit([post]);
-        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
-        AssertDefinite(created, CreateTransferResult.Created);
+        AssertDefinite(SubmitAndRun(cluster, PostOrVoid(cluster, pending, post: false)), CreateTransferResult.PendingTransferAlreadyPosted);
 
-        // A void answered on its first send keeps TigerBeetle's status.
-        var first = cluster.Submit([PostOrVoid(cluster, pending, post: false)]);
-        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
-        AssertDefinite(first, CreateTransferResult.PendingTransferAlreadyPosted);
-
-        // The same status after a resend may be the request's own first attempt's doing: outcome unknown; the retry,
-        // a first send again, gets it definite.
+        // A void whose first Delegate was lost: h cannot tell a lost send from one that ran at another leader of p, so
+        // the same status is outcome unknown; the retry, a first send again, gets it definite.
         var @void = PostOrVoid(cluster, pending, post: false);
-        cluster.LoseNext(CrossShardMessageKind.Delegated);
-        var resent = cluster.Submit([@void]);
-        Assert.True(cluster.RunUntilQuiet(2000), cluster.Describe());
-        AssertOutcomeUnknown(resent);
-        AssertDefinite(Retry(cluster, @void), CreateTransferResult.PendingTransferAlreadyPosted);
+        cluster.LoseNext(CrossShardMessageKind.Delegate);
+        AssertOutcomeUnknown(SubmitAndRun(cluster, @void));
+        AssertDefinite(SubmitAndRun(cluster, @void), CreateTransferResult.PendingTransferAlreadyPosted);
         Assert.Equal((UInt128)25, cluster.LookupAccount(pending.DebitAccountId).DebitsPosted);
         CrossShardChecks.AssertConsistent(cluster);
     }

@@ -12,9 +12,11 @@ namespace RaftLedger.Ledger.CrossShard;
 // exists (the earlier run's own record), pending_transfer_already_posted/voided (the earlier run moved the pending
 // transfer on), id_already_failed (the earlier run burnt the id), or a failure or Retry while the earlier run can
 // still commit (a new leader of p may resume it only after the later run started). So each Delegate carries its send
-// number and p's answer says how many of the sends its leader received: when that leader received every send h made,
-// no other leader ran any and the answer stands; otherwise h takes only created as definite and turns every other
-// answer into outcome unknown (504, retry with the same id), as for DelegatedOutcome.Unknown. Created is safe: a run
+// number and p's answer says how many of the sends its leader received, and the latest: when that leader received
+// every send h made, no other leader ran any and the answer stands; when it received every send up to its latest but
+// h has sent more since, h waits for the answer to those (that leader answers them from memory); otherwise h takes
+// only created as definite and turns every other answer into outcome unknown (504, retry with the same id), as for
+// DelegatedOutcome.Unknown. Created is safe: a run
 // that commits holds the id's claim on h (an earlier run holding it makes it IdBusy; one that stored it makes it
 // exists) and its Decide at p re-checks the pending transfer's status in log order (an earlier run that committed
 // leaves it posted/voided), so two runs never both commit. Sorting the failures into those an earlier run could
@@ -57,11 +59,12 @@ public sealed partial class CrossShardDriver
     /// <summary>At h: the pending transfer's home answered (late or duplicate answers are ignored).</summary>
     private void OnDelegatedReply(CrossShardMessage message)
     {
-        if (message.Home != shard || !delegations.Remove(message.TransactionId, out var delegation))
+        if (message.Home != shard || !delegations.TryGetValue(message.TransactionId, out var delegation) || AnswersOlderSendsOnly(delegation, message))
         {
             return;
         }
 
+        delegations.Remove(message.TransactionId);
         var request = delegation.Request;
         request.Open--;
         switch (OutcomeTaken(delegation, message))
@@ -85,15 +88,24 @@ public sealed partial class CrossShardDriver
     }
 
     /// <summary>
+    /// An answer (not created) from a leader that received every send up to its latest but not h's newest: the newer
+    /// sends are on their way (or lost; h resends), and that leader answers them from memory with the full count, so
+    /// h waits for that answer instead of turning this one into outcome unknown.
+    /// </summary>
+    private static bool AnswersOlderSendsOnly(Delegation delegation, CrossShardMessage message) =>
+        message.Outcome != DelegatedOutcome.Unknown && !IsCreated(message) && message.Sends == message.LatestSend && message.LatestSend >= 1 && message.LatestSend < delegation.Sends;
+
+    /// <summary>
     /// How h takes p's answer: after a resend only created is definite, unless the answering leader received every send
     /// (see the comment at the top of this file). The first send's answer stands as it is.
     /// </summary>
     private static DelegatedOutcome OutcomeTaken(Delegation delegation, CrossShardMessage message)
     {
-        var created = message.Outcome == DelegatedOutcome.Answered && message.Status == CreateTransferResult.Created;
         var everySendSeen = message.Sends == delegation.Sends && delegation.Sends <= CrossShardLimits.DelegationSendsCountedMax;
-        return delegation.Sends > 1 && !created && !everySendSeen ? DelegatedOutcome.Unknown : message.Outcome;
+        return delegation.Sends > 1 && !IsCreated(message) && !everySendSeen ? DelegatedOutcome.Unknown : message.Outcome;
     }
+
+    private static bool IsCreated(CrossShardMessage answer) => answer.Outcome == DelegatedOutcome.Answered && answer.Status == CreateTransferResult.Created;
 
     /// <summary>At h: resends unanswered delegations; gives up (outcome unknown) after the abandonment timeout.</summary>
     private void TickDelegations()
@@ -133,7 +145,7 @@ public sealed partial class CrossShardDriver
             known.Received(message.Sends);
             if (known.Answer is { } answer)
             {
-                Send(message.From, answer with { Sends = known.SendsReceived });
+                Send(message.From, answer with { Sends = known.SendsReceived, LatestSend = known.LatestSend });
             }
 
             return; // Still running: it answers when finished.
@@ -175,15 +187,15 @@ public sealed partial class CrossShardDriver
             Status = request.Results[0],
             Timestamp = request.Timestamps[0],
         };
-        var sendsReceived = 0;
+        var (sendsReceived, latestSend) = (0, 0);
         if (delegated.TryGetValue(request.DelegationId, out var entry))
         {
             entry.Answer = answer;
             answeredOrder.Enqueue(request.DelegationId);
-            sendsReceived = entry.SendsReceived;
+            (sendsReceived, latestSend) = (entry.SendsReceived, entry.LatestSend);
         }
 
-        Send(request.ReplyTo, answer with { Sends = sendsReceived });
+        Send(request.ReplyTo, answer with { Sends = sendsReceived, LatestSend = latestSend });
     }
 
     private void ClearDelegations()
@@ -223,9 +235,13 @@ public sealed partial class CrossShardDriver
         /// <summary>How many distinct sends of h this leader received: when it equals h's sends, no other leader got any.</summary>
         public int SendsReceived => System.Numerics.BitOperations.PopCount(sendsReceivedMask);
 
+        /// <summary>The highest send number of h this leader received.</summary>
+        public int LatestSend { get; private set; }
+
         public void Received(int send)
         {
             Invariant.Check(send >= 1, "sends are numbered from 1");
+            LatestSend = Math.Max(LatestSend, send);
             if (send <= CrossShardLimits.DelegationSendsCountedMax)
             {
                 sendsReceivedMask |= 1UL << (send - 1);

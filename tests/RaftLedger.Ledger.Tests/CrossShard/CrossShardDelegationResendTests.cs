@@ -138,4 +138,86 @@ public sealed class CrossShardDelegationResendTests
         Assert.Equal((UInt128)25, cluster.LookupAccount(pending.DebitAccountId).DebitsPosted);
         CrossShardChecks.AssertConsistent(cluster);
     }
+
+    [Theory]
+    [InlineData(1, 1, false)] // p's leader received sends 1..1 of 2: the second is on its way, h waits for its answer.
+    [InlineData(1, 2, true)] // it received only the second: the first may have run at another leader.
+    [InlineData(2, 2, false)] // it received both: the answer stands.
+    public void The_ids_home_waits_for_the_answer_to_its_newest_send_when_the_answering_leader_got_every_older_one(int sendsReceived, int latestSend, bool unknown)
+    {
+        // The id's home h = shard 0 alone, driven by hand: a void of a pending transfer homed on shard 2, sent twice.
+        var options = CrossShardWorkload.Options;
+        var h = new CrossShardDriver(Home, 3, new LedgerStateMachine(new InMemoryLedgerStore()), options);
+        h.OnRoleChanged(true, 1);
+        var nowNs = 1_000_000_000_000UL;
+        h.Tick(nowNs);
+        var pendingId = IdWithHome(3, PendingHome);
+        var @void = LedgerFixture.Void(IdWithHome(3, Home), pendingId);
+        h.Submit(1, [@void]);
+        var sent = Delegates(h);
+        h.Tick(nowNs + options.RetryIntervalNs);
+        sent.AddRange(Delegates(h));
+        Assert.Equal([1, 2], sent.Select(m => m.Sends));
+
+        var answer = new CrossShardMessage(CrossShardMessageKind.Delegated, Home, PendingHome, sent[0].TransactionId)
+        {
+            Outcome = DelegatedOutcome.Answered,
+            Status = CreateTransferResult.PendingTransferAlreadyPosted,
+            Sends = sendsReceived,
+            LatestSend = latestSend,
+        };
+        h.OnMessage(PendingHome, answer.Encode());
+        var actions = Drain(h);
+        if (sendsReceived == latestSend && latestSend < 2)
+        {
+            Assert.Empty(actions.OfType<CompleteAction>().Concat<CrossShardAction>(actions.OfType<FailAction>()));
+            h.OnMessage(PendingHome, (answer with { Sends = 2, LatestSend = 2 }).Encode()); // The newest send's answer, from memory.
+            actions = Drain(h);
+        }
+
+        if (unknown)
+        {
+            var fail = Assert.IsType<FailAction>(Assert.Single(actions, a => a is FailAction or CompleteAction));
+            Assert.True(fail.OutcomeUnknown, fail.Detail);
+        }
+        else
+        {
+            var complete = Assert.IsType<CompleteAction>(Assert.Single(actions, a => a is FailAction or CompleteAction));
+            Assert.Equal([CreateTransferResult.PendingTransferAlreadyPosted], complete.Results);
+        }
+    }
+
+    private static UInt128 IdWithHome(int shardCount, int shard)
+    {
+        for (UInt128 id = 1_000; ; id++)
+        {
+            if (RaftLedger.Common.Placement.ShardRouter.ShardOf(id, shardCount) == shard)
+            {
+                return id;
+            }
+        }
+    }
+
+    private static List<CrossShardAction> Drain(CrossShardDriver driver)
+    {
+        var actions = new List<CrossShardAction>();
+        while (driver.TryTakeAction(out var action))
+        {
+            actions.Add(action);
+        }
+
+        return actions;
+    }
+
+    private static List<CrossShardMessage> Delegates(CrossShardDriver driver)
+    {
+        var delegates = new List<CrossShardMessage>();
+        foreach (var send in Drain(driver).OfType<SendAction>())
+        {
+            Assert.True(CrossShardMessage.TryDecode(send.Message, out var decoded));
+            delegates.Add(decoded);
+        }
+
+        return delegates.FindAll(m => m.Kind == CrossShardMessageKind.Delegate);
+    }
 }

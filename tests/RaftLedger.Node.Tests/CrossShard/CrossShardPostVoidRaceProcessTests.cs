@@ -14,7 +14,8 @@ namespace RaftLedger.Node.Tests.CrossShard;
 /// racers are the first event of a linked chain (coordinated away from the pending transfer's home: status legs).
 /// The race starts once leaders are settled; a winner answers exists only on a retry after a 503/504 (nodes do not retry
 /// an outcome-unknown write themselves, and a delegated racer sent again to its pending transfer's home answers 504
-/// unless created), so a first answer of exists is never the racer's own attempt.
+/// unless it is created or one leader there received every send), so a first answer of exists is never the racer's own
+/// attempt.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class CrossShardPostVoidRaceProcessTests

@@ -16,10 +16,9 @@ namespace RaftLedger.Ledger.CrossShard;
 // every send h made, no other leader ran any and the answer stands; when it received every send up to its latest but
 // h has sent more since, h waits for the answer to those (that leader answers them from memory); otherwise h takes
 // only created as definite and turns every other answer into outcome unknown (504, retry with the same id), as for
-// DelegatedOutcome.Unknown. Created is safe: a run
-// that commits holds the id's claim on h (an earlier run holding it makes it IdBusy; one that stored it makes it
-// exists) and its Decide at p re-checks the pending transfer's status in log order (an earlier run that committed
-// leaves it posted/voided), so two runs never both commit. Sorting the failures into those an earlier run could
+// DelegatedOutcome.Unknown. Created is safe: a run that commits holds the id's claim on h (an earlier run holding
+// it makes it IdBusy; one that stored it makes it exists) and its Decide at p re-checks the pending transfer's status
+// in log order (an earlier run that committed leaves it posted/voided), so two runs never both commit. Sorting the failures into those an earlier run could
 // cause and those it could not is not worth the risk: a client's retry is a first send again, and p checks it
 // against its own copy and the pending transfer without a transaction, so it answers exists (or a failure found
 // against the pending transfer) in one round trip. (A Delegate the network delivers twice could still run at two

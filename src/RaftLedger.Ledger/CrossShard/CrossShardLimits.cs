@@ -109,6 +109,12 @@ public static class CrossShardLimits
     /// <summary>Delegated post/voids a pending transfer's home remembers (running, and answered for duplicates).</summary>
     public const int DelegationsRememberedMax = 4096;
 
+    /// <summary>
+    /// Sends of one delegation a pending transfer's home counts (a bit each): after more sends than this the id's home
+    /// takes only created as a definite answer (64 retry intervals: 3.2 s by default, near the abandonment timeout).
+    /// </summary>
+    public const int DelegationSendsCountedMax = 64;
+
     /// <summary>Cross-shard pending transfers a home shard's leader tracks for expiry at once (the earliest; later scans find the rest).</summary>
     public const int ExpiriesTrackedMax = 65536;
 

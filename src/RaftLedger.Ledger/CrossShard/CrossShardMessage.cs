@@ -93,7 +93,8 @@ public enum DelegatedOutcome : byte
 /// shard, u16 sender shard, u128 transaction id, then by kind: Prepare u16 leg count and legs; Prepared
 /// u8 prepared, u16 report count, per report u16 event index and two sides (u8 outcome, u32 ledger);
 /// Finish and Decision u8 <see cref="CrossShardDecision"/>; Finished, FinishTaken, Query, Fence and Fenced nothing; Delegate as Prepare (one
-/// leg: the post/void as sent); Delegated u8 <see cref="DelegatedOutcome"/>, u32 status, u64 timestamp; Snapshot
+/// leg: the post/void as sent), then u16 send number; Delegated u8 <see cref="DelegatedOutcome"/>, u32 status, u64 timestamp, u16 sends
+/// received, u16 latest send received; Snapshot
 /// u16 count and u128 account ids; Snapshotted u16 count, per account u128 id, u8 found, and when found the
 /// 128-byte account; PendingLookup as Snapshot (pending transfer ids); PendingFound u16 count, per pending transfer u128
 /// id, u8 found, and when found u8 <see cref="PendingStatus"/> and the 128-byte transfer.
@@ -116,6 +117,12 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
     public CreateTransferResult Status { get; init; }
 
     public ulong Timestamp { get; init; }
+
+    /// <summary>Delegate: which send of the delegation this is (1 = the first); Delegated: how many of those sends the answering leader received.</summary>
+    public int Sends { get; init; }
+
+    /// <summary>Delegated: the highest send number the answering leader received.</summary>
+    public int LatestSend { get; init; }
 
     /// <summary>Snapshot: the account ids asked for.</summary>
     public UInt128[] AccountIds { get; init; } = [];
@@ -150,6 +157,11 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                     writer.Leg(leg);
                 }
 
+                if (Kind == CrossShardMessageKind.Delegate)
+                {
+                    writer.U16(Sends);
+                }
+
                 break;
             case CrossShardMessageKind.Prepared:
                 writer.U8(Prepared ? (byte)1 : (byte)0);
@@ -169,6 +181,8 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                 writer.U8((byte)Outcome);
                 writer.U32((uint)Status);
                 writer.U64(Timestamp);
+                writer.U16(Sends);
+                writer.U16(LatestSend);
                 break;
             case CrossShardMessageKind.Snapshot or CrossShardMessageKind.PendingLookup:
                 Invariant.Check(AccountIds.Length <= (Kind == CrossShardMessageKind.Snapshot ? SnapshotAccountsMax : PendingLookupMax));
@@ -257,7 +271,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                     legs[i] = reader.Leg();
                 }
 
-                message = message with { Legs = legs };
+                message = message with { Legs = legs, Sends = kind == CrossShardMessageKind.Delegate ? reader.U16() : 0 };
                 break;
             case CrossShardMessageKind.Prepared:
                 var prepared = reader.U8() != 0;
@@ -279,7 +293,7 @@ public sealed record CrossShardMessage(CrossShardMessageKind Kind, int Home, int
                     throw new InvalidDataException("unknown delegated outcome");
                 }
 
-                message = message with { Outcome = outcome, Status = (CreateTransferResult)reader.U32(), Timestamp = reader.U64() };
+                message = message with { Outcome = outcome, Status = (CreateTransferResult)reader.U32(), Timestamp = reader.U64(), Sends = reader.U16(), LatestSend = reader.U16() };
                 break;
             case CrossShardMessageKind.Snapshot or CrossShardMessageKind.PendingLookup:
                 var ids = new UInt128[reader.Count(kind == CrossShardMessageKind.Snapshot ? SnapshotAccountsMax : PendingLookupMax)];

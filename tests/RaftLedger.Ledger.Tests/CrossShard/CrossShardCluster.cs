@@ -25,6 +25,7 @@ internal sealed class CrossShardCluster
     private readonly Random random;
     private readonly List<Envelope> network = [];
     private readonly Dictionary<long, ClientRequest> requestsByToken = [];
+    private readonly List<CrossShardMessageKind> loseOnce = [];
     private long nextRequestToken;
 
     public CrossShardCluster(int shardCount, int seed, CrossShardOptions options)
@@ -90,6 +91,9 @@ internal sealed class CrossShardCluster
         Shards[home].Accept(request);
         return request;
     }
+
+    /// <summary>The next message of <paramref name="kind"/> sent is lost (a test's own loss, on top of <see cref="Chaos"/>).</summary>
+    public void LoseNext(CrossShardMessageKind kind) => loseOnce.Add(kind);
 
     /// <summary>Cluster time jumps ahead (a pause: timers and pending transfers' expiry times pass at once); the next <see cref="Step"/> ticks at the new time.</summary>
     public void AdvanceNs(ulong ns) => NowNs += ns;
@@ -205,11 +209,36 @@ internal sealed class CrossShardCluster
             return;
         }
 
+        if (loseOnce.Count > 0 && LosesOnce(message))
+        {
+            return;
+        }
+
         var copies = random.Next(100) < Chaos.DuplicatePercent ? 2 : 1;
         for (var c = 0; c < copies; c++)
         {
             network.Add(new Envelope(from, to, message, NowNs + ((ulong)random.Next(1, Chaos.DelayStepsMax + 1) * StepNs)));
         }
+    }
+
+    /// <summary>Whether <paramref name="message"/> (or a message in it, when it is a bundle: then it is lost whole) is of a kind to lose once.</summary>
+    private bool LosesOnce(byte[] message)
+    {
+        var ranges = new List<Range>();
+        if (!CrossShardBundle.TrySplit(message, ranges))
+        {
+            ranges = [new Range(0, message.Length)];
+        }
+
+        foreach (var range in ranges)
+        {
+            if (CrossShardMessage.TryDecode(message.AsSpan(range), out var decoded) && loseOnce.Remove(decoded.Kind))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void DeliverDue()
@@ -367,6 +396,7 @@ internal sealed class CrossShardCluster
                 case FailAction fail:
                     var failed = Take(fail.RequestToken);
                     failed.Failures.Add(fail.Detail);
+                    failed.OutcomeUnknown |= fail.OutcomeUnknown;
                     failed.PartDone(this);
                     break;
             }
@@ -448,6 +478,9 @@ internal sealed class ClientRequest(Transfer[] events, int home)
     public bool[] Known { get; } = new bool[events.Length];
 
     public List<string> Failures { get; } = [];
+
+    /// <summary>A failure said the outcome is unknown (504: it may have been applied), not only "retry" (503).</summary>
+    public bool OutcomeUnknown { get; set; }
 
     public int[]? RemoteIndexes { get; set; }
 

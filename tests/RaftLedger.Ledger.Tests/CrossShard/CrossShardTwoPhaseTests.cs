@@ -317,17 +317,18 @@ public sealed class CrossShardTwoPhaseTests
     public void Delegation_messages_round_trip_and_fit_the_message_bound()
     {
         var post = LedgerFixture.Post(UInt128.MaxValue - 1, 77, 5);
-        var delegate_ = new CrossShardMessage(CrossShardMessageKind.Delegate, 3, 3, 99) { Legs = [new Leg(0, LegSides.Id, post)] };
+        var delegate_ = new CrossShardMessage(CrossShardMessageKind.Delegate, 3, 3, 99) { Legs = [new Leg(0, LegSides.Id, post)], Sends = CrossShardLimits.DelegationSendsCountedMax + 1 };
         Assert.True(CrossShardMessage.TryDecode(delegate_.Encode(), out var decoded));
-        Assert.Equal((CrossShardMessageKind.Delegate, post), (decoded.Kind, decoded.Legs[0].Transfer));
+        Assert.Equal((CrossShardMessageKind.Delegate, post, CrossShardLimits.DelegationSendsCountedMax + 1), (decoded.Kind, decoded.Legs[0].Transfer, decoded.Sends));
         var answer = new CrossShardMessage(CrossShardMessageKind.Delegated, 3, 1, 99)
         {
             Outcome = DelegatedOutcome.Answered,
             Status = CreateTransferResult.PendingTransferAlreadyVoided,
             Timestamp = 12345,
+            Sends = 3,
         };
         Assert.True(CrossShardMessage.TryDecode(answer.Encode(), out decoded));
-        Assert.Equal((DelegatedOutcome.Answered, CreateTransferResult.PendingTransferAlreadyVoided, 12345UL), (decoded.Outcome, decoded.Status, decoded.Timestamp));
+        Assert.Equal((DelegatedOutcome.Answered, CreateTransferResult.PendingTransferAlreadyVoided, 12345UL, 3), (decoded.Outcome, decoded.Status, decoded.Timestamp, decoded.Sends));
         Assert.True(delegate_.Encode().Length <= CrossShardLimits.MessageBytesMax);
         var corrupt = answer.Encode();
         corrupt[22] = 9; // after the 22-byte header: an unknown outcome is dropped, never thrown

@@ -41,6 +41,11 @@ public sealed class CrossShardProcessTests
 
         var results = await harness.CreateTransfersAsync([.. funding], [1, 2, 3]);
         Assert.True(results.All(r => r.IsCreated || r.Status == "exists"), $"funding: {string.Join(", ", results.Select(r => r.Status).Distinct())}. {harness.LogHint}");
+
+        // The tests that follow assert first answers (created, not exists). A leadership move by the balancer of a fresh
+        // cluster can end a request with 504, and the harness's retry then answers exists for what the first attempt
+        // created; so they start once every shard is led by its preferred replica.
+        await harness.LeadersSettledAsync();
     }
 
     /// <summary>Looks the accounts up until no node reports unfinished cross-shard work (every leg finished) and nothing is pending.</summary>

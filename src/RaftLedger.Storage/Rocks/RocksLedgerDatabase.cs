@@ -89,7 +89,7 @@ public sealed class RocksLedgerDatabase : IDisposable
     /// filter for the same reason, sized (<see cref="RocksLedgerLimits.MemtableBloomSizeRatio"/>) so that adding
     /// every key to it stays in cache; LZ4 keeps compacted SSTs small at little CPU.
     /// </summary>
-    private static DbOptions BuildOptions(RocksLedgerOptions options, Cache blockCache)
+    internal static DbOptions BuildOptions(RocksLedgerOptions options, Cache blockCache)
     {
         var table = new BlockBasedTableOptions()
             .SetBlockCache(blockCache)
@@ -155,6 +155,10 @@ public sealed class RocksLedgerDatabase : IDisposable
         finally
         {
             Marshal.FreeHGlobal(text);
+            // Only the handle went to RocksDB: without this the GC may finalize baseOptions (rocksdb_options_destroy on
+            // the finalizer thread) while RocksDB still copies from it, which crashed a test host (SIGSEGV in
+            // OptionTypeInfo::Prepare) and, under GC pressure, made opens fail with garbage compression types.
+            GC.KeepAlive(baseOptions);
         }
 
         return tuned;

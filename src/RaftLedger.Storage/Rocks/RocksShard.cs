@@ -152,6 +152,7 @@ public sealed class RocksShard
             FreeMultiGetAnswers(scratch, count);
             valuesPin.Free();
             keysPin.Free();
+            GC.KeepAlive(Database); // Its RocksDb and ReadOptions free their native parts in finalizers; RocksDB got handles only.
         }
     }
 
@@ -275,6 +276,7 @@ public sealed class RocksShard
         finally
         {
             native.rocksdb_pinnableslice_destroy(slice);
+            GC.KeepAlive(Database);
         }
     }
 

@@ -101,11 +101,8 @@ internal sealed class ClusterHarness : IAsyncDisposable
     public async Task<CreateResult[]> AssertCreatesAsync(Transfer[] transfers, IReadOnlyList<ulong> nodes, IReadOnlyList<string> expected)
     {
         var call = await CreateTransfersCallAsync(transfers, nodes);
-        var actual = call.Results.Select(r => r.Status).ToArray();
-        var verdict = RetriedAnswers.Judge(transfers, expected, actual, call.PossiblyApplied);
-        var story = $"expected [{string.Join(", ", expected)}], answered [{string.Join(", ", actual)}]; " +
-            $"an earlier attempt {(call.PossiblyApplied ? "may have applied" : "applied nothing")}; attempts: {CreateAttempt.Describe(call.Attempts)}. {LogHint}";
-        Assert.True(verdict != AnswerVerdict.Wrong, $"create_transfers of [{string.Join(", ", transfers.Select(t => t.Id))}]: {story}");
+        var (verdict, story) = call.Judge(transfers, expected);
+        Assert.True(verdict != AnswerVerdict.Wrong, $"{story}. {LogHint}");
         if (verdict == AnswerVerdict.Excused)
         {
             // Visible in the test's report although the test passes: many excused answers mean a cluster that

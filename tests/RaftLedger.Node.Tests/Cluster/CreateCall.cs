@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using RaftLedger.Cli.Client;
+using RaftLedger.Ledger;
 
 namespace RaftLedger.Node.Tests.Cluster;
 
@@ -9,6 +10,20 @@ internal sealed record CreateCall(CreateResult[] Results, IReadOnlyList<CreateAt
 {
     /// <summary>True when an attempt may have applied the transfers before the one that answered.</summary>
     public bool PossiblyApplied => Attempts.Any(a => a.PossiblyApplied);
+
+    /// <summary>
+    /// The answer judged against <paramref name="expected"/> (<see cref="RetriedAnswers.Judge"/>), and for messages what
+    /// was sent, expected and answered, whether an earlier attempt may have applied, and the attempts.
+    /// </summary>
+    public (AnswerVerdict Verdict, string Story) Judge(Transfer[] transfers, IReadOnlyList<string> expected)
+    {
+        var actual = Results.Select(r => r.Status).ToArray();
+        var verdict = RetriedAnswers.Judge(transfers, expected, actual, PossiblyApplied);
+        var story = $"create_transfers of [{string.Join(", ", transfers.Select(t => t.Id))}]: expected [{string.Join(", ", expected)}], " +
+            $"answered [{string.Join(", ", actual)}]; an earlier attempt {(PossiblyApplied ? "may have applied" : "applied nothing")}; " +
+            $"attempts: {CreateAttempt.Describe(Attempts)}";
+        return (verdict, story);
+    }
 }
 
 /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using RaftLedger.Cli.Client;
 using RaftLedger.Ledger;
 
 namespace RaftLedger.Node.Tests.Cluster;
@@ -134,6 +135,30 @@ public sealed class RetriedAnswersTests
     {
         Assert.Equal(AnswerVerdict.Wrong, Judge([Single(1)], ["created"], []));
         Assert.Throws<ArgumentException>(() => Judge([Single(1), Single(2)], ["created"], ["created"]));
+    }
+
+    [Fact]
+    public void A_judged_call_tells_what_was_expected_and_answered_and_how_the_attempts_went()
+    {
+        var call = new CreateCall([new CreateResult(0, "exists", 0)], [CreateAttempt.Of(1, HttpStatusCode.GatewayTimeout, "outcome unknown"), CreateAttempt.Of(2, HttpStatusCode.OK, "")]);
+        var (verdict, story) = call.Judge([Single(7)], ["created"]);
+        Assert.Equal(AnswerVerdict.Excused, verdict);
+        Assert.Equal(
+            "create_transfers of [7]: expected [created], answered [exists]; an earlier attempt may have applied; " +
+            "attempts: 2 (node 1: 504 outcome unknown (may have applied); node 2: 200)",
+            story);
+        var refused = call with { Attempts = [CreateAttempt.Of(3, HttpStatusCode.ServiceUnavailable, "no leader"), call.Attempts[1]] };
+        Assert.Equal(AnswerVerdict.Wrong, refused.Judge([Single(7)], ["created"]).Verdict);
+        Assert.Contains("an earlier attempt applied nothing", refused.Judge([Single(7)], ["created"]).Story, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_attempt_log_shows_the_last_attempts_only()
+    {
+        var attempts = Enumerable.Range(1, CreateAttempt.ShownMax + 3).Select(i => CreateAttempt.Of((ulong)i, HttpStatusCode.ServiceUnavailable, "no leader")).ToArray();
+        var log = CreateAttempt.Describe(attempts);
+        Assert.StartsWith($"{CreateAttempt.ShownMax + 3} (3 earlier not shown; node 4: 503 no leader; ", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("node 3:", log, StringComparison.Ordinal);
     }
 
     [Fact]

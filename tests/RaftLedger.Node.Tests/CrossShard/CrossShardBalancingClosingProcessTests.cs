@@ -33,8 +33,8 @@ public sealed class CrossShardBalancingClosingProcessTests
 
         // Balancing: far more than the balance is asked for; exactly the balance moves, and the record says so.
         var sweep = Pay(CrossShardProcessTests.IdOnShard(2, 50_000), a, b, 1_000_000_000, TransferFlags.BalancingDebit);
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([sweep], [1])).Select(r => r.Status));
-        Assert.Equal(["exists"], (await harness.CreateTransfersAsync([sweep], [2])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([sweep], [1], ["created"]);
+        await harness.AssertCreatesAsync([sweep], [2], ["exists"]);
         var stored = await harness.AnsweredAsync(() => harness.Client.LookupTransfersAsync(harness.Api(3), [sweep.Id], Cancel));
         Assert.Equal(balance, Assert.Single(stored).Amount);
         var swept = await CrossShardTwoPhaseProcessTests.LookupAsync(harness, a, b);
@@ -43,14 +43,14 @@ public sealed class CrossShardBalancingClosingProcessTests
 
         // Closing: a pending closing_credit closes e; a transfer to e is refused; the void reopens it.
         var close = Pay(CrossShardProcessTests.IdOnShard(3, 51_000), d, e, 5, TransferFlags.Pending | TransferFlags.ClosingCredit);
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([close], [2])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([close], [2], ["created"]);
         Assert.Equal(AccountFlags.Closed, (await CrossShardTwoPhaseProcessTests.LookupAsync(harness, e))[e].Flags & AccountFlags.Closed);
         var refused = Pay(CrossShardProcessTests.IdOnShard(1, 52_000), b, e, 1, TransferFlags.None);
-        Assert.Equal(["credit_account_already_closed"], (await harness.CreateTransfersAsync([refused], [3])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([refused], [3], ["credit_account_already_closed"]);
         var @void = new Transfer { Id = CrossShardProcessTests.IdOnShard(0, 53_000), PendingId = close.Id, Flags = TransferFlags.VoidPendingTransfer };
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([@void], [1])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([@void], [1], ["created"]);
         Assert.Equal(AccountFlags.None, (await CrossShardTwoPhaseProcessTests.LookupAsync(harness, e))[e].Flags & AccountFlags.Closed);
         var accepted = refused with { Id = CrossShardProcessTests.IdOnShard(1, 54_000) };
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([accepted], [3])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([accepted], [3], ["created"]);
     }
 }

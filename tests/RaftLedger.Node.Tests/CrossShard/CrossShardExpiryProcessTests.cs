@@ -38,7 +38,7 @@ public sealed class CrossShardExpiryProcessTests
             Flags = TransferFlags.Pending,
             TimeoutSeconds = 2,
         };
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([timed], [1])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([timed], [1], ["created"]);
         var reserved = await CrossShardTwoPhaseProcessTests.LookupAsync(harness, a, b);
         Assert.Equal((before[a].DebitsPending + 9, before[b].CreditsPending + 9), (reserved[a].DebitsPending, reserved[b].CreditsPending));
 
@@ -54,7 +54,7 @@ public sealed class CrossShardExpiryProcessTests
         Assert.True(now[a].DebitsPending == before[a].DebitsPending && now[b].CreditsPending == before[b].CreditsPending,
             $"the expired reservation was not released within {ReleaseTimeout}. {harness.LogHint}");
         var post = new Transfer { Id = CrossShardProcessTests.IdOnShard(1, 41_000), PendingId = timed.Id, Flags = TransferFlags.PostPendingTransfer };
-        Assert.Equal(["pending_transfer_expired"], (await harness.CreateTransfersAsync([post], [3])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([post], [3], ["pending_transfer_expired"]);
         var after = await CrossShardProcessTests.QuietAccountsAsync(harness, [a, b]);
         Assert.Equal((before[a].DebitsPosted, before[b].CreditsPosted), (after[a].DebitsPosted, after[b].CreditsPosted));
 

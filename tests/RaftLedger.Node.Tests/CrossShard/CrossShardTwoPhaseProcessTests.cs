@@ -42,8 +42,8 @@ public sealed class CrossShardTwoPhaseProcessTests
         // Pending transfers whose legs are on two shards and whose homes are a third shard (or a leg's).
         var toPost = Pending(CrossShardProcessTests.IdOnShard(2, 30_000), a, b, 40);
         var toVoid = Pending(CrossShardProcessTests.IdOnShard(0, 31_000), d, e, 30);
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([toPost], [1])).Select(r => r.Status));
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([toVoid], [2])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([toPost], [1], ["created"]);
+        await harness.AssertCreatesAsync([toVoid], [2], ["created"]);
 
         // Answered only once both legs hold the reservation: a read now shows it pending on both shards.
         var reserved = await LookupAsync(harness, a, b, d, e);
@@ -52,18 +52,18 @@ public sealed class CrossShardTwoPhaseProcessTests
 
         // A partial post whose id lives on shard 3 (delegated to shard 2), then a second post/void that loses.
         var post = Resolve(CrossShardProcessTests.IdOnShard(3, 33_000), toPost.Id, 25, TransferFlags.PostPendingTransfer);
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([post], [1])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([post], [1], ["created"]);
         var again = Resolve(CrossShardProcessTests.IdOnShard(2, 34_000), toPost.Id, 0, TransferFlags.VoidPendingTransfer);
-        Assert.Equal(["pending_transfer_already_posted"], (await harness.CreateTransfersAsync([again], [2])).Select(r => r.Status));
-        Assert.Equal(["exists"], (await harness.CreateTransfersAsync([post], [3])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([again], [2], ["pending_transfer_already_posted"]);
+        await harness.AssertCreatesAsync([post], [3], ["exists"]);
 
         // A void whose id lives on shard 1 (the pending transfer's home is shard 0), then a post that loses.
         var @void = Resolve(CrossShardProcessTests.IdOnShard(1, 35_000), toVoid.Id, 0, TransferFlags.VoidPendingTransfer);
-        Assert.Equal(["created"], (await harness.CreateTransfersAsync([@void], [3])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([@void], [3], ["created"]);
         var late = Resolve(CrossShardProcessTests.IdOnShard(0, 36_000), toVoid.Id, 0, TransferFlags.PostPendingTransfer);
-        Assert.Equal(["pending_transfer_already_voided"], (await harness.CreateTransfersAsync([late], [1])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([late], [1], ["pending_transfer_already_voided"]);
         var unknown = Resolve(CrossShardProcessTests.IdOnShard(2, 37_000), CrossShardProcessTests.IdOnShard(1, 38_000), 0, TransferFlags.PostPendingTransfer);
-        Assert.Equal(["pending_transfer_not_found"], (await harness.CreateTransfersAsync([unknown], [2])).Select(r => r.Status));
+        await harness.AssertCreatesAsync([unknown], [2], ["pending_transfer_not_found"]);
 
         var after = await CrossShardProcessTests.QuietAccountsAsync(harness, [a, b, d, e]);
         Assert.Equal(before[a].DebitsPosted + 25, after[a].DebitsPosted);

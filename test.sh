@@ -38,5 +38,6 @@ for trx in "$results_dir"/*.trx; do
     n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${n:-0}))
 done
-echo "tests: $passed passed, $failed failed, $skipped skipped"
+crashed=$(find "$crash_dir" -name '*.crashreport.json' | wc -l)
+echo "tests: $passed passed, $failed failed, $skipped skipped; processes crashed: $crashed"
 exit "$status"

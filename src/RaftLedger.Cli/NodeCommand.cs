@@ -71,7 +71,7 @@ public static class NodeCommand
             Node.Host.InlineSocketCompletions.ApplyToThisProcess();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-                System.Runtime.InteropServices.PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
+                System.Runtime.InteropServices.PosixSignal.SIGTERM, context => { context.Cancel = true; RequestStop(stop); });
             _ = WatchParentAsync(parse.GetValue(parent), stop);
             return await NodeLauncher.RunAsync(options!, stop.Token);
         });
@@ -199,6 +199,25 @@ public static class NodeCommand
         return peers.Count > 0;
     }
 
+    /// <summary>
+    /// Asks the node to stop; a no-op once it has stopped. The runtime runs a SIGTERM handler on a thread of its own and
+    /// does not wait for it when the registration is disposed, so a SIGTERM that arrives as the node finishes can run
+    /// after <paramref name="stop"/> is disposed: Cancel then threw, unhandled on that thread, and the exiting node
+    /// crashed (seen as a crash report of a node process in a CI run).
+    /// </summary>
+    public static void RequestStop(CancellationTokenSource stop)
+    {
+        ArgumentNullException.ThrowIfNull(stop);
+        try
+        {
+            stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The node has already stopped and the process is exiting: nothing is left to cancel.
+        }
+    }
+
     /// <summary>Stops the node when the process that started it is gone, so no orphan outlives a crashed test run.</summary>
     private static async Task WatchParentAsync(int? parentId, CancellationTokenSource stop)
     {
@@ -213,7 +232,7 @@ public static class NodeCommand
             if (!IsAlive(pid))
             {
                 await Console.Error.WriteLineAsync($"raftledger node: parent process {pid} exited; stopping.");
-                await stop.CancelAsync();
+                RequestStop(stop);
             }
         }
     }

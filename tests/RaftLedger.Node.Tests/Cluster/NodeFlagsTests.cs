@@ -16,6 +16,18 @@ public sealed class NodeFlagsTests
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 7102), peers[2]);
     }
 
+    [Fact]
+    public void A_stop_requested_after_the_node_stopped_is_a_no_op()
+    {
+        var stop = new CancellationTokenSource();
+        NodeCommand.RequestStop(stop);
+        Assert.True(stop.IsCancellationRequested);
+
+        stop.Dispose();
+        // A late SIGTERM: before, Cancel threw ObjectDisposedException on the signal's thread and the node crashed.
+        Assert.Null(Record.Exception(() => NodeCommand.RequestStop(stop)));
+    }
+
     [Theory]
     [InlineData("1=127.0.0.1:7101,1=127.0.0.1:7102", "lists node 1 twice")]
     [InlineData("0=127.0.0.1:7101", "must look like 1=127.0.0.1:7101")]

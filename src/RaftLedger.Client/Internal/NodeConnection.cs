@@ -70,7 +70,7 @@ internal sealed class GrpcNodeConnection : INodeConnection
         var request = new Wire.CreateAccountsRequest();
         for (var i = 0; i < count; i++)
         {
-            request.Accounts.Add(WireConvert.ToWire(events[i]));
+            request.Accounts.Add(Wire.WireRecords.ToWire(events[i]));
         }
 
         var reply = await stub.CreateAccountsAsync(request, deadline: Deadline(timeout), cancellationToken: cancellationToken);
@@ -82,7 +82,7 @@ internal sealed class GrpcNodeConnection : INodeConnection
         var request = new Wire.CreateTransfersRequest();
         for (var i = 0; i < count; i++)
         {
-            request.Transfers.Add(WireConvert.ToWire(events[i]));
+            request.Transfers.Add(Wire.WireRecords.ToWire(events[i]));
         }
 
         var reply = await stub.CreateTransfersAsync(request, deadline: Deadline(timeout), cancellationToken: cancellationToken);
@@ -95,7 +95,7 @@ internal sealed class GrpcNodeConnection : INodeConnection
         var accounts = new Account[reply.Accounts_.Count];
         for (var i = 0; i < accounts.Length; i++)
         {
-            accounts[i] = WireConvert.FromWire(reply.Accounts_[i]);
+            accounts[i] = Wire.WireRecords.FromWire(reply.Accounts_[i]);
         }
 
         return accounts;
@@ -119,7 +119,7 @@ internal sealed class GrpcNodeConnection : INodeConnection
         var balances = new AccountBalance[reply.Balances_.Count];
         for (var i = 0; i < balances.Length; i++)
         {
-            balances[i] = WireConvert.FromWire(reply.Balances_[i]);
+            balances[i] = Wire.WireRecords.FromWire(reply.Balances_[i]);
         }
 
         return balances;

@@ -77,6 +77,9 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
 
         foreach (var segment in recovered.Segments)
         {
+            // What recovery read may have been only in the page cache (a process killed between a flush's write and
+            // its fdatasync): make it durable before the node acts on it, e.g. tells a leader it holds those entries.
+            WalFiles.SyncData(segment.Handle);
             _segments.Add(segment.Sequence, segment);
         }
 

@@ -58,6 +58,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     private long _segmentReads; // Reads of uncached entries from segments (each covers up to ReadBytesMax).
     private long _flushedBytes;
     private long _appends;
+    private readonly WalSyncedMarkWriter? _syncedMark; // Test instrument (WalOptions.SyncedMarkPath); null when off.
 
     private WriteAheadLog(WalOptions options)
     {
@@ -98,6 +99,8 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
             _segments.Add(_active.Sequence, _active);
         }
 
+        _syncedMark = options.SyncedMarkPath is { } markPath ? new WalSyncedMarkWriter(markPath, options.SyncedMarkLagMarks) : null;
+        _syncedMark?.Update(_active.Sequence, _writePosition); // Every kept segment was synced above.
         _spare = StartSpare();
         _queue = Channel.CreateBounded<PendingAppend>(new BoundedChannelOptions(options.QueueLengthMax)
         {
@@ -442,6 +445,8 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
 
             _segments.Clear();
         }
+
+        _syncedMark?.Dispose();
     }
 
     private static ReadOnlySpan<Entry> AsSpan(IReadOnlyList<Entry> entries, out Entry[]? rented)

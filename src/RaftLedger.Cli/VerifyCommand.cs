@@ -15,7 +15,7 @@ public static class VerifyCommand
         var duration = new Option<int>("--duration") { Description = "Seconds of workload under faults (then a final heal and recovery).", DefaultValueFactory = _ => 60 };
         var seed = new Option<int>("--seed") { Description = "Seed of the accounts, the workload and the fault schedule.", DefaultValueFactory = _ => 1 };
         var crossShard = new Option<bool>("--cross-shard") { Description = "Also pay between accounts of different shards (the two-phase commit path; clean on the seeds listed in docs/RELIABILITY.md, not yet soaked)." };
-        var faults = new Option<string>("--faults") { Description = "Fault kinds: all (every kind but power-cut), none, or a list of kill,kill-leader,kill-all,kill-meta-leader,power-cut,pause,pause-leader,partition,isolate-leader,bridge,one-way. power-cut: SIGKILL every node and drop every WAL byte not yet fdatasync'd.", DefaultValueFactory = _ => "all" };
+        var faults = new Option<string>("--faults") { Description = "Fault kinds: all, none, or a list of kill,kill-leader,kill-all,kill-meta-leader,power-cut,pause,pause-leader,partition,isolate-leader,bridge,one-way. power-cut: SIGKILL every node and drop every WAL byte not yet fdatasync'd.", DefaultValueFactory = _ => "all" };
         var historyPath = new Option<string?>("--history") { Description = "History file (JSON lines); default verify-seed<N>.history.jsonl in the current folder." };
         var keep = new Option<bool>("--keep") { Description = "Keep the data folder and node logs (always kept when a violation is found)." };
         var unsafeFaults = new Option<string?>("--unsafe-test-faults")

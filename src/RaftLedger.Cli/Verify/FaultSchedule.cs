@@ -56,14 +56,8 @@ public static class FaultSchedule
     /// <summary>Pauses last longer than the longest randomized election timeout (2 × 10 ticks × 100 ms).</summary>
     public static readonly TimeSpan PauseMin = TimeSpan.FromSeconds(2.5);
 
-    /// <summary>Every fault kind <c>--faults</c> accepts.</summary>
-    public static readonly IReadOnlySet<FaultKind> Selectable = Enum.GetValues<FaultKind>().ToHashSet();
-
-    /// <summary>
-    /// The default mix (<c>--faults all</c>): every kind but the power cut, which is selected by name (it changes how the
-    /// nodes run, with the WAL's synced mark on; docs/RELIABILITY.md says why it is not in the mix yet).
-    /// </summary>
-    public static readonly IReadOnlySet<FaultKind> AllKinds = Selectable.Where(k => k != FaultKind.PowerCut).ToHashSet();
+    /// <summary>Every fault kind: the default mix (<c>--faults all</c>) and what <c>--faults</c> accepts by name.</summary>
+    public static readonly IReadOnlySet<FaultKind> AllKinds = Enum.GetValues<FaultKind>().ToHashSet();
 
     private static readonly FaultKind[] Kills = [FaultKind.Kill, FaultKind.KillLeader, FaultKind.KillAll, FaultKind.KillMetaLeader, FaultKind.PowerCut];
     private static readonly FaultKind[] Pauses = [FaultKind.Pause, FaultKind.PauseLeader];
@@ -103,10 +97,10 @@ public static class FaultSchedule
 
         foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            var match = Selectable.Where(k => Name(k) == item).ToList();
+            var match = AllKinds.Where(k => Name(k) == item).ToList();
             if (match.Count == 0)
             {
-                error = $"--faults: unknown fault '{item}'; use none, all, or a list of {string.Join(", ", Selectable.Select(Name))}.";
+                error = $"--faults: unknown fault '{item}'; use none, all, or a list of {string.Join(", ", AllKinds.Select(Name))}.";
                 return false;
             }
 
@@ -140,7 +134,7 @@ public static class FaultSchedule
             }
         }
 
-        var all = Selectable.Where(enabled.Contains).Order().ToArray();
+        var all = AllKinds.Where(enabled.Contains).Order().ToArray();
         while (plan.Count < FaultsMax)
         {
             plan.Add(Fault(all[random.Next(all.Length)], random));

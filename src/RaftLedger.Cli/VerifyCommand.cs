@@ -15,12 +15,12 @@ public static class VerifyCommand
         var duration = new Option<int>("--duration") { Description = "Seconds of workload under faults (then a final heal and recovery).", DefaultValueFactory = _ => 60 };
         var seed = new Option<int>("--seed") { Description = "Seed of the accounts, the workload and the fault schedule.", DefaultValueFactory = _ => 1 };
         var crossShard = new Option<bool>("--cross-shard") { Description = "Also pay between accounts of different shards (the two-phase commit path; clean on the seeds listed in docs/RELIABILITY.md, not yet soaked)." };
-        var faults = new Option<string>("--faults") { Description = "Fault kinds: all, none, or a list of kill,kill-leader,kill-all,kill-meta-leader,pause,pause-leader,partition,isolate-leader,bridge,one-way.", DefaultValueFactory = _ => "all" };
+        var faults = new Option<string>("--faults") { Description = "Fault kinds: all, none, or a list of kill,kill-leader,kill-all,kill-meta-leader,power-cut,pause,pause-leader,partition,isolate-leader,bridge,one-way. power-cut: SIGKILL every node and drop every WAL byte not yet fdatasync'd.", DefaultValueFactory = _ => "all" };
         var historyPath = new Option<string?>("--history") { Description = "History file (JSON lines); default verify-seed<N>.history.jsonl in the current folder." };
         var keep = new Option<bool>("--keep") { Description = "Keep the data folder and node logs (always kept when a violation is found)." };
         var unsafeFaults = new Option<string?>("--unsafe-test-faults")
         {
-            Description = "TEST ONLY: run node 1 deliberately broken (e.g. skip-apply:20) to show that verify catches it.",
+            Description = "TEST ONLY: run deliberately broken nodes to show that verify catches them: skip-apply:N (node 1), synced-mark-lag:N (every node; with --faults power-cut).",
             Hidden = true,
         };
         var command = new Command("verify", "Attack a local cluster with kills, pauses and partitions under a bank workload, then prove nothing acknowledged was lost.")
@@ -68,5 +68,7 @@ public static class VerifyCommand
         options.AccountCount < 2 ? "--accounts must be at least 2." :
         options.Clients < 1 ? "--clients must be at least 1." :
         options.Duration < TimeSpan.FromSeconds(5) ? "--duration must be at least 5 seconds." :
+        options.UnsafeTestFault?.StartsWith("synced-mark-lag:", StringComparison.Ordinal) == true && !options.Faults.Contains(FaultKind.PowerCut)
+            ? "--unsafe-test-faults synced-mark-lag:N only shows with a power cut: add power-cut to --faults." :
         null;
 }

@@ -32,6 +32,12 @@ public enum FaultKind
 
     /// <summary>SIGKILL the node leading the meta group (group 0, the cluster map), restart it later.</summary>
     KillMetaLeader,
+
+    /// <summary>
+    /// A power cut: SIGKILL every node at once and drop every WAL byte its last fdatasync did not cover, then restart
+    /// them all (nodes run with the WAL's synced mark on; see Nemesis).
+    /// </summary>
+    PowerCut,
 }
 
 /// <summary>One planned fault: what, for how long, the quiet time after it, and the seeded choice of victims.</summary>
@@ -50,9 +56,10 @@ public static class FaultSchedule
     /// <summary>Pauses last longer than the longest randomized election timeout (2 × 10 ticks × 100 ms).</summary>
     public static readonly TimeSpan PauseMin = TimeSpan.FromSeconds(2.5);
 
+    /// <summary>Every fault kind: the default mix (<c>--faults all</c>) and what <c>--faults</c> accepts by name.</summary>
     public static readonly IReadOnlySet<FaultKind> AllKinds = Enum.GetValues<FaultKind>().ToHashSet();
 
-    private static readonly FaultKind[] Kills = [FaultKind.Kill, FaultKind.KillLeader, FaultKind.KillAll, FaultKind.KillMetaLeader];
+    private static readonly FaultKind[] Kills = [FaultKind.Kill, FaultKind.KillLeader, FaultKind.KillAll, FaultKind.KillMetaLeader, FaultKind.PowerCut];
     private static readonly FaultKind[] Pauses = [FaultKind.Pause, FaultKind.PauseLeader];
     private static readonly FaultKind[] Partitions = [FaultKind.Partition, FaultKind.IsolateLeader, FaultKind.Bridge, FaultKind.OneWay];
 
@@ -67,6 +74,7 @@ public static class FaultSchedule
         FaultKind.IsolateLeader => "isolate-leader",
         FaultKind.Bridge => "bridge",
         FaultKind.KillMetaLeader => "kill-meta-leader",
+        FaultKind.PowerCut => "power-cut",
         _ => "one-way",
     };
 
@@ -139,7 +147,7 @@ public static class FaultSchedule
     {
         var seconds = kind switch
         {
-            FaultKind.KillAll => 1 + (2 * random.NextDouble()),
+            FaultKind.KillAll or FaultKind.PowerCut => 1 + (2 * random.NextDouble()),
             FaultKind.Kill or FaultKind.KillLeader or FaultKind.KillMetaLeader => 1 + (3 * random.NextDouble()),
             FaultKind.Pause or FaultKind.PauseLeader => PauseMin.TotalSeconds + (2 * random.NextDouble()),
             _ => 3 + (5 * random.NextDouble()),

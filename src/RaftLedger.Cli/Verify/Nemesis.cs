@@ -2,6 +2,8 @@ using RaftLedger.Cli.Client;
 using RaftLedger.Cli.Demo;
 using RaftLedger.Cli.Processes;
 using RaftLedger.Cli.Verify.Proxy;
+using RaftLedger.Node.Host;
+using RaftLedger.Storage.Wal;
 
 namespace RaftLedger.Cli.Verify;
 
@@ -68,6 +70,9 @@ public sealed class Nemesis(LocalCluster cluster, ProxyMesh mesh, ClusterProbe p
                 break;
             case FaultKind.KillAll:
                 await KillAndRestartAsync(ids, fault, cancellationToken);
+                break;
+            case FaultKind.PowerCut:
+                await PowerCutAsync(ids, fault, cancellationToken);
                 break;
             case FaultKind.KillMetaLeader:
                 await KillAndRestartAsync([await MetaLeaderAsync(random, ids, cancellationToken)], fault, cancellationToken);
@@ -153,6 +158,41 @@ public sealed class Nemesis(LocalCluster cluster, ProxyMesh mesh, ClusterProbe p
         }
 
         End($"restarted node(s) {string.Join(",", victims)}");
+    }
+
+    /// <summary>
+    /// A power cut: SIGKILL every node at once, make each node's WAL look as a power cut would have left it (every
+    /// byte its synced mark does not cover reads as never written: WalPowerCut), then restart them all. Only the Raft
+    /// WAL loses bytes; RocksDB, which runs without its own WAL and syncs its files, keeps what the kill left.
+    /// </summary>
+    private async Task PowerCutAsync(ulong[] ids, PlannedFault fault, CancellationToken cancellationToken)
+    {
+        Begin($"power cut: SIGKILL node(s) {string.Join(",", ids)} for {fault.Duration.TotalSeconds:0.0} s and drop every WAL byte not fdatasync'd ({FaultSchedule.Name(fault.Kind)})");
+        await cluster.KillAllAsync();
+        var dropped = new List<string>();
+        foreach (var id in ids)
+        {
+            if (cluster.IsRunning(id))
+            {
+                throw new VerifyException($"node {id} still runs after SIGKILL; its WAL cannot be cut");
+            }
+
+            var data = cluster.Node(id).DataDirectory;
+            var markPath = DurableNodeStorage.SyncedMarkPath(data);
+            var mark = WalSyncedMark.Read(markPath) ?? throw new VerifyException(
+                $"node {id} wrote no synced mark ({markPath}); power-cut needs nodes started with {VerifyRun.SyncedMarkVariable}=on");
+            var cut = WalPowerCut.Apply(DurableNodeStorage.WalDirectory(data), mark);
+            dropped.Add($"node {id}: {cut.BytesDropped} bytes after segment {mark.Segment} offset {mark.OffsetBytes}");
+        }
+
+        Log($"power cut dropped {string.Join("; ", dropped)}");
+        await Task.Delay(fault.Duration, cancellationToken);
+        foreach (var id in ids)
+        {
+            cluster.Start(id);
+        }
+
+        End($"restarted node(s) {string.Join(",", ids)}");
     }
 
     private async Task PauseAsync(ulong node, PlannedFault fault, CancellationToken cancellationToken)

@@ -18,6 +18,12 @@ public sealed partial class VerifyRun : IAsyncDisposable
     /// <summary>Environment variable the node reads for the test-only broken build (RaftLedger.Node Host/UnsafeTestFaults).</summary>
     public const string UnsafeFaultVariable = "RAFTLEDGER_UNSAFE_TEST_FAULT";
 
+    /// <summary>Environment variable that turns the node's WAL synced mark on, for the power-cut fault (Host/UnsafeTestFaults).</summary>
+    public const string SyncedMarkVariable = "RAFTLEDGER_TEST_SYNCED_MARK";
+
+    /// <summary>The broken build whose synced mark lags (every node runs it): <c>synced-mark-lag:N</c>.</summary>
+    private const string SyncedMarkLagPrefix = "synced-mark-lag:";
+
     private readonly VerifyOptions options;
     private readonly TextWriter output;
     private readonly LedgerHttpClient client;
@@ -54,7 +60,7 @@ public sealed partial class VerifyRun : IAsyncDisposable
             $"{(options.CrossShard ? "cross-shard" : "same-shard")} pairs; data in {dataRoot}");
         if (options.UnsafeTestFault is { } fault)
         {
-            output.WriteLine($"  UNSAFE TEST BUILD: node 1 runs with {UnsafeFaultVariable}={fault}; violations are expected.");
+            output.WriteLine($"  UNSAFE TEST BUILD: {(BreaksEveryNode(fault) ? "every node runs" : "node 1 runs")} with {UnsafeFaultVariable}={fault}; violations are expected.");
         }
 
         VerifySummary summary;
@@ -104,9 +110,17 @@ public sealed partial class VerifyRun : IAsyncDisposable
         });
         mesh = new ProxyMesh(cluster.Nodes.ToDictionary(n => n.Id, n => n.Peer));
         cluster.PeerRoute = mesh.Route;
-        if (options.UnsafeTestFault is { } fault)
+        foreach (var node in cluster.Nodes)
         {
-            cluster.SetNodeEnvironment(1, UnsafeFaultVariable, fault);
+            if (options.Faults.Contains(FaultKind.PowerCut))
+            {
+                cluster.SetNodeEnvironment(node.Id, SyncedMarkVariable, "on");
+            }
+
+            if (options.UnsafeTestFault is { } fault && (node.Id == 1 || BreaksEveryNode(fault)))
+            {
+                cluster.SetNodeEnvironment(node.Id, UnsafeFaultVariable, fault);
+            }
         }
 
         cluster.StartAll();
@@ -133,6 +147,9 @@ public sealed partial class VerifyRun : IAsyncDisposable
         output.WriteLine($"  cluster ready; {accounts.All.Count()} accounts ({accounts.Customers.Sum(c => c.Length)} guarded, {accounts.Banks.Length} operators), funding {options.OpeningBalance} each");
         return accounts;
     }
+
+    /// <summary>A lagging synced mark breaks what a power cut keeps, which hits every node at once.</summary>
+    private static bool BreaksEveryNode(string fault) => fault.StartsWith(SyncedMarkLagPrefix, StringComparison.Ordinal);
 
     private static async Task<HttpAnswer<T>?> TryAsync<T>(Func<Task<HttpAnswer<T>>> call)
     {

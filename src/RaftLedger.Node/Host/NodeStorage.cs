@@ -136,7 +136,7 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
         }
 
         Directory.CreateDirectory(SnapshotDirectory);
-        wal = WriteAheadLog.Open(new WalOptions { Directory = Path.Combine(dataDirectory, "wal") });
+        wal = WriteAheadLog.Open(UnsafeTestFaults.WithSyncedMark(new WalOptions { Directory = WalDirectory(dataDirectory) }, SyncedMarkPath(dataDirectory)));
         var walStatistics = wal.Statistics;
         timeline.Mark("WAL recovered", $"{walStatistics.Segments} segments, {wal.GroupIds.Count} groups");
         try
@@ -150,6 +150,15 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
             throw;
         }
     }
+
+    /// <summary>The WAL's folder in a node's data folder.</summary>
+    public static string WalDirectory(string dataDirectory) => Path.Combine(dataDirectory, "wal");
+
+    /// <summary>
+    /// TEST INSTRUMENT: where the WAL records how much of it is durable when the node runs with
+    /// RAFTLEDGER_TEST_SYNCED_MARK=on (verify's power-cut fault reads it, see Storage's WalSyncedMark).
+    /// </summary>
+    public static string SyncedMarkPath(string dataDirectory) => Path.Combine(dataDirectory, "synced-wal.mark");
 
     public (ILedgerStore Store, ulong Applied) OpenLedger(int shard)
     {

@@ -112,6 +112,18 @@ public sealed record WalOptions
     /// </summary>
     public int GroupCommitGatherMicroseconds { get; init; } = GroupCommitGatherMicrosecondsDefault;
 
+    /// <summary>
+    /// TEST INSTRUMENT, null (off) by default: a file the writer overwrites after every successful fdatasync with how
+    /// much of the log is durable (<see cref="WalSyncedMark"/>), for <c>raftledger verify</c>'s power-cut fault.
+    /// </summary>
+    public string? SyncedMarkPath { get; init; }
+
+    /// <summary>
+    /// TEST ONLY, DELIBERATELY BROKEN when above 0: the mark lags this many updates (about one per flush) behind the
+    /// truth, as if those flushes had been acted on before they reached the disk. Needs <see cref="SyncedMarkPath"/>.
+    /// </summary>
+    public int SyncedMarkLagMarks { get; init; }
+
     /// <summary>Receives operational log lines (recovery truncations, compaction). Defaults to stderr.</summary>
     public Action<string> Log { get; init; } = static line => Console.Error.WriteLine(line);
 
@@ -130,6 +142,8 @@ public sealed record WalOptions
         Check(QueueLengthMax >= 1, "QueueLengthMax must be >= 1");
         Check(GroupCacheBytesMax >= 0, "GroupCacheBytesMax must be >= 0");
         Check(GroupsMax >= 1, "GroupsMax must be >= 1");
+        Check(SyncedMarkLagMarks >= 0, "SyncedMarkLagMarks must be >= 0");
+        Check(SyncedMarkLagMarks == 0 || SyncedMarkPath is not null, "SyncedMarkLagMarks needs SyncedMarkPath");
         Check(IdleSpinMicroseconds is >= 0 and <= IdleSpinMicrosecondsMaxLimit, $"IdleSpinMicroseconds must be in [0, {IdleSpinMicrosecondsMaxLimit}]");
         Check(GroupCommitGatherMicroseconds is >= 0 and <= GroupCommitGatherMicrosecondsMaxLimit,
             $"GroupCommitGatherMicroseconds must be in [0, {GroupCommitGatherMicrosecondsMaxLimit}]");

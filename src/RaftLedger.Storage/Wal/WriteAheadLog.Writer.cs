@@ -215,6 +215,7 @@ public sealed partial class WriteAheadLog
         RandomAccess.Write(_active.Handle, _flushBuffer.AsSpan(0, used), _writePosition);
         WalFiles.SyncData(_active.Handle);
         _writePosition += used;
+        _syncedMark?.Update(_active.Sequence, _writePosition);
         _nextFlushSequence++;
         Interlocked.Increment(ref _flushes);
         Interlocked.Add(ref _flushedBytes, used);
@@ -371,6 +372,8 @@ public sealed partial class WriteAheadLog
 
         _active = next;
         _writePosition = 0;
+        // Every write to the old segment was followed by its fdatasync, so rolling leaves it durable whole.
+        _syncedMark?.Update(_active.Sequence, 0);
         // The next spare waits for the compaction this roll makes due: it may free the oldest segment to recycle.
         _spare = null;
         _compactionDue = true;

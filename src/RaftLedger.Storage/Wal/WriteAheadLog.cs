@@ -58,6 +58,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     private long _segmentReads; // Reads of uncached entries from segments (each covers up to ReadBytesMax).
     private long _flushedBytes;
     private long _appends;
+    private readonly WalSyncedMarkWriter? _syncedMark; // Test instrument (WalOptions.SyncedMarkPath); null when off.
 
     private WriteAheadLog(WalOptions options)
     {
@@ -77,6 +78,9 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
 
         foreach (var segment in recovered.Segments)
         {
+            // What recovery read may have been only in the page cache (a process killed between a flush's write and
+            // its fdatasync): make it durable before the node acts on it, e.g. tells a leader it holds those entries.
+            WalFiles.SyncData(segment.Handle);
             _segments.Add(segment.Sequence, segment);
         }
 
@@ -95,6 +99,8 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
             _segments.Add(_active.Sequence, _active);
         }
 
+        _syncedMark = options.SyncedMarkPath is { } markPath ? new WalSyncedMarkWriter(markPath, options.SyncedMarkLagMarks) : null;
+        _syncedMark?.Update(_active.Sequence, _writePosition); // Every kept segment was synced above.
         _spare = StartSpare();
         _queue = Channel.CreateBounded<PendingAppend>(new BoundedChannelOptions(options.QueueLengthMax)
         {
@@ -439,6 +445,8 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
 
             _segments.Clear();
         }
+
+        _syncedMark?.Dispose();
     }
 
     private static ReadOnlySpan<Entry> AsSpan(IReadOnlyList<Entry> entries, out Entry[]? rented)

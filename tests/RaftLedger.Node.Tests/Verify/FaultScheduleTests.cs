@@ -22,7 +22,7 @@ public sealed class FaultScheduleTests
     {
         var first = FaultSchedule.Plan(seed, FaultSchedule.AllKinds).Take(FaultSchedule.Mandatory(FaultSchedule.AllKinds)).Select(f => f.Kind).ToList();
         Assert.Equal(3, first.Count);
-        Assert.Contains(first, k => k is FaultKind.Kill or FaultKind.KillLeader or FaultKind.KillAll or FaultKind.KillMetaLeader);
+        Assert.Contains(first, k => k is FaultKind.Kill or FaultKind.KillLeader or FaultKind.KillAll or FaultKind.KillMetaLeader or FaultKind.PowerCut);
         Assert.Contains(first, k => k is FaultKind.Pause or FaultKind.PauseLeader);
         Assert.Contains(first, k => k is FaultKind.Partition or FaultKind.IsolateLeader or FaultKind.Bridge or FaultKind.OneWay);
     }
@@ -45,6 +45,8 @@ public sealed class FaultScheduleTests
         Assert.Equal(new HashSet<FaultKind> { FaultKind.Kill, FaultKind.OneWay }, kinds.ToHashSet());
         Assert.True(FaultSchedule.TryParse("kill-meta-leader", out var meta, out _));
         Assert.Equal(new HashSet<FaultKind> { FaultKind.KillMetaLeader }, meta.ToHashSet());
+        Assert.True(FaultSchedule.TryParse("power-cut,kill-all", out var power, out _));
+        Assert.Equal(new HashSet<FaultKind> { FaultKind.PowerCut, FaultKind.KillAll }, power.ToHashSet());
         Assert.True(FaultSchedule.TryParse("none", out var none, out _));
         Assert.Empty(none);
         Assert.False(FaultSchedule.TryParse("kill,flood", out _, out var error));

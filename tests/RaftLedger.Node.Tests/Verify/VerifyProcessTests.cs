@@ -78,3 +78,43 @@ public sealed class VerifyBrokenBuildTests
         File.Delete(options.ResolvedHistoryPath);
     }
 }
+
+/// <summary>
+/// The power-cut fault: every node SIGKILLed and its WAL cut back to what it had fdatasync'd. A build that acted on
+/// flushes before they were durable (simulated by a synced mark that lags) must lose acknowledged transfers; the
+/// real build must lose none.
+/// </summary>
+public sealed class VerifyPowerCutTests
+{
+    private static VerifyOptions PowerCutOptions(int seed, string? unsafeFault) => new()
+    {
+        Seed = seed,
+        ShardCount = 4,
+        AccountCount = 8,
+        Duration = TimeSpan.FromSeconds(10),
+        Faults = new HashSet<FaultKind> { FaultKind.PowerCut },
+        HistoryPath = VerifyProcess.HistoryPath(),
+        UnsafeTestFault = unsafeFault,
+    };
+
+    [Fact]
+    public async Task Verify_catches_nodes_that_act_on_flushes_before_they_are_durable()
+    {
+        var options = PowerCutOptions(14, "synced-mark-lag:50");
+        var (exitCode, report, output) = await VerifyProcess.RunAsync(options);
+        Assert.True(exitCode == 1, $"verify missed the lost flushes (seed {options.Seed}):\n{output}");
+        Assert.Contains(report.Violations, v => v.Check.StartsWith("acknowledged transfers present", StringComparison.Ordinal));
+        Assert.Contains("power cut dropped", output, StringComparison.Ordinal);
+        Assert.Contains("--faults power-cut --unsafe-test-faults synced-mark-lag:50", output, StringComparison.Ordinal); // The rerun command.
+        File.Delete(options.ResolvedHistoryPath);
+    }
+
+    [Fact]
+    public async Task Power_cut_of_every_node_loses_nothing_acknowledged()
+    {
+        var options = PowerCutOptions(15, unsafeFault: null);
+        var (exitCode, report, output) = await VerifyProcess.RunAsync(options);
+        Assert.True(exitCode == 0, $"verify found violations: {string.Join("; ", report.Violations)}\nrerun: {options.RerunCommand()}\n{output}");
+        Assert.Contains("power cut dropped", output, StringComparison.Ordinal);
+    }
+}

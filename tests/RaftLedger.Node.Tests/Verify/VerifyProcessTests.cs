@@ -29,6 +29,28 @@ internal static class VerifyProcess
     }
 
     public static string HistoryPath() => Path.Combine(Path.GetTempPath(), $"raftledger-verify-test-{Guid.NewGuid():N}.jsonl");
+
+    /// <summary>
+    /// Deletes the data folder verify keeps when it finds violations (it names it in its output): a test that expects
+    /// violations from a deliberately broken build needs no evidence left in the temp folder.
+    /// </summary>
+    public static void DeleteKeptData(string output)
+    {
+        const string Kept = "Data and node logs kept in ";
+        var at = output.LastIndexOf(Kept, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return;
+        }
+
+        var start = at + Kept.Length;
+        var end = output.IndexOfAny(['\r', '\n'], start);
+        var folder = end < 0 ? output[start..] : output[start..end];
+        if (Path.GetFileName(folder).StartsWith("raftledger-verify-", StringComparison.Ordinal) && Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }
 
 /// <summary>The CI-sized attack: one kill, one pause, one partition; nothing may be found.</summary>
@@ -76,6 +98,7 @@ public sealed class VerifyBrokenBuildTests
         Assert.Contains(report.Violations, v => v.Check == "replicas identical per shard");
         Assert.Contains("--unsafe-test-faults skip-apply:5", output, StringComparison.Ordinal); // The rerun command.
         File.Delete(options.ResolvedHistoryPath);
+        VerifyProcess.DeleteKeptData(output);
     }
 }
 
@@ -107,6 +130,7 @@ public sealed class VerifyPowerCutTests
         Assert.Contains("power cut dropped", output, StringComparison.Ordinal);
         Assert.Contains("--faults power-cut --unsafe-test-faults synced-mark-lag:50", output, StringComparison.Ordinal); // The rerun command.
         File.Delete(options.ResolvedHistoryPath);
+        VerifyProcess.DeleteKeptData(output);
     }
 
     [Fact]

@@ -172,7 +172,14 @@ public sealed class GrpcBenchLedger : IAsyncDisposable
             }
             catch (RpcException exception) when (!cancellationToken.IsCancellationRequested)
             {
-                problem = $"{nodes[attempt % nodes.Length].GrpcUrl}: {exception.Status.StatusCode} {exception.Status.Detail}";
+                var url = nodes[attempt % nodes.Length].GrpcUrl;
+                if (IsHttp1Only(exception))
+                {
+                    // Waiting cannot help: that port serves REST (HTTP/1.1), not gRPC.
+                    throw new BenchException($"{url} is a REST address (it refused HTTP/2). --api takes the nodes' gRPC addresses: the `grpc` column of `raftledger status`.");
+                }
+
+                problem = $"{url}: {exception.Status.StatusCode} {exception.Status.Detail}";
             }
 
             if (DateTime.UtcNow > deadline)
@@ -182,6 +189,21 @@ public sealed class GrpcBenchLedger : IAsyncDisposable
 
             await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
         }
+    }
+
+    /// <summary>Whether the call failed because the server speaks only HTTP/1.1 (HTTP/2 error HTTP_1_1_REQUIRED).</summary>
+    internal static bool IsHttp1Only(RpcException exception)
+    {
+        const long Http11RequiredCode = 0xd;
+        for (Exception? inner = exception.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is HttpProtocolException { ErrorCode: Http11RequiredCode })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>One attempt to create the batch's transfers, sent to <paramref name="shard"/>'s leader if known.</summary>

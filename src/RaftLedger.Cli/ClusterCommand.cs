@@ -42,7 +42,18 @@ public static class ClusterCommand
             return 2;
         }
 
-        await using var cluster = LocalCluster.Create(options);
+        LocalCluster created;
+        try
+        {
+            created = LocalCluster.Create(options);
+        }
+        catch (LocalClusterException exception)
+        {
+            await Console.Error.WriteLineAsync($"raftledger cluster up: {exception.Message}");
+            return 2;
+        }
+
+        await using var cluster = created;
         cluster.StartAll();
         Console.WriteLine($"Starting {options.NodeCount} nodes, {options.ShardCount} shards, data in {options.DataRoot} ...");
         try

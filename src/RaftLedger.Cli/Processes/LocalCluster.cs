@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
+using RaftLedger.Node.Host;
 
 namespace RaftLedger.Cli.Processes;
 
@@ -67,9 +68,7 @@ public sealed class LocalCluster : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(options.NodeCount, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.NodeCount, NodeCountMax);
         Directory.CreateDirectory(options.DataRoot);
-        var ports = options.BasePort is { } basePort
-            ? Enumerable.Range(1, options.NodeCount).SelectMany(i => new[] { basePort + i, basePort + 1000 + i, basePort + 2000 + i }).ToArray()
-            : FreePorts.Take(options.NodeCount * 3);
+        var ports = PortsOf(options);
         var nodes = new List<LocalNodeSpec>();
         for (var i = 0; i < options.NodeCount; i++)
         {
@@ -83,6 +82,59 @@ public sealed class LocalCluster : IAsyncDisposable
 
         return new LocalCluster(options, nodes, LoadOrCreateSecret(options.DataRoot));
     }
+
+    /// <summary>
+    /// Peer, API and gRPC port of each node in turn. A folder that already holds the cluster keeps the ports it was founded
+    /// with: every node dials its peers at the addresses stored in its data folder, so nodes restarted on other ports
+    /// would never reach each other (and `cluster up` would wait out its ready timeout without saying why).
+    /// </summary>
+    private static int[] PortsOf(LocalClusterOptions options)
+    {
+        int[]? requested = options.BasePort is { } basePort
+            ? [.. Enumerable.Range(1, options.NodeCount).SelectMany(i => new[] { basePort + i, basePort + 1000 + i, basePort + 2000 + i })]
+            : null;
+        if (StoredPorts(options) is not { } stored)
+        {
+            return requested ?? FreePorts.Take(options.NodeCount * 3);
+        }
+
+        if (requested is not null && !requested.SequenceEqual(stored))
+        {
+            throw new LocalClusterException(
+                $"{options.DataRoot} holds a cluster whose nodes use other ports (peer, API, gRPC: {string.Join(", ", stored)}). " +
+                "Start it with --base-port 0 to reuse them, or use a new --data folder.");
+        }
+
+        return stored;
+    }
+
+    /// <summary>The ports in the cluster map stored by the first node folder that has one; null for a new cluster.</summary>
+    private static int[]? StoredPorts(LocalClusterOptions options)
+    {
+        for (var id = 1; id <= options.NodeCount; id++)
+        {
+            var folder = Path.Combine(options.DataRoot, $"n{id}");
+            if (StoredClusterMap.ReadNodes(folder) is not { } nodes)
+            {
+                continue;
+            }
+
+            var ids = nodes.Select(node => node.Id).Order().ToArray();
+            if (!ids.SequenceEqual(Enumerable.Range(1, options.NodeCount).Select(i => (ulong)i)))
+            {
+                throw new LocalClusterException($"{folder} belongs to a cluster of nodes {string.Join(",", ids)}; --nodes {options.NodeCount} does not match it. Use a new --data folder.");
+            }
+
+            return [.. nodes.OrderBy(node => node.Id).SelectMany(node => new[] { PortOf(node.PeerAddress), PortOf(node.ApiAddress), PortOf(node.GrpcAddress) })];
+        }
+
+        return null;
+    }
+
+    private static int PortOf(string address) =>
+        IPEndPoint.TryParse(address, out var endpoint) && endpoint.Port > 0
+            ? endpoint.Port
+            : throw new LocalClusterException($"the stored cluster map has the address '{address}', which `cluster up` cannot reuse. Use a new --data folder.");
 
     /// <summary>The cluster secret is kept beside the data so a restarted cluster uses the same one.</summary>
     private static string LoadOrCreateSecret(string dataRoot)

@@ -28,8 +28,7 @@ internal static class ClusterMapFile
         var path = Path.Combine(directory, FileName);
         if (File.Exists(path))
         {
-            var stored = JsonSerializer.Deserialize<StoredMeta>(File.ReadAllText(path), Json)
-                ?? throw new InvalidDataException($"{path} is empty or not a cluster map; restore it from another node's data folder or wipe this node's data folder");
+            var stored = Read(path);
             var map = new ClusterMap(stored.Nodes, stored.ShardCount, stored.Replication, stored.Shards);
             if (MetaState.Validate(map) is { } invalid)
             {
@@ -47,6 +46,17 @@ internal static class ClusterMapFile
         Save(directory, bootstrap, empty);
         return (bootstrap, empty, true, []);
     }
+
+    /// <summary>The members (ids and addresses) of the map stored in <paramref name="directory"/>; null when it holds none.</summary>
+    public static IReadOnlyList<ClusterNode>? TryReadNodes(string directory)
+    {
+        var path = Path.Combine(directory, FileName);
+        return File.Exists(path) ? Read(path).Nodes : null;
+    }
+
+    private static StoredMeta Read(string path) =>
+        JsonSerializer.Deserialize<StoredMeta>(File.ReadAllText(path), Json)
+            ?? throw new InvalidDataException($"{path} is empty or not a cluster map; restore it from another node's data folder or wipe this node's data folder");
 
     /// <summary>
     /// Persists <paramref name="meta"/> (its map, or <paramref name="localMap"/> while it has none) atomically and
@@ -104,4 +114,11 @@ internal static class ClusterMapFile
         ulong MetaAppliedTerm = 0,
         bool MetaBootstrapped = false,
         IReadOnlyDictionary<ulong, string>? LocalPeerAddresses = null);
+}
+
+/// <summary>What a node's data folder records about its cluster, for tools that restart local clusters.</summary>
+public static class StoredClusterMap
+{
+    /// <summary>The members (ids and addresses) of the cluster map in the node data folder <paramref name="directory"/>; null when it holds none.</summary>
+    public static IReadOnlyList<ClusterNode>? ReadNodes(string directory) => ClusterMapFile.TryReadNodes(directory);
 }

@@ -97,6 +97,41 @@ public sealed class NodeFlagsTests
     }
 
     [Fact]
+    public void Local_cluster_on_a_folder_that_holds_a_cluster_keeps_its_ports_or_refuses_others()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"raftledger-layout-{Guid.NewGuid():N}");
+        try
+        {
+            // As a first start with free ports left it: node 2's folder holds the map (node 1's folder may be gone).
+            Directory.CreateDirectory(Path.Combine(root, "n2"));
+            File.WriteAllText(Path.Combine(root, "n2", "cluster.json"), StoredMap(peer: 17301, api: 18301, grpc: 19301));
+
+            var again = LocalCluster.Create(new LocalClusterOptions { DataRoot = root, NodeCount = 3 });
+            Assert.Equal([17302, 18302, 19302], [again.Node(2).Peer.Port, again.Node(2).Api.Port, again.Node(2).Grpc.Port]);
+            Assert.Equal(19303, again.Node(3).Grpc.Port);
+
+            var sameBase = LocalCluster.Create(new LocalClusterOptions { DataRoot = root, NodeCount = 3, BasePort = 17300 });
+            Assert.Equal(18301, sameBase.Node(1).Api.Port);
+
+            var refused = Assert.Throws<LocalClusterException>(() => LocalCluster.Create(new LocalClusterOptions { DataRoot = root, NodeCount = 3, BasePort = 7100 }));
+            Assert.Contains("--base-port 0", refused.Message, StringComparison.Ordinal);
+            Assert.Throws<LocalClusterException>(() => LocalCluster.Create(new LocalClusterOptions { DataRoot = root, NodeCount = 2 }));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    /// <summary>A stored cluster map of nodes 1–3 in a node's cluster.json, with the base-port layout from the given bases.</summary>
+    private static string StoredMap(int peer, int api, int grpc)
+    {
+        var nodes = string.Join(",", Enumerable.Range(1, 3).Select(i =>
+            $$"""{"Id":{{i}},"PeerAddress":"127.0.0.1:{{peer + i - 1}}","ApiAddress":"127.0.0.1:{{api + i - 1}}","GrpcAddress":"127.0.0.1:{{grpc + i - 1}}"}"""));
+        return $$"""{"Nodes":[{{nodes}}],"ShardCount":8,"Replication":3,"Shards":[]}""";
+    }
+
+    [Fact]
     public void Free_ports_are_distinct()
     {
         var ports = FreePorts.Take(9);

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
 using RaftLedger.Node.Api;
 using RaftLedger.Node.Host;
+using RaftLedger.Storage.Wal;
+using RocksDbSharp;
 
 namespace RaftLedger.Cli;
 
@@ -36,9 +38,10 @@ public static class NodeLauncher
         {
             return await NodeRunner.RunAsync(host, api, logging, cancellationToken);
         }
-        catch (IOException exception)
+        catch (Exception exception) when (exception is IOException or InvalidDataException or WalCorruptionException or RocksDbException)
         {
-            // Typically an address already in use or a data folder that cannot be opened.
+            // An address already in use, or a data folder that cannot be opened: unreadable or corrupt files, a full
+            // disk. The message says which; a stack trace would bury it.
             logging.CreateLogger("RaftLedger.Node").LogCritical(exception, "Node {NodeId} stopped: {Message}", options.NodeId, exception.Message);
             return 1;
         }

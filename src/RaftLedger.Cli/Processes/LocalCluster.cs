@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using RaftLedger.Node.Host;
+using RaftLedger.Node.Placement;
 
 namespace RaftLedger.Cli.Processes;
 
@@ -114,7 +115,7 @@ public sealed class LocalCluster : IAsyncDisposable
         for (var id = 1; id <= options.NodeCount; id++)
         {
             var folder = Path.Combine(options.DataRoot, $"n{id}");
-            if (StoredClusterMap.ReadNodes(folder) is not { } nodes)
+            if (ReadStoredNodes(folder) is not { } nodes)
             {
                 continue;
             }
@@ -129,6 +130,18 @@ public sealed class LocalCluster : IAsyncDisposable
         }
 
         return null;
+    }
+
+    private static IReadOnlyList<ClusterNode>? ReadStoredNodes(string folder)
+    {
+        try
+        {
+            return StoredClusterMap.ReadNodes(folder);
+        }
+        catch (InvalidDataException exception)
+        {
+            throw new LocalClusterException(exception.Message);
+        }
     }
 
     private static int PortOf(string address) =>

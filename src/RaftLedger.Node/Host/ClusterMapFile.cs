@@ -54,9 +54,19 @@ internal static class ClusterMapFile
         return File.Exists(path) ? Read(path).Nodes : null;
     }
 
-    private static StoredMeta Read(string path) =>
-        JsonSerializer.Deserialize<StoredMeta>(File.ReadAllText(path), Json)
-            ?? throw new InvalidDataException($"{path} is empty or not a cluster map; restore it from another node's data folder or wipe this node's data folder");
+    private static StoredMeta Read(string path)
+    {
+        const string Remedy = "restore it from another node's data folder or wipe this node's data folder";
+        try
+        {
+            return JsonSerializer.Deserialize<StoredMeta>(File.ReadAllText(path), Json)
+                ?? throw new InvalidDataException($"{path} is empty or not a cluster map; {Remedy}");
+        }
+        catch (JsonException exception)
+        {
+            throw new InvalidDataException($"{path} is not a readable cluster map ({exception.Message}); {Remedy}", exception);
+        }
+    }
 
     /// <summary>
     /// Persists <paramref name="meta"/> (its map, or <paramref name="localMap"/> while it has none) atomically and

@@ -116,6 +116,10 @@ public sealed class NodeFlagsTests
             var refused = Assert.Throws<LocalClusterException>(() => LocalCluster.Create(new LocalClusterOptions { DataRoot = root, NodeCount = 3, BasePort = 7100 }));
             Assert.Contains("--base-port 0", refused.Message, StringComparison.Ordinal);
             Assert.Throws<LocalClusterException>(() => LocalCluster.Create(new LocalClusterOptions { DataRoot = root, NodeCount = 2 }));
+
+            File.WriteAllText(Path.Combine(root, "n2", "cluster.json"), "garbage{");
+            var corrupt = Assert.Throws<LocalClusterException>(() => LocalCluster.Create(new LocalClusterOptions { DataRoot = root, NodeCount = 3 }));
+            Assert.Contains("is not a readable cluster map", corrupt.Message, StringComparison.Ordinal);
         }
         finally
         {

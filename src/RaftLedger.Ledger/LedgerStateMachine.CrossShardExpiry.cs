@@ -7,6 +7,10 @@ namespace RaftLedger.Ledger;
 // the expiry event's checks at Decide, and what its commit changes.
 public sealed partial class LedgerStateMachine
 {
+    // Due expiry entries read per step by HasReleasableExpiry (32 bytes each, on the stack); the first one not held by
+    // a status leg ends the scan, so one step is almost always enough.
+    private const int ReleasableScanChunk = 16;
+
     /// <summary>
     /// When the cross-shard pending transfer <paramref name="pendingId"/> stored here (its id home) expires, while it
     /// is still to be expired here; false once posted, voided or expired, or when it is not a cross-shard pending
@@ -145,5 +149,34 @@ public sealed partial class LedgerStateMachine
         batch.SetPendingStatus(pendingId, PendingStatus.Expired);
         var scheduled = UnscheduleCrossShardExpiry(pendingId);
         Invariant.Check(scheduled, "an expiry commits only where the pending transfer's expiry is kept");
+    }
+
+    /// <summary>
+    /// Whether a pending transfer kept on this shard alone has expired by <paramref name="nowNs"/> and is still reserved,
+    /// so that the next command applied here releases it. One held by a cross-shard status leg does not count: that leg's
+    /// Finish releases it. Reads only the due part of the expiry table; no writes.
+    /// </summary>
+    public bool HasReleasableExpiry(ulong nowNs)
+    {
+        Span<ExpiryEntry> due = stackalloc ExpiryEntry[ReleasableScanChunk];
+        var after = default(ExpiryEntry);
+        while (true)
+        {
+            var found = store.CollectExpired(nowNs, after, due);
+            for (var i = 0; i < found; i++)
+            {
+                if (!store.TryGetSideRecord(CrossShardTables.LegHold, due[i].TransferId, out _))
+                {
+                    return true;
+                }
+            }
+
+            if (found < due.Length)
+            {
+                return false;
+            }
+
+            after = due[found - 1];
+        }
     }
 }

@@ -21,6 +21,15 @@ public sealed partial class CrossShardDriver
     /// <summary>Expiry transactions started by this leader (including retries after an abort).</summary>
     public long ExpiriesStarted { get; private set; }
 
+    /// <summary>
+    /// No transaction has this id (a transaction id carries its coordinator's term, at least 1, in its high half), so a
+    /// Retire of it is a command that changes nothing but the expiries it releases first.
+    /// </summary>
+    internal static readonly UInt128 PulseTransactionId = UInt128.Zero;
+
+    /// <summary>Commands this leader proposed only to release due one-shard pending transfers (see <see cref="TickExpiryPulse"/>).</summary>
+    public long ExpiryPulses { get; private set; }
+
     private enum ExpiryStart : byte
     {
         Started,
@@ -107,6 +116,23 @@ public sealed partial class CrossShardDriver
         {
             // Looked at again after a retry interval: until it is posted, voided or expired here.
             TrackExpiry(pendingId, nowNs + options.RetryIntervalNs, force: true);
+        }
+    }
+
+    /// <summary>
+    /// Pending transfers kept on this shard alone are released by the next command the shard applies (the ledger expires
+    /// what is due before anything else). On a shard that gets no more writes that is never, and reads go on showing the
+    /// amount reserved. So when one is due and none of this leader's proposals is in flight, it proposes a Retire of
+    /// <see cref="PulseTransactionId"/>, which changes nothing else: TigerBeetle's pulse. One at a time, so a due pending
+    /// held by a status leg (released by that leg's Finish) costs at most one command per tick.
+    /// </summary>
+    private void TickExpiryPulse()
+    {
+        if (proposals.Count == 0 && ledger.HasReleasableExpiry(nowNs))
+        {
+            // Not through retireQueue: the pulse's id answers nobody and must not wait for BackgroundDue.
+            Propose(new Proposal(LedgerOperation.CrossShardRetire) { Ids = [] }, CrossShardCommand.EncodeRetire([PulseTransactionId]));
+            ExpiryPulses++;
         }
     }
 

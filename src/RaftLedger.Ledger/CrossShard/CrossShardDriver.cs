@@ -324,6 +324,7 @@ public sealed partial class CrossShardDriver
         TickCoordinator();
         TickPendingLookups();
         TickExpiries();
+        TickExpiryPulse();
         TickDelegations();
         TickParticipant();
         SweepFences();

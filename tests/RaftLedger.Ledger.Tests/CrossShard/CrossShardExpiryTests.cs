@@ -91,6 +91,34 @@ public sealed class CrossShardExpiryTests
     }
 
     [Fact]
+    public void A_one_shard_pending_transfer_is_released_on_time_on_a_shard_that_gets_no_more_writes()
+    {
+        var cluster = new CrossShardCluster(3, seed: 5, CrossShardWorkload.Options);
+        var a = CrossShardWorkload.IdWithHome(cluster, 0);
+        var b = CrossShardWorkload.IdWithHome(cluster, 0);
+        cluster.CreateAccounts(LedgerFixture.NewAccount(a), LedgerFixture.NewAccount(b));
+        cluster.Step();
+        var pending = Timed(cluster, 0, a, b, 70, timeoutSeconds: 2);
+        Assert.Equal([CreateTransferResult.Created], RunAll(cluster, pending));
+        Assert.False(cluster.Shards[0].Ledger.TryGetCrossShardExpiry(pending.Id, out _), "kept in the shard's own expiry table");
+
+        Advance(cluster, 3 * SecondNs / 2); // before the expiry time: still reserved, nothing proposed for it
+        Assert.Equal(((UInt128)70, UInt128.Zero, (UInt128)70, UInt128.Zero), Balances(cluster, a, b));
+        Assert.Equal(0, cluster.Shards[0].Driver.ExpiryPulses);
+
+        // Nothing else is sent: only the leader's pulse can apply a command on shard 0 now.
+        Advance(cluster, SecondNs);
+        Assert.Equal(PendingStatus.Expired, StatusAtHome(cluster, pending.Id));
+        Assert.Equal((UInt128.Zero, UInt128.Zero, UInt128.Zero, UInt128.Zero), Balances(cluster, a, b));
+        Assert.Equal(1, cluster.Shards[0].Driver.ExpiryPulses);
+
+        Advance(cluster, 10 * SecondNs); // nothing due any more: no further pulse
+        Assert.Equal(1, cluster.Shards[0].Driver.ExpiryPulses);
+        Assert.Equal([CreateTransferResult.PendingTransferExpired], RunAll(cluster, LedgerFixture.Post(CrossShardWorkload.IdWithHome(cluster, 0), pending.Id, 0)));
+        CrossShardChecks.AssertConsistent(cluster);
+    }
+
+    [Fact]
     public void A_post_decided_before_the_expiry_time_wins_and_the_expiry_releases_nothing()
     {
         var (cluster, a, b) = ThreeShards();

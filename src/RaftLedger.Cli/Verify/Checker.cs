@@ -87,7 +87,7 @@ public static class Checker
         var histories = AccountHistory.Build(input.Accounts, found.Values, input.AccountTimestamps, expiry);
         Run("balances equal the history's effects", violations, passed, () => CheckBalances(input, histories));
         Run("posts, voids and expiries of pending transfers consistent", violations, passed, () => ExpiryChecker.CheckResolutions(input.Operations, sent, found));
-        Run("no timed pending transfer reserved after its timeout", violations, passed, () => ExpiryChecker.CheckReleased(input.FinalAccounts, found));
+        Run("no timed pending transfer reserved after its timeout", violations, passed, () => ExpiryChecker.CheckReleased(input.FinalAccounts, found, histories));
         Run("money conserved per ledger", violations, passed, () => CheckConservation(input.FinalAccounts));
         Run("no guarded account overdrawn in any read", violations, passed, () => CheckOverdrafts(input));
         Run("single-account reads linearizable", violations, passed, () => ReadChecker.Check(input.Operations, histories, sent));

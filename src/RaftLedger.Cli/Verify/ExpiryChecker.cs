@@ -84,13 +84,15 @@ public static class ExpiryChecker
 
     /// <summary>
     /// Once every timeout passed, every account's pending balances are exactly those of the pending transfers without a
-    /// timeout still open: a timed one still reserved is named (with every other unresolved timed one on the account).
+    /// timeout still open. On a mismatch the timed ones on the account that nothing proved released are named: no later
+    /// transfer on the account was stamped past their expiry time (so no command of a single shard swept them there), or
+    /// they cross shards (released by an expiry transaction no answer shows).
     /// </summary>
-    public static (List<string> Problems, string Summary) CheckReleased(IReadOnlyList<Account> finalAccounts, Dictionary<UInt128, Transfer> found)
+    public static (List<string> Problems, string Summary) CheckReleased(
+        IReadOnlyList<Account> finalAccounts, Dictionary<UInt128, Transfer> found, Dictionary<UInt128, AccountHistory> histories)
     {
         var problems = new List<string>();
         var open = ExpiryModel.OpenUntimedPending(found.Values);
-        var unresolved = ExpiryModel.Unresolved(found.Values);
         foreach (var account in finalAccounts)
         {
             var expected = open.GetValueOrDefault(account.Id);
@@ -99,13 +101,27 @@ public static class ExpiryChecker
                 continue;
             }
 
-            var suspects = unresolved.Where(p => p.DebitAccountId == account.Id || p.CreditAccountId == account.Id).Select(p => p.Id).ToList();
             problems.Add($"still reserved: account {account.Id} ends with debits pending {account.DebitsPending}, credits pending {account.CreditsPending}; " +
-                $"the open pending transfers without timeout give {expected.DebitsPending} and {expected.CreditsPending}. Timed pending transfers on it that should have expired: " +
-                (suspects.Count == 0 ? "none (an effect without a timed pending transfer)" : string.Join(", ", suspects.Take(IdsNamedMax)) + (suspects.Count > IdsNamedMax ? $" and {suspects.Count - IdsNamedMax} more" : "")));
+                $"the open pending transfers without timeout give {expected.DebitsPending} and {expected.CreditsPending}. {Suspects(histories.GetValueOrDefault(account.Id), found)}");
         }
 
-        return (problems, $"{unresolved.Count} timed pending transfers never posted or voided all released; every account's pending balances = its open pending transfers without timeout");
+        var expiring = histories.Values.Sum(h => h.Expiries.Count) / 2; // Each pending transfer expires on two accounts.
+        return (problems, $"{expiring} timed pending transfers never posted or voided all released; every account's pending balances = its open pending transfers without timeout");
+    }
+
+    private static string Suspects(AccountHistory? history, Dictionary<UInt128, Transfer> found)
+    {
+        var expiries = history?.Expiries ?? [];
+        var unproven = expiries.Where(e => e.CertainMicros == long.MaxValue).ToList();
+        if (expiries.Count == 0)
+        {
+            return "No timed pending transfer on it should have expired (an effect without one).";
+        }
+
+        var lastStamp = history!.Transfers.Count == 0 ? 0 : history.Transfers.Max(t => t.Timestamp);
+        var named = string.Join(", ", unproven.Take(IdsNamedMax).Select(e => $"{e.PendingId} ({(e.Debit ? "debit" : "credit")} {e.Amount}, expires at {ExpiryModel.ExpiresAtNs(found[e.PendingId])})"));
+        return $"Of its {expiries.Count} timed pending transfers that should have expired, {unproven.Count} were not proven released by a later transfer " +
+            $"(the account's last transfer is stamped {lastStamp}): {named}{(unproven.Count > IdsNamedMax ? $" and {unproven.Count - IdsNamedMax} more" : "")}";
     }
 
     private static IEnumerable<(OpRecord Op, Transfer Finish)> ExpiredAnswers(IReadOnlyList<OpRecord> operations) =>

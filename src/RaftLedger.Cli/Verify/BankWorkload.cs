@@ -29,6 +29,12 @@ public sealed class BankWorkload
     /// </summary>
     private const int LateBeforeExpiryMillisMax = 400;
     private const int LateAfterExpiryMillisMax = 600;
+
+    /// <summary>
+    /// Pending transfers a client holds to post or void later: a few, so one waiting for its expiry is not pushed out
+    /// by the next one before it is due.
+    /// </summary>
+    private const int OpenPendingsMax = 4;
     private readonly LedgerHttpClient client;
     private readonly IReadOnlyList<(ulong Id, Uri Url)> nodes;
     private readonly DemoAccounts accounts;
@@ -90,19 +96,29 @@ public sealed class BankWorkload
     public Task RunAsync(CancellationToken stop, CancellationToken abort) =>
         Task.WhenAll(Enumerable.Range(0, options.Clients).Select(c => Task.Run(() => ClientAsync(c, new Random(HashCode.Combine(options.Seed, c)), stop, abort))));
 
+    /// <summary>When a timed pending transfer is posted or voided: as one without timeout, around its expiry, or never.</summary>
+    private enum FinishPlan
+    {
+        Soon,
+        Late,
+        Never,
+    }
+
     /// <summary>A pending transfer a client will post or void once the history clock reaches <see cref="DueMicros"/>.</summary>
     private readonly record struct OpenPending(Transfer Transfer, long DueMicros);
 
     private async Task ClientAsync(int clientIndex, Random random, CancellationToken stop, CancellationToken abort)
     {
-        OpenPending? pending = null;
+        var open = new List<OpenPending>(OpenPendingsMax);
         while (!stop.IsCancellationRequested)
         {
             var roll = random.Next(100);
-            if (pending is { } open && roll < 30 && history.NowMicros >= open.DueMicros)
+            var due = open.FindIndex(p => history.NowMicros >= p.DueMicros);
+            if (due >= 0 && roll < 30)
             {
-                pending = null;
-                await SendTransfersAsync(history.Begin(clientIndex, OpKind.Transfers, transfers: [Finish(open.Transfer, random)]), random, stop, abort);
+                var finished = open[due].Transfer;
+                open.RemoveAt(due);
+                await SendTransfersAsync(history.Begin(clientIndex, OpKind.Transfers, transfers: [Finish(finished, random)]), random, stop, abort);
             }
             else if (roll < 60)
             {
@@ -111,7 +127,10 @@ public sealed class BankWorkload
             }
             else if (roll < 70)
             {
-                pending = await SendPendingAsync(clientIndex, random, stop, abort) ?? pending;
+                if (await SendPendingAsync(clientIndex, random, stop, abort) is { } created)
+                {
+                    KeepOpen(open, created);
+                }
             }
             else if (roll < 78)
             {
@@ -132,6 +151,17 @@ public sealed class BankWorkload
         }
     }
 
+    /// <summary>Holds a new pending transfer to finish; when full, the oldest is never posted or voided (left open, or to expire).</summary>
+    private static void KeepOpen(List<OpenPending> open, OpenPending created)
+    {
+        if (open.Count == OpenPendingsMax)
+        {
+            open.RemoveAt(0);
+        }
+
+        open.Add(created);
+    }
+
     /// <summary>
     /// Sends a pending transfer, with a timeout or without; returns it with the time its post/void is due, or null when
     /// it was not created or is to be left to expire.
@@ -142,16 +172,17 @@ public sealed class BankWorkload
         var timed = random.Next(100) < TimedPendingPercent;
         pending.TimeoutSeconds = timed ? (uint)random.Next(TimeoutSecondsMin, TimeoutSecondsMax + 1) : 0;
         // A timed one is posted/voided soon, around its expiry, or never (a third each).
-        var plan = timed ? random.Next(3) : 0;
+        var plan = timed ? (FinishPlan)random.Next(3) : FinishPlan.Soon;
         var lateMillis = random.Next(-LateBeforeExpiryMillisMax, LateAfterExpiryMillisMax + 1);
         var op = history.Begin(clientIndex, OpKind.Transfers, transfers: [pending]);
         await SendTransfersAsync(op, random, stop, abort);
-        if (op.Outcome != OpOutcome.Ok || op.Statuses[0] != "created" || plan == 2)
+        if (op.Outcome != OpOutcome.Ok || op.Statuses[0] != "created" || plan == FinishPlan.Never)
         {
             return null;
         }
 
-        var due = plan == 1 ? op.InvokeMicros + (pending.TimeoutSeconds * 1_000_000L) + (lateMillis * 1_000L) : 0;
+        var late = TimeSpan.FromSeconds(pending.TimeoutSeconds) + TimeSpan.FromMilliseconds(lateMillis);
+        var due = plan == FinishPlan.Late ? op.InvokeMicros + (long)late.TotalMicroseconds : 0;
         return new OpenPending(op.Transfers[0], due);
     }
 

@@ -8,13 +8,33 @@ namespace RaftLedger.Cli.Verify;
 
 /// <summary>
 /// Jepsen's bank, stricter (issue 8 §1): clients pay between guarded accounts (amounts 1..5), some payments
-/// two-phase (pending, later posted or voided), some linked pairs, and read single accounts and all accounts.
+/// two-phase (pending, later posted or voided; half of them with a timeout of 1–3 s, posted or voided soon, around
+/// their expiry or never), some linked pairs, and read single accounts and all accounts.
 /// Every attempt goes to a random node and is recorded; an unanswered transfer operation is retried with the
 /// same ids until the cluster answers or the workload stops.
 /// </summary>
 public sealed class BankWorkload
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Share of pending transfers sent with a timeout (percent).</summary>
+    private const int TimedPendingPercent = 50;
+
+    private const int TimeoutSecondsMin = 1;
+    private const int TimeoutSecondsMax = 3;
+
+    /// <summary>
+    /// A late post/void is due this much before to this much after the pending transfer's expiry (history clock), so
+    /// some reach the cluster just before it and some just after: the post/void and the expiry race.
+    /// </summary>
+    private const int LateBeforeExpiryMillisMax = 400;
+    private const int LateAfterExpiryMillisMax = 600;
+
+    /// <summary>
+    /// Pending transfers a client holds to post or void later: a few, so one waiting for its expiry is not pushed out
+    /// by the next one before it is due.
+    /// </summary>
+    private const int OpenPendingsMax = 4;
     private readonly LedgerHttpClient client;
     private readonly IReadOnlyList<(ulong Id, Uri Url)> nodes;
     private readonly DemoAccounts accounts;
@@ -76,16 +96,29 @@ public sealed class BankWorkload
     public Task RunAsync(CancellationToken stop, CancellationToken abort) =>
         Task.WhenAll(Enumerable.Range(0, options.Clients).Select(c => Task.Run(() => ClientAsync(c, new Random(HashCode.Combine(options.Seed, c)), stop, abort))));
 
+    /// <summary>When a timed pending transfer is posted or voided: as one without timeout, around its expiry, or never.</summary>
+    private enum FinishPlan
+    {
+        Soon,
+        Late,
+        Never,
+    }
+
+    /// <summary>A pending transfer a client will post or void once the history clock reaches <see cref="DueMicros"/>.</summary>
+    private readonly record struct OpenPending(Transfer Transfer, long DueMicros);
+
     private async Task ClientAsync(int clientIndex, Random random, CancellationToken stop, CancellationToken abort)
     {
-        Transfer? pending = null;
+        var open = new List<OpenPending>(OpenPendingsMax);
         while (!stop.IsCancellationRequested)
         {
             var roll = random.Next(100);
-            if (pending is { } open && roll < 30)
+            var due = open.FindIndex(p => history.NowMicros >= p.DueMicros);
+            if (due >= 0 && roll < 30)
             {
-                pending = null;
-                await SendTransfersAsync(history.Begin(clientIndex, OpKind.Transfers, transfers: [Finish(open, random)]), random, stop, abort);
+                var finished = open[due].Transfer;
+                open.RemoveAt(due);
+                await SendTransfersAsync(history.Begin(clientIndex, OpKind.Transfers, transfers: [Finish(finished, random)]), random, stop, abort);
             }
             else if (roll < 60)
             {
@@ -94,9 +127,10 @@ public sealed class BankWorkload
             }
             else if (roll < 70)
             {
-                var op = history.Begin(clientIndex, OpKind.Transfers, transfers: [RandomPayment(random, TransferFlags.Pending)]);
-                await SendTransfersAsync(op, random, stop, abort);
-                pending = op.Outcome == OpOutcome.Ok && op.Statuses[0] == "created" ? op.Transfers[0] : pending;
+                if (await SendPendingAsync(clientIndex, random, stop, abort) is { } created)
+                {
+                    KeepOpen(open, created);
+                }
             }
             else if (roll < 78)
             {
@@ -115,6 +149,41 @@ public sealed class BankWorkload
                 await ReadAsync(history.Begin(clientIndex, OpKind.ReadAll, accountIds: accounts.All.ToArray()), random, abort);
             }
         }
+    }
+
+    /// <summary>Holds a new pending transfer to finish; when full, the oldest is never posted or voided (left open, or to expire).</summary>
+    private static void KeepOpen(List<OpenPending> open, OpenPending created)
+    {
+        if (open.Count == OpenPendingsMax)
+        {
+            open.RemoveAt(0);
+        }
+
+        open.Add(created);
+    }
+
+    /// <summary>
+    /// Sends a pending transfer, with a timeout or without; returns it with the time its post/void is due, or null when
+    /// it was not created or is to be left to expire.
+    /// </summary>
+    private async Task<OpenPending?> SendPendingAsync(int clientIndex, Random random, CancellationToken stop, CancellationToken abort)
+    {
+        var pending = RandomPayment(random, TransferFlags.Pending);
+        var timed = random.Next(100) < TimedPendingPercent;
+        pending.TimeoutSeconds = timed ? (uint)random.Next(TimeoutSecondsMin, TimeoutSecondsMax + 1) : 0;
+        // A timed one is posted/voided soon, around its expiry, or never (a third each).
+        var plan = timed ? (FinishPlan)random.Next(3) : FinishPlan.Soon;
+        var lateMillis = random.Next(-LateBeforeExpiryMillisMax, LateAfterExpiryMillisMax + 1);
+        var op = history.Begin(clientIndex, OpKind.Transfers, transfers: [pending]);
+        await SendTransfersAsync(op, random, stop, abort);
+        if (op.Outcome != OpOutcome.Ok || op.Statuses[0] != "created" || plan == FinishPlan.Never)
+        {
+            return null;
+        }
+
+        var late = TimeSpan.FromSeconds(pending.TimeoutSeconds) + TimeSpan.FromMilliseconds(lateMillis);
+        var due = plan == FinishPlan.Late ? op.InvokeMicros + (long)late.TotalMicroseconds : 0;
+        return new OpenPending(op.Transfers[0], due);
     }
 
     private Transfer RandomPayment(Random random, TransferFlags flags)

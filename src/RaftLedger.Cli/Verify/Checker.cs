@@ -39,19 +39,30 @@ public sealed record CheckerInput
 
     /// <summary>Replicas each shard must have (0 skips the count check).</summary>
     public int Replication { get; init; }
+
+    /// <summary>
+    /// The cluster's shard count: a timed pending transfer with its accounts and id on one shard is swept by that
+    /// shard's ledger, so its release is bounded in time by later transfers there. 0 (unknown) bounds no expiry above
+    /// during the run; the end state still checks every one.
+    /// </summary>
+    public int ShardCount { get; init; }
 }
 
 /// <summary>What the checker found, by check.</summary>
 public sealed record CheckerReport(IReadOnlyList<Violation> Violations, IReadOnlyDictionary<string, string> Passed)
 {
     public bool Ok => Violations.Count == 0;
+
+    /// <summary>The run's timed pending transfers by fate (none when the checker did not run).</summary>
+    public TimedPendingCounts TimedPendings { get; init; }
 }
 
 /// <summary>
 /// The audit of issue 8 §3, pure: from the recorded history and the final state it proves that every
 /// acknowledged transfer is present exactly once with its fields, every failed one is absent, unknown ones are
 /// all-or-nothing, balances equal the history's effects, money is conserved, no guarded account was ever seen
-/// overdrawn, single-account reads are linearizable (real-time order), and replicas are identical.
+/// overdrawn, single-account reads are linearizable (real-time order), pending transfers are resolved once (posted,
+/// voided or expired after their timeout) and none with a timeout is reserved at the end, and replicas are identical.
 /// </summary>
 public static class Checker
 {
@@ -72,8 +83,11 @@ public static class Checker
 
         Run("acknowledged transfers present, failed absent", violations, passed, () => CheckTransfers(sent, found));
         Run("linked chains all-or-nothing", violations, passed, () => CheckChains(input.Operations, found));
-        var histories = AccountHistory.Build(input.Accounts, found.Values, input.AccountTimestamps);
+        var expiry = new ExpiryContext(found.Values, sent, input.ShardCount);
+        var histories = AccountHistory.Build(input.Accounts, found.Values, input.AccountTimestamps, expiry);
         Run("balances equal the history's effects", violations, passed, () => CheckBalances(input, histories));
+        Run("posts, voids and expiries of pending transfers consistent", violations, passed, () => ExpiryChecker.CheckResolutions(input.Operations, sent, found));
+        Run("no timed pending transfer reserved after its timeout", violations, passed, () => ExpiryChecker.CheckReleased(input.FinalAccounts, found, histories));
         Run("money conserved per ledger", violations, passed, () => CheckConservation(input.FinalAccounts));
         Run("no guarded account overdrawn in any read", violations, passed, () => CheckOverdrafts(input));
         Run("single-account reads linearizable", violations, passed, () => ReadChecker.Check(input.Operations, histories, sent));
@@ -82,7 +96,7 @@ public static class Checker
             Run("replicas identical per shard", violations, passed, () => CheckReplicas(input));
         }
 
-        return new CheckerReport(violations, passed);
+        return new CheckerReport(violations, passed) { TimedPendings = ExpiryChecker.Count(input.Operations, found) };
     }
 
     private static void Run(string check, List<Violation> violations, Dictionary<string, string> passed, Func<(List<string> Problems, string Summary)> body)
@@ -155,6 +169,7 @@ public static class Checker
         AmountDiffers(sent, stored) ? $"amount ({stored.Amount}, sent {sent.Amount})" :
         sent.PendingId != stored.PendingId ? "pending id" :
         sent.Flags != stored.Flags ? "flags" :
+        sent.TimeoutSeconds != stored.TimeoutSeconds ? "timeout" :
         sent.Ledger != stored.Ledger ? "ledger" :
         sent.Code != stored.Code ? "code" :
         sent.UserData128 != stored.UserData128 || sent.UserData64 != stored.UserData64 || sent.UserData32 != stored.UserData32 ? "user data" :
@@ -212,7 +227,7 @@ public static class Checker
             var actual = Balances.Of(final);
             if (expected != actual)
             {
-                problems.Add($"account {account.Id}: the cluster has {actual}, the transfers present give {expected} (a lost, doubled or phantom effect)");
+                problems.Add($"account {account.Id}: the cluster has {actual}, the transfers present give {expected} (with every timed pending transfer never posted or voided released: a lost, doubled or phantom effect, or an expiry missing)");
             }
         }
 

@@ -109,11 +109,13 @@ public readonly record struct Balances(UInt128 DebitsPending, UInt128 DebitsPost
 /// </summary>
 public sealed class AccountHistory
 {
-    private AccountHistory(UInt128 id, List<Transfer> transfers, List<Balances> states)
+    private AccountHistory(UInt128 id, List<Transfer> transfers, List<Balances> states, List<Expiry> expiries)
     {
         Id = id;
         Transfers = transfers;
         States = states;
+        Expiries = expiries;
+        Final = expiries.Aggregate(states[^1], (state, e) => Release(state, e));
     }
 
     public UInt128 Id { get; }
@@ -121,18 +123,24 @@ public sealed class AccountHistory
     /// <summary>Transfers touching the account, by timestamp.</summary>
     public IReadOnlyList<Transfer> Transfers { get; }
 
-    /// <summary>States[k] = balances after the first k transfers; States[0] is all zero.</summary>
+    /// <summary>States[k] = balances after the first k transfers, before any expiry; States[0] is all zero.</summary>
     public IReadOnlyList<Balances> States { get; }
 
-    public Balances Final => States[^1];
+    /// <summary>The timed pending transfers on the account that must expire (no post or void of them is present).</summary>
+    public IReadOnlyList<Expiry> Expiries { get; }
+
+    /// <summary>The balances once every transfer applied and every timeout passed: each expiry released.</summary>
+    public Balances Final { get; }
 
     /// <summary>
-    /// Replays the transfers present (post/void amounts from their pending transfers; no expiry: the workload uses
-    /// no timeouts), per account in the order of <paramref name="accountTimestamps"/> (the account's own shard's
-    /// timestamps; a transfer missing there, or an account without them, is ordered by its record's timestamp).
+    /// Replays the transfers present (post/void amounts from their pending transfers), per account in the order of
+    /// <paramref name="accountTimestamps"/> (the account's own shard's timestamps; a transfer missing there, or an
+    /// account without them, is ordered by its record's timestamp). Expiries are not in that order (no record shows
+    /// when a reservation was released): <see cref="Expiries"/> lists them, from <paramref name="expiry"/>.
     /// </summary>
     public static Dictionary<UInt128, AccountHistory> Build(
-        IReadOnlyList<Account> accounts, IEnumerable<Transfer> present, IReadOnlyDictionary<UInt128, IReadOnlyDictionary<UInt128, ulong>>? accountTimestamps = null)
+        IReadOnlyList<Account> accounts, IEnumerable<Transfer> present, IReadOnlyDictionary<UInt128, IReadOnlyDictionary<UInt128, ulong>>? accountTimestamps = null,
+        ExpiryContext? expiry = null)
     {
         var byId = present.ToDictionary(t => t.Id);
         var ordered = byId.Values.OrderBy(t => t.Timestamp).ToList();
@@ -140,21 +148,57 @@ public sealed class AccountHistory
         foreach (var account in accounts)
         {
             var touching = ordered.Where(t => t.DebitAccountId == account.Id || t.CreditAccountId == account.Id).ToList();
-            if (accountTimestamps is not null && accountTimestamps.TryGetValue(account.Id, out var local))
-            {
-                touching = touching.OrderBy(t => local.TryGetValue(t.Id, out var at) ? at : t.Timestamp).ToList();
-            }
-
+            IReadOnlyDictionary<UInt128, ulong> local = accountTimestamps is not null && accountTimestamps.TryGetValue(account.Id, out var found)
+                ? found
+                : new Dictionary<UInt128, ulong>();
+            ulong Here(Transfer t) => local.TryGetValue(t.Id, out var at) ? at : t.Timestamp;
+            touching = touching.OrderBy(Here).ToList();
             var states = new List<Balances>(touching.Count + 1) { default };
             foreach (var transfer in touching)
             {
                 states.Add(Step(states[^1], account.Id, transfer, byId));
             }
 
-            histories[account.Id] = new AccountHistory(account.Id, touching, states);
+            var expiries = expiry is null ? [] : ExpiryModel.OnAccount(account.Id, touching, Here, expiry);
+            histories[account.Id] = new AccountHistory(account.Id, touching, states, expiries);
         }
 
         return histories;
+    }
+
+    /// <summary>The balances after an expiry released its reservation.</summary>
+    public static Balances Release(Balances state, in Expiry expiry) => expiry.Debit
+        ? state with { DebitsPending = state.DebitsPending - expiry.Amount }
+        : state with { CreditsPending = state.CreditsPending - expiry.Amount };
+
+    /// <summary>
+    /// The prefixes k whose balances a read returned <paramref name="value"/> can be, given when the read ran: after
+    /// the first k transfers, with every expiry in them certainly released before the read began released, and any
+    /// of those that could have been released before it ended (not earlier than their timeout allows) released or not.
+    /// </summary>
+    public List<int> PrefixesMatching(Balances value, long invokeMicros, long completeMicros)
+    {
+        var matching = new List<int>();
+        var debits = new ReleaseSet();
+        var credits = new ReleaseSet();
+        var next = 0;
+        for (var k = 0; k < States.Count; k++)
+        {
+            for (; next < Expiries.Count && Expiries[next].Position <= k; next++)
+            {
+                var e = Expiries[next];
+                (e.Debit ? debits : credits).Add(e.Amount, forced: e.CertainMicros < invokeMicros, possible: e.EarliestMicros <= completeMicros);
+            }
+
+            var s = States[k];
+            if (s.DebitsPosted == value.DebitsPosted && s.CreditsPosted == value.CreditsPosted &&
+                debits.Explains(s.DebitsPending, value.DebitsPending) && credits.Explains(s.CreditsPending, value.CreditsPending))
+            {
+                matching.Add(k);
+            }
+        }
+
+        return matching;
     }
 
     private static Balances Step(Balances before, UInt128 account, in Transfer transfer, Dictionary<UInt128, Transfer> byId)
@@ -181,5 +225,61 @@ public sealed class AccountHistory
         return debit
             ? before with { DebitsPosted = before.DebitsPosted + transfer.Amount }
             : before with { CreditsPosted = before.CreditsPosted + transfer.Amount };
+    }
+}
+
+/// <summary>The expiries on one side of an account within a prefix: those that must be released and those that may be.</summary>
+internal sealed class ReleaseSet
+{
+    private readonly List<UInt128> optional = [];
+    private UInt128 forcedSum;
+    private UInt128 optionalSum;
+
+    public void Add(UInt128 amount, bool forced, bool possible)
+    {
+        if (forced)
+        {
+            forcedSum += amount;
+        }
+        else if (possible)
+        {
+            optional.Add(amount);
+            optionalSum += amount;
+        }
+    }
+
+    /// <summary>True when <paramref name="seen"/> is <paramref name="replayed"/> less the forced releases and some of the optional ones.</summary>
+    public bool Explains(UInt128 replayed, UInt128 seen)
+    {
+        if (seen > replayed || replayed - seen < forcedSum)
+        {
+            return false;
+        }
+
+        var rest = replayed - seen - forcedSum;
+        return rest == 0 || (rest <= optionalSum && SubsetSums(rest));
+    }
+
+    // Subset sum over a handful of small amounts (the workload's are 1..5, and few expire on one account at once).
+    private bool SubsetSums(UInt128 target)
+    {
+        var reachable = new HashSet<UInt128> { 0 };
+        foreach (var amount in optional)
+        {
+            foreach (var sum in reachable.ToList())
+            {
+                if (sum + amount <= target)
+                {
+                    reachable.Add(sum + amount);
+                }
+            }
+
+            if (reachable.Contains(target))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

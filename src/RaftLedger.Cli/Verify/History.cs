@@ -8,7 +8,7 @@ namespace RaftLedger.Cli.Verify;
 /// <summary>What an operation does.</summary>
 public enum OpKind
 {
-    /// <summary>create_transfers with one or more events (plain, two-phase pending/post/void, linked chains).</summary>
+    /// <summary>create_transfers with one or more events (plain, two-phase pending with or without timeout/post/void, linked chains).</summary>
     Transfers,
 
     /// <summary>A lookup of one account.</summary>
@@ -255,6 +255,11 @@ public sealed class HistoryRecorder : IDisposable
                 writer.WriteString("amount", Text(t.Amount));
                 writer.WriteString("pending_id", Text(t.PendingId));
                 writer.WriteNumber("flags", (int)t.Flags);
+                if (t.TimeoutSeconds != 0)
+                {
+                    writer.WriteNumber("timeout", t.TimeoutSeconds);
+                }
+
                 writer.WriteEndObject();
             }
 

@@ -6,6 +6,9 @@ namespace RaftLedger.Cli.Verify;
 /// contain every transfer acknowledged before the read began, must not contain one first sent after the read
 /// ended, and cannot be shorter than a prefix an earlier, already finished read of the account returned.
 /// A read whose balances match no prefix shows an effect that was lost or never committed (a failed transfer).
+/// A timed pending transfer that expired is released at a time no record shows: within its window (not before its
+/// timeout, and for one on a single shard by the time a later transfer on the account proves its shard swept it) a
+/// read may show it reserved or released (<see cref="AccountHistory.PrefixesMatching"/>).
 /// </summary>
 public static class ReadChecker
 {
@@ -65,11 +68,11 @@ public static class ReadChecker
             }
         }
 
-        var matching = Enumerable.Range(0, history.States.Count).Where(k => history.States[k] == value).ToList();
+        var matching = history.PrefixesMatching(value, op.InvokeMicros, op.CompleteMicros);
         var where = $"read op {op.Id} of account {history.Id} (node {op.Node}, {Checker.Seconds(op.InvokeMicros)}–{Checker.Seconds(op.CompleteMicros)})";
         if (matching.Count == 0)
         {
-            problems.Add($"{where} shows {value}, which no prefix of the account's committed transfers gives (a lost effect or an uncommitted/failed transfer was visible)");
+            problems.Add($"{where} shows {value}, which no prefix of the account's committed transfers gives (a lost effect, an uncommitted/failed transfer visible, or a timed pending transfer's reservation released before its timeout or still held after its shard swept it)");
             return null;
         }
 

@@ -40,6 +40,13 @@ public sealed record VerifyOptions
     /// </summary>
     public TimeSpan CrossShardSettleTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Longest wait, once cross-shard work finished, for every timed pending transfer never posted or voided to be
+    /// released (timeouts are at most 3 s; a cross-shard one is expired by its home's leader, which scans every half
+    /// abandonment timeout, 2.5 s). A reservation left after it fails the check that names it.
+    /// </summary>
+    public TimeSpan ExpirySettleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Where the history goes (JSON lines); null = a file named after the seed in the current folder.</summary>
     public string? HistoryPath { get; init; }
 

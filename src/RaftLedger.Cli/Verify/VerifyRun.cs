@@ -264,7 +264,7 @@ public sealed partial class VerifyRun : IAsyncDisposable
             passed[Settled] = crossShardSettled;
         }
 
-        return new CheckerReport(violations, passed);
+        return report with { Violations = violations, Passed = passed };
     }
 
     /// <summary>Reads back every account and every transfer the history sent, and every replica's fingerprint.</summary>
@@ -280,6 +280,7 @@ public sealed partial class VerifyRun : IAsyncDisposable
             transfers.AddRange(await FinalReadAsync(() => client.LookupTransfersAsync(Nodes[0].Url, chunk, cancellationToken), "transfers"));
         }
 
+        await WaitTimedPendingsReleasedAsync(accounts, transfers, cancellationToken);
         var finalAccounts = await FinalReadAsync(() => client.LookupAccountsAsync(Nodes[0].Url, accounts.All.ToArray(), cancellationToken), "accounts");
         var accountTimestamps = new Dictionary<UInt128, IReadOnlyDictionary<UInt128, ulong>>();
         foreach (var account in accounts.All)
@@ -297,6 +298,7 @@ public sealed partial class VerifyRun : IAsyncDisposable
             Replicas = converged.Views.Select(v => new ReplicaFinal(v.Replica.ShardId, v.NodeId, v.Replica.AppliedIndex, v.Replica.Fingerprint)).ToList(),
             ReplicasConverged = converged.Converged,
             Replication = Math.Min(3, options.NodeCount),
+            ShardCount = options.ShardCount,
         };
     }
 

@@ -24,6 +24,9 @@ public sealed class VerifySummary(HistoryRecorder history, CheckerReport report,
         }
 
         output.Write(statuses.Render());
+        var timed = report.TimedPendings;
+        output.WriteLine($"timed pending transfers: {N(timed.Created)} created, {N(timed.ResolvedBeforeExpiry)} posted/voided before expiry, " +
+            $"{N(timed.Expired)} expired (never posted or voided), {N(timed.AnsweredExpired)} posts/voids answered pending_transfer_expired");
         if (nemesis is not null)
         {
             output.WriteLine();

@@ -21,8 +21,7 @@ public static class FormatVersionFile
         if (found is not null && found != version.ToString(CultureInfo.InvariantCulture))
         {
             throw new InvalidDataException(
-                $"{directory} holds {contents} in format {found}, and this build reads format {version} only. " +
-                "Wipe this replica's data folder and restart it: it catches up from the other replicas.");
+                $"{directory} holds {contents} in format {found}, and this build reads format {version} only. " + RecoveryAdvice.WipeAndRejoin);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using RaftLedger.Node.Meta;
 using RaftLedger.Node.Placement;
+using RaftLedger.Storage;
 using RaftLedger.Storage.Wal;
 
 namespace RaftLedger.Node.Host;
@@ -32,7 +33,7 @@ internal static class ClusterMapFile
             var map = new ClusterMap(stored.Nodes, stored.ShardCount, stored.Replication, stored.Shards);
             if (MetaState.Validate(map) is { } invalid)
             {
-                throw new InvalidDataException($"{path} holds an invalid cluster map ({invalid}); restore it from another node's data folder or wipe this node's data folder");
+                throw new InvalidDataException($"{path} holds an invalid cluster map ({invalid}); {Remedy}");
             }
 
             var meta = new MetaState(stored.MetaBootstrapped ? map : null, stored.MetaAppliedIndex, stored.MetaAppliedTerm);
@@ -54,9 +55,10 @@ internal static class ClusterMapFile
         return File.Exists(path) ? Read(path).Nodes : null;
     }
 
+    private const string Remedy = "restore it from another node's data folder (any member's copy), or: " + RecoveryAdvice.WipeAndRejoin;
+
     private static StoredMeta Read(string path)
     {
-        const string Remedy = "restore it from another node's data folder or wipe this node's data folder";
         try
         {
             return JsonSerializer.Deserialize<StoredMeta>(File.ReadAllText(path), Json)

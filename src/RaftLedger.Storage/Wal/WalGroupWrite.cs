@@ -43,8 +43,7 @@ public sealed class WalCorruptionException : Exception
     public WalCorruptionException(string path, long offset, string what)
         : base($"Write-ahead log is corrupt: {what} in {path} at byte offset {offset}. Records after this point " +
                "were synced, so this is not a torn write: the disk lost or damaged data this node had acknowledged. " +
-               "Do not edit the file. Recover by wiping this replica's data directory (WAL and state) and letting " +
-               "the node rejoin its groups, which restores its log and state from the other replicas.")
+               "Do not edit the file. " + RecoveryAdvice.WipeAndRejoin)
     {
         Path = path;
         Offset = offset;

@@ -71,8 +71,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
             if (error is not null)
             {
                 recovered.Segments.ForEach(static s => s.Dispose());
-                throw new WalCorruptionException($"Write-ahead log in {options.Directory} is corrupt: {error}. " +
-                    "Recover by wiping this replica's data directory and letting the node rejoin its groups.");
+                throw new WalCorruptionException($"Write-ahead log in {options.Directory} is corrupt: {error}. " + RecoveryAdvice.WipeAndRejoin);
             }
         }
 

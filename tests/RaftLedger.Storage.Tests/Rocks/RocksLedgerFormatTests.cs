@@ -25,7 +25,7 @@ public sealed class RocksLedgerFormatTests
         var error = Assert.Throws<InvalidDataException>(() => Open(directory.PathName));
 
         Assert.Contains("format 7", error.Message);
-        Assert.Contains("Wipe this replica's data folder", error.Message);
+        Assert.Contains(RecoveryAdvice.WipeAndRejoin, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -124,7 +124,7 @@ public class WalRecoveryTests
             Assert.Equal(victim.Offset, error.Offset);
             Assert.Contains(path, error.Message, StringComparison.Ordinal);
             Assert.Contains($"offset {victim.Offset}", error.Message, StringComparison.Ordinal);
-            Assert.Contains("wiping this replica", error.Message, StringComparison.Ordinal);
+            Assert.Contains(RecoveryAdvice.WipeAndRejoin, error.Message, StringComparison.Ordinal);
             // Refusing must not change the evidence.
             Assert.Equal(damaged, await File.ReadAllBytesAsync(path, TestContext.Current.CancellationToken));
         }

@@ -207,7 +207,7 @@ public class WalRecycleTests
 
         var error = Assert.Throws<InvalidDataException>(dir.Open);
         Assert.Contains("format 1 (no format file)", error.Message, StringComparison.Ordinal);
-        Assert.Contains("Wipe this replica's data folder", error.Message, StringComparison.Ordinal);
+        Assert.Contains(RecoveryAdvice.WipeAndRejoin, error.Message, StringComparison.Ordinal);
 
         File.WriteAllText(Path.Combine(dir.Path, WalFormat.FileName), "3");
         Assert.Contains("format 3", Assert.Throws<InvalidDataException>(dir.Open).Message, StringComparison.Ordinal);

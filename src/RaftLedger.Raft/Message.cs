@@ -77,6 +77,12 @@ public sealed record Message
     /// <summary>Response refuses the request.</summary>
     public bool Reject { get; init; }
 
+    /// <summary>
+    /// Rejected append from a follower that lost its durable state and is rejoining (<see cref="RaftConfig.Rejoining"/>):
+    /// what it acknowledged before is gone, so the leader's match index for it no longer holds.
+    /// </summary>
+    public bool LostState { get; init; }
+
     /// <summary>Rejected append: the follower's guess of the last index that may match.</summary>
     public ulong RejectHint { get; init; }
 

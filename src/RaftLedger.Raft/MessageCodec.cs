@@ -24,6 +24,7 @@ public static class MessageCodec
     private const byte FlagReject = 1;
     private const byte FlagTransfer = 2;
     private const byte FlagSnapshot = 4;
+    private const byte FlagLostState = 8;
 
     /// <summary>Exact encoded size of <paramref name="message"/> in bytes.</summary>
     public static int GetEncodedSize(Message message)
@@ -75,7 +76,7 @@ public static class MessageCodec
         destination[pos++] = Version;
         destination[pos++] = (byte)message.Type;
         destination[pos++] = (byte)((message.Reject ? FlagReject : 0) | (message.Transfer ? FlagTransfer : 0) |
-            (message.Snapshot is not null ? FlagSnapshot : 0));
+            (message.Snapshot is not null ? FlagSnapshot : 0) | (message.LostState ? FlagLostState : 0));
         WriteVar(destination, ref pos, message.From);
         WriteVar(destination, ref pos, message.To);
         WriteVar(destination, ref pos, message.Term);
@@ -124,7 +125,7 @@ public static class MessageCodec
         }
 
         if (!reader.TryByte(out var typeByte) || typeByte is < (byte)MessageType.Append or > (byte)MessageType.TransferLeader ||
-            !reader.TryByte(out var flags) || flags > (FlagReject | FlagTransfer | FlagSnapshot))
+            !reader.TryByte(out var flags) || flags > (FlagReject | FlagTransfer | FlagSnapshot | FlagLostState))
         {
             error = "message: bad type or flags byte";
             return false;
@@ -167,6 +168,7 @@ public static class MessageCodec
             RejectHint = rejectHint,
             Reject = (flags & FlagReject) != 0,
             Transfer = (flags & FlagTransfer) != 0,
+            LostState = (flags & FlagLostState) != 0,
             Context = context,
             Entries = entries,
             Snapshot = snapshot,

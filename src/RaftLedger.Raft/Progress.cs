@@ -122,6 +122,17 @@ internal sealed class Progress
         RecentActive = true;
     }
 
+    /// <summary>
+    /// The follower lost its durable state (it says so while rejoining, <see cref="Message.LostState"/>): nothing it
+    /// acknowledged is known to be there any more. Probe from just after its log's last index.
+    /// </summary>
+    public void ForgetMatch(ulong followerLastIndex)
+    {
+        SetState(ProgressState.Probe);
+        Match = 0;
+        Next = followerLastIndex + 1;
+    }
+
     public void BecomeProbe()
     {
         // After a snapshot the follower has at least the snapshot's index; probe just after it.

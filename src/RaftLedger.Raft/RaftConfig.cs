@@ -69,6 +69,15 @@ public sealed class RaftConfig
     /// </summary>
     public ulong Applied { get; init; }
 
+    /// <summary>
+    /// This node lost its durable state (its data folder was wiped) and rejoins under the same id, having forgotten
+    /// entries it acknowledged and votes it cast. Until it holds a committed entry of the current leader's term (so
+    /// every entry committed before that leader, all of which that leader has), it neither votes nor campaigns: its
+    /// vote could otherwise elect a replica that lacks an acknowledged entry. (A vote it cast before the wipe in a term
+    /// no live node knows about is still forgotten; only a new identity closes that.)
+    /// </summary>
+    public bool Rejoining { get; init; }
+
     /// <summary>Values that suit a LAN cluster ticking every 100 ms: 1 s election timeout, 100 ms heartbeats.</summary>
     public static RaftConfig Recommended(ulong id) => new()
     {

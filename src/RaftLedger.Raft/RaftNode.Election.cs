@@ -160,7 +160,7 @@ public sealed partial class RaftNode
         var isPreVote = m.Type == MessageType.PreVote;
         var responseType = isPreVote ? MessageType.PreVoteResponse : MessageType.VoteResponse;
         // Paper §5.2: at most one vote per term (a repeated request from the same candidate is granted again).
-        var canVote = _vote == m.From || (_vote == 0 && _lead == 0) || (isPreVote && m.Term > _term);
+        var canVote = !_rejoining && (_vote == m.From || (_vote == 0 && _lead == 0) || (isPreVote && m.Term > _term));
         // Paper §5.4.1: only for a candidate whose log is at least as up to date as ours.
         if (canVote && _log.IsUpToDate(m.Index, m.LogTerm))
         {

@@ -21,6 +21,18 @@ public sealed partial class RaftNode
         }
     }
 
+    /// <summary>
+    /// A rejoining node may vote again once its committed prefix ends in an entry of the current leader's term: that
+    /// leader had every entry committed before its term (Leader Completeness) and they precede its own entries.
+    /// </summary>
+    private void EndRejoinIfCaughtUp()
+    {
+        if (_rejoining && _log.Committed > 0 && _log.TryTerm(_log.Committed, out var term) && term == _term)
+        {
+            _rejoining = false;
+        }
+    }
+
     private void StepFollower(Message m)
     {
         switch (m.Type)
@@ -29,16 +41,19 @@ public sealed partial class RaftNode
                 _electionElapsed = 0;
                 _lead = m.From;
                 HandleAppend(m);
+                EndRejoinIfCaughtUp();
                 break;
             case MessageType.Heartbeat:
                 _electionElapsed = 0;
                 _lead = m.From;
                 HandleHeartbeat(m);
+                EndRejoinIfCaughtUp();
                 break;
             case MessageType.Snapshot:
                 _electionElapsed = 0;
                 _lead = m.From;
                 HandleSnapshot(m);
+                EndRejoinIfCaughtUp();
                 break;
             case MessageType.TimeoutNow:
                 // Thesis §3.10: the leader asked us to take over; skip pre-vote and the leader's lease.
@@ -266,6 +281,15 @@ public sealed partial class RaftNode
         }
 
         pr.RecentActive = true;
+        if (m.Reject && m.LostState && pr.Match > m.RejectHint)
+        {
+            // A wiped follower: the match it acknowledged is gone, and probing never goes below the match. Start over
+            // from its log's end (lowering what the leader believes is only ever conservative: commit never moves back).
+            pr.ForgetMatch(m.RejectHint);
+            MaybeSendAppend(m.From, sendIfEmpty: true);
+            return;
+        }
+
         if (m.Reject)
         {
             // Fast backtracking (paper §5.3 optimisation): skip every entry of a term the follower cannot match.
@@ -326,6 +350,11 @@ public sealed partial class RaftNode
 
         pr.RecentActive = true;
         pr.ProbeSent = false;
+        if (m.LostState && pr.Match > m.RejectHint)
+        {
+            pr.ForgetMatch(m.RejectHint); // see HandleAppendResponse; the append below starts the probe
+        }
+
         if (pr.State == ProgressState.Replicate && pr.Inflights.Full)
         {
             pr.Inflights.FreeFirstOne();
@@ -399,13 +428,26 @@ public sealed partial class RaftNode
             Reject = true,
             RejectHint = hintIndex,
             LogTerm = hintTerm,
+            LostState = _rejoining,
         });
     }
 
     private void HandleHeartbeat(Message m)
     {
         _log.CommitTo(Math.Min(m.Commit, _log.LastIndex));
-        Send(new Message { Type = MessageType.HeartbeatResponse, From = Id, To = m.From, Term = _term, Context = m.Context });
+        // The leader sends at most what it believes we hold as commit: more than our log means we lost it (a wipe), and
+        // an idle leader would otherwise never send the append whose rejection tells it so.
+        var lost = _rejoining && m.Commit > _log.LastIndex;
+        Send(new Message
+        {
+            Type = MessageType.HeartbeatResponse,
+            From = Id,
+            To = m.From,
+            Term = _term,
+            Context = m.Context,
+            LostState = lost,
+            RejectHint = lost ? _log.LastIndex : 0,
+        });
     }
 
     private void HandleSnapshot(Message m)

@@ -16,6 +16,9 @@ public sealed partial class RaftNode
     public const int PendingReadsMax = 4096;
 
     private readonly RaftConfig _config;
+
+    // See RaftConfig.Rejoining; cleared for good by EndRejoinIfCaughtUp.
+    private bool _rejoining;
     private readonly IRaftLogStorage _storage;
     private readonly DeterministicRandom _random;
     private readonly RaftLog _log;
@@ -58,6 +61,7 @@ public sealed partial class RaftNode
         ArgumentNullException.ThrowIfNull(random);
         config.Validate();
         _config = config;
+        _rejoining = config.Rejoining;
         _storage = storage;
         _random = random;
         _log = new RaftLog(storage, config.Applied);
@@ -77,6 +81,9 @@ public sealed partial class RaftNode
 
     /// <summary>Current role.</summary>
     public RaftRole Role => _role;
+
+    /// <summary>Still rejoining after a wipe (<see cref="RaftConfig.Rejoining"/>): no votes, no campaigns.</summary>
+    public bool IsRejoining => _rejoining;
 
     /// <summary>Current term.</summary>
     public ulong Term => _term;
@@ -357,5 +364,5 @@ public sealed partial class RaftNode
     }
 
     private bool Promotable =>
-        _tracker.Config.IsVoter(Id) && _log.UnstableSnapshot is null;
+        _tracker.Config.IsVoter(Id) && _log.UnstableSnapshot is null && !_rejoining;
 }

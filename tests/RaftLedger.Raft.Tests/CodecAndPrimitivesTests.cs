@@ -19,6 +19,7 @@ public class CodecAndPrimitivesTests
         Reject = true,
         RejectHint = 128,
         Transfer = true,
+        LostState = true,
         Context = new byte[] { 1, 2, 3 },
         Entries =
         [
@@ -34,7 +35,7 @@ public class CodecAndPrimitivesTests
         Assert.Equal(
             (expected.Type, expected.From, expected.To, expected.Term, expected.LogTerm, expected.Index, expected.Commit),
             (actual.Type, actual.From, actual.To, actual.Term, actual.LogTerm, actual.Index, actual.Commit));
-        Assert.Equal((expected.Reject, expected.RejectHint, expected.Transfer), (actual.Reject, actual.RejectHint, actual.Transfer));
+        Assert.Equal((expected.Reject, expected.RejectHint, expected.Transfer, expected.LostState), (actual.Reject, actual.RejectHint, actual.Transfer, actual.LostState));
         Assert.Equal(expected.Context.ToArray(), actual.Context.ToArray());
         Assert.Equal(expected.Entries.Count, actual.Entries.Count);
         for (var i = 0; i < expected.Entries.Count; i++)

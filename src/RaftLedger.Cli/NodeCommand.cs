@@ -36,6 +36,9 @@ public sealed record NodeLaunchOptions
 
     /// <summary>Shared secret peers present on every stream; null = none (local development only).</summary>
     public string? Secret { get; init; }
+
+    /// <summary>This node's data folder was wiped: its groups rejoin without voting until caught up (<c>HostOptions.Rejoin</c>).</summary>
+    public bool Rejoin { get; init; }
 }
 
 /// <summary><c>raftledger node</c>: runs one node until SIGTERM / Ctrl+C.</summary>
@@ -55,9 +58,13 @@ public static class NodeCommand
         var replication = new Option<int>("--replication") { Description = "Replicas per shard (at most the node count).", DefaultValueFactory = _ => 3 };
         var secret = new Option<string?>("--secret") { Description = "Cluster secret that peers must present." };
         var parent = new Option<int?>("--exit-with-parent") { Description = "Stop when this process id exits (used by cluster up and demo).", Hidden = true };
+        var rejoin = new Option<bool>("--rejoin")
+        {
+            Description = "This node's data folder was wiped (to recover from a corrupt or unreadable one): its groups do not vote until they have caught up from the other replicas.",
+        };
         var command = new Command("node", "Run one RaftLedger node.")
         {
-            id, data, listen, api, grpc, peers, apiPeers, grpcPeers, shards, replication, secret, parent,
+            id, data, listen, api, grpc, peers, apiPeers, grpcPeers, shards, replication, secret, rejoin, parent,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -118,6 +125,7 @@ public static class NodeCommand
                 ShardCount = parse.GetValue(shards),
                 Replication = parse.GetValue(replication),
                 Secret = parse.GetValue(secret),
+                Rejoin = parse.GetValue(rejoin),
             };
             return Validate(options, out error);
         }

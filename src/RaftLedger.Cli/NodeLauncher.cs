@@ -61,6 +61,7 @@ public static class NodeLauncher
             GrpcAddresses = options.GrpcPeers.ToDictionary(peer => peer.Key, peer => peer.Value.ToString()),
             ShardCount = options.ShardCount,
             Replication = options.Replication,
+            Rejoin = options.Rejoin,
         };
         // Without --secret the host's development default applies.
         return options.Secret is null ? host : host with { Secret = options.Secret };

@@ -232,7 +232,8 @@ public sealed class LocalCluster : IAsyncDisposable
         }
     }
 
-    public void Start(ulong id)
+    /// <summary>Starts node <paramref name="id"/>, with <paramref name="extraArguments"/> after its usual ones (this start only).</summary>
+    public void Start(ulong id, IReadOnlyList<string>? extraArguments = null)
     {
         if (IsRunning(id))
         {
@@ -246,7 +247,8 @@ public sealed class LocalCluster : IAsyncDisposable
             previous.Dispose();
         }
 
-        running[id] = NodeProcess.Start(NodeArguments(id), Path.Combine(Options.DataRoot, $"n{id}.log"), environments.GetValueOrDefault(id));
+        var arguments = extraArguments is null ? NodeArguments(id) : [.. NodeArguments(id), .. extraArguments];
+        running[id] = NodeProcess.Start(arguments, Path.Combine(Options.DataRoot, $"n{id}.log"), environments.GetValueOrDefault(id));
     }
 
     /// <summary>SIGKILL node <paramref name="id"/> and wait (bounded) until it is gone.</summary>

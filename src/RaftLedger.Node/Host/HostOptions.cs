@@ -210,8 +210,15 @@ public sealed record HostOptions
         }
     }
 
-    /// <summary>The Raft configuration of every group on this node.</summary>
-    public RaftConfig RaftConfig(ulong applied) => new()
+    /// <summary>
+    /// The operator wiped this node's data folder (the recovery <c>RecoveryAdvice</c> describes): its groups rejoin
+    /// without voting or campaigning until each has caught up with a leader (<see cref="Raft.RaftConfig.Rejoining"/>).
+    /// Remembered in the data folder (<see cref="RejoinMarker"/>) until every group has, so a restart meanwhile keeps it.
+    /// </summary>
+    public bool Rejoin { get; init; }
+
+    /// <summary>The Raft configuration of every group on this node (<paramref name="rejoining"/>: see <see cref="Rejoin"/>).</summary>
+    public RaftConfig RaftConfig(ulong applied, bool rejoining = false) => new()
     {
         Id = NodeId,
         ElectionTimeoutTicks = ElectionTimeoutTicks,
@@ -228,5 +235,6 @@ public sealed record HostOptions
         ProposalForwarding = ProposalForwarding.Refuse,
         ReadyCommittedBytesMax = 4L * EntryBytesMax,
         Applied = applied,
+        Rejoining = rejoining,
     };
 }

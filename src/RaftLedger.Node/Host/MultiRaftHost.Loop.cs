@@ -149,6 +149,7 @@ public sealed partial class MultiRaftHost
         }
 
         meta?.Raft.Tick();
+        EndRejoinIfCaughtUp();
 
         RunFailoverCampaigns();
         MaybeStartCompaction();
@@ -156,6 +157,28 @@ public sealed partial class MultiRaftHost
         {
             BalanceLeadership();
         }
+    }
+
+    /// <summary>
+    /// This node started rejoining after a wipe (<see cref="HostOptions.Rejoin"/>); cleared, with the data folder's
+    /// <see cref="RejoinMarker"/>, once every group here has caught up.
+    /// </summary>
+    internal bool Rejoining { get; set; }
+
+    private void EndRejoinIfCaughtUp()
+    {
+        if (!Rejoining || replicas.Any(r => r.Raft.IsRejoining) || meta?.Raft.IsRejoining == true)
+        {
+            return;
+        }
+
+        Rejoining = false;
+        if (options.Durable)
+        {
+            RejoinMarker.End(options.DataDirectory);
+        }
+
+        logger.LogInformation("rejoined: every group on this node has caught up with its leader and votes again");
     }
 
     /// <summary>

@@ -29,7 +29,7 @@ public sealed partial class NodeHost
         ReadState = 2,
     }
 
-    private static MetaReplica CreateMetaReplica(HostOptions options, ulong[] voters, ClusterMap map, MetaState state, INodeStorage log, ILogger logger)
+    private static MetaReplica CreateMetaReplica(HostOptions options, ulong[] voters, ClusterMap map, MetaState state, INodeStorage log, bool rejoining, ILogger logger)
     {
         var storage = log.Group(ClusterMap.MetaGroupId);
         // A saved state past the persisted commit index is normal (commit-only hard states are not synced) while
@@ -42,7 +42,7 @@ public sealed partial class NodeHost
             logger.LogWarning("meta: repaired the meta log up to the saved state at {Index}", state.AppliedIndex);
         }
 
-        var raft = new RaftNode(options.RaftConfig(state.AppliedIndex), storage, new DeterministicRandom(Seed(options, ClusterMap.MetaGroupId)));
+        var raft = new RaftNode(options.RaftConfig(state.AppliedIndex, rejoining), storage, new DeterministicRandom(Seed(options, ClusterMap.MetaGroupId)));
         if (storage.LastIndex == 0 && storage.HardState.IsEmpty)
         {
             raft.Bootstrap(voters);

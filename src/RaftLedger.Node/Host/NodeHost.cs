@@ -69,6 +69,12 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
             throw new InvalidOperationException($"node {options.NodeId} is not a member of the cluster in {options.DataDirectory}; use an id from its cluster map or an empty data folder");
         }
 
+        var rejoining = options.Durable ? RejoinMarker.Begin(options.DataDirectory, options.Rejoin) : options.Rejoin;
+        if (rejoining)
+        {
+            logger.LogWarning("rejoining after a wipe: this node's groups neither vote nor campaign until each has caught up with its leader");
+        }
+
         INodeStorage log = options.Durable ? new DurableNodeStorage(options.DataDirectory, timeline) : new MemoryNodeStorage();
         List<ShardReplica> replicas;
         MetaReplica? metaReplica;
@@ -77,8 +83,8 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
         metaState = options.Durable ? metaState : new MetaState(null, 0, 0);
         try
         {
-            replicas = CreateReplicas(options, map, log, logger);
-            metaReplica = voters.Contains(options.NodeId) ? CreateMetaReplica(options, voters, map, metaState, log, logger) : null;
+            replicas = CreateReplicas(options, map, log, rejoining, logger);
+            metaReplica = voters.Contains(options.NodeId) ? CreateMetaReplica(options, voters, map, metaState, log, rejoining, logger) : null;
             timeline.Mark("ledger stores and Raft cores opened", ReplayDetail(replicas));
         }
         catch
@@ -93,6 +99,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
             RoundMetrics = NodeMetrics.ForNode(options.NodeId),
         };
         scheduler.UseMeta(metaReplica, voters, map, metaState);
+        scheduler.Rejoining = rejoining;
         var transport = new PeerTransport(new TransportOptions { NodeId = options.NodeId, Secret = options.Secret, Time = options.Time }, scheduler, logger);
         scheduler.UseCrossShard(new ShardMessenger(map), transport);
         var node = new NodeHost(options, map, log, scheduler, transport, logger);
@@ -136,7 +143,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
         return ClusterMap.Bootstrap(nodes, options.ShardCount, Math.Min(options.Replication, nodes.Count));
     }
 
-    private static List<ShardReplica> CreateReplicas(HostOptions options, ClusterMap map, INodeStorage log, ILogger logger)
+    private static List<ShardReplica> CreateReplicas(HostOptions options, ClusterMap map, INodeStorage log, bool rejoining, ILogger logger)
     {
         var replicas = new List<ShardReplica>();
         foreach (var placement in map.ShardsOn(options.NodeId))
@@ -145,7 +152,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
             var storage = log.Group(groupId);
             var (store, applied) = log.OpenLedger(placement.Shard);
             var ledger = new LedgerStateMachine(store);
-            var raft = new RaftNode(options.RaftConfig(applied), storage, new DeterministicRandom(Seed(options, groupId)));
+            var raft = new RaftNode(options.RaftConfig(applied, rejoining), storage, new DeterministicRandom(Seed(options, groupId)));
             if (storage.LastIndex == 0 && storage.HardState.IsEmpty)
             {
                 // A founding member of a new group: every founder writes the same membership (the placement).

@@ -7,10 +7,14 @@ namespace RaftLedger.Node.Transport;
 /// <summary>One group's heartbeat (or heartbeat response) inside a bundle; sender and receiver are the bundle's node pair.</summary>
 public readonly record struct CoalescedHeartbeat(ulong GroupId, MessageType Type, ulong Term, ulong Commit, ReadOnlyMemory<byte> Context)
 {
-    /// <summary>True for the message kinds a bundle carries (with a context short enough to ride along).</summary>
+    /// <summary>
+    /// True for the message kinds a bundle carries (with a context short enough to ride along). A response of a
+    /// rejoining node that lost its state (<see cref="Message.LostState"/>, with its last index) goes on its own: the
+    /// bundle has no room for either, and it is rare.
+    /// </summary>
     public static bool Fits(Message message) =>
         message.Type is MessageType.Heartbeat or MessageType.HeartbeatResponse &&
-        message.Context.Length <= HeartbeatBundle.ContextBytesMax;
+        message.Context.Length <= HeartbeatBundle.ContextBytesMax && !message.LostState;
 
     /// <summary>The heartbeat of <paramref name="groupId"/> carried by <paramref name="message"/>.</summary>
     public static CoalescedHeartbeat From(ulong groupId, Message message)

@@ -172,6 +172,50 @@ public sealed class ClusterProcessTests
     }
 
     [Fact(Timeout = TestTimeoutMilliseconds)]
+    public async Task A_node_whose_data_folder_was_wiped_rejoins_and_catches_up_under_unchanged_leaders()
+    {
+        await using var harness = await ClusterHarness.StartAsync();
+        var accounts = ClusterHarness.Accounts(seed: 4);
+        await harness.CreateAccountsAsync(accounts.NewAccounts());
+        await harness.AssertAllCreatedAsync(ClusterHarness.Funding(accounts, 0, firstId: 100), [1, 2, 3]);
+        var payments = ClusterHarness.Payments(accounts, 0, 50, firstId: 1000);
+        await harness.AssertAllCreatedAsync(payments, [1, 2, 3]);
+
+        // Node 3's disk is replaced. The leaders of the shards it did not lead stay in office and remember that node 3
+        // acknowledged their entries: only node 3 telling them it lost its state gets it caught up there.
+        var node3 = harness.Cluster.Node(3);
+        await harness.Cluster.KillAsync(3);
+        Directory.Delete(node3.DataDirectory, recursive: true);
+        harness.Cluster.Start(3, ["--rejoin"]);
+        await harness.Cluster.WaitReadyAsync([3], ClusterHarness.ReadyTimeout, Cancel);
+        await harness.Probe.CaughtUpAsync(3, harness.Nodes, ClusterHarness.WriteTimeout, Cancel);
+
+        var seen = await harness.AnsweredAsync(() => harness.Client.LookupTransfersAsync(harness.Api(3), payments.Select(t => t.Id).ToArray(), Cancel));
+        Assert.Equal(payments.Length, seen.Length);
+        var (converged, views) = await harness.Probe.ConvergedAsync(harness.Nodes, 3, ClusterHarness.WriteTimeout, Cancel);
+        Assert.True(converged, $"replicas did not converge. {harness.LogHint}");
+        Assert.All(views.GroupBy(v => v.Replica.ShardId), shard => Assert.Single(shard.Select(v => v.Replica.Fingerprint).Distinct()));
+        Assert.True(await MarkerGoneAsync(Path.Combine(node3.DataDirectory, "rejoining")), $"node 3 never finished rejoining. {harness.LogHint}");
+    }
+
+    /// <summary>Polls (bounded by the write timeout) until the file is gone: the node deletes it once every group caught up.</summary>
+    private static async Task<bool> MarkerGoneAsync(string path)
+    {
+        var deadline = DateTime.UtcNow + ClusterHarness.WriteTimeout;
+        while (File.Exists(path))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), Cancel);
+        }
+
+        return true;
+    }
+
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task A_write_through_a_survivor_just_after_the_leader_is_killed_is_created_without_a_504()
     {
         await using var harness = await ClusterHarness.StartAsync();

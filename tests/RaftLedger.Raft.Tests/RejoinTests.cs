@@ -91,7 +91,7 @@ public sealed class RejoinTests
     private static TestCluster CommitWithNode2LaggingThenWipeNode3(bool rejoining)
     {
         var wiped = false;
-        var cluster = new TestCluster(3, id => Config(id, rejoining: wiped && rejoining && id == 3));
+        var cluster = new TestCluster(3, id => TestCluster.Config(id, rejoining: wiped && rejoining && id == 3));
         cluster.Elect(1);
         cluster.Propose(1, "a");
         cluster.Stabilize();
@@ -109,25 +109,5 @@ public sealed class RejoinTests
         cluster.Process(3);
         Assert.Equal(rejoining, node3.Raft.IsRejoining);
         return cluster;
-    }
-
-    private static RaftConfig Config(ulong id, bool rejoining)
-    {
-        var c = TestCluster.Config(id);
-        return new RaftConfig
-        {
-            Id = c.Id,
-            ElectionTimeoutTicks = c.ElectionTimeoutTicks,
-            HeartbeatTicks = c.HeartbeatTicks,
-            InflightMessagesMax = c.InflightMessagesMax,
-            InflightBytesMax = c.InflightBytesMax,
-            MessageBytesMax = c.MessageBytesMax,
-            UncommittedBytesMax = c.UncommittedBytesMax,
-            PreVote = c.PreVote,
-            CheckQuorum = c.CheckQuorum,
-            ReadOnlyMode = c.ReadOnlyMode,
-            ProposalForwarding = c.ProposalForwarding,
-            Rejoining = rejoining,
-        };
     }
 }

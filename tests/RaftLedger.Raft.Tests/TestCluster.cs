@@ -84,7 +84,7 @@ internal sealed class TestCluster
 
     public static RaftConfig Config(ulong id, bool preVote = false, bool checkQuorum = false, int inflightMax = 256,
         long uncommittedBytesMax = 1L << 20, ReadOnlyMode readOnly = ReadOnlyMode.Safe,
-        ProposalForwarding forwarding = ProposalForwarding.Forward, long messageBytesMax = 1L << 16) => new()
+        ProposalForwarding forwarding = ProposalForwarding.Forward, long messageBytesMax = 1L << 16, bool rejoining = false) => new()
         {
             Id = id,
             ElectionTimeoutTicks = 10,
@@ -97,6 +97,7 @@ internal sealed class TestCluster
             CheckQuorum = checkQuorum,
             ReadOnlyMode = readOnly,
             ProposalForwarding = forwarding,
+            Rejoining = rejoining,
         };
 
     /// <summary>Adds a fresh, empty node (not yet a member) that can receive messages.</summary>

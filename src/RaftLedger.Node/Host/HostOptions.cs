@@ -2,6 +2,7 @@ using System.Net;
 using RaftLedger.Ledger;
 using RaftLedger.Ledger.CrossShard;
 using RaftLedger.Raft;
+using RaftLedger.Storage.Wal;
 
 namespace RaftLedger.Node.Host;
 
@@ -163,6 +164,16 @@ public sealed record HostOptions
     /// <summary>Ticks between checks whether a shard is due for a snapshot.</summary>
     public int SnapshotCheckTicks { get; init; } = 10;
 
+    /// <summary>
+    /// Size of each Raft WAL segment file. The log is also compacted when it holds more than a few segments (see
+    /// MultiRaftHost.Snapshot), so this sets its disk use under large entries too. Tests shrink it so that rolling and
+    /// compaction happen within seconds; below the default, the largest entry the WAL takes shrinks to half a segment.
+    /// </summary>
+    public long WalSegmentBytes { get; init; } = WalOptions.SegmentBytesDefault;
+
+    /// <summary>Smallest <see cref="WalSegmentBytes"/> accepted: two of the largest records a test cluster writes.</summary>
+    public const long WalSegmentBytesMin = 1L << 20;
+
     /// <summary>How long a stopping node (SIGTERM) waits for its leaderships to move to followers before it exits.</summary>
     public TimeSpan ShutdownHandOffTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -202,6 +213,11 @@ public sealed record HostOptions
         if (SnapshotEntries < 1 || SnapshotCheckTicks < 1 || MetaSnapshotEntries < 1)
         {
             throw new ArgumentException("snapshot entries and check ticks must be ≥ 1 (10000 and 10 are usual)", nameof(SnapshotEntries));
+        }
+
+        if (WalSegmentBytes < WalSegmentBytesMin || WalSegmentBytes > WalOptions.SegmentBytesMaxLimit || WalSegmentBytes % 8 != 0)
+        {
+            throw new ArgumentException($"the WAL segment size must be a multiple of 8 between {WalSegmentBytesMin} and {WalOptions.SegmentBytesMaxLimit} bytes", nameof(WalSegmentBytes));
         }
 
         if (TickInterval <= TimeSpan.Zero || RequestTimeout <= TickInterval)

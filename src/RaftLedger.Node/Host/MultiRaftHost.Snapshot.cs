@@ -11,7 +11,9 @@ namespace RaftLedger.Node.Host;
 /// Raft snapshots and log compaction on durable storage.
 /// <list type="bullet">
 /// <item>Compaction: every <see cref="HostOptions.SnapshotCheckTicks"/>, if a shard applied at least
-/// <see cref="HostOptions.SnapshotEntries"/> entries since its last snapshot, RocksDB is flushed off the loop
+/// <see cref="HostOptions.SnapshotEntries"/> entries since its last snapshot, or any entry while its log keeps the WAL's
+/// oldest segment alive and the WAL holds more segments than it likes (<see cref="IShardSnapshotStorage.GroupsPinningLog"/>:
+/// large entries fill segments long before 10,000 of them are applied), RocksDB is flushed off the loop
 /// (<see cref="IShardSnapshotStorage.MakeDurable"/>); then each such group's WAL gets a snapshot marker at its
 /// durable applied index, never past it, so the WAL may drop the entries below. A restart replays only the tail.</item>
 /// <item>Sending: when the core asks to send a Snapshot (a follower needs compacted entries), the host takes a
@@ -28,6 +30,7 @@ namespace RaftLedger.Node.Host;
 public sealed partial class MultiRaftHost
 {
     private readonly Dictionary<ulong, ulong> compactedIndexes = [];
+    private readonly HashSet<ulong> logPinners = []; // Groups the WAL named at the last compaction check.
     private readonly List<GroupPersist> pendingMarkers = [];
     private readonly Dictionary<ulong, (ulong Index, string Path)> receivedSnapshots = [];
     private readonly List<Task> snapshotTasks = [];
@@ -63,10 +66,12 @@ public sealed partial class MultiRaftHost
             return;
         }
 
+        logPinners.Clear();
+        logPinners.UnionWith(storage.GroupsPinningLog);
         var due = false;
         foreach (var replica in replicas)
         {
-            due |= replica.Applied >= CompactedIndex(replica) + (ulong)options.SnapshotEntries;
+            due |= replica.Applied >= CompactionThreshold(replica);
         }
 
         if (due)
@@ -78,6 +83,12 @@ public sealed partial class MultiRaftHost
             });
         }
     }
+
+    // A group is due after SnapshotEntries applied entries, or after any when its log pins the WAL's oldest segment:
+    // large entries (batches of thousands of transfers) would otherwise let the WAL, and the replay after a crash,
+    // grow to SnapshotEntries of them (gigabytes) before the first compaction.
+    private ulong CompactionThreshold(ShardReplica replica) =>
+        CompactedIndex(replica) + (logPinners.Contains(replica.GroupId) ? 1UL : (ulong)options.SnapshotEntries);
 
     private ulong CompactedIndex(ShardReplica replica)
     {
@@ -98,7 +109,7 @@ public sealed partial class MultiRaftHost
         foreach (var replica in replicas)
         {
             var durable = storage.DurableAppliedIndex(replica.Shard);
-            if (durable < CompactedIndex(replica) + (ulong)options.SnapshotEntries || durable > replica.Raft.AppliedIndex ||
+            if (durable < CompactionThreshold(replica) || durable > replica.Raft.AppliedIndex ||
                 !log.Group(replica.GroupId).TryGetTerm(durable, out var term))
             {
                 continue;

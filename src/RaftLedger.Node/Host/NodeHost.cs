@@ -75,7 +75,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
             logger.LogWarning("rejoining after a wipe: this node's groups neither vote nor campaign until each has caught up with its leader");
         }
 
-        INodeStorage log = options.Durable ? new DurableNodeStorage(options.DataDirectory, timeline) : new MemoryNodeStorage();
+        INodeStorage log = options.Durable ? new DurableNodeStorage(options.DataDirectory, timeline, options.WalSegmentBytes) : new MemoryNodeStorage();
         List<ShardReplica> replicas;
         MetaReplica? metaReplica;
         var voters = MetaState.Voters(map.Nodes.Select(n => n.Id));

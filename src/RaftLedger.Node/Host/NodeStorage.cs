@@ -45,6 +45,12 @@ public interface IShardSnapshotStorage
     /// <summary>Allows the group's log to be compacted up to <paramref name="index"/> (at most its durable applied index).</summary>
     void SetCompactableIndex(ulong groupId, ulong index);
 
+    /// <summary>
+    /// Groups whose logs keep the WAL's oldest segment alive while the WAL holds more segments than it likes, and are
+    /// too large to copy forward: the WAL shrinks only once these are compacted, whatever their entry counts.
+    /// </summary>
+    IReadOnlyList<ulong> GroupsPinningLog { get; }
+
     /// <summary>A consistent view of the shard's ledger state to stream to a follower (dispose it when done).</summary>
     RocksShardSnapshot CreateSnapshot(int shard);
 
@@ -123,7 +129,7 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
     private readonly Dictionary<int, RocksLedgerStore> stores = [];
     private readonly List<WalGroupWrite> writes = [];
 
-    public DurableNodeStorage(string dataDirectory, StartupTimeline? timeline = null)
+    public DurableNodeStorage(string dataDirectory, StartupTimeline? timeline = null, long walSegmentBytes = WalOptions.SegmentBytesDefault)
     {
         timeline ??= StartupTimeline.None;
         SnapshotDirectory = Path.Combine(dataDirectory, "snapshots");
@@ -136,7 +142,7 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
         }
 
         Directory.CreateDirectory(SnapshotDirectory);
-        wal = WriteAheadLog.Open(UnsafeTestFaults.WithSyncedMark(new WalOptions { Directory = WalDirectory(dataDirectory) }, SyncedMarkPath(dataDirectory)));
+        wal = WriteAheadLog.Open(UnsafeTestFaults.WithSyncedMark(WalOptionsFor(dataDirectory, walSegmentBytes), SyncedMarkPath(dataDirectory)));
         var walStatistics = wal.Statistics;
         timeline.Mark("WAL recovered", $"{walStatistics.Segments} segments, {wal.GroupIds.Count} groups");
         try
@@ -149,6 +155,21 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
             wal.Dispose();
             throw;
         }
+    }
+
+    // Segments smaller than the default (tests) take records and flushes of at most half a segment.
+    private static WalOptions WalOptionsFor(string dataDirectory, long segmentBytes)
+    {
+        var flushBytesMax = (int)Math.Min(WalOptions.FlushBytesMaxDefault, segmentBytes / 2);
+        return new WalOptions
+        {
+            Directory = WalDirectory(dataDirectory),
+            SegmentBytes = segmentBytes,
+            FlushBytesMax = flushBytesMax,
+            RecordBytesMax = Math.Min(WalOptions.RecordBytesMaxDefault, flushBytesMax),
+            ReadBytesMax = Math.Min(WalOptions.ReadBytesMaxDefault, flushBytesMax),
+            CompactionRewriteBytesMax = Math.Min(WalOptions.CompactionRewriteBytesMaxDefault, flushBytesMax),
+        };
     }
 
     /// <summary>The WAL's folder in a node's data folder.</summary>
@@ -171,6 +192,8 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
     public string SnapshotDirectory { get; }
 
     public void MakeDurable() => database.MakeDurable();
+
+    public IReadOnlyList<ulong> GroupsPinningLog => wal.Statistics.GroupsNeedingSnapshot;
 
     public ulong DurableAppliedIndex(int shard) => database.DurableAppliedIndex((uint)shard);
 

@@ -45,6 +45,14 @@ public sealed record WalOptions
     public const int CompactionRewriteSegmentsMinDefault = 4;
 
     /// <summary>
+    /// Default number of compacted segment files kept to be recycled as later segments. One compaction often frees
+    /// several segments at once (a snapshot of a busy shard releases all it pinned); kept files need no zero-filling
+    /// when reused, which was 2.5–3.5 % of a node's CPU under batched load (docs/PERFORMANCE.md). Costs their disk space
+    /// while the log is short, as PostgreSQL's recycled WAL segments do.
+    /// </summary>
+    public const int FreeSegmentsMaxDefault = 3;
+
+    /// <summary>
     /// Default time the writer polls for the next append after a flush before it sleeps: none. Spinning was meant
     /// to catch a lone appender's next append without a thread wake-up, but measured side by side on a quiet
     /// machine (docs/PERFORMANCE.md, WAL idle spin A/B) 50 µs gave 1.32× the raw fdatasync latency against 1.27×
@@ -72,6 +80,9 @@ public sealed record WalOptions
 
     /// <summary>Size of each preallocated (zero-filled) segment file.</summary>
     public long SegmentBytes { get; init; } = SegmentBytesDefault;
+
+    /// <summary>Compacted segment files kept for reuse at most (0: every compacted segment is deleted).</summary>
+    public int FreeSegmentsMax { get; init; } = FreeSegmentsMaxDefault;
 
     /// <summary>Upper bound on bytes written per fdatasync, and on the encoded size of one append.</summary>
     public int FlushBytesMax { get; init; } = FlushBytesMaxDefault;
@@ -139,6 +150,7 @@ public sealed record WalOptions
         Check(SegmentBytes <= SegmentBytesMaxLimit, $"SegmentBytes must be <= {SegmentBytesMaxLimit}");
         Check(SegmentBytes % WalRecord.AlignmentBytes == 0, "SegmentBytes must be a multiple of 8");
         Check(CompactionRewriteSegmentsMin >= 1, "CompactionRewriteSegmentsMin must be >= 1");
+        Check(FreeSegmentsMax >= 0, "FreeSegmentsMax must be >= 0");
         Check(QueueLengthMax >= 1, "QueueLengthMax must be >= 1");
         Check(GroupCacheBytesMax >= 0, "GroupCacheBytesMax must be >= 0");
         Check(GroupsMax >= 1, "GroupsMax must be >= 1");

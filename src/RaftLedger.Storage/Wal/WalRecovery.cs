@@ -9,7 +9,7 @@ namespace RaftLedger.Storage.Wal;
 /// segment (a free segment or an empty trailing one), if any.
 /// </summary>
 internal sealed record WalRecoveryResult(
-    List<WalSegment> Segments, ulong NextFlushSequence, long TailEndBytes, bool TailAppendable, (ulong Sequence, string Path)? Free);
+    List<WalSegment> Segments, ulong NextFlushSequence, long TailEndBytes, bool TailAppendable, List<(ulong Sequence, string Path)> Free);
 
 /// <summary>
 /// Rebuilds every group's state from the segments, oldest first. Appends are atomic (an append whose
@@ -63,7 +63,7 @@ internal sealed class WalRecovery
         }
 
         var dropped = DropTrailingEmpty(segments, ends, files);
-        var free = KeepOneFree(dropped);
+        var free = KeepFree(dropped);
         // Writing resumes in the last segment only after a clean end: a new flush must follow a finished one.
         var appendable = !torn && _lastEndsFlush && segments.Count > 0;
         return new WalRecoveryResult(segments, (_lastFlush ?? 0) + 1, segments.Count > 0 ? ends[^1] : 0, appendable, free);
@@ -247,33 +247,41 @@ internal sealed class WalRecovery
     }
 
     /// <summary>
-    /// Of the dropped segments and the free files, keeps the one of the highest sequence (renamed to its free name)
-    /// to be recycled, and deletes the rest; a file of another size than <see cref="WalOptions.SegmentBytes"/> is
-    /// deleted too. The next segment's sequence is above every kept name, so no old record can pass its check.
+    /// Of the dropped segments and the free files, keeps the <see cref="WalOptions.FreeSegmentsMax"/> of the highest
+    /// sequences (renamed to their free names) to be recycled, oldest first, and deletes the rest; a file of another
+    /// size than <see cref="WalOptions.SegmentBytes"/> is deleted too. The next segment's sequence is above every kept
+    /// name, so no old record can pass its check.
     /// </summary>
-    private (ulong Sequence, string Path)? KeepOneFree(List<(ulong Sequence, string Path)> dropped)
+    private List<(ulong Sequence, string Path)> KeepFree(List<(ulong Sequence, string Path)> dropped)
     {
         var candidates = WalFiles.ListFree(_options.Directory);
         candidates.AddRange(dropped);
         candidates.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
-        (ulong Sequence, string Path)? kept = null;
+        var kept = new List<(ulong Sequence, string Path)>();
         for (var i = candidates.Count - 1; i >= 0; i--)
         {
             var (sequence, path) = candidates[i];
-            if (kept is { } already && already.Path == path)
+            if (kept.Exists(k => k.Sequence == sequence))
             {
-                continue; // A dropped segment whose free name was also on disk: the rename above replaced it.
+                // A dropped segment whose free name was also on disk: one of the two is kept (a rename replaced the other).
+                if (!kept.Exists(k => k.Path == path))
+                {
+                    File.Delete(path);
+                }
+
+                continue;
             }
 
-            if (kept is null && new FileInfo(path).Length == _options.SegmentBytes)
+            var free = Path.Combine(_options.Directory, WalFiles.FreeName(sequence));
+
+            if (kept.Count < _options.FreeSegmentsMax && new FileInfo(path).Length == _options.SegmentBytes)
             {
-                var free = Path.Combine(_options.Directory, WalFiles.FreeName(sequence));
                 if (path != free)
                 {
                     File.Move(path, free, overwrite: true);
                 }
 
-                kept = (sequence, free);
+                kept.Add((sequence, free));
                 continue;
             }
 
@@ -285,6 +293,7 @@ internal sealed class WalRecovery
             WalFiles.SyncDirectory(_options.Directory);
         }
 
+        kept.Reverse();
         return kept;
     }
 

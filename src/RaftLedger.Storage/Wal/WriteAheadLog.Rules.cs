@@ -177,9 +177,10 @@ public sealed partial class WriteAheadLog
     }
 
     /// <summary>
-    /// Takes a segment no group needs out of the log. The first one is kept under its free name to be recycled as a
-    /// later segment (no zero-filling, and its blocks are already allocated, so fdatasync writes no metadata);
-    /// while one is kept, more are deleted, so at most one file beyond the log and its spare stays on disk.
+    /// Takes a segment no group needs out of the log. Up to <see cref="WalOptions.FreeSegmentsMax"/> are kept under
+    /// their free names to be recycled as later segments (no zero-filling, and their blocks are already allocated, so
+    /// fdatasync writes no metadata); beyond that they are deleted, so at most that many files beyond the log and its
+    /// spare stay on disk.
     /// </summary>
     private void RetireSegment(WalSegment segment)
     {
@@ -189,11 +190,12 @@ public sealed partial class WriteAheadLog
         }
 
         segment.Dispose();
-        if (_free is null && segment.CapacityBytes == _options.SegmentBytes)
+        if (_free.Count < _options.FreeSegmentsMax && segment.CapacityBytes == _options.SegmentBytes)
         {
             var free = Path.Combine(_options.Directory, WalFiles.FreeName(segment.Sequence));
             WalFiles.RenameDurably(segment.Path, free);
-            _free = (segment.Sequence, free);
+            _free.Add((segment.Sequence, free));
+            _free.Sort(static (a, b) => a.Sequence.CompareTo(b.Sequence));
             _options.Log($"WAL compaction: no group needs the records of {segment.Path}; kept as {free} to be recycled.");
             return;
         }

@@ -48,7 +48,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
     private long _writePosition; // Invariant: _writePosition <= _active.CapacityBytes, multiple of 8.
     private ulong _nextFlushSequence;
     private Task<WalSegment>? _spare; // Null from a roll until the compaction after it, which may free a file to recycle.
-    private (ulong Sequence, string Path)? _free; // A compacted segment kept to be recycled as the next spare.
+    private readonly List<(ulong Sequence, string Path)> _free = []; // Compacted segments kept to be recycled as spares, oldest first.
     private bool _compactionDue = true;
     private int _lastFlushAppends; // Appends (not checkpoints) the last flush completed.
 
@@ -84,7 +84,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
         }
 
         _nextFlushSequence = recovered.NextFlushSequence;
-        _free = recovered.Free;
+        _free.AddRange(recovered.Free);
         var lastSequence = recovered.Segments.Count > 0 ? recovered.Segments[^1].Sequence : 0;
         if (recovered.TailAppendable && recovered.Segments[^1].CapacityBytes - recovered.TailEndBytes >= options.FlushBytesMax)
         {
@@ -93,7 +93,7 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
         }
         else
         {
-            var sequence = Math.Max(lastSequence, _free?.Sequence ?? 0) + 1;
+            var sequence = Math.Max(lastSequence, HighestFreeSequence()) + 1;
             _active = MakeSegment(sequence, TakeFree(sequence));
             _segments.Add(_active.Sequence, _active);
         }
@@ -398,21 +398,28 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
         return new WalSegment(sequence, path, WalFiles.OpenSegment(path), _options.SegmentBytes);
     }
 
-    /// <summary>Hands the free file, if any, to the one segment about to be made as <paramref name="sequence"/>.</summary>
+    /// <summary>Hands the oldest free file, if any, to the one segment about to be made as <paramref name="sequence"/>.</summary>
     private (ulong Sequence, string Path)? TakeFree(ulong sequence)
     {
-        var free = _free;
-        _free = null;
+        if (_free.Count == 0)
+        {
+            return null;
+        }
+
+        (ulong Sequence, string Path)? free = _free[0];
+        _free.RemoveAt(0);
         // Invariant: a file is only renamed to a higher sequence, so every record in it was sealed with a lower one.
         Invariant.Check(free is null || free.Value.Sequence < sequence);
         return free;
     }
 
+    private ulong HighestFreeSequence() => _free.Count == 0 ? 0 : _free.Max(static f => f.Sequence);
+
     // The next segment is made in the background (recycled or zero-filled) so that rolling does not stall appends.
-    // Its sequence is above the free file's too, which after a restart may be above the active segment's.
+    // Its sequence is above every free file's too, which after a restart may be above the active segment's.
     private Task<WalSegment> StartSpare()
     {
-        var sequence = Math.Max(_active.Sequence, _free?.Sequence ?? 0) + 1;
+        var sequence = Math.Max(_active.Sequence, HighestFreeSequence()) + 1;
         var free = TakeFree(sequence);
         return Task.Run(() => MakeSegment(sequence, free));
     }

@@ -74,8 +74,8 @@ public class WalModelTests
             wal.Dispose();
         }
 
-        // The run must have exercised compaction, or it proves little about it.
-        Assert.Contains(dir.LogLines, l => l.Contains("deleted", StringComparison.Ordinal));
+        // The run must have exercised compaction (segments retired, deleted or kept for reuse), or it proves little about it.
+        Assert.Contains(dir.LogLines, l => l.Contains("no group needs", StringComparison.Ordinal));
     }
 
     private static async Task Append(WriteAheadLog wal, ulong g, GroupModel model, Random random)

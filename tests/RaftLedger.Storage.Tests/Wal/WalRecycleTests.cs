@@ -165,7 +165,7 @@ public class WalRecycleTests
     }
 
     [Fact]
-    public async Task Compacted_segments_are_recycled_and_at_most_one_free_file_is_kept()
+    public async Task Compacted_segments_are_recycled_and_at_most_the_limit_of_free_files_is_kept()
     {
         using var dir = new WalDirectory();
         var members = ConfState.OfVoters(1, 2, 3);
@@ -192,10 +192,41 @@ public class WalRecycleTests
             WalTestData.AssertLog(wal.GetGroup(1), 1, last - 9, last);
         }
 
-        Assert.True(WalFiles.ListFree(dir.Path).Count <= 1, "more than one free file");
+        Assert.True(WalFiles.ListFree(dir.Path).Count <= WalOptions.FreeSegmentsMaxDefault, "more free files than the limit");
 
         using var reopened = dir.Open();
         WalTestData.AssertLog(reopened.GetGroup(1), 1, last - 9, last);
+    }
+
+    [Fact]
+    public async Task Segments_freed_together_are_all_kept_up_to_the_limit_and_each_becomes_a_later_segment()
+    {
+        const int Limit = 2;
+        using var dir = new WalDirectory();
+        var members = ConfState.OfVoters(1, 2, 3);
+        ulong first;
+        using (var wal = WriteAheadLog.Open(dir.Options() with { FreeSegmentsMax = Limit }))
+        {
+            // Five rolls with nothing compactable, then one marker frees every segment but the active one at once.
+            await FillSegments(wal, 1, rolls: 5);
+            var marked = wal.GetGroup(1).LastIndex;
+            wal.SetCompactableIndex(1, marked);
+            await wal.Write(new WalGroupWrite(1, [], null, new SnapshotMetadata(marked, 1, members)));
+            await wal.Write(new WalGroupWrite(1, [], null, null));
+            await wal.Write(new WalGroupWrite(1, [], null, null));
+            Assert.Equal(Limit, WalFiles.ListFree(dir.Path).Count);
+            Assert.Contains(dir.LogLines, l => l.Contains("deleted", StringComparison.Ordinal));
+
+            // The spare made before the marker is used first; then every kept file becomes a segment in turn.
+            var before = dir.Segments().Select(Path.GetFileName).ToHashSet();
+            await FillSegments(wal, marked + 1, rolls: Limit + 1);
+            var recycled = dir.Segments().Where(path => !before.Contains(Path.GetFileName(path))).Count(HasOldRecordsAfterItsTail);
+            Assert.True(recycled >= Limit, $"{recycled} of the segments made after the marker were recycled files, {Limit} expected");
+            first = marked + 1;
+        }
+
+        using var reopened = WriteAheadLog.Open(dir.Options() with { FreeSegmentsMax = Limit });
+        WalTestData.AssertLog(reopened.GetGroup(1), 1, first, reopened.GetGroup(1).LastIndex);
     }
 
     [Fact]

@@ -6,13 +6,17 @@ using RaftLedger.Node.Api;
 
 namespace RaftLedger.Cli;
 
-/// <summary><c>raftledger status</c>: the cluster table as one node sees it.</summary>
+/// <summary>
+/// <c>raftledger status</c>: the cluster table as one node sees it, with each shard's row taken from its leader when
+/// the leader answers: only a leader knows how far its followers' logs are, so one node's view alone shows the lag of
+/// the shards that node leads and "-" for the rest, and an operator about to wipe or restart a node needs all of them.
+/// </summary>
 public static class StatusCommand
 {
     public static Command Create()
     {
         var api = new Option<string>("--api") { Description = "Any node's REST API URL.", DefaultValueFactory = _ => "http://127.0.0.1:8101" };
-        var command = new Command("status", "Print the cluster's nodes and shards (leaders, terms, indexes, lag).") { api };
+        var command = new Command("status", "Print the cluster's nodes and shards (leaders, terms, indexes, lag), each shard as its leader reports it.") { api };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!Uri.TryCreate(parse.GetValue(api), UriKind.Absolute, out var url))
@@ -31,7 +35,8 @@ public static class StatusCommand
                     return 1;
                 }
 
-                Console.Write(Format(answer.Value!));
+                var leaderViews = await ReadOtherViewsAsync(client, url, answer.Value!, cancellationToken);
+                Console.Write(Format(WithLeaderRows(answer.Value!, leaderViews)));
                 return 0;
             }
             catch (HttpRequestException exception)
@@ -41,6 +46,75 @@ public static class StatusCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// <paramref name="asked"/> with each shard row that has no follower progress (the asked node does not lead it)
+    /// replaced by the row of a view that has it: the one with the highest term, since a deposed leader may still answer
+    /// with its old progress until it hears of the new term. Rows no view has progress for stay as asked (lag "-").
+    /// </summary>
+    public static ClusterStatus WithLeaderRows(ClusterStatus asked, IReadOnlyList<ClusterStatus> others)
+    {
+        ArgumentNullException.ThrowIfNull(asked);
+        ArgumentNullException.ThrowIfNull(others);
+        var shards = new ShardInfo[asked.Shards.Count];
+        for (var i = 0; i < shards.Length; i++)
+        {
+            var row = asked.Shards[i];
+            if (row.Progress.Count == 0)
+            {
+                foreach (var view in others)
+                {
+                    var candidate = view.Shards.FirstOrDefault(s => s.Id == row.Id);
+                    if (candidate is { Progress.Count: > 0 } && (row.Progress.Count == 0 || candidate.Term > row.Term))
+                    {
+                        row = candidate;
+                    }
+                }
+            }
+
+            shards[i] = row;
+        }
+
+        return asked with { Shards = shards };
+    }
+
+    /// <summary>
+    /// The views of the other nodes the asked one lists as up, read only when some shard row lacks progress; a node
+    /// that does not answer within the client's timeout is left out (its shards keep "-").
+    /// </summary>
+    private static async Task<ClusterStatus[]> ReadOtherViewsAsync(LedgerHttpClient client, Uri asked, ClusterStatus view, CancellationToken cancellationToken)
+    {
+        if (view.Shards.All(s => s.Progress.Count > 0))
+        {
+            return [];
+        }
+
+        var reads = new List<Task<ClusterStatus?>>();
+        foreach (var node in view.Nodes)
+        {
+            if (node.Up && Uri.TryCreate($"{asked.Scheme}://{node.ApiAddress}", UriKind.Absolute, out var url) && url.Authority != asked.Authority)
+            {
+                reads.Add(ReadQuietlyAsync(client, url, cancellationToken));
+            }
+        }
+
+        var answers = await Task.WhenAll(reads);
+        return [.. answers.OfType<ClusterStatus>()];
+    }
+
+    /// <summary>A node's view, or null when it does not answer or answers with an error.</summary>
+    private static async Task<ClusterStatus?> ReadQuietlyAsync(LedgerHttpClient client, Uri node, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var answer = await client.GetClusterAsync(node, cancellationToken);
+            return answer.IsOk ? answer.Value : null;
+        }
+        catch (Exception exception) when ((exception is HttpRequestException or TaskCanceledException) && !cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
     }
 
     /// <summary>The nodes table and the shards table, as plain text.</summary>

@@ -55,6 +55,21 @@ public sealed class BenchReportTests
     }
 
     [Fact]
+    public void Cpu_line_shows_node_time_for_a_local_cluster_and_says_it_is_not_measured_for_an_api_cluster()
+    {
+        var cpu = new CpuUsage(BenchSeconds: 1, NodesSeconds: 3, MachineBusySeconds: 5, MachineSeconds: 8);
+
+        var local = (Report() with { Cpu = cpu }).ToText();
+        Assert.Contains("CPU while measuring: nodes 3.0 s, bench 1.0 s, other programs 1.0 s, idle 3.0 s of 8.0 s", local, StringComparison.Ordinal);
+
+        // With --api the nodes are not the bench's children: their time is in "other programs", never "nodes 0.0 s".
+        var api = (Report() with { Cluster = "api", Cpu = cpu with { NodesSeconds = 0 } }).ToText();
+        Assert.DoesNotContain("nodes 0.0", api, StringComparison.Ordinal);
+        Assert.Contains("other programs (the nodes too, if on this machine) 4.0 s", api, StringComparison.Ordinal);
+        Assert.Contains("nodes not measured", api, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Json_has_the_top_level_figures_errors_and_options()
     {
         using var document = JsonDocument.Parse(BenchJson.Write(Report()));

@@ -20,6 +20,13 @@ public sealed partial class NodeHost
     /// <summary>Ticks between two map reads of a node outside the meta group.</summary>
     internal const int MetaPollTicks = 10;
 
+    /// <summary>
+    /// Ticks before the same addresses are registered again after a registration succeeded. Normally this node's copy
+    /// of the map shows them a round trip later; when it does not (the other nodes cannot reach this node, e.g. its
+    /// --listen changed), registering every tick would add an entry to the meta log ten times a second.
+    /// </summary>
+    internal const int MetaRegisterRetryTicks = 50;
+
     private readonly CancellationTokenSource metaClientStop = new();
     private Task? metaClient;
 
@@ -92,6 +99,7 @@ public sealed partial class NodeHost
     {
         long round = 0;
         var member = Scheduler.Meta!.Hosted;
+        var registered = new MetaRegistration();
         try
         {
             while (!stop.IsCancellationRequested)
@@ -101,12 +109,12 @@ public sealed partial class NodeHost
                     await PollMetaAsync(round / MetaPollTicks, stop).ConfigureAwait(false);
                 }
 
-                if (Scheduler.LatestMeta.Map is { } map && DesiredAddresses(map) is { } desired)
+                if (Scheduler.LatestMeta.Map is { } map && DesiredAddresses(map) is { } desired && registered.IsDue(desired, round))
                 {
                     var result = await ProposeMetaAsync(MetaCodec.Encode(MetaCommand.SetNodeAddresses(desired)), round, stop).ConfigureAwait(false);
                     if (result.IsOk)
                     {
-                        logger.LogInformation("meta: registered this node's addresses (peer {Peer}, api {Api}, grpc {Grpc})", desired.PeerAddress, desired.ApiAddress, desired.GrpcAddress);
+                        LogRegistered(desired, registered.Succeeded(desired, round));
                     }
                 }
 
@@ -117,6 +125,20 @@ public sealed partial class NodeHost
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
         }
+    }
+
+    private void LogRegistered(ClusterNode desired, bool again)
+    {
+        if (!again)
+        {
+            logger.LogInformation("meta: registered this node's addresses (peer {Peer}, api {Api}, grpc {Grpc})", desired.PeerAddress, desired.ApiAddress, desired.GrpcAddress);
+            return;
+        }
+
+        logger.LogWarning(
+            "meta: registered this node's addresses again (peer {Peer}): this node's copy of the cluster map still shows the old ones, so the other nodes do not reach it. " +
+            "If --listen changed: peer addresses cannot change yet; start the node on its old --listen (docs/OPERATIONS.md, section 5)",
+            desired.PeerAddress);
     }
 
     /// <summary>This node's addresses when the map's differ from them (empty flags keep the map's), else null.</summary>

@@ -43,9 +43,10 @@ public sealed partial class MultiRaftHost
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
         }
-        catch (Exception e)
+        catch (Exception e) when (e is not ClusterMapConflictException)
         {
-            // A failed fsync or a broken invariant: the node must not carry on with state it cannot trust.
+            // A failed fsync or a broken invariant: the node must not carry on with state it cannot trust. (A map
+            // conflict is an operator's mistake, not a fault: NodeRunner reports it in one line, without a trace.)
             logger.LogCritical(e, "the scheduler loop failed; the node stops serving");
             throw;
         }

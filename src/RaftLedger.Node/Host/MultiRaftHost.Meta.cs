@@ -63,6 +63,13 @@ public sealed partial class MultiRaftHost
             return false;
         }
 
+        if (MapConflict(state) is { } conflict)
+        {
+            // This runs on the meta client's task: the scheduler loop is what must end, so it throws there.
+            inbox.Writer.TryWrite(new HostInput.Query(() => throw conflict));
+            return false;
+        }
+
         ClusterMapFile.Save(options.DataDirectory, metaLocalMap!, state);
         var learned = new MetaSnapshot(state.Map, state.AppliedIndex, state.AppliedTerm);
         Volatile.Write(ref metaSnapshot, learned);
@@ -177,6 +184,7 @@ public sealed partial class MultiRaftHost
     private void OnMetaStateMoved()
     {
         var state = meta!.State;
+        ThrowOnMapConflict(state);
         if (options.Durable)
         {
             ClusterMapFile.Save(options.DataDirectory, metaLocalMap!, state);
@@ -192,6 +200,25 @@ public sealed partial class MultiRaftHost
             MetaChanged?.Invoke(now);
         }
     }
+
+    /// <summary>
+    /// Ends the scheduler loop (before the state is saved) when the meta group committed a map that configures the
+    /// cluster differently from the map this node runs: its shard replicas were created from its own map, and serving
+    /// them next to a cluster that placed other shards would answer from state the cluster does not agree on. Nodes
+    /// started with the same flags never get here: every founder computes the same bootstrap map.
+    /// </summary>
+    private void ThrowOnMapConflict(MetaState state)
+    {
+        if (MapConflict(state) is { } conflict)
+        {
+            throw conflict;
+        }
+    }
+
+    private ClusterMapConflictException? MapConflict(MetaState state) =>
+        state.Map is not null && metaLocalMap!.ConfigurationDifference(state.Map) is { } difference
+            ? new ClusterMapConflictException(options.NodeId, state.AppliedIndex, difference)
+            : null;
 
     /// <summary>The saved state stands for the log up to its applied index: let the WAL drop the entries below.</summary>
     private void MaybeCompactMeta(MetaState state)
@@ -239,6 +266,7 @@ public sealed partial class MultiRaftHost
         File.Delete(path);
         Invariant.Check(decoded, $"a meta snapshot from the leader decodes ({error})");
         Invariant.Check(state!.AppliedIndex == snapshot.Index && state.AppliedTerm == snapshot.Term, "the leader labels a meta snapshot with its state's index");
+        ThrowOnMapConflict(state);
         meta!.InstallSnapshot(state);
         // Saved before the marker; a crash in between is repaired at start (NodeHost: the saved state is ahead of the log).
         ClusterMapFile.Save(options.DataDirectory, metaLocalMap!, state);

@@ -113,7 +113,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
 
         scheduler.MetaChanged = node.OnMetaChanged;
         scheduler.Start(transport);
-        NodeMetrics.Track(options.NodeId, scheduler);
+        NodeMetrics.Track(options.NodeId, scheduler, transport);
         node.StartMetaClient();
         logger.LogInformation("node {Node} started ({State}): {Shards} shards, {Local} replicas here, peer port {Port}",
             options.NodeId, created ? "new cluster" : "existing cluster", map.ShardCount, replicas.Count, transport.Port);
@@ -206,7 +206,7 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
     {
         logger.LogInformation("node {Node} stopping", Options.NodeId);
         await StopMetaClientAsync().ConfigureAwait(false);
-        NodeMetrics.Untrack(Options.NodeId, Scheduler);
+        NodeMetrics.Untrack(Options.NodeId, Scheduler, Transport);
         await Scheduler.DisposeAsync().ConfigureAwait(false);
         await Transport.DisposeAsync().ConfigureAwait(false);
         log.Dispose();

@@ -19,6 +19,11 @@ internal sealed partial class NodeLedgerService(HostOptions options, ClusterMap 
     {
         get
         {
+            if (host.Completion.IsCompleted)
+            {
+                return false; // The scheduler stopped (or failed): nothing here is served any more.
+            }
+
             for (var shard = 0; shard < host.ShardCount; shard++)
             {
                 var view = host.View(shard);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Prometheus;
+using RaftLedger.Node.Transport;
 using RaftLedger.Raft;
 
 namespace RaftLedger.Node.Host;
@@ -16,7 +17,7 @@ internal static class NodeMetrics
     /// <summary>Round and fsync histogram buckets: 100 µs doubling to 3.3 s (a slow round is ≥ 3 ticks of 100 ms).</summary>
     private static readonly double[] SecondsBuckets = Histogram.ExponentialBuckets(0.0001, 2, 16);
 
-    private static readonly ConcurrentDictionary<ulong, MultiRaftHost> Hosts = new();
+    private static readonly ConcurrentDictionary<ulong, (MultiRaftHost Host, PeerTransport Transport)> Hosts = new();
 
     // The drivers' expiry counts as last published, per (node, shard): a driver rebuilt after a snapshot install
     // counts from zero again, and the counter must go on from where it was.
@@ -40,6 +41,14 @@ internal static class NodeMetrics
 
     private static readonly Counter PeerMessagesDropped = Metrics.CreateCounter(
         "raftledger_peer_messages_dropped_total", "Peer messages dropped because the scheduler's inbox was full or they did not decode.", "node");
+
+    private static readonly Counter PeerStreamsRefused = Metrics.CreateCounter(
+        "raftledger_peer_streams_refused_total",
+        "Peer connections and calls this node refused: another cluster secret, a bad node id or a malformed hello (see the warnings in the log).", "node");
+
+    private static readonly Counter PeerDialsRefused = Metrics.CreateCounter(
+        "raftledger_peer_dials_refused_total",
+        "Peer connections this node dialed that the peer refused: the nodes have different secrets, or our node id is bad there.", "node");
 
     private static readonly Gauge ShardLeader = Metrics.CreateGauge(
         "raftledger_shard_is_leader", "1 when this node's replica of the shard is its leader, else 0.", "node", "shard");
@@ -71,11 +80,11 @@ internal static class NodeMetrics
 
     static NodeMetrics() => Metrics.DefaultRegistry.AddBeforeCollectCallback(PublishShards);
 
-    /// <summary>Starts reporting <paramref name="host"/>'s shards under <paramref name="nodeId"/>.</summary>
-    public static void Track(ulong nodeId, MultiRaftHost host) => Hosts[nodeId] = host;
+    /// <summary>Starts reporting <paramref name="host"/>'s shards and <paramref name="transport"/>'s refusals under <paramref name="nodeId"/>.</summary>
+    public static void Track(ulong nodeId, MultiRaftHost host, PeerTransport transport) => Hosts[nodeId] = (host, transport);
 
     /// <summary>Stops reporting a stopped node's shards (its series keep their last values).</summary>
-    public static void Untrack(ulong nodeId, MultiRaftHost host) => Hosts.TryRemove(KeyValuePair.Create(nodeId, host));
+    public static void Untrack(ulong nodeId, MultiRaftHost host, PeerTransport transport) => Hosts.TryRemove(KeyValuePair.Create(nodeId, (host, transport)));
 
     /// <summary>The round metrics of one node, with the label lookups done once.</summary>
     public static RoundMetrics ForNode(ulong nodeId)
@@ -86,10 +95,12 @@ internal static class NodeMetrics
 
     private static void PublishShards()
     {
-        foreach (var (nodeId, host) in Hosts)
+        foreach (var (nodeId, (host, transport)) in Hosts)
         {
             var node = nodeId.ToString(CultureInfo.InvariantCulture);
             PeerMessagesDropped.WithLabels(node).IncTo(host.DroppedPeerMessages);
+            PeerStreamsRefused.WithLabels(node).IncTo(transport.RejectedStreams);
+            PeerDialsRefused.WithLabels(node).IncTo(transport.RefusedDials);
             for (var shard = 0; shard < host.ShardCount; shard++)
             {
                 var view = host.View(shard);

@@ -30,6 +30,13 @@ public static class NodeRunner
             // must stop serving rather than answer from state it cannot trust.
             var stopped = Task.Delay(Timeout.Infinite, stop);
             await Task.WhenAny(stopped, node.Scheduler.Completion).ConfigureAwait(false);
+            if (node.Scheduler.Completion.Exception?.InnerException is ClusterMapConflictException conflict)
+            {
+                // The flags disagree with the cluster's: one line that says what differs and what to do.
+                logger?.LogCritical("{Message}", conflict.Message);
+                return 1;
+            }
+
             if (node.Scheduler.Completion.IsFaulted)
             {
                 logger?.LogCritical(node.Scheduler.Completion.Exception, "node {Node} stops: its scheduler failed", options.NodeId);

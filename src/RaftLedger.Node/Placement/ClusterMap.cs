@@ -61,6 +61,33 @@ public sealed record ClusterMap(IReadOnlyList<ClusterNode> Nodes, int ShardCount
     /// <summary>The shards that have a replica on <paramref name="nodeId"/>.</summary>
     public IEnumerable<ShardPlacement> ShardsOn(ulong nodeId) => Shards.Where(s => s.Replicas.Contains(nodeId));
 
+    /// <summary>
+    /// How <paramref name="other"/> configures the cluster differently from this map (shard count, replication, members
+    /// or placement; addresses may differ), phrased as "other where this"; null when the configurations agree.
+    /// </summary>
+    public string? ConfigurationDifference(ClusterMap other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (ShardCount != other.ShardCount)
+        {
+            return $"{other.ShardCount} shards where this node runs {ShardCount} (--shards)";
+        }
+
+        if (Replication != other.Replication)
+        {
+            return $"replication {other.Replication} where this node runs {Replication} (--replication)";
+        }
+
+        if (!Nodes.Select(n => n.Id).SequenceEqual(other.Nodes.Select(n => n.Id)))
+        {
+            return $"members {string.Join(",", other.Nodes.Select(n => n.Id))} where this node has {string.Join(",", Nodes.Select(n => n.Id))} (--peers)";
+        }
+
+        var moved = Shards.Zip(other.Shards).FirstOrDefault(p => p.First.Shard != p.Second.Shard || !p.First.Replicas.SequenceEqual(p.Second.Replicas));
+        return moved.First is null ? null
+            : $"shard {moved.Second.Shard} on nodes {string.Join(",", moved.Second.Replicas)} where this node places it on {string.Join(",", moved.First.Replicas)}";
+    }
+
     /// <summary>True when both maps describe the same cluster (the record's own equality compares list references).</summary>
     public bool SameAs(ClusterMap other) =>
         ShardCount == other.ShardCount && Replication == other.Replication &&

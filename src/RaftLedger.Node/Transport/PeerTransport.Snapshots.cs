@@ -83,7 +83,7 @@ public sealed partial class PeerTransport : ISnapshotSender
     /// <summary>Server side of a snapshot stream: checks the secret, then lets the sink read the chunks.</summary>
     internal Task<SnapshotAck> ServeInstallSnapshotAsync(IAsyncStreamReader<SnapshotChunk> chunks, ServerCallContext context)
     {
-        var fromNode = Authenticate(context.RequestHeaders);
+        var fromNode = Authenticate(context);
         return sink.OnSnapshotAsync(fromNode, chunks, context.CancellationToken);
     }
 }

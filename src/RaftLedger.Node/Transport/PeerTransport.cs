@@ -95,6 +95,9 @@ public interface IForwardHandler
 /// </summary>
 public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSender, IAsyncDisposable
 {
+    /// <summary>What a refused hello with the wrong secret means, and what to do (both sides log it).</summary>
+    private const string SecretRemedy = "the nodes have different cluster secrets; start every node with the same --secret";
+
     private readonly TransportOptions options;
     private readonly IPeerMessageSink sink;
     private readonly ILogger logger;
@@ -104,8 +107,10 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     private readonly ConcurrentDictionary<ulong, string> addresses = new();
     private readonly ConcurrentDictionary<ulong, Lazy<GrpcChannel>> forwardChannels = new();
     private readonly CancellationTokenSource stopping = new();
+    private readonly RefusalWarnings refusalWarnings;
     private WebApplication? server;
     private long rejectedStreams;
+    private long refusedDials;
     private long receivedBatches;
     private long receivedMessages;
 
@@ -118,13 +123,17 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
         this.sink = sink;
         this.logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         secretBytes = Encoding.UTF8.GetBytes(options.Secret);
+        refusalWarnings = new RefusalWarnings(options.Time);
     }
 
     /// <summary>The port the server listens on, once started (useful with port 0).</summary>
     public int Port { get; private set; }
 
-    /// <summary>Streams refused because of a wrong secret or a bad node id.</summary>
+    /// <summary>Streams and calls this node refused because of a wrong secret, a bad node id or a malformed hello.</summary>
     public long RejectedStreams => Interlocked.Read(ref rejectedStreams);
+
+    /// <summary>Connections this node dialed that the peer refused (it has another secret, or finds our node id bad).</summary>
+    public long RefusedDials => Interlocked.Read(ref refusedDials);
 
     /// <summary>Batches received from all peers.</summary>
     public long ReceivedBatches => Interlocked.Read(ref receivedBatches);
@@ -324,8 +333,14 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
             // buffered, which can block on a peer that stopped reading. Closing the stream and socket ends them.
             var input = PipeReader.Create(stream);
             var output = PipeWriter.Create(stream);
-            // A refused hello fails here, before anything queued is written.
-            await HelloAsync(input, output, watchdog).ConfigureAwait(false);
+            // A refused hello ends the attempt here, before anything queued is written.
+            var answer = await HelloAsync(input, output, watchdog).ConfigureAwait(false);
+            if (answer != PeerHelloAnswer.Accepted)
+            {
+                OnRefusedByPeer(link, address, answer);
+                return false;
+            }
+
             var reason = await new PeerConnection(link, input, output, watchdog, Deliver).RunAsync().ConfigureAwait(false);
             ReportDown(link, reason);
             return true;
@@ -338,8 +353,27 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
         }
     }
 
-    /// <summary>Sends this node's hello and waits for the answer; throws when refused or when the connection ends first.</summary>
-    private async Task HelloAsync(PipeReader input, PipeWriter output, PeerWatchdog watchdog)
+    /// <summary>
+    /// The peer refused our hello: the cluster is misconfigured (a wrong --secret or --id), which no redial fixes, so
+    /// the operator is told at warning level (rate-limited per peer; the dialer keeps redialing meanwhile).
+    /// </summary>
+    private void OnRefusedByPeer(PeerLink link, string address, PeerHelloAnswer answer)
+    {
+        Interlocked.Increment(ref refusedDials);
+        var remedy = answer == PeerHelloAnswer.WrongSecret
+            ? SecretRemedy
+            : $"our node id {options.NodeId} is 0 or its own; give every node a distinct id ≥ 1";
+        if (refusalWarnings.ShouldWarn(link.RemoteId))
+        {
+            logger.LogWarning("peer node {Node} at {Address} refused this node's connection: {Remedy} (logged at most every {Interval} s per peer)",
+                link.RemoteId, address, remedy, RefusalWarnings.IntervalSeconds);
+        }
+
+        ReportDown(link, remedy);
+    }
+
+    /// <summary>Sends this node's hello and returns the peer's answer; throws when the connection ends first.</summary>
+    private async Task<PeerHelloAnswer> HelloAsync(PipeReader input, PipeWriter output, PeerWatchdog watchdog)
     {
         PeerFrames.WriteHello(output, options.NodeId, secretBytes);
         await output.FlushAsync(watchdog.Token).ConfigureAwait(false);
@@ -353,14 +387,7 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
             if (answered)
             {
                 watchdog.NoteReceived();
-                if (answer != PeerHelloAnswer.Accepted)
-                {
-                    throw new InvalidDataException(answer == PeerHelloAnswer.WrongSecret
-                        ? "the peer refused our cluster secret: start every node with the same --secret"
-                        : "the peer refused our node id: give every node a distinct id ≥ 1");
-                }
-
-                return;
+                return answer;
             }
 
             if (result.IsCompleted)
@@ -448,7 +475,7 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
         using var watchdog = new PeerWatchdog(options, closed.Token);
         var input = connection.Transport.Input;
         var output = connection.Transport.Output;
-        var (answer, fromNode) = await ReadHelloAsync(input, watchdog).ConfigureAwait(false);
+        var (answer, fromNode) = await ReadHelloAsync(input, watchdog, connection.RemoteEndPoint?.ToString() ?? "an unknown address").ConfigureAwait(false);
         PeerFrames.WriteAnswer(output, answer);
         await output.FlushAsync(watchdog.Token).ConfigureAwait(false);
         if (answer != PeerHelloAnswer.Accepted)
@@ -465,7 +492,7 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     }
 
     /// <summary>Reads and checks a dialer's hello; a malformed one counts as a refused stream (as a wrong secret does).</summary>
-    private async Task<(PeerHelloAnswer Answer, ulong FromNode)> ReadHelloAsync(PipeReader input, PeerWatchdog watchdog)
+    private async Task<(PeerHelloAnswer Answer, ulong FromNode)> ReadHelloAsync(PipeReader input, PeerWatchdog watchdog, string remote)
     {
         while (true)
         {
@@ -477,7 +504,7 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
             if (status == PeerReadStatus.Complete)
             {
                 watchdog.NoteReceived();
-                return (Authenticate(secret, fromNode), fromNode);
+                return (Authenticate(secret, fromNode, remote), fromNode);
             }
 
             if (status == PeerReadStatus.Malformed || result.IsCompleted)
@@ -488,8 +515,11 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
         }
     }
 
-    /// <summary>Checks a caller's secret (in fixed time) and node id; anything but Accepted is counted in <see cref="RejectedStreams"/>.</summary>
-    private PeerHelloAnswer Authenticate(byte[] presentedSecret, ulong fromNode)
+    /// <summary>
+    /// Checks a caller's secret (in fixed time) and node id; anything but Accepted is counted in
+    /// <see cref="RejectedStreams"/> and logged as a warning (rate-limited per claimed node id).
+    /// </summary>
+    private PeerHelloAnswer Authenticate(byte[] presentedSecret, ulong fromNode, string remote)
     {
         var answer = !CryptographicOperations.FixedTimeEquals(presentedSecret, secretBytes) ? PeerHelloAnswer.WrongSecret
             : fromNode == 0 || fromNode == options.NodeId ? PeerHelloAnswer.BadNodeId
@@ -497,24 +527,40 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
         if (answer != PeerHelloAnswer.Accepted)
         {
             Interlocked.Increment(ref rejectedStreams);
+            WarnRefused(answer, fromNode, remote);
         }
 
         return answer;
     }
 
+    private void WarnRefused(PeerHelloAnswer answer, ulong fromNode, string remote)
+    {
+        if (!refusalWarnings.ShouldWarn(fromNode))
+        {
+            return;
+        }
+
+        var remedy = answer == PeerHelloAnswer.WrongSecret
+            ? SecretRemedy
+            : $"its node id is 0 or this node's own ({options.NodeId}); give every node a distinct id ≥ 1";
+        logger.LogWarning("refused a peer connection from {Remote} claiming to be node {Node}: {Remedy} (logged at most every {Interval} s per peer)",
+            remote, fromNode, remedy, RefusalWarnings.IntervalSeconds);
+    }
+
     /// <summary>Server side of a forwarded request: checks the secret, then hands it to the host.</summary>
     internal Task<ForwardResponse> ServeForwardAsync(ForwardRequest request, ServerCallContext context)
     {
-        Authenticate(context.RequestHeaders);
+        Authenticate(context);
         var handler = ForwardHandler ?? throw new RpcException(new Status(StatusCode.Unavailable, "this node is starting; retry shortly"));
         return handler.HandleAsync(request, context.CancellationToken);
     }
 
-    private ulong Authenticate(Metadata headers)
+    private ulong Authenticate(ServerCallContext context)
     {
+        var headers = context.RequestHeaders;
         var presented = Encoding.UTF8.GetBytes(headers.GetValue(TransportOptions.SecretHeader) ?? string.Empty);
         _ = ulong.TryParse(headers.GetValue(TransportOptions.NodeHeader), CultureInfo.InvariantCulture, out var fromNode);
-        return Authenticate(presented, fromNode) switch
+        return Authenticate(presented, fromNode, context.Peer) switch
         {
             PeerHelloAnswer.Accepted => fromNode,
             PeerHelloAnswer.WrongSecret => throw new RpcException(new Status(StatusCode.Unauthenticated, "wrong cluster secret: start every node with the same --secret")),

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using RaftLedger.Node.Host;
+using RaftLedger.Node.Tests.Transport;
 
 namespace RaftLedger.Node.Tests.Host;
 
@@ -9,7 +10,7 @@ public sealed class StartupTimelineTests
     public void Each_phase_is_logged_once_with_the_time_since_the_previous_phase()
     {
         var log = new LineLog();
-        var time = new StepTime();
+        var time = new SteppedTimestamps();
         var timeline = new StartupTimeline(log, time);
 
         time.Advance(TimeSpan.FromMilliseconds(250));
@@ -23,17 +24,6 @@ public sealed class StartupTimelineTests
         Assert.Contains("(+250 ms); 1 segments", log.Lines[0], StringComparison.Ordinal);
         Assert.Contains("startup: RocksDB opened", log.Lines[1], StringComparison.Ordinal);
         Assert.Contains("(+1500 ms)", log.Lines[1], StringComparison.Ordinal);
-    }
-
-    private sealed class StepTime : TimeProvider
-    {
-        private long ticks;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => ticks;
-
-        public void Advance(TimeSpan by) => ticks += by.Ticks;
     }
 
     private sealed class LineLog : ILogger

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using RaftLedger.Node.Host;
 using RaftLedger.Node.Meta;
 using RaftLedger.Node.Tests.Transport;
@@ -26,10 +27,10 @@ public sealed class MetaGroupTests : IAsyncLifetime
         Directory.Delete(root, recursive: true);
     }
 
-    private async Task StartCluster(int count)
+    private async Task StartCluster(int count, int started = int.MaxValue)
     {
         peers = Enumerable.Range(1, count).ToDictionary(i => (ulong)i, _ => $"127.0.0.1:{LoopbackPorts.Free()}");
-        foreach (var id in peers.Keys)
+        foreach (var id in peers.Keys.Take(started))
         {
             nodes[id] = await NodeHost.StartAsync(Options(id), cancel: TestContext.Current.CancellationToken);
         }
@@ -131,5 +132,32 @@ public sealed class MetaGroupTests : IAsyncLifetime
         // ...then gets what it missed from the leader as a snapshot (its log is behind the leader's compaction).
         await Eventually.Until(() => nodes[3].Map.Node(2)!.ApiAddress == address, Describe);
         Assert.True(nodes[3].Scheduler.SnapshotCounts.Installed >= 1, "node 3 installed a meta snapshot");
+    }
+
+    [Fact]
+    public async Task A_node_started_with_other_shards_than_the_committed_map_stops_with_one_critical_line_and_the_others_serve_on()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await StartCluster(3, started: 2);
+        await Eventually.Until(() => nodes.Values.All(n => n.Scheduler.LatestMeta.Map is { ShardCount: 2 } && n.Service.IsReady), Describe);
+
+        // Node 3 joins with --shards 4: it learns the committed 2-shard map through the meta log and stops, as a process would.
+        var log = new CapturedLog();
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        bounded.CancelAfter(Eventually.DefaultTimeout); // Were it never to stop, the runner returns 0 and the test fails.
+        var exitCode = await NodeRunner.RunAsync(Options(3) with { ShardCount = 4 }, api: null, log, bounded.Token);
+
+        Assert.Equal(1, exitCode);
+        var (level, critical) = Assert.Single(log.Lines, l => l.Level >= LogLevel.Error);
+        Assert.Equal(LogLevel.Critical, level);
+        Assert.Contains("node 3 stops: the cluster map committed at meta index", critical, StringComparison.Ordinal);
+        Assert.Contains("has 2 shards where this node runs 4 (--shards)", critical, StringComparison.Ordinal);
+        Assert.Contains("stop all nodes, wipe their data folders and start them again with the same flags", critical, StringComparison.Ordinal);
+        // It stopped before saving the cluster's map over its own (a restart with the same flags stops again).
+        Assert.Contains("\"ShardCount\": 4", File.ReadAllText(Path.Combine(root, "n3", "cluster.json")), StringComparison.Ordinal);
+
+        // The nodes that agree with the map serve on.
+        await Eventually.Until(() => nodes.Values.All(n => n.Service.IsReady), Describe);
+        Assert.All(nodes.Values, n => Assert.False(n.Scheduler.Completion.IsCompleted, $"node {n.Options.NodeId} still runs"));
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Microsoft.Extensions.Logging;
 using RaftLedger.Node.Transport;
 
 namespace RaftLedger.Node.Tests.Transport;
@@ -18,10 +19,10 @@ public sealed class PeerTransportTests
         public void OnHeartbeats(ulong fromNode, ReadOnlyMemory<byte> bundle) => Bundles.Enqueue((fromNode, bundle.ToArray()));
     }
 
-    private static async Task<(PeerTransport Transport, Inbox Inbox)> Start(ulong nodeId, string secret = "s3cret", int port = 0)
+    private static async Task<(PeerTransport Transport, Inbox Inbox)> Start(ulong nodeId, string secret = "s3cret", int port = 0, TimeProvider? time = null, ILogger? log = null)
     {
         var inbox = new Inbox();
-        var transport = new PeerTransport(new TransportOptions { NodeId = nodeId, Secret = secret }, inbox);
+        var transport = new PeerTransport(new TransportOptions { NodeId = nodeId, Secret = secret, Time = time ?? TimeProvider.System }, inbox, log);
         await transport.StartAsync(new IPEndPoint(IPAddress.Loopback, port), TestContext.Current.CancellationToken);
         return (transport, inbox);
     }
@@ -100,6 +101,35 @@ public sealed class PeerTransportTests
         Assert.Empty(inboxTwo.Messages);
         Assert.False(two.IsConnected(1));
         Assert.Equal(0, two.ReceivedBatches);
+    }
+
+    [Fact]
+    public async Task A_wrong_secret_is_warned_once_per_peer_and_interval_on_both_sides_however_often_it_redials()
+    {
+        var time = new SteppedTimestamps();
+        var (intruderLog, twoLog) = (new CapturedLog(), new CapturedLog());
+        var (intruder, _) = await Start(1, secret: "wrong", time: time, log: intruderLog);
+        await using var a = intruder;
+        var (two, _) = await Start(2, time: time, log: twoLog);
+        await using var b = two;
+        intruder.SetPeer(2, Address(two));
+
+        // Several redials are refused while the clock stands still: one warning on each side.
+        await Eventually.Until(() => two.RejectedStreams >= 3 && intruder.RefusedDials >= 3, "several of the intruder's redials refused");
+        var dialerWarning = Assert.Single(intruderLog.At(LogLevel.Warning, "refused"));
+        Assert.Contains($"peer node 2 at {Address(two)} refused", dialerWarning, StringComparison.Ordinal);
+        Assert.Contains("start every node with the same --secret", dialerWarning, StringComparison.Ordinal);
+        var acceptorWarning = Assert.Single(twoLog.At(LogLevel.Warning, "refused"));
+        Assert.Contains("from 127.0.0.1:", acceptorWarning, StringComparison.Ordinal);
+        Assert.Contains("claiming to be node 1", acceptorWarning, StringComparison.Ordinal);
+        Assert.Contains("start every node with the same --secret", acceptorWarning, StringComparison.Ordinal);
+
+        // Once the interval has passed, the next refusal is warned about again (once).
+        time.Advance(TimeSpan.FromSeconds(RefusalWarnings.IntervalSeconds));
+        var (refused, dials) = (two.RejectedStreams, intruder.RefusedDials);
+        await Eventually.Until(() => two.RejectedStreams >= refused + 2 && intruder.RefusedDials >= dials + 2, "two more redials refused");
+        Assert.Equal(2, intruderLog.At(LogLevel.Warning, "refused").Count);
+        Assert.Equal(2, twoLog.At(LogLevel.Warning, "refused").Count);
     }
 
     [Fact]

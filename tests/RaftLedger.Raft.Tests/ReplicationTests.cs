@@ -117,6 +117,31 @@ public class ReplicationTests
     }
 
     [Fact]
+    public void The_leader_reports_how_far_its_slowest_replica_lags_and_followers_report_zero()
+    {
+        var cluster = new TestCluster(3);
+        cluster.Elect(1);
+        cluster.Stabilize();
+        Assert.Equal(0UL, cluster.Nodes.Single(n => n.Raft.Id == 1).Raft.ReplicaLag());
+
+        cluster.Cut(1, 3);
+        for (var i = 0; i < 5; i++)
+        {
+            cluster.Propose(1, $"e{i}");
+            cluster.Stabilize();
+        }
+
+        var leader = cluster.Nodes.Single(n => n.Raft.Id == 1).Raft;
+        Assert.Equal(5UL, leader.ReplicaLag());
+        Assert.Equal(0UL, cluster.Nodes.Single(n => n.Raft.Id == 2).Raft.ReplicaLag());
+
+        cluster.Heal();
+        cluster.TickAll(3);
+        cluster.Stabilize();
+        Assert.Equal(0UL, leader.ReplicaLag());
+    }
+
+    [Fact]
     public void Reordered_or_duplicated_responses_never_move_progress_backwards()
     {
         var cluster = new TestCluster(3);

@@ -13,7 +13,7 @@ namespace RaftLedger.Node.Host;
 /// prepared, pending transfers it will expire within an abandonment timeout, expiry transactions started).
 /// </summary>
 public readonly record struct ShardView(
-    int Shard, bool Hosted, ulong Leader, ulong Term, ulong Commit, ulong Applied, RaftRole Role, CrossShardView CrossShard = default);
+    int Shard, bool Hosted, ulong Leader, ulong Term, ulong Commit, ulong Applied, RaftRole Role, CrossShardView CrossShard = default, ulong ReplicaLag = 0);
 
 /// <summary>A shard's cross-shard driver figures (see <see cref="ShardView"/>); all zero without a driver.</summary>
 public readonly record struct CrossShardView(int Coordinating, int Prepared, int ExpiriesTracked, long ExpiriesStarted);
@@ -274,7 +274,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
         {
             var raft = replica.Raft;
             var before = views[replica.Shard];
-            views[replica.Shard] = new ShardView(replica.Shard, true, raft.Leader, raft.Term, raft.CommitIndex, replica.Applied, raft.Role, replica.CrossShardFigures);
+            views[replica.Shard] = new ShardView(replica.Shard, true, raft.Leader, raft.Term, raft.CommitIndex, replica.Applied, raft.Role, replica.CrossShardFigures, raft.ReplicaLag());
             if (before.Hosted && (before.Leader != raft.Leader || before.Term != raft.Term))
             {
                 // Leadership history is what an operator reads to explain a latency spike; it changes rarely.

@@ -62,6 +62,11 @@ internal static class NodeMetrics
     private static readonly Gauge ShardApplied = Metrics.CreateGauge(
         "raftledger_shard_applied_index", "Highest log index applied to this replica's ledger state.", "node", "shard");
 
+    private static readonly Gauge ShardReplicaLag = Metrics.CreateGauge(
+        "raftledger_shard_replica_lag_entries",
+        "On the shard's leader: committed entries the replica furthest behind lacks (commit index minus its match index); 0 on other replicas.",
+        "node", "shard");
+
     private static readonly Gauge CrossShardCoordinating = Metrics.CreateGauge(
         "raftledger_crossshard_coordinating",
         "Cross-shard transactions this replica's leader coordinates and has not yet answered and retired (0 on followers).", "node", "shard");
@@ -114,6 +119,7 @@ internal static class NodeMetrics
                 ShardTerm.WithLabels(node, label).Set(view.Term);
                 ShardCommit.WithLabels(node, label).Set(view.Commit);
                 ShardApplied.WithLabels(node, label).Set(view.Applied);
+                ShardReplicaLag.WithLabels(node, label).Set(view.ReplicaLag);
                 CrossShardCoordinating.WithLabels(node, label).Set(view.CrossShard.Coordinating);
                 CrossShardPrepared.WithLabels(node, label).Set(view.CrossShard.Prepared);
                 CrossShardExpiriesTracked.WithLabels(node, label).Set(view.CrossShard.ExpiriesTracked);

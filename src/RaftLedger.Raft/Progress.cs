@@ -89,6 +89,12 @@ internal sealed class Progress
 
     public ulong Next { get; private set; }
 
+    /// <summary>
+    /// The follower acknowledged an append of this leader (or this node is the leader itself), so
+    /// <see cref="Match"/> is a position it reported rather than the 0 a new leader starts every follower from.
+    /// </summary>
+    public bool MatchKnown { get; private set; }
+
     public ProgressState State { get; private set; }
 
     /// <summary>Index of the snapshot being sent while in <see cref="ProgressState.Snapshot"/>.</summary>
@@ -120,11 +126,13 @@ internal sealed class Progress
         ProbeSent = false;
         Inflights.Reset();
         RecentActive = true;
+        MatchKnown = false;
     }
 
     /// <summary>
     /// The follower lost its durable state (it says so while rejoining, <see cref="Message.LostState"/>): nothing it
-    /// acknowledged is known to be there any more. Probe from just after its log's last index.
+    /// acknowledged is known to be there any more. Probe from just after its log's last index. The match stays known:
+    /// the follower answered, and 0 is the most it is sure to hold.
     /// </summary>
     public void ForgetMatch(ulong followerLastIndex)
     {
@@ -163,6 +171,7 @@ internal sealed class Progress
     /// <summary>Records that the follower has entries up to <paramref name="index"/>; false if that is old news.</summary>
     public bool MaybeUpdate(ulong index)
     {
+        MatchKnown = true;
         var updated = false;
         if (Match < index)
         {

@@ -340,7 +340,15 @@ public sealed partial class RaftNode
 
     /// <summary>
     /// Leader only (0 otherwise): how many committed entries the replica furthest behind lacks, i.e. the commit index
-    /// minus the smallest match index of the other members. For operators' metrics; allocates nothing.
+    /// minus the smallest position of the other members. For operators' metrics; allocates nothing.
+    /// A replica that has not acknowledged an append since this node took office (<see cref="Progress.MatchKnown"/>
+    /// false) has no known match yet, only the 0 every follower starts from; counting that as "lacks the whole log" made
+    /// every election look like a huge lag for a round trip. Such a replica counts as holding this leader's log up to
+    /// the start of its term (the entries before <c>_termStartIndex</c>): it lacks at least the committed entries of
+    /// this term, which it has not acknowledged. So a live replica shows about 1 until it answers, then its real lag,
+    /// and a replica that stays silent (down, partitioned) shows a lag that grows with every commit since the
+    /// election. The cost: a replica that was already behind when the term began is under-counted until it acknowledges
+    /// an append (one round trip when it is alive).
     /// </summary>
     public ulong ReplicaLag()
     {
@@ -349,11 +357,13 @@ public sealed partial class RaftNode
             return 0;
         }
 
+        Invariant.Check(_termStartIndex >= 1, "a leader appended its term's first entry");
         var lag = 0UL;
         foreach (var id in _tracker.Nodes)
         {
-            var match = id == Id ? _log.Committed : _tracker.Get(id)!.Match;
-            lag = Math.Max(lag, _log.Committed > match ? _log.Committed - match : 0);
+            var pr = _tracker.Get(id)!;
+            var held = id == Id ? _log.Committed : pr.MatchKnown ? pr.Match : _termStartIndex - 1;
+            lag = Math.Max(lag, _log.Committed > held ? _log.Committed - held : 0);
         }
 
         return lag;

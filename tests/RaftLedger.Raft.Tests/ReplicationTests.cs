@@ -142,6 +142,42 @@ public class ReplicationTests
     }
 
     [Fact]
+    public void A_new_leader_does_not_count_a_replica_it_has_not_heard_from_as_lacking_the_whole_log()
+    {
+        var cluster = new TestCluster(3);
+        cluster.Elect(1);
+        for (var i = 0; i < 10; i++)
+        {
+            cluster.Propose(1, $"e{i}");
+        }
+
+        cluster.TickAll(3); // heartbeats carry the commit index to the followers
+        var committed = cluster[1].Raft.CommitIndex;
+        Assert.All(cluster.Nodes, n => Assert.Equal(committed, n.Raft.CommitIndex));
+
+        // Node 2 wins with node 1's vote while node 3 hears nothing from it: node 3 holds the whole log, but node 2 has
+        // no answer from it yet.
+        cluster.Cut(2, 3);
+        cluster.Elect(2);
+        var leader = cluster[2].Raft;
+        Assert.Equal(1UL, leader.ReplicaLag()); // only the new term's first entry, which node 3 has not acknowledged
+
+        // A replica that stays silent falls further behind with every commit of this term.
+        for (var i = 0; i < 4; i++)
+        {
+            cluster.Propose(2, $"f{i}");
+        }
+
+        cluster.Stabilize();
+        Assert.Equal(5UL, leader.ReplicaLag());
+
+        cluster.Heal();
+        cluster.TickAll(3);
+        cluster.Stabilize();
+        Assert.Equal(0UL, leader.ReplicaLag());
+    }
+
+    [Fact]
     public void Reordered_or_duplicated_responses_never_move_progress_backwards()
     {
         var cluster = new TestCluster(3);

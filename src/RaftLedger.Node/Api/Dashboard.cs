@@ -6,7 +6,11 @@ namespace RaftLedger.Node.Api;
 /// GET /dashboard: one self-contained page (no external scripts, styles or fonts, so it works on an isolated
 /// network) that polls this node's <c>/v1/cluster</c> once a second and shows the nodes, every shard's leader,
 /// term and indexes, how far each replica lags its leader, and the cluster's committed Raft entries per second.
-/// It only reads what /v1/cluster already serves.
+/// It only reads what /v1/cluster already serves. Replica progress is known only to a shard's leader, so the page
+/// shows it for the shards this node leads and, for the others, links to the leader's own dashboard. It does not fetch
+/// the leaders' views itself (as <c>raftledger status</c> does): a browser may not read another node's origin unless the
+/// nodes allowed cross-origin reads, and having the node ask the others would add node-to-node REST calls for every
+/// poll of every open page. One click, or <c>raftledger status</c>, gives the rest.
 /// </summary>
 internal static class Dashboard
 {
@@ -33,26 +37,37 @@ internal static class Dashboard
         <div>Committed Raft entries per second (all shards, last 2 minutes): <b id="rate">–</b></div>
         <svg id="chart" width="600" height="80" viewBox="0 0 600 80" preserveAspectRatio="none"><polyline id="line" fill="none" stroke="#36c" stroke-width="1.5" points=""/></svg>
         <h2>Nodes</h2><table id="nodes"></table>
-        <h2>Shards</h2><table id="shards"></table>
+        <h2>Shards</h2>
+        <p>Only a shard's leader knows how far its replicas are behind: this node shows that for the shards it leads; for
+        the others, follow the link to the leader's dashboard, or run <code>raftledger status</code>, which shows every
+        shard as its leader reports it.</p>
+        <table id="shards"></table>
         <p>Raw data: <a href="/v1/cluster">/v1/cluster</a>, <a href="/v1/node">/v1/node</a>, <a href="/metrics">/metrics</a>. Refreshes every second.</p>
         <script>
         "use strict";
         const rates = []; let last = null;
         const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;"}[c]));
         const row = (cells, head) => "<tr>" + cells.map(([v, cls]) => `<${head ? "th" : "td"} class="${cls || ""}">${v}</${head ? "th" : "td"}>`).join("") + "</tr>";
+        const dashboard = api => esc(/^https?:/.test(api) ? api : "http://" + api) + "/dashboard";
         function nodes(list) {
           return row([["node", "l"], ["client API", "l"], ["state", "l"]], true) + list.map(n => row([
-            [n.id, "l"], [n.api ? `<a href="${esc(/^https?:/.test(n.api) ? n.api : "http://" + n.api)}/dashboard">${esc(n.api)}</a>` : "–", "l"],
+            [n.id, "l"], [n.api ? `<a href="${dashboard(n.api)}">${esc(n.api)}</a>` : "–", "l"],
             [n.up ? "up" : "down", n.up ? "l ok" : "l down"]])).join("");
         }
-        function shards(list) {
+        // A shard this node does not lead: its replicas' progress is on the leader's page.
+        function elsewhere(s, apis) {
+          const api = apis.get(String(s.leader));
+          return s.leader && api ? `– (<a href="${dashboard(api)}">on leader ${esc(s.leader)}'s dashboard</a>)` : "–";
+        }
+        function shards(list, nodeList) {
+          const apis = new Map(nodeList.filter(n => n.api).map(n => [String(n.id), n.api]));
           return row([["shard", "l"], ["leader", "l"], ["term"], ["commit"], ["applied"], ["replicas: match index (behind)", "l"]], true) + list.map(s => {
             const commit = Number(s.commit_index);
             const reps = (s.progress || []).map(p => {
               const behind = commit - Number(p.match_index);
               return `${p.node}: ${esc(p.match_index)}` + (behind > 0 ? ` <span class="lag">(${behind})</span>` : "");
             }).join(", ");
-            return row([[s.id, "l"], [s.leader || "<span class=\"down\">none</span>", "l"], [esc(s.term)], [esc(s.commit_index)], [esc(s.applied_index)], [reps || "–", "l"]]);
+            return row([[s.id, "l"], [s.leader || "<span class=\"down\">none</span>", "l"], [esc(s.term)], [esc(s.commit_index)], [esc(s.applied_index)], [reps || elsewhere(s, apis), "l"]]);
           }).join("");
         }
         function chart() {
@@ -65,7 +80,7 @@ internal static class Dashboard
             if (!response.ok) throw new Error(`/v1/cluster answered ${response.status}`);
             const cluster = await response.json();
             document.getElementById("nodes").innerHTML = nodes(cluster.nodes || []);
-            document.getElementById("shards").innerHTML = shards(cluster.shards || []);
+            document.getElementById("shards").innerHTML = shards(cluster.shards || [], cluster.nodes || []);
             const total = (cluster.shards || []).reduce((sum, s) => sum + Number(s.commit_index), 0);
             const now = performance.now();
             if (last) {

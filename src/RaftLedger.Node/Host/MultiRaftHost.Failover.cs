@@ -58,8 +58,8 @@ public sealed partial class MultiRaftHost
 
         var rank = SurvivorRank(members, node, options.NodeId);
         failovers[groupId] = new FailoverState(options.Time.GetTimestamp(), rank, members.Length - 1);
-        logger.LogInformation("group {Group}: leader node {Node} is down; forgot it, campaigning in slot {Rank} unless a leader appears",
-            groupId, node, rank);
+        logger.LogInformation("{Group}: leader node {Node} is down; forgot it, campaigning in slot {Rank} unless a leader appears",
+            Placement.ClusterMap.DescribeGroup(groupId), node, rank);
     }
 
     /// <summary>Position of <paramref name="self"/> among the group's replicas once <paramref name="dead"/> is left out.</summary>
@@ -135,11 +135,11 @@ public sealed partial class MultiRaftHost
             failovers[groupId] = failover with { LastSlot = slot };
             if (PassesFailoverTurn(slot, failover.Survivors, applyBacklog))
             {
-                logger.LogInformation("group {Group}: passing failover slot {Slot}: {Backlog} committed entries still to apply", groupId, slot, applyBacklog);
+                logger.LogInformation("{Group}: passing failover slot {Slot}: {Backlog} committed entries still to apply", Placement.ClusterMap.DescribeGroup(groupId), slot, applyBacklog);
                 return;
             }
 
-            logger.LogInformation("group {Group}: campaigning in failover slot {Slot} (term {Term})", groupId, slot, raft.Term);
+            logger.LogInformation("{Group}: campaigning in failover slot {Slot} (term {Term})", Placement.ClusterMap.DescribeGroup(groupId), slot, raft.Term);
             raft.Campaign();
             Interlocked.Increment(ref failoverCampaignsStarted);
         }

@@ -133,7 +133,7 @@ public sealed partial class MultiRaftHost
         Interlocked.Add(ref compactions, pendingMarkers.Count);
         foreach (var marker in pendingMarkers)
         {
-            logger.LogInformation("group {Group}: compacted the log up to {Index} (durable ledger state)", marker.GroupId, marker.Snapshot!.Index);
+            logger.LogInformation("{Group}: compacted the log up to {Index} (durable ledger state)", Placement.ClusterMap.DescribeGroup(marker.GroupId), marker.Snapshot!.Index);
         }
 
         pendingMarkers.Clear();
@@ -185,7 +185,7 @@ public sealed partial class MultiRaftHost
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
             {
-                logger.LogWarning("snapshot of group {Group} at {Index} to node {Node} failed: {Error}", group, index, to, e.Message);
+                logger.LogWarning("{Group}: snapshot at {Index} to node {Node} failed: {Error}", Placement.ClusterMap.DescribeGroup(group), index, to, e.Message);
             }
             finally
             {

@@ -116,9 +116,21 @@ public sealed partial class NodeHost : IForwardHandler, IAsyncDisposable
         NodeMetrics.Track(options.NodeId, scheduler, transport);
         node.StartMetaClient();
         logger.LogInformation("node {Node} started ({State}): {Shards} shards, {Local} replicas here, peer port {Port}",
-            options.NodeId, created ? "new cluster" : "existing cluster", map.ShardCount, replicas.Count, transport.Port);
+            options.NodeId, StartKind(created, rejoining), map.ShardCount, replicas.Count, transport.Port);
         return node;
     }
+
+    /// <summary>
+    /// What the start line says this node is doing. A wiped node started with <c>--rejoin</c> bootstraps its empty folder
+    /// from the flags like a new cluster's first start, but it joins a running cluster, and "new cluster" there misled
+    /// operators reading the log.
+    /// </summary>
+    internal static string StartKind(bool created, bool rejoining) => (created, rejoining) switch
+    {
+        (_, true) => "rejoining",
+        (true, false) => "new cluster",
+        (false, false) => "existing cluster",
+    };
 
     /// <summary>How much committed log the replicas re-apply at start (their ledger state lags the log after a crash).</summary>
     private static string ReplayDetail(List<ShardReplica> replicas)

@@ -32,7 +32,7 @@ internal sealed class SnapshotReceiver(string directory, ulong fromNode) : IDisp
             {
                 if (!hostsGroup(chunk.GroupId))
                 {
-                    return $"this node hosts no replica of group {chunk.GroupId}";
+                    return $"{Placement.ClusterMap.DescribeGroup(chunk.GroupId)}: this node hosts no replica";
                 }
 
                 (GroupId, id) = (chunk.GroupId, (chunk.Index, chunk.Term));
@@ -42,13 +42,13 @@ internal sealed class SnapshotReceiver(string directory, ulong fromNode) : IDisp
 
             if (chunk.GroupId != GroupId || (chunk.Index, chunk.Term) != id || chunk.Offset != (ulong)bytes)
             {
-                return $"chunk at offset {chunk.Offset} does not continue snapshot {id.Index} of group {GroupId} at {bytes}";
+                return $"{Placement.ClusterMap.DescribeGroup(GroupId)}: chunk at offset {chunk.Offset} does not continue snapshot {id.Index} at {bytes}";
             }
 
             bytes += chunk.Data.Length;
             if (bytes > HostOptions.SnapshotBytesMax)
             {
-                return $"snapshot of group {GroupId} exceeds {HostOptions.SnapshotBytesMax} bytes";
+                return $"{Placement.ClusterMap.DescribeGroup(GroupId)}: snapshot exceeds {HostOptions.SnapshotBytesMax} bytes";
             }
 
             await file.WriteAsync(chunk.Data.Memory, cancel).ConfigureAwait(false);
@@ -73,7 +73,7 @@ internal sealed class SnapshotReceiver(string directory, ulong fromNode) : IDisp
         if (message.Type != MessageType.Snapshot || message.From != fromNode || message.Snapshot is null ||
             message.Snapshot.Index != id.Index || message.Snapshot.Term != id.Term)
         {
-            return $"the snapshot's Raft message ({message.Type} from {message.From}) does not describe snapshot {id.Index} of group {GroupId}";
+            return $"{Placement.ClusterMap.DescribeGroup(GroupId)}: the snapshot's Raft message ({message.Type} from {message.From}) does not describe snapshot {id.Index}";
         }
 
         Message = message;

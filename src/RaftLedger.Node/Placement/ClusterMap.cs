@@ -1,3 +1,4 @@
+using System.Globalization;
 using RaftLedger.Common;
 using RaftLedger.Common.Placement;
 
@@ -40,6 +41,18 @@ public sealed record ClusterMap(IReadOnlyList<ClusterNode> Nodes, int ShardCount
         Invariant.Check(groupId != MetaGroupId);
         return (int)(groupId - 1);
     }
+
+    /// <summary>
+    /// How logs and errors name group <paramref name="groupId"/>: "meta group" or "shard S", since operators think in
+    /// shards and group ids are off by one from them. An id too large for a shard (only a broken or foreign peer sends
+    /// one) is named as received.
+    /// </summary>
+    public static string DescribeGroup(ulong groupId) => groupId switch
+    {
+        MetaGroupId => "meta group",
+        <= (ulong)int.MaxValue + 1 => string.Create(CultureInfo.InvariantCulture, $"shard {ShardOfGroup(groupId)}"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"group {groupId}"),
+    };
 
     /// <summary>The shard owning <paramref name="accountId"/>.</summary>
     public int ShardOf(UInt128 accountId) => ShardRouter.ShardOf(accountId, ShardCount);

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using RaftLedger.Common;
+using RaftLedger.Node.Placement;
 using RaftLedger.Node.Transport.Protos;
 
 namespace RaftLedger.Node.Transport;
@@ -39,14 +40,14 @@ public sealed partial class PeerTransport : ISnapshotSender
             var ack = await call.ResponseAsync.ConfigureAwait(false);
             if (!ack.Installed)
             {
-                logger.LogWarning("node {Node} refused the snapshot of group {Group} at {Index}: {Error}", nodeId, groupId, index, ack.Error);
+                logger.LogWarning("{Group}: node {Node} refused the snapshot at {Index}: {Error}", ClusterMap.DescribeGroup(groupId), nodeId, index, ack.Error);
             }
 
             return ack.Installed;
         }
         catch (Exception e) when (e is RpcException or IOException or OperationCanceledException or HttpRequestException)
         {
-            logger.LogWarning("snapshot of group {Group} at {Index} to node {Node} failed: {Error}", groupId, index, nodeId, e.Message);
+            logger.LogWarning("{Group}: snapshot at {Index} to node {Node} failed: {Error}", ClusterMap.DescribeGroup(groupId), index, nodeId, e.Message);
             return false;
         }
     }

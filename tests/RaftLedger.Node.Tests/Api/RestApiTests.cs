@@ -285,6 +285,19 @@ public sealed class RestApiTests(ApiHarness api) : IClassFixture<ApiHarness>
     }
 
     [Fact]
+    public async Task Dashboard_points_shards_this_node_does_not_lead_to_their_leaders_dashboard()
+    {
+        // Only a leader reports replica progress, and the page reads only its own node: for the other shards it must say
+        // where the lag is (the leader's page, or `raftledger status`) rather than show a bare dash.
+        var page = await api.GetAsync("/dashboard");
+
+        Assert.Contains("Only a shard's leader knows how far its replicas are behind", page.Body, StringComparison.Ordinal);
+        Assert.Contains("<code>raftledger status</code>", page.Body, StringComparison.Ordinal);
+        Assert.Contains("reps || elsewhere(s, apis)", page.Body, StringComparison.Ordinal);
+        Assert.Contains("on leader ${esc(s.leader)}'s dashboard", page.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Health_and_metrics_endpoints_answer()
     {
         var id = ApiHarness.NewIds();

@@ -193,6 +193,14 @@ internal sealed class PeerLink
                 return;
             }
 
+            if (Interlocked.Read(ref queuedBytes) > TransportOptions.InlineDrainBytesMax)
+            {
+                // Bulk (batched appends, catch-up): a loopback send copies the bytes through to the receiver on the
+                // sending thread, so the host's loop would pay for it before its fsync. A pool thread pays instead.
+                ThreadPool.UnsafeQueueUserWorkItem(new DrainWork(this, connection), preferLocal: false);
+                return;
+            }
+
             if (!connection.Drain())
             {
                 return; // The drain continues asynchronously and calls EndDrain when it is done.
@@ -200,6 +208,20 @@ internal sealed class PeerLink
 
             // Let go, then look again: a message queued after the drain's last look saw draining = 1 and left it to us.
             Interlocked.Exchange(ref draining, 0);
+        }
+    }
+
+    /// <summary>A drain handed to a pool thread (<see cref="Kick"/>): the link's drain is held for it.</summary>
+    private sealed record DrainWork(PeerLink Link, IPeerFrameWriter Connection) : IThreadPoolWorkItem
+    {
+        public void Execute() => DrainElsewhere();
+
+        public void DrainElsewhere()
+        {
+            if (Connection.Drain())
+            {
+                Link.EndDrain();
+            }
         }
     }
 

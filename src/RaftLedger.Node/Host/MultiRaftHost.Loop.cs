@@ -215,7 +215,25 @@ public sealed partial class MultiRaftHost
         }
     }
 
+    /// <summary>
+    /// One round. Its sends are held and written per phase, one frame per peer each (<see cref="IRaftMessageSender.HoldSends"/>):
+    /// the leaders' appends and the cross-shard messages before the fsync, the rest right after it, before the apply.
+    /// </summary>
     private async Task RunRoundAsync(CancellationToken stop)
+    {
+        Invariant.Check(sender is not null);
+        sender.HoldSends();
+        try
+        {
+            await RunHeldRoundAsync(stop).ConfigureAwait(false);
+        }
+        finally
+        {
+            sender.ReleaseSends();
+        }
+    }
+
+    private async Task RunHeldRoundAsync(CancellationToken stop)
     {
         var started = options.Time.GetTimestamp();
         readies.Clear();
@@ -275,6 +293,8 @@ public sealed partial class MultiRaftHost
         var persisting = options.Time.GetTimestamp();
         if (persists.Count > 0)
         {
+            sender!.ReleaseSends(); // The appends leave now, so followers fsync while this node does.
+            sender.HoldSends();
             await log.PersistAsync(persists, stop).ConfigureAwait(false);
             EndSnapshotInstalls();
         }
@@ -295,6 +315,7 @@ public sealed partial class MultiRaftHost
 
         Invariant.Check(sender is not null);
         heartbeats.Flush(sender);
+        sender.ReleaseSends(); // Acknowledgements and commits leave before this round's apply.
 
         var applied = 0;
         long appliedBytes = 0;

@@ -81,59 +81,111 @@ internal sealed class PeerWatchdog : IDisposable
 }
 
 /// <summary>
-/// One peer connection after its hello, run in both directions until either ends: the pump writes the link's queue as
-/// frames (<see cref="PeerFrames"/>), one frame and one flush per wake-up; the reader copies each frame it receives into
-/// its own array (the sinks keep the payloads: the host queues them for its loop) and hands its messages to
-/// <c>deliver</c>. The same code runs over Kestrel's pipes on the accepting side and over a socket's stream on the dialing side.
+/// One peer connection after its hello, run in both directions until either ends: the link's drains write its queue as
+/// frames (<see cref="PeerFrames"/>) onto this connection while it is the link's writer, one frame and one flush at a time
+/// (<see cref="Drain"/>); the reader copies each frame it receives into its own array (the sinks keep the payloads: the
+/// host queues them for its loop) and hands its messages to <c>deliver</c>. The same code runs over Kestrel's pipes on the
+/// accepting side and over a socket's stream on the dialing side. A batch taken from the queue is written once: what a
+/// broken connection had taken is lost, not sent again on the next one (the cross-shard protocol relies on it, see
+/// design/cross-shard.md, "Not done").
 /// </summary>
 internal sealed class PeerConnection(PeerLink link, PipeReader input, PipeWriter output, PeerWatchdog watchdog, Action<ulong, List<PeerFrameMessage>> deliver)
+    : IPeerFrameWriter
 {
+    private readonly List<PeerFrameMessage> batch = []; // Used only by the drain that holds the link.
+
+    // Completed when a write failed or the peer's side of the pipe ended: the connection is over.
+    private readonly TaskCompletionSource<string> writeEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Runs until the peer closes, a read or write fails, or the watchdog cancels; returns why it ended.</summary>
     public async Task<string> RunAsync()
     {
         watchdog.Idle = link.TryEnqueuePing;
-        var pump = PumpAsync(watchdog.Token);
         var read = ReceiveAsync(watchdog.Token);
-        await Task.WhenAny(pump, read).ConfigureAwait(false);
+        using (watchdog.Token.Register(() => writeEnded.TrySetResult("the connection ended")))
+        {
+            link.Attach(this);
+            try
+            {
+                await Task.WhenAny(writeEnded.Task, read).ConfigureAwait(false);
+            }
+            finally
+            {
+                link.Detach(this);
+            }
+        }
+
         var silent = watchdog.Token.IsCancellationRequested;
         await watchdog.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(pump, read).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await read.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         return silent ? "nothing received within the silence limit"
-            : read.Exception?.InnerException?.Message ?? pump.Exception?.InnerException?.Message ?? "the connection ended";
+            : read.Exception?.InnerException?.Message ?? (writeEnded.Task.IsCompleted ? writeEnded.Task.Result : "the connection ended");
     }
 
-    private async Task PumpAsync(CancellationToken cancel)
+    /// <inheritdoc/>
+    public bool Drain()
     {
-        link.Attach();
         try
         {
-            var batch = new List<PeerFrameMessage>();
-            while (await link.WaitToReadAsync(cancel).ConfigureAwait(false))
+            while (!writeEnded.Task.IsCompleted && link.IsWriter(this))
             {
                 var data = link.TakeBatch(batch);
                 if (batch.Count == 0)
                 {
-                    continue;
+                    return true;
                 }
 
                 PeerFrames.WriteFrame(output, batch);
                 batch.Clear();
-                var flush = await output.FlushAsync(cancel).ConfigureAwait(false);
-                watchdog.NoteWritten();
-                if (data)
+                var flush = output.FlushAsync(watchdog.Token);
+                if (!flush.IsCompletedSuccessfully)
                 {
-                    link.CountSentBatch();
+                    _ = FinishDrainAsync(flush, data);
+                    return false;
                 }
 
-                if (flush.IsCompleted || flush.IsCanceled)
-                {
-                    return;
-                }
+                Flushed(flush.Result, data);
             }
         }
-        finally
+        catch (Exception e)
         {
-            link.Detach();
+            // On the sender's thread (the host's loop among others): a broken connection must end, never throw there.
+            batch.Clear();
+            writeEnded.TrySetResult(e.Message);
+        }
+
+        return true;
+    }
+
+    /// <summary>A write that could not complete at once: waits for it, then drains on (on the thread that completed it).</summary>
+    private async Task FinishDrainAsync(ValueTask<FlushResult> flush, bool data)
+    {
+        try
+        {
+            Flushed(await flush.ConfigureAwait(false), data);
+        }
+        catch (Exception e)
+        {
+            writeEnded.TrySetResult(e.Message);
+        }
+
+        if (Drain())
+        {
+            link.EndDrain();
+        }
+    }
+
+    private void Flushed(FlushResult flush, bool data)
+    {
+        watchdog.NoteWritten();
+        if (data)
+        {
+            link.CountSentBatch();
+        }
+
+        if (flush.IsCompleted || flush.IsCanceled)
+        {
+            writeEnded.TrySetResult("the peer stopped reading");
         }
     }
 

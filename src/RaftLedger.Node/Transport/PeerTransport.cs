@@ -77,6 +77,20 @@ public interface IRaftMessageSender
 
     /// <summary>True while a stream to the node is attached (the peer's process is up and reachable).</summary>
     bool IsConnected(ulong nodeId);
+
+    /// <summary>
+    /// Messages queued from now on wait for <see cref="ReleaseSends"/> instead of being written at once, so that what
+    /// one phase of the host's round sends to a peer leaves as one frame. For the host's loop only (it sends from no
+    /// other place); a sender that does not batch ignores it.
+    /// </summary>
+    void HoldSends()
+    {
+    }
+
+    /// <summary>Writes what was queued since <see cref="HoldSends"/> and stops holding.</summary>
+    void ReleaseSends()
+    {
+    }
 }
 
 /// <summary>Serves client requests forwarded by other nodes (see peer.proto Forward).</summary>
@@ -108,6 +122,9 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
     private readonly ConcurrentDictionary<ulong, Lazy<GrpcChannel>> forwardChannels = new();
     private readonly CancellationTokenSource stopping = new();
     private readonly RefusalWarnings refusalWarnings;
+
+    // Set by the host's loop while it holds its sends (HoldSends); other senders' messages then wait for the release too.
+    private bool holdingSends;
     private WebApplication? server;
     private long rejectedStreams;
     private long refusedDials;
@@ -274,7 +291,21 @@ public sealed partial class PeerTransport : IRaftMessageSender, IShardMessageSen
         stopping.Dispose();
     }
 
-    private PeerLink Link(ulong nodeId) => links.GetOrAdd(nodeId, id => new PeerLink(id));
+    private PeerLink Link(ulong nodeId) => links.GetOrAdd(nodeId, id => new PeerLink(id, () => Volatile.Read(ref holdingSends)));
+
+    /// <inheritdoc/>
+    public void HoldSends() => Volatile.Write(ref holdingSends, true);
+
+    /// <inheritdoc/>
+    public void ReleaseSends()
+    {
+        // A full fence: a sender that queued while this was still set, and so left its message to us, is seen below.
+        Interlocked.Exchange(ref holdingSends, false);
+        foreach (var link in links.Values)
+        {
+            link.Kick();
+        }
+    }
 
     private Metadata Headers() => new()
     {

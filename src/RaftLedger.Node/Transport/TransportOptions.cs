@@ -21,6 +21,13 @@ public sealed record TransportOptions
     /// <summary>Bytes of one snapshot chunk.</summary>
     public const int SnapshotChunkBytesMax = 1024 * 1024;
 
+    /// <summary>
+    /// Queued bytes up to which the sender writes a peer's frame on its own thread (no wake-up of another thread, which
+    /// is most of a small message's cost on this kind of machine); above it a pool thread writes, so that bulk sends
+    /// (batched appends, catch-up) overlap the host's fsync instead of delaying it (PERFORMANCE "Twenty-fourth session").
+    /// </summary>
+    public const long InlineDrainBytesMax = 64 * 1024;
+
     /// <summary>Messages queued for one peer before new ones are dropped (Raft retransmits what is lost).</summary>
     public const int QueueMessagesMax = 8192;
 

@@ -83,7 +83,8 @@ internal sealed class PeerLink
                 }
             }
 
-            Volatile.Write(ref draining, 0);
+            // Let go the way a drain does: a connection attached meanwhile found the drain held and left its queue to us.
+            EndDrain();
         }
 
         return true;
@@ -214,9 +215,7 @@ internal sealed class PeerLink
     /// <summary>A drain handed to a pool thread (<see cref="Kick"/>): the link's drain is held for it.</summary>
     private sealed record DrainWork(PeerLink Link, IPeerFrameWriter Connection) : IThreadPoolWorkItem
     {
-        public void Execute() => DrainElsewhere();
-
-        public void DrainElsewhere()
+        public void Execute()
         {
             if (Connection.Drain())
             {

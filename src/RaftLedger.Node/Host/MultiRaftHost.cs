@@ -317,7 +317,8 @@ internal abstract record HostInput
         public static readonly LedgerDurable Instance = new();
     }
 
-    public sealed record SnapshotReceived(ulong GroupId, Message Message, string Path) : HostInput;
+    /// <summary>A snapshot received in full: the meta group's file at <c>Path</c>, or a shard's <c>Prepared</c> install.</summary>
+    public sealed record SnapshotReceived(ulong GroupId, Message Message, string Path, RocksPreparedInstall? Prepared) : HostInput;
 
     public sealed record SnapshotSent(ulong GroupId, ulong ToNode, bool Finished) : HostInput;
 }

@@ -55,11 +55,19 @@ public interface IShardSnapshotStorage
     RocksShardSnapshot CreateSnapshot(int shard);
 
     /// <summary>
-    /// Replaces the shard's ledger state by a snapshot file and makes it durable; returns its applied index. Until
+    /// Off the scheduler thread: checks a shard snapshot file received from a leader and turns it into what
+    /// <see cref="InstallSnapshot"/> ingests (the received file is deleted). This is the slow part of an install
+    /// (seconds for millions of transfers), which on the scheduler thread held every group's heartbeats that long.
+    /// Throws <see cref="RocksSnapshotCorruptException"/> when the file is corrupt.
+    /// </summary>
+    RocksPreparedInstall PrepareSnapshot(int shard, string path);
+
+    /// <summary>
+    /// Replaces the shard's ledger state by a prepared snapshot and makes it durable; returns its applied index. Until
     /// <see cref="EndInstall"/> (after the WAL marker <paramref name="snapshot"/> is durable) a crash is repaired at
     /// the next start by writing that marker, so the log never lags the state it must continue.
     /// </summary>
-    ulong InstallSnapshot(int shard, string path, SnapshotMetadata snapshot);
+    ulong InstallSnapshot(int shard, RocksPreparedInstall prepared, SnapshotMetadata snapshot);
 
     /// <summary>The WAL marker of an installed snapshot is durable: forget the repair record.</summary>
     void EndInstall(ulong groupId);
@@ -207,11 +215,22 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
 
     public RocksShardSnapshot CreateSnapshot(int shard) => database.OpenShard((uint)shard).CreateSnapshot();
 
-    public ulong InstallSnapshot(int shard, string path, SnapshotMetadata snapshot)
+    public RocksPreparedInstall PrepareSnapshot(int shard, string path)
+    {
+        RocksPreparedInstall prepared;
+        using (var input = File.OpenRead(path))
+        {
+            prepared = database.PrepareInstall((uint)shard, input, path + ".sst");
+        }
+
+        File.Delete(path);
+        return prepared;
+    }
+
+    public ulong InstallSnapshot(int shard, RocksPreparedInstall prepared, SnapshotMetadata snapshot)
     {
         BeginInstall((ulong)shard + 1, snapshot);
-        using var input = File.OpenRead(path);
-        var summary = database.OpenShard((uint)shard).InstallSnapshot(input);
+        var summary = database.OpenShard((uint)shard).InstallPrepared(prepared);
         // The store caches accounts and the last timestamp of the state it replaced.
         stores[shard].Reload();
         Invariant.Check(database.DurableAppliedIndex((uint)shard) == summary.AppliedIndex, "an installed snapshot is durable");

@@ -65,7 +65,11 @@ public static class RocksKeys
     /// <summary>Meta key: the highest Raft index whose effects are in this shard's state.</summary>
     public const byte MetaAppliedIndex = 1;
 
-    /// <summary>Meta key: present while a snapshot install is under way (the shard's data is incomplete).</summary>
+    /// <summary>
+    /// Meta key: present while a snapshot install is under way (the shard's data is incomplete). Installs before the
+    /// twenty-fifth session wrote it while they wrote a snapshot chunk by chunk; an install now ingests one file whose
+    /// range deletion removes it, so it is only ever read (a folder left by an interrupted older install).
+    /// </summary>
     public const byte MetaInstalling = 2;
 
     /// <summary>Writes the 5-byte prefix of a table of a shard into <paramref name="destination"/>.</summary>

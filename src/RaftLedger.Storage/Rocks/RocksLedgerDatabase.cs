@@ -19,12 +19,17 @@ namespace RaftLedger.Storage.Rocks;
 /// </summary>
 public sealed class RocksLedgerDatabase : IDisposable
 {
+    /// <summary>Subfolder of the database folder for SST files being built for an install (<see cref="NewIngestPath"/>).</summary>
+    public const string IngestFolderName = "ingest";
+
     private readonly RocksDb db;
     private readonly DbOptions dbOptions;
     private readonly Cache blockCache;
     private readonly WriteOptions writeOptions;
     private readonly ReadOptions readOptions;
     private readonly FlushOptions flushOptions;
+    private readonly EnvOptions envOptions = new();
+    private readonly IngestExternalFileOptions ingestOptions = new IngestExternalFileOptions().SetMoveFiles(true);
     private readonly IntPtr defaultColumnFamily;
     private readonly Lock shardsLock = new();
 
@@ -67,6 +72,7 @@ public sealed class RocksLedgerDatabase : IDisposable
         var dbOptions = BuildOptions(options, blockCache);
         var db = RocksDb.Open(dbOptions, options.DirectoryPath);
         RocksLedgerFormat.WriteIfMissing(options.DirectoryPath);
+        DeleteUnfinishedIngests(options.DirectoryPath);
         if (options.WalMode == RocksWalMode.Unsynced)
         {
             // Open replays RocksDB's WAL, which after a process crash may hold writes that were never synced.
@@ -229,6 +235,55 @@ public sealed class RocksLedgerDatabase : IDisposable
         }
     }
 
+    /// <summary>
+    /// A native SST writer with the database's own options (table format, bloom filters, compression), opened on
+    /// <paramref name="path"/>; the caller destroys it (<c>rocksdb_sstfilewriter_destroy</c>).
+    /// </summary>
+    internal IntPtr CreateSstWriter(string path)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var writer = Native.Instance.rocksdb_sstfilewriter_create(envOptions.Handle, dbOptions.Handle);
+        try
+        {
+            Native.Instance.rocksdb_sstfilewriter_open(writer, path);
+            return writer;
+        }
+        catch
+        {
+            Native.Instance.rocksdb_sstfilewriter_destroy(writer);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Ingests one SST file (moved into the database when it is on the same file system, else copied). Memtables that
+    /// overlap its key range are flushed first; the file's keys get a sequence number newer than everything written.
+    /// </summary>
+    internal void Ingest(string path)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        db.IngestExternalFiles([path], ingestOptions, null);
+        File.Delete(path); // a moved file may keep its old name as a second link
+    }
+
+    // SST files an install was building when the process stopped: never ingested, of no use.
+    private static void DeleteUnfinishedIngests(string directoryPath)
+    {
+        var folder = Path.Combine(directoryPath, IngestFolderName);
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>A path for a temporary SST file in the database's own folder (so that ingesting it moves it).</summary>
+    internal string NewIngestPath()
+    {
+        var folder = Path.Combine(Options.DirectoryPath, IngestFolderName);
+        Directory.CreateDirectory(folder);
+        return Path.Combine(folder, $"install-{Guid.NewGuid():N}.sst");
+    }
+
     /// <summary>Writes a batch without sync, per the durability rule on this class.</summary>
     internal void Write(WriteBatch batch)
     {
@@ -255,5 +310,7 @@ public sealed class RocksLedgerDatabase : IDisposable
         db.Dispose();
         GC.KeepAlive(dbOptions);
         GC.KeepAlive(blockCache);
+        GC.KeepAlive(envOptions);
+        GC.KeepAlive(ingestOptions);
     }
 }

@@ -106,7 +106,35 @@ public sealed class RocksSnapshotTests
     }
 
     [Fact]
-    public void Corrupt_chunk_in_a_streamed_install_marks_the_shard_unusable_until_a_good_snapshot_is_installed()
+    public void Corrupt_chunk_in_a_streamed_install_is_refused_and_the_previous_state_is_unchanged()
+    {
+        using var directory = new TempDirectory();
+        var path = directory.Sub("db");
+        using var database = Open(path);
+        var source = database.OpenShard(1);
+        var target = database.OpenShard(2);
+        Fill(source, 20_000, appliedIndex: 10);
+        Fill(target, 30, appliedIndex: 8);
+        var targetBefore = Dump(target);
+        var good = WriteSnapshot(source);
+        var bad = (byte[])good.Clone();
+        bad[bad.Length - 200] ^= 0x01;
+
+        // Nothing reaches the shard before the whole stream is checked: the install ingests one file built first.
+        var error = Assert.Throws<RocksSnapshotCorruptException>(() => target.InstallSnapshot(new NonSeekableStream(bad)));
+        Assert.Contains("previous state is unchanged", error.Message);
+        Assert.False(target.IsInstalling);
+        Assert.Equal(8UL, target.AppliedIndex);
+        Assert.Equal(targetBefore, Dump(target));
+        Assert.Empty(Directory.GetFiles(Path.Combine(path, RocksLedgerDatabase.IngestFolderName)));
+
+        target.InstallSnapshot(new NonSeekableStream(good));
+        Assert.Equal(10UL, target.AppliedIndex);
+        Assert.Equal(Fingerprint(source), Fingerprint(target));
+    }
+
+    [Fact]
+    public void A_shard_marked_by_an_interrupted_install_of_an_earlier_version_is_served_again_after_a_good_install()
     {
         using var directory = new TempDirectory();
         var path = directory.Sub("db");
@@ -115,21 +143,15 @@ public sealed class RocksSnapshotTests
         using (var database = Open(path))
         {
             var source = database.OpenShard(1);
-            var target = database.OpenShard(2);
-            Fill(source, 20_000, appliedIndex: 10);
-            Fill(target, 30, appliedIndex: 8);
+            Fill(source, 2_000, appliedIndex: 10);
+            Fill(database.OpenShard(2), 30, appliedIndex: 8);
             sourceFingerprint = Fingerprint(source);
             good = WriteSnapshot(source);
-            var bad = (byte[])good.Clone();
-            bad[bad.Length - 200] ^= 0x01;
 
-            var error = Assert.Throws<RocksSnapshotCorruptException>(() => target.InstallSnapshot(new NonSeekableStream(bad)));
-            Assert.Contains("marked unusable", error.Message);
-            Assert.True(target.IsInstalling);
-            Assert.Equal(0UL, target.DurableAppliedIndex);
-            using var batch = target.NewBatch();
-            Assert.Throws<RaftLedger.Common.InvariantViolationException>(() => batch.Commit(9));
-            database.MakeDurable();
+            // What an install before the twenty-fifth session left when it stopped between chunks: the marker key.
+            var marker = new byte[RocksLedgerLimits.TablePrefixBytes + 1];
+            var length = RocksKeys.Write(marker, 2, RocksTable.Meta, [RocksKeys.MetaInstalling]);
+            database.Db.Put(marker.AsSpan(0, length).ToArray(), new byte[] { 1 });
         }
 
         using (var reopened = Open(path))
@@ -141,6 +163,50 @@ public sealed class RocksSnapshotTests
             Assert.Equal(10UL, target.AppliedIndex);
             Assert.Equal(sourceFingerprint, Fingerprint(target));
         }
+
+        // The ingested file's range deletion removed the marker with the old state, and the new state is on disk.
+        using (var again = Open(path))
+        {
+            var target = again.OpenShard(2);
+            Assert.False(target.IsInstalling);
+            Assert.Equal(10UL, target.DurableAppliedIndex);
+            Assert.Equal(sourceFingerprint, Fingerprint(target));
+        }
+    }
+
+    [Fact]
+    public void A_prepared_install_touches_no_shard_until_it_is_ingested_and_a_left_over_file_is_deleted_at_open()
+    {
+        using var directory = new TempDirectory();
+        var path = directory.Sub("db");
+        using (var database = Open(path))
+        {
+            var source = database.OpenShard(1);
+            var target = database.OpenShard(2);
+            Fill(source, 5_000, appliedIndex: 12);
+            Fill(target, 40, appliedIndex: 7);
+            var before = Dump(target);
+            var sst = database.NewIngestPath();
+            using var prepared = database.PrepareInstall(2, new MemoryStream(WriteSnapshot(source)), sst);
+            Assert.Equal(12UL, prepared.Summary.AppliedIndex);
+            Assert.Equal(5_000, prepared.Summary.RecordCount);
+            Assert.True(File.Exists(sst));
+
+            // Applying goes on meanwhile; the ingest then replaces all of it.
+            Fill(target, 50, appliedIndex: 9);
+            Assert.NotEqual(before, Dump(target));
+            Assert.Equal(12UL, target.InstallPrepared(prepared).AppliedIndex);
+            Assert.Equal(Dump(source), Dump(target));
+            Assert.False(File.Exists(sst));
+
+            // One more prepared and never ingested, as when the process stops in between.
+            database.PrepareInstall(2, new MemoryStream(WriteSnapshot(source)), database.NewIngestPath());
+            Assert.Single(Directory.GetFiles(Path.Combine(path, RocksLedgerDatabase.IngestFolderName)));
+        }
+
+        using var reopened = Open(path);
+        Assert.False(Directory.Exists(Path.Combine(path, RocksLedgerDatabase.IngestFolderName)));
+        Assert.Equal(12UL, reopened.OpenShard(2).AppliedIndex);
     }
 
     [Fact]

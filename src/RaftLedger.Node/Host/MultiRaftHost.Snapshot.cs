@@ -40,6 +40,7 @@ public sealed partial class MultiRaftHost
     private readonly List<Task> snapshotTasks = [];
     private readonly List<ulong> installsAwaitingMarker = [];
     private Task? durableTask;
+    private RefusalWarnings? snapshotDeferrals; // Rate-limits the warning about a snapshot send that must wait.
     private long snapshotsSent;
     private long snapshotsInstalled;
     private long compactions;
@@ -150,7 +151,14 @@ public sealed partial class MultiRaftHost
         snapshotTasks.RemoveAll(t => t.IsCompleted);
         if (storage is null || sender is not ISnapshotSender streamer || snapshotTasks.Count >= HostOptions.SnapshotSendsMax)
         {
-            logger.LogWarning("shard {Shard}: cannot send a snapshot to node {Node} now (no durable storage, or {Sends} streams running)", replica.Shard, message.To, snapshotTasks.Count);
+            // The core asks again every few ticks while the streams run (hundreds of times during a long catch-up).
+            if ((snapshotDeferrals ??= new RefusalWarnings(options.Time)).ShouldWarn(replica.GroupId))
+            {
+                logger.LogWarning(
+                    "shard {Shard}: cannot send a snapshot to node {Node} now (no durable storage, or {Sends} streams running); it is sent once a stream ends (not logged again for this shard for {Seconds} s)",
+                    replica.Shard, message.To, snapshotTasks.Count, RefusalWarnings.IntervalSeconds);
+            }
+
             replica.Raft.ReportSnapshot(message.To, SnapshotStatus.Failed); // The core probes and asks again later.
             return;
         }

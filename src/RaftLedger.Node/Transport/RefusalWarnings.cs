@@ -5,7 +5,8 @@ namespace RaftLedger.Node.Transport;
 /// <summary>
 /// Decides which refused peer connections are logged as warnings: the first one per peer, then at most one per
 /// <see cref="IntervalSeconds"/>. A refused dialer redials every second or so, and a warning per attempt would bury
-/// the rest of the log; one every half minute still tells an operator who looks at it now. Thread-safe.
+/// the rest of the log; one every half minute still tells an operator who looks at it now. The host uses one keyed by
+/// group for snapshot sends that must wait for a free stream, which the core retries every few ticks. Thread-safe.
 /// </summary>
 internal sealed class RefusalWarnings(TimeProvider time)
 {

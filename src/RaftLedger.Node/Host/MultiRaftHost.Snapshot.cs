@@ -256,10 +256,15 @@ public sealed partial class MultiRaftHost
     private async Task<RocksPreparedInstall?> PrepareAsync(IShardSnapshotStorage storage, SnapshotReceiver receiver)
     {
         var shard = (int)(receiver.GroupId - 1);
+        var started = options.Time.GetTimestamp();
         try
         {
-            return await Task.Factory.StartNew(
+            var prepared = await Task.Factory.StartNew(
                 () => storage.PrepareSnapshot(shard, receiver.Path!), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+            logger.LogInformation(
+                "shard {Shard}: received a snapshot at {Index} ({Records} records), checked and prepared for ingest in {Milliseconds:0} ms off the scheduler loop",
+                shard, prepared.Summary.AppliedIndex, prepared.Summary.RecordCount, options.Time.GetElapsedTime(started).TotalMilliseconds);
+            return prepared;
         }
         catch (RocksSnapshotCorruptException error)
         {
@@ -290,10 +295,13 @@ public sealed partial class MultiRaftHost
         Invariant.Check(prepared is not null, "a shard snapshot is prepared when it is received");
         receivedSnapshots.Remove(replica.GroupId);
         ulong applied;
+        var started = options.Time.GetTimestamp();
         using (prepared)
         {
             applied = storage.InstallSnapshot(replica.Shard, prepared, snapshot);
         }
+
+        var took = options.Time.GetElapsedTime(started);
 
         installsAwaitingMarker.Add(replica.GroupId);
         Invariant.Check(applied == snapshot.Index, "the leader labels a snapshot with the applied index of its state");
@@ -301,7 +309,7 @@ public sealed partial class MultiRaftHost
         storage.SetCompactableIndex(replica.GroupId, applied);
         compactedIndexes[replica.GroupId] = applied;
         Interlocked.Increment(ref snapshotsInstalled);
-        logger.LogInformation("shard {Shard}: installed a snapshot at {Index}", replica.Shard, applied);
+        logger.LogInformation("shard {Shard}: installed a snapshot at {Index} ({Milliseconds:0} ms on the scheduler loop)", replica.Shard, applied, took.TotalMilliseconds);
     }
 
     /// <summary>After the round's WAL write: the markers of this round's installs are durable.</summary>

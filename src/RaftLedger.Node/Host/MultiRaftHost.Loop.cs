@@ -111,6 +111,7 @@ public sealed partial class MultiRaftHost
                     OnMetaPropose(propose.Proposal);
                     break;
                 case HostInput.SnapshotSent sent:
+                    streamsRunning.Remove((sent.GroupId, sent.ToNode));
                     RaftOf(sent.GroupId).ReportSnapshot(sent.ToNode, sent.Finished ? SnapshotStatus.Finished : SnapshotStatus.Failed);
                     break;
             }

@@ -242,6 +242,7 @@ public sealed partial class MultiRaftHost
         var state = meta!.State;
         snapshotTasks.RemoveAll(t => t.IsCompleted);
         if (storage is null || sender is not ISnapshotSender streamer || snapshotTasks.Count >= HostOptions.SnapshotSendsMax ||
+            streamsRunning.Contains((ClusterMap.MetaGroupId, message.To)) ||
             state.AppliedIndex < message.Snapshot!.Index)
         {
             meta.Raft.ReportSnapshot(message.To, SnapshotStatus.Failed); // The core probes and asks again later.

@@ -38,9 +38,14 @@ public sealed partial class MultiRaftHost
     private readonly List<GroupPersist> pendingMarkers = [];
     private readonly Dictionary<ulong, (ulong Index, string Path, RocksPreparedInstall? Prepared)> receivedSnapshots = [];
     private readonly List<Task> snapshotTasks = [];
+
+    // (group, follower) of every stream running, on the loop: a leader that lost and regained office asks again while
+    // its earlier stream (of the same file name) still runs; a second one at once only competes with the first.
+    private readonly HashSet<(ulong Group, ulong To)> streamsRunning = [];
     private readonly List<ulong> installsAwaitingMarker = [];
     private Task? durableTask;
     private RefusalWarnings? snapshotDeferrals; // Rate-limits the warning about a snapshot send that must wait.
+
     private long snapshotsSent;
     private long snapshotsInstalled;
     private long compactions;
@@ -149,13 +154,14 @@ public sealed partial class MultiRaftHost
     {
         var storage = SnapshotStorage;
         snapshotTasks.RemoveAll(t => t.IsCompleted);
-        if (storage is null || sender is not ISnapshotSender streamer || snapshotTasks.Count >= HostOptions.SnapshotSendsMax)
+        if (storage is null || sender is not ISnapshotSender streamer || snapshotTasks.Count >= HostOptions.SnapshotSendsMax ||
+            streamsRunning.Contains((replica.GroupId, message.To)))
         {
             // The core asks again every few ticks while the streams run (hundreds of times during a long catch-up).
             if ((snapshotDeferrals ??= new RefusalWarnings(options.Time)).ShouldWarn(replica.GroupId))
             {
                 logger.LogWarning(
-                    "shard {Shard}: cannot send a snapshot to node {Node} now (no durable storage, or {Sends} streams running); it is sent once a stream ends (not logged again for this shard for {Seconds} s)",
+                    "shard {Shard}: cannot send a snapshot to node {Node} now (no durable storage, {Sends} streams running, or one to that node still running); it is sent once a stream ends (not logged again for this shard for {Seconds} s)",
                     replica.Shard, message.To, snapshotTasks.Count, RefusalWarnings.IntervalSeconds);
             }
 
@@ -182,6 +188,7 @@ public sealed partial class MultiRaftHost
     /// <summary>Off the loop: writes the snapshot data to a file, streams it, and reports the outcome to the loop.</summary>
     private void StreamSnapshot(ISnapshotSender streamer, ulong group, ulong to, ulong index, ulong term, byte[] raft, string path, Action<Stream> write, IDisposable? state)
     {
+        streamsRunning.Add((group, to));
         snapshotTasks.Add(Task.Run(async () =>
         {
             var ok = false;

@@ -1,4 +1,3 @@
-using Grpc.Core;
 using RaftLedger.Node.Host;
 using RaftLedger.Node.Placement;
 using RaftLedger.Node.Transport.Protos;
@@ -33,7 +32,7 @@ public sealed class GroupWordingTests
         try
         {
             using var receiver = new SnapshotReceiver(folder, fromNode: 2);
-            var chunks = new OneChunk(new SnapshotChunk { GroupId = groupId, Index = 10, Term = 2, Last = true });
+            var chunks = new OneSnapshotChunk(new SnapshotChunk { GroupId = groupId, Index = 10, Term = 2, Last = true });
 
             var error = await receiver.ReceiveAsync(chunks, _ => false, TestContext.Current.CancellationToken);
 
@@ -42,20 +41,6 @@ public sealed class GroupWordingTests
         finally
         {
             Directory.Delete(folder, recursive: true);
-        }
-    }
-
-    private sealed class OneChunk(SnapshotChunk chunk) : IAsyncStreamReader<SnapshotChunk>
-    {
-        private bool read;
-
-        public SnapshotChunk Current => chunk;
-
-        public Task<bool> MoveNext(CancellationToken cancellationToken)
-        {
-            var next = !read;
-            read = true;
-            return Task.FromResult(next);
         }
     }
 }

@@ -1,8 +1,11 @@
 using System.Net.Sockets;
+using Google.Protobuf;
 using RaftLedger.Common.Placement;
 using RaftLedger.Ledger;
 using RaftLedger.Node.Host;
 using RaftLedger.Node.Tests.Transport;
+using RaftLedger.Node.Transport.Protos;
+using RaftLedger.Raft;
 
 namespace RaftLedger.Node.Tests.Host;
 
@@ -66,6 +69,36 @@ public sealed class SnapshotCatchUpTests : IAsyncLifetime
         var account = await cluster.Nodes[3].Service.LookupAccountsAsync(new[] { a }, cancel);
         Assert.True(account.IsOk, account.Detail);
         Assert.Equal((UInt128)(3 + (6 * SnapshotEntries) + 2), account.Value![0].DebitsPosted);
+    }
+
+    [Fact]
+    public async Task A_corrupt_shard_snapshot_is_refused_in_the_answer_and_leaves_no_file_behind()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await Eventually.Until(() => cluster.Nodes.Values.All(n => n.Service.IsReady), "every shard has a leader");
+        var node = cluster.Nodes[3];
+        var snapshot = new SnapshotMetadata(50, 1, ConfState.OfVoters(1, 2, 3));
+        var raft = MessageCodec.Encode(new Message { Type = MessageType.Snapshot, From = 2, To = 3, Term = 1, Snapshot = snapshot });
+        var garbage = new byte[4096];
+        new Random(7).NextBytes(garbage);
+        var chunk = new SnapshotChunk
+        {
+            GroupId = 1,
+            Index = 50,
+            Term = 1,
+            Offset = 0,
+            Last = true,
+            Data = ByteString.CopyFrom(garbage),
+            Raft = ByteString.CopyFrom(raft),
+        };
+
+        // The file is checked when it is complete, off the loop, before the core hears of it: the leader learns at once.
+        var ack = await node.Scheduler.OnSnapshotAsync(fromNode: 2, new OneSnapshotChunk(chunk), cancel);
+
+        Assert.False(ack.Installed);
+        Assert.Equal("the snapshot is corrupt", ack.Error);
+        Assert.Empty(Directory.GetFiles(Path.Combine(cluster.DataDirectory(3), "snapshots")));
+        Assert.Equal(0, node.Scheduler.SnapshotCounts.Installed);
     }
 
     /// <summary>Sequential one-transfer requests (one Raft entry each), every one created.</summary>

@@ -77,11 +77,45 @@ public sealed class SnapshotCatchUpTests : IAsyncLifetime
         var cancel = TestContext.Current.CancellationToken;
         await Eventually.Until(() => cluster.Nodes.Values.All(n => n.Service.IsReady), "every shard has a leader");
         var node = cluster.Nodes[3];
+        // From a term ahead of the replica's (else it is not even prepared: the next test), never stepped into the core.
+        var chunk = GarbageSnapshot(messageTerm: node.Scheduler.View(0).Term + 1000);
+
+        // The file is checked when it is complete, off the loop, before the core hears of it: the leader learns at once.
+        var ack = await node.Scheduler.OnSnapshotAsync(fromNode: 2, new OneSnapshotChunk(chunk), cancel);
+
+        Assert.False(ack.Installed);
+        Assert.Equal("the snapshot is corrupt", ack.Error);
+        Assert.Empty(Directory.GetFiles(Path.Combine(cluster.DataDirectory(3), "snapshots")));
+        Assert.Equal(0, node.Scheduler.SnapshotCounts.Installed);
+    }
+
+    [Fact]
+    public async Task A_snapshot_from_a_leader_whose_term_is_over_is_not_prepared_and_leaves_no_file_behind()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        await Eventually.Until(() => cluster.Nodes.Values.All(n => n.Service.IsReady), "every shard has a leader");
+        var node = cluster.Nodes[3];
+        var term = node.Scheduler.View(0).Term;
+        Assert.True(term > 1, "the shard has elected a leader since bootstrap");
+
+        // Garbage data: had it been prepared, the answer would say corrupt; the core would drop it for its term anyway.
+        var ack = await node.Scheduler.OnSnapshotAsync(fromNode: 2, new OneSnapshotChunk(GarbageSnapshot(messageTerm: 1)), cancel);
+
+        Assert.False(ack.Installed);
+        Assert.Equal($"shard 0: the snapshot at 50 is from term 1; this replica is at term {term}", ack.Error);
+        Assert.Empty(Directory.GetFiles(Path.Combine(cluster.DataDirectory(3), "snapshots")));
+        Assert.Equal(0, node.Scheduler.SnapshotCounts.Installed);
+        Assert.Equal(term, node.Scheduler.View(0).Term);
+    }
+
+    /// <summary>One chunk of 4 KiB of random bytes for shard 0 at index 50, its Raft message from node 2 in <paramref name="messageTerm"/>.</summary>
+    private static SnapshotChunk GarbageSnapshot(ulong messageTerm)
+    {
         var snapshot = new SnapshotMetadata(50, 1, ConfState.OfVoters(1, 2, 3));
-        var raft = MessageCodec.Encode(new Message { Type = MessageType.Snapshot, From = 2, To = 3, Term = 1, Snapshot = snapshot });
+        var raft = MessageCodec.Encode(new Message { Type = MessageType.Snapshot, From = 2, To = 3, Term = messageTerm, Snapshot = snapshot });
         var garbage = new byte[4096];
         new Random(7).NextBytes(garbage);
-        var chunk = new SnapshotChunk
+        return new SnapshotChunk
         {
             GroupId = 1,
             Index = 50,
@@ -91,14 +125,6 @@ public sealed class SnapshotCatchUpTests : IAsyncLifetime
             Data = ByteString.CopyFrom(garbage),
             Raft = ByteString.CopyFrom(raft),
         };
-
-        // The file is checked when it is complete, off the loop, before the core hears of it: the leader learns at once.
-        var ack = await node.Scheduler.OnSnapshotAsync(fromNode: 2, new OneSnapshotChunk(chunk), cancel);
-
-        Assert.False(ack.Installed);
-        Assert.Equal("the snapshot is corrupt", ack.Error);
-        Assert.Empty(Directory.GetFiles(Path.Combine(cluster.DataDirectory(3), "snapshots")));
-        Assert.Equal(0, node.Scheduler.SnapshotCounts.Installed);
     }
 
     /// <summary>Sequential one-transfer requests (one Raft entry each), every one created.</summary>

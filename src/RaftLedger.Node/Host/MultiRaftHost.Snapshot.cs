@@ -26,7 +26,7 @@ namespace RaftLedger.Node.Host;
 /// into the core. When the core's Ready carries the snapshot, the SST is ingested into RocksDB (durably) before the
 /// WAL marker that replaces the log is written. The loop pays only the ingest: RocksDB flushes the memtables that
 /// overlap the shard's range and links the file in (before the twenty-fifth session the loop wrote every record,
-/// 3.5–9.9 s per shard of ~1.5 M transfers, and the groups it led missed their heartbeats that long).</item>
+/// 1.5–9.9 s per shard of 1–2 M records, and the groups it led missed their heartbeats that long).</item>
 /// </list>
 /// Membership is fixed after bootstrap (no conf changes yet), so the membership at any applied index is the
 /// current one; the conf state of a snapshot is taken from the core.
@@ -236,17 +236,21 @@ public sealed partial class MultiRaftHost
                 return new SnapshotAck { Error = error };
             }
 
-            if (receiver.GroupId != Placement.ClusterMap.MetaGroupId && StaleSnapshot(receiver.GroupId, receiver.Message!) is { } stale)
+            RocksPreparedInstall? prepared = null; // The meta group's small state is read by the loop itself.
+            if (receiver.GroupId != Placement.ClusterMap.MetaGroupId)
             {
-                return new SnapshotAck { Error = stale };
-            }
+                if (StepIfStale(receiver.GroupId, receiver.Message!) is { } stale)
+                {
+                    return new SnapshotAck { Error = stale };
+                }
 
-            // A shard's file is checked and turned into the file the loop ingests here, off the loop: building it is
-            // the slow part of an install, and on the loop it held every group's heartbeats for seconds.
-            var prepared = receiver.GroupId == Placement.ClusterMap.MetaGroupId ? null : await PrepareAsync(storage, receiver).ConfigureAwait(false);
-            if (receiver.GroupId != Placement.ClusterMap.MetaGroupId && prepared is null)
-            {
-                return new SnapshotAck { Error = "the snapshot is corrupt" };
+                // A shard's file is checked and turned into the file the loop ingests here, off the loop: building it
+                // is the slow part of an install, and on the loop it held every group's heartbeats for seconds.
+                prepared = await PrepareAsync(storage, receiver).ConfigureAwait(false);
+                if (prepared is null)
+                {
+                    return new SnapshotAck { Error = "the snapshot is corrupt" };
+                }
             }
 
             receiver.Keep();
@@ -265,12 +269,13 @@ public sealed partial class MultiRaftHost
     }
 
     /// <summary>
-    /// Why the shard's core would never install this snapshot (its leader's term is over, or the replica has committed
-    /// its index already), as the replica's last published view shows: then it is not prepared (seconds of CPU per
-    /// million records, about half of the snapshots a lagging node got under load came after a leader change), only
-    /// handed to the core like any peer message, which answers it as Raft does. Null when it may be installed.
+    /// When the shard's core would never install this snapshot (its leader's term is over, or the replica has committed
+    /// its index already, as the replica's last published view shows), hands the message to the core as a peer message,
+    /// which answers it as Raft does, and returns why; null when it may be installed. Such a snapshot is not prepared:
+    /// that costs seconds of CPU per million records, and about half of the snapshots a lagging node got under load
+    /// came after a leader change.
     /// </summary>
-    private string? StaleSnapshot(ulong groupId, Message message)
+    private string? StepIfStale(ulong groupId, Message message)
     {
         var shard = (int)(groupId - 1);
         var view = views[shard];

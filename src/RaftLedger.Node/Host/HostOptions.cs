@@ -174,6 +174,13 @@ public sealed record HostOptions
     /// <summary>Smallest <see cref="WalSegmentBytes"/> accepted: two of the largest records a test cluster writes.</summary>
     public const long WalSegmentBytesMin = 1L << 20;
 
+    /// <summary>
+    /// While a follower is being sent a snapshot, its leader keeps the shard's log from the snapshot's index on, so the
+    /// follower continues from the log once it has installed it instead of needing a second snapshot (see
+    /// SnapshotRetention); but not once the WAL holds more than this. 1 GiB is ~50 s of the WAL at 100,000 transfers/s.
+    /// </summary>
+    public long SnapshotRetentionLogBytesMax { get; init; } = 1L << 30;
+
     /// <summary>How long a stopping node (SIGTERM) waits for its leaderships to move to followers before it exits.</summary>
     public TimeSpan ShutdownHandOffTimeout { get; init; } = TimeSpan.FromSeconds(2);
 

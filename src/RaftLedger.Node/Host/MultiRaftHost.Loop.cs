@@ -75,7 +75,10 @@ public sealed partial class MultiRaftHost
                     Interlocked.Decrement(ref inboxPeerMessages);
                     if (replicasByGroup.TryGetValue(peer.GroupId, out var target))
                     {
-                        target.Raft.Step(peer.Message);
+                        if (!DefersTransfer(target, peer.Message))
+                        {
+                            target.Raft.Step(peer.Message);
+                        }
                     }
                     else if (peer.GroupId == Placement.ClusterMap.MetaGroupId)
                     {
@@ -112,6 +115,11 @@ public sealed partial class MultiRaftHost
                     break;
                 case HostInput.SnapshotSent sent:
                     streamsRunning.Remove((sent.GroupId, sent.ToNode));
+                    if (!sent.Finished)
+                    {
+                        retention?.Failed(sent.GroupId, sent.ToNode);
+                    }
+
                     RaftOf(sent.GroupId).ReportSnapshot(sent.ToNode, sent.Finished ? SnapshotStatus.Finished : SnapshotStatus.Failed);
                     break;
             }

@@ -45,6 +45,7 @@ public sealed partial class MultiRaftHost
     private readonly List<ulong> installsAwaitingMarker = [];
     private Task? durableTask;
     private RefusalWarnings? snapshotDeferrals; // Rate-limits the warning about a snapshot send that must wait.
+    private SnapshotRetention? retention; // The log kept for followers being sent a snapshot (created on first use).
 
     private long snapshotsSent;
     private long snapshotsInstalled;
@@ -55,6 +56,8 @@ public sealed partial class MultiRaftHost
         (Interlocked.Read(ref snapshotsSent), Interlocked.Read(ref snapshotsInstalled), Interlocked.Read(ref compactions));
 
     private IShardSnapshotStorage? SnapshotStorage => log as IShardSnapshotStorage;
+
+    private SnapshotRetention Retention => retention ??= new SnapshotRetention(options.SnapshotRetentionLogBytesMax);
 
     /// <summary>The index of the latest snapshot in this node's log of <paramref name="shard"/> (entries up to it are compacted).</summary>
     public Task<ulong> SnapshotIndexAsync(int shard)
@@ -81,7 +84,9 @@ public sealed partial class MultiRaftHost
         var due = false;
         foreach (var replica in replicas)
         {
-            due |= replica.Applied >= CompactionThreshold(replica);
+            // A group whose log is kept for a follower is not due past it: flushing RocksDB for nothing every check
+            // would pile up small files.
+            due |= Math.Min(replica.Applied, RetentionLimit(replica, storage, replica.Applied)) >= CompactionThreshold(replica);
         }
 
         if (due)
@@ -119,6 +124,7 @@ public sealed partial class MultiRaftHost
         foreach (var replica in replicas)
         {
             var durable = storage.DurableAppliedIndex(replica.Shard);
+            durable = Math.Min(durable, RetentionLimit(replica, storage, durable));
             if (durable < CompactionThreshold(replica) || durable > replica.Raft.AppliedIndex ||
                 !log.Group(replica.GroupId).TryGetTerm(durable, out var term))
             {
@@ -129,6 +135,38 @@ public sealed partial class MultiRaftHost
             pendingMarkers.Add(new GroupPersist(replica.GroupId, [], null, new SnapshotMetadata(durable, term, replica.Raft.ConfState)));
             compactedIndexes[replica.GroupId] = durable;
         }
+    }
+
+    // The index past which the log is kept for a follower being sent a snapshot (ulong.MaxValue: none).
+    private ulong RetentionLimit(ShardReplica replica, IShardSnapshotStorage storage, ulong wanted)
+    {
+        var limit = Retention.CompactionLimit(replica.GroupId, replica.Raft.Status, storage.LogBytes, wanted, out var overBound);
+        if (overBound)
+        {
+            logger.LogWarning(
+                "shard {Shard}: the WAL holds {Bytes} bytes, over the {Max} kept for followers being sent a snapshot; the log is compacted, and a follower still installing will need another snapshot",
+                replica.Shard, storage.LogBytes, options.SnapshotRetentionLogBytesMax);
+        }
+
+        return limit;
+    }
+
+    /// <summary>
+    /// A leader catching a follower up from a snapshot keeps the leadership that a preferred replica asks for until that
+    /// follower has what it needs: the stream ends with this term and the log kept for it is this node's, so a new
+    /// leader would send the follower another snapshot (in a catch-up under load, a leadership pulled back mid-stream
+    /// made the follower refuse the first snapshot for its term and wait for a second). The preferred replica asks again
+    /// after its cooldown. A hand-off this node starts itself (stopping) is not a peer message and still goes.
+    /// </summary>
+    private bool DefersTransfer(ShardReplica replica, Message message)
+    {
+        if (message.Type != MessageType.TransferLeader || retention is null || !retention.IsKeeping(replica.GroupId))
+        {
+            return false;
+        }
+
+        logger.LogInformation("shard {Shard}: not handing the leadership to node {Node} yet: a follower is catching up from this node's snapshot", replica.Shard, message.From);
+        return true;
     }
 
     /// <summary>Writes queued snapshot markers (one fsync) at the start of a round, when no Ready is outstanding.</summary>
@@ -181,7 +219,8 @@ public sealed partial class MultiRaftHost
         var relabeled = message with { Snapshot = new SnapshotMetadata(state.AppliedIndex, term, message.Snapshot.ConfState) };
         var raft = MessageCodec.Encode(relabeled);
         var path = Path.Combine(storage.SnapshotDirectory, $"out-g{replica.GroupId}-n{message.To}-{state.AppliedIndex}.snap");
-        logger.LogInformation("shard {Shard}: sending a snapshot at {Index} to node {Node}", replica.Shard, state.AppliedIndex, message.To);
+        logger.LogInformation("shard {Shard}: sending a snapshot at {Index} to node {Node}; the log after it is kept for that node", replica.Shard, state.AppliedIndex, message.To);
+        Retention.Started(replica.GroupId, message.To, state.AppliedIndex);
         StreamSnapshot(streamer, replica.GroupId, message.To, state.AppliedIndex, term, raft, path, s => state.WriteTo(s), state);
     }
 

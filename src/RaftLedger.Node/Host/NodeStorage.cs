@@ -51,6 +51,9 @@ public interface IShardSnapshotStorage
     /// </summary>
     IReadOnlyList<ulong> GroupsPinningLog { get; }
 
+    /// <summary>Bytes of WAL segment files the log holds now (segments × their size).</summary>
+    long LogBytes { get; }
+
     /// <summary>A consistent view of the shard's ledger state to stream to a follower (dispose it when done).</summary>
     RocksShardSnapshot CreateSnapshot(int shard);
 
@@ -136,10 +139,12 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
     private readonly RocksLedgerDatabase database;
     private readonly Dictionary<int, RocksLedgerStore> stores = [];
     private readonly List<WalGroupWrite> writes = [];
+    private readonly long segmentBytes;
 
     public DurableNodeStorage(string dataDirectory, StartupTimeline? timeline = null, long walSegmentBytes = WalOptions.SegmentBytesDefault)
     {
         timeline ??= StartupTimeline.None;
+        segmentBytes = walSegmentBytes;
         SnapshotDirectory = Path.Combine(dataDirectory, "snapshots");
         installsDirectory = Path.Combine(dataDirectory, "snapshot-installs");
         Directory.CreateDirectory(installsDirectory);
@@ -202,6 +207,8 @@ public sealed partial class DurableNodeStorage : INodeStorage, IShardSnapshotSto
     public void MakeDurable() => database.MakeDurable();
 
     public IReadOnlyList<ulong> GroupsPinningLog => wal.Statistics.GroupsNeedingSnapshot;
+
+    public long LogBytes => wal.Statistics.Segments * segmentBytes;
 
     public ulong DurableAppliedIndex(int shard) => database.DurableAppliedIndex((uint)shard);
 

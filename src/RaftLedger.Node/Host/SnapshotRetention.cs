@@ -1,0 +1,93 @@
+using RaftLedger.Common;
+using RaftLedger.Raft;
+
+namespace RaftLedger.Node.Host;
+
+/// <summary>
+/// Leader side of a catch-up: the log a follower needs after the snapshot it is being sent. A follower that installs a
+/// snapshot at index I continues from the leader's entry I + 1; if the leader compacted past I meanwhile, which under
+/// heavy load it does every few seconds (the WAL is compacted by size), the follower needs another snapshot of
+/// millions of records, and can fall behind for good (in a catch-up at 100,000 transfers/s three of eight shards needed
+/// two snapshots each). So from the start of a stream until the follower has acknowledged what the leader would
+/// compact, the leader compacts that shard's log only up to I, or up to what the follower acknowledged since; unless
+/// its WAL holds more than <see cref="HostOptions.SnapshotRetentionLogBytesMax"/>, past which disk space wins (the
+/// follower then needs another snapshot, as before). Scheduler thread only; pure (no clock, no IO).
+/// </summary>
+internal sealed class SnapshotRetention(long logBytesMax)
+{
+    private readonly Dictionary<(ulong Group, ulong To), ulong> kept = [];
+
+    /// <summary>Streams whose log is kept (for tests and the log).</summary>
+    public int Count => kept.Count;
+
+    /// <summary>A stream of the snapshot at <paramref name="index"/> to <paramref name="to"/> started.</summary>
+    public void Started(ulong group, ulong to, ulong index)
+    {
+        Invariant.Check(group != 0 && to != 0 && index != 0, "a shard's snapshot to a node");
+        kept[(group, to)] = index;
+    }
+
+    /// <summary>The stream failed or was refused: the follower will be sent a newer snapshot, nothing to keep.</summary>
+    public void Failed(ulong group, ulong to) => kept.Remove((group, to));
+
+    /// <summary>
+    /// The highest index the group's log may be compacted to now (<see cref="ulong.MaxValue"/>: no limit) when the
+    /// caller would compact it to <paramref name="wanted"/>: for each follower kept for, the higher of its snapshot's
+    /// index and what it has acknowledged since, so that it finds in the log everything from its snapshot to the
+    /// leader's last entry. Forgets a follower once it has acknowledged <paramref name="wanted"/>, and every follower
+    /// once this node no longer leads the group or the WAL is over its bound (<paramref name="overBound"/>: the caller
+    /// warns).
+    /// </summary>
+    public ulong CompactionLimit(ulong group, Func<RaftStatus> status, long logBytes, ulong wanted, out bool overBound)
+    {
+        overBound = false;
+        if (!IsKeeping(group))
+        {
+            return ulong.MaxValue;
+        }
+
+        var now = status();
+        overBound = logBytes > logBytesMax && now.Role == RaftRole.Leader;
+        var limit = ulong.MaxValue;
+        foreach (var key in kept.Keys.Where(k => k.Group == group).ToList())
+        {
+            var match = MatchOf(now, key.To);
+            if (now.Role != RaftRole.Leader || overBound || match >= wanted)
+            {
+                kept.Remove(key);
+                continue;
+            }
+
+            limit = Math.Min(limit, Math.Max(kept[key], match));
+        }
+
+        return limit;
+    }
+
+    /// <summary>Whether log is kept for a follower of <paramref name="group"/> (until the next <see cref="CompactionLimit"/> says otherwise).</summary>
+    public bool IsKeeping(ulong group)
+    {
+        foreach (var key in kept.Keys)
+        {
+            if (key.Group == group)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static ulong MatchOf(RaftStatus status, ulong node)
+    {
+        foreach (var peer in status.Progress)
+        {
+            if (peer.Id == node)
+            {
+                return peer.Match;
+            }
+        }
+
+        return ulong.MaxValue; // Not a member: nothing to keep for it.
+    }
+}

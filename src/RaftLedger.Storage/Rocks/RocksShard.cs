@@ -394,7 +394,10 @@ public sealed class RocksShard
         }
     }
 
-    /// <summary>Ends an install whose final batch (data, applied index, marker removal) has been written.</summary>
+    /// <summary>
+    /// Ends an install whose file has been ingested. An ingest is durable when it returns (RocksDB syncs the file and its
+    /// manifest record), so the installed state is the shard's durable state without a flush.
+    /// </summary>
     internal void EndInstall(ulong installedAppliedIndex)
     {
         lock (stateLock)
@@ -403,6 +406,7 @@ public sealed class RocksShard
             installing = false;
             generation++;
             appliedIndex = installedAppliedIndex;
+            durableAppliedIndex = installedAppliedIndex;
         }
     }
 }

@@ -210,6 +210,41 @@ public sealed class RocksSnapshotTests
     }
 
     [Fact]
+    public void An_ingested_snapshot_is_durable_without_flushing_the_other_shards_writes()
+    {
+        using var directory = new TempDirectory();
+        var live = directory.Sub("live");
+        var crashed = directory.Sub("crashed");
+        List<(RocksTable, string, string)> sourceRows;
+        using (var database = Open(live))
+        {
+            var source = database.OpenShard(1);
+            var target = database.OpenShard(2);
+            var bystander = database.OpenShard(3);
+            Fill(source, 5_000, appliedIndex: 12);
+            Fill(target, 40, appliedIndex: 7);
+            database.MakeDurable();
+            sourceRows = Dump(source);
+            Fill(bystander, 100, appliedIndex: 77); // In the memtable only.
+
+            using var prepared = database.PrepareInstall(2, new MemoryStream(WriteSnapshot(source)), database.NewIngestPath());
+            target.InstallPrepared(prepared);
+
+            Assert.Equal(12UL, target.DurableAppliedIndex);
+            Assert.Equal(0UL, bystander.DurableAppliedIndex);
+            TakeCrashImage(database, live, crashed);
+        }
+
+        // What the files hold at that moment: the installed shard, and not the other shard's unflushed writes (the
+        // install flushed nothing it did not need to).
+        using var reopened = Open(crashed);
+        Assert.Equal(12UL, reopened.OpenShard(2).AppliedIndex);
+        Assert.Equal(sourceRows, Dump(reopened.OpenShard(2)));
+        Assert.Equal(0UL, reopened.OpenShard(3).AppliedIndex);
+        Assert.Empty(Dump(reopened.OpenShard(3)));
+    }
+
+    [Fact]
     public void Every_single_byte_flip_anywhere_in_a_snapshot_is_refused()
     {
         using var directory = new TempDirectory();

@@ -10,7 +10,8 @@ namespace RaftLedger.Storage.Rocks;
 /// <para>
 /// Durability rule: RocksDB writes are not synced (by default RocksDB's own WAL is off); the Raft WAL is the
 /// durable record. So the Raft WAL of a shard must never be compacted past <see cref="RocksShard.DurableAppliedIndex"/>,
-/// which advances only when <see cref="MakeDurable"/> has forced everything written so far to disk. After a crash
+/// which advances only when <see cref="MakeDurable"/> has forced everything written so far to disk, or when a
+/// snapshot's file has been ingested (RocksDB syncs an ingested file and its manifest record). After a crash
 /// the shard reopens at an applied index &lt;= what it had applied, never beyond what is durable, and the host
 /// replays the Raft log from there.
 /// </para>

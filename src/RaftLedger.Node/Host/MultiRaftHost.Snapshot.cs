@@ -140,6 +140,11 @@ public sealed partial class MultiRaftHost
     // The index past which the log is kept for a follower being sent a snapshot (ulong.MaxValue: none).
     private ulong RetentionLimit(ShardReplica replica, IShardSnapshotStorage storage, ulong wanted)
     {
+        if (retention is null || !retention.IsKeeping(replica.GroupId))
+        {
+            return ulong.MaxValue; // The usual case: no need to ask the WAL its size.
+        }
+
         var limit = Retention.CompactionLimit(replica.GroupId, replica.Raft.Status, storage.LogBytes, wanted, out var overBound);
         if (overBound)
         {

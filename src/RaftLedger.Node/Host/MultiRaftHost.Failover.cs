@@ -33,6 +33,7 @@ public sealed partial class MultiRaftHost
 
     private void OnPeerDownInput(ulong node)
     {
+        retention?.NodeDown(node);
         if (!options.FastFailover)
         {
             return;

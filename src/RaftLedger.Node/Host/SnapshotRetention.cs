@@ -9,9 +9,9 @@ namespace RaftLedger.Node.Host;
 /// heavy load it does every few seconds (the WAL is compacted by size), the follower needs another snapshot of
 /// millions of records, and can fall behind for good (in a catch-up at 100,000 transfers/s three of eight shards needed
 /// two snapshots each). So from the start of a stream until the follower has acknowledged what the leader would
-/// compact, the leader compacts that shard's log only up to I, or up to what the follower acknowledged since; unless
-/// its WAL holds more than <see cref="HostOptions.SnapshotRetentionLogBytesMax"/>, past which disk space wins (the
-/// follower then needs another snapshot, as before). Scheduler thread only; pure (no clock, no IO).
+/// compact, the leader compacts that shard's log only up to I, or up to what the follower acknowledged since (not once
+/// the follower's node is found down); unless its WAL holds more than <see cref="HostOptions.SnapshotRetentionLogBytesMax"/>,
+/// past which disk space wins (the follower then needs another snapshot, as before). Scheduler thread only; pure (no clock, no IO).
 /// </summary>
 internal sealed class SnapshotRetention(long logBytesMax)
 {
@@ -29,6 +29,19 @@ internal sealed class SnapshotRetention(long logBytesMax)
 
     /// <summary>The stream failed or was refused: the follower will be sent a newer snapshot, nothing to keep.</summary>
     public void Failed(ulong group, ulong to) => kept.Remove((group, to));
+
+    /// <summary>
+    /// The transport found <paramref name="node"/> down (connections refused or reset): a follower that stopped after
+    /// its install no longer pins its leaders' logs (nor their leadership) until the WAL bound; when it returns it is
+    /// sent what it then needs.
+    /// </summary>
+    public void NodeDown(ulong node)
+    {
+        foreach (var key in kept.Keys.Where(k => k.To == node).ToList())
+        {
+            kept.Remove(key);
+        }
+    }
 
     /// <summary>
     /// The highest index the group's log may be compacted to now (<see cref="ulong.MaxValue"/>: no limit) when the

@@ -68,6 +68,21 @@ public sealed class SnapshotRetentionTests
     }
 
     [Fact]
+    public void A_follower_found_down_after_its_install_no_longer_holds_the_log()
+    {
+        var retention = new SnapshotRetention(LogBytesMax);
+        retention.Started(Group, to: 2, index: 500);
+        retention.Started(Group + 1, to: 2, index: 300);
+        retention.Started(Group, to: 3, index: 450);
+
+        retention.NodeDown(2);
+
+        Assert.False(retention.IsKeeping(Group + 1));
+        Assert.Equal(450UL, retention.CompactionLimit(Group, () => Leader(follower2Match: 0, follower3Match: 0), 10, wanted: 900, out _));
+        Assert.Equal(1, retention.Count);
+    }
+
+    [Fact]
     public void A_node_that_lost_the_leadership_keeps_nothing()
     {
         var retention = new SnapshotRetention(LogBytesMax);

@@ -145,12 +145,13 @@ public sealed partial class MultiRaftHost
             return ulong.MaxValue; // The usual case: no need to ask the WAL its size.
         }
 
-        var limit = Retention.CompactionLimit(replica.GroupId, replica.Raft.Status, storage.LogBytes, wanted, out var overBound);
+        var logBytes = storage.LogBytes;
+        var limit = retention.CompactionLimit(replica.GroupId, replica.Raft.Status(), logBytes, wanted, out var overBound);
         if (overBound)
         {
             logger.LogWarning(
                 "shard {Shard}: the WAL holds {Bytes} bytes, over the {Max} kept for followers being sent a snapshot; the log is compacted, and a follower still installing will need another snapshot",
-                replica.Shard, storage.LogBytes, options.SnapshotRetentionLogBytesMax);
+                replica.Shard, logBytes, options.SnapshotRetentionLogBytesMax);
         }
 
         return limit;

@@ -45,28 +45,24 @@ internal sealed class SnapshotRetention(long logBytesMax)
 
     /// <summary>
     /// The highest index the group's log may be compacted to now (<see cref="ulong.MaxValue"/>: no limit) when the
-    /// caller would compact it to <paramref name="wanted"/>: for each follower kept for, the higher of its snapshot's
-    /// index and what it has acknowledged since, so that it finds in the log everything from its snapshot to the
-    /// leader's last entry. Forgets a follower once it has acknowledged <paramref name="wanted"/>, and every follower
-    /// once this node no longer leads the group or the WAL is over its bound (<paramref name="overBound"/>: the caller
-    /// warns).
+    /// caller would compact it to <paramref name="wanted"/>, given the leader's <paramref name="status"/>: for each
+    /// follower kept for, the higher of its snapshot's index and what it has acknowledged since, so that it finds in
+    /// the log everything from its snapshot to the leader's last entry. Forgets a follower once it has acknowledged
+    /// <paramref name="wanted"/>, and every follower of the group once this node no longer leads it or the WAL is over
+    /// its bound (<paramref name="overBound"/>: something was let go for that reason, the caller warns).
     /// </summary>
-    public ulong CompactionLimit(ulong group, Func<RaftStatus> status, long logBytes, ulong wanted, out bool overBound)
+    public ulong CompactionLimit(ulong group, RaftStatus status, long logBytes, ulong wanted, out bool overBound)
     {
+        var leads = status.Role == RaftRole.Leader;
+        var tooLarge = leads && logBytes > logBytesMax;
         overBound = false;
-        if (!IsKeeping(group))
-        {
-            return ulong.MaxValue;
-        }
-
-        var now = status();
-        overBound = logBytes > logBytesMax && now.Role == RaftRole.Leader;
         var limit = ulong.MaxValue;
         foreach (var key in kept.Keys.Where(k => k.Group == group).ToList())
         {
-            var match = MatchOf(now, key.To);
-            if (now.Role != RaftRole.Leader || overBound || match >= wanted)
+            var match = MatchOf(status, key.To);
+            if (!leads || tooLarge || match >= wanted)
             {
+                overBound |= tooLarge;
                 kept.Remove(key);
                 continue;
             }

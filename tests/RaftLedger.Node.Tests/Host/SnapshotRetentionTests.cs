@@ -18,8 +18,10 @@ public sealed class SnapshotRetentionTests
         var retention = new SnapshotRetention(LogBytesMax);
         retention.Started(Group, to: 2, index: 500);
 
-        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group + 1, () => throw new InvalidOperationException("not asked"), 10, wanted: 900, out var over));
-        Assert.False(over);
+        Assert.False(retention.IsKeeping(Group + 1));
+        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group + 1, Leader(follower2Match: 0), LogBytesMax + 1, wanted: 900, out var over));
+        Assert.False(over); // Nothing was let go: nothing to warn about, even over the bound.
+        Assert.Equal(1, retention.Count);
     }
 
     [Fact]
@@ -28,8 +30,8 @@ public sealed class SnapshotRetentionTests
         var retention = new SnapshotRetention(LogBytesMax);
         retention.Started(Group, to: 2, index: 500);
 
-        Assert.Equal(500UL, retention.CompactionLimit(Group, () => Leader(follower2Match: 120), 10, wanted: 900, out _));
-        Assert.Equal(700UL, retention.CompactionLimit(Group, () => Leader(follower2Match: 700), 10, wanted: 900, out _));
+        Assert.Equal(500UL, retention.CompactionLimit(Group, Leader(follower2Match: 120), 10, wanted: 900, out _));
+        Assert.Equal(700UL, retention.CompactionLimit(Group, Leader(follower2Match: 700), 10, wanted: 900, out _));
         Assert.Equal(1, retention.Count);
     }
 
@@ -39,7 +41,7 @@ public sealed class SnapshotRetentionTests
         var retention = new SnapshotRetention(LogBytesMax);
         retention.Started(Group, to: 2, index: 500);
 
-        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group, () => Leader(follower2Match: 900), 10, wanted: 900, out _));
+        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group, Leader(follower2Match: 900), 10, wanted: 900, out _));
         Assert.Equal(0, retention.Count);
         Assert.False(retention.IsKeeping(Group)); // A preferred replica may take the leadership again.
     }
@@ -51,7 +53,7 @@ public sealed class SnapshotRetentionTests
         retention.Started(Group, to: 2, index: 500);
         retention.Started(Group, to: 3, index: 400);
 
-        Assert.Equal(400UL, retention.CompactionLimit(Group, () => Leader(follower2Match: 0, follower3Match: 0), 10, wanted: 900, out _));
+        Assert.Equal(400UL, retention.CompactionLimit(Group, Leader(follower2Match: 0, follower3Match: 0), 10, wanted: 900, out _));
     }
 
     [Fact]
@@ -63,7 +65,7 @@ public sealed class SnapshotRetentionTests
         retention.Failed(Group, to: 2);
 
         Assert.False(retention.IsKeeping(Group));
-        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group, () => Leader(follower2Match: 0), 10, wanted: 900, out _));
+        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group, Leader(follower2Match: 0), 10, wanted: 900, out _));
         Assert.Equal(0, retention.Count);
     }
 
@@ -78,7 +80,7 @@ public sealed class SnapshotRetentionTests
         retention.NodeDown(2);
 
         Assert.False(retention.IsKeeping(Group + 1));
-        Assert.Equal(450UL, retention.CompactionLimit(Group, () => Leader(follower2Match: 0, follower3Match: 0), 10, wanted: 900, out _));
+        Assert.Equal(450UL, retention.CompactionLimit(Group, Leader(follower2Match: 0, follower3Match: 0), 10, wanted: 900, out _));
         Assert.Equal(1, retention.Count);
     }
 
@@ -88,7 +90,7 @@ public sealed class SnapshotRetentionTests
         var retention = new SnapshotRetention(LogBytesMax);
         retention.Started(Group, to: 2, index: 500);
 
-        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group, () => Leader(follower2Match: 0) with { Role = RaftRole.Follower, Progress = [] }, 10, wanted: 900, out var over));
+        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group, Leader(follower2Match: 0) with { Role = RaftRole.Follower, Progress = [] }, 10, wanted: 900, out var over));
         Assert.False(over);
         Assert.Equal(0, retention.Count);
     }
@@ -99,9 +101,9 @@ public sealed class SnapshotRetentionTests
         var retention = new SnapshotRetention(LogBytesMax);
         retention.Started(Group, to: 2, index: 500);
 
-        Assert.Equal(500UL, retention.CompactionLimit(Group, () => Leader(follower2Match: 0), LogBytesMax, wanted: 900, out var atBound));
+        Assert.Equal(500UL, retention.CompactionLimit(Group, Leader(follower2Match: 0), LogBytesMax, wanted: 900, out var atBound));
         Assert.False(atBound);
-        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group, () => Leader(follower2Match: 0), LogBytesMax + 1, wanted: 900, out var overBound));
+        Assert.Equal(ulong.MaxValue, retention.CompactionLimit(Group, Leader(follower2Match: 0), LogBytesMax + 1, wanted: 900, out var overBound));
         Assert.True(overBound);
         Assert.Equal(0, retention.Count);
     }

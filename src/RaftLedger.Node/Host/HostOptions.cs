@@ -181,6 +181,14 @@ public sealed record HostOptions
     /// </summary>
     public long SnapshotRetentionLogBytesMax { get; init; } = 1L << 30;
 
+    /// <summary>
+    /// Ticks after which a follower being caught up from a snapshot that has acknowledged nothing new (since its stream
+    /// started, since it ended, or since its last new acknowledgement) no longer has its leaders' logs kept for it: it
+    /// is alive but wedged. 1,200 ticks of 100 ms is two minutes, well past a multi-million-record install under load
+    /// (seconds after its stream ends, twenty-sixth session).
+    /// </summary>
+    public long SnapshotRetentionStallTicks { get; init; } = 1_200;
+
     /// <summary>How long a stopping node (SIGTERM) waits for its leaderships to move to followers before it exits.</summary>
     public TimeSpan ShutdownHandOffTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -217,9 +225,9 @@ public sealed record HostOptions
             throw new ArgumentException("failover campaign delay and stagger must be ≥ 1 tick and together shorter than the election timeout (1 and 2 are usual)", nameof(FailoverCampaignDelayTicks));
         }
 
-        if (SnapshotEntries < 1 || SnapshotCheckTicks < 1 || MetaSnapshotEntries < 1)
+        if (SnapshotEntries < 1 || SnapshotCheckTicks < 1 || MetaSnapshotEntries < 1 || SnapshotRetentionStallTicks < SnapshotCheckTicks)
         {
-            throw new ArgumentException("snapshot entries and check ticks must be ≥ 1 (10000 and 10 are usual)", nameof(SnapshotEntries));
+            throw new ArgumentException("snapshot entries and check ticks must be ≥ 1, and the retention stall ticks at least the check ticks (10000, 10 and 1200 are usual)", nameof(SnapshotEntries));
         }
 
         if (WalSegmentBytes < WalSegmentBytesMin || WalSegmentBytes > WalOptions.SegmentBytesMaxLimit || WalSegmentBytes % 8 != 0)

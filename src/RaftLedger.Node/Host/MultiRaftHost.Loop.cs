@@ -115,7 +115,11 @@ public sealed partial class MultiRaftHost
                     break;
                 case HostInput.SnapshotSent sent:
                     streamsRunning.Remove((sent.GroupId, sent.ToNode));
-                    if (!sent.Finished)
+                    if (sent.Finished)
+                    {
+                        retention?.Finished(sent.GroupId, sent.ToNode, ticks);
+                    }
+                    else
                     {
                         retention?.Failed(sent.GroupId, sent.ToNode);
                     }

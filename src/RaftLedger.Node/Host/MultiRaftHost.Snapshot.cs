@@ -57,7 +57,9 @@ public sealed partial class MultiRaftHost
 
     private IShardSnapshotStorage? SnapshotStorage => log as IShardSnapshotStorage;
 
-    private SnapshotRetention Retention => retention ??= new SnapshotRetention(options.SnapshotRetentionLogBytesMax);
+    private readonly List<ulong> stalledFollowers = []; // Filled by SnapshotRetention.CompactionLimit, reported at once.
+
+    private SnapshotRetention Retention => retention ??= new SnapshotRetention(options.SnapshotRetentionLogBytesMax, options.SnapshotRetentionStallTicks);
 
     /// <summary>The index of the latest snapshot in this node's log of <paramref name="shard"/> (entries up to it are compacted).</summary>
     public Task<ulong> SnapshotIndexAsync(int shard)
@@ -146,7 +148,15 @@ public sealed partial class MultiRaftHost
         }
 
         var logBytes = storage.LogBytes;
-        var limit = retention.CompactionLimit(replica.GroupId, replica.Raft.Status(), logBytes, wanted, out var overBound);
+        stalledFollowers.Clear();
+        var limit = retention.CompactionLimit(replica.GroupId, replica.Raft.Status(), logBytes, wanted, ticks, stalledFollowers, out var overBound);
+        foreach (var node in stalledFollowers)
+        {
+            logger.LogWarning(
+                "shard {Shard}: node {Node} has acknowledged nothing new for {Seconds:F0} s since its snapshot; the log is no longer kept for it (it will need another snapshot)",
+                replica.Shard, node, (options.TickInterval * options.SnapshotRetentionStallTicks).TotalSeconds);
+        }
+
         if (overBound)
         {
             logger.LogWarning(
@@ -226,7 +236,7 @@ public sealed partial class MultiRaftHost
         var raft = MessageCodec.Encode(relabeled);
         var path = Path.Combine(storage.SnapshotDirectory, $"out-g{replica.GroupId}-n{message.To}-{state.AppliedIndex}.snap");
         logger.LogInformation("shard {Shard}: sending a snapshot at {Index} to node {Node}; the log after it is kept for that node", replica.Shard, state.AppliedIndex, message.To);
-        Retention.Started(replica.GroupId, message.To, state.AppliedIndex);
+        Retention.Started(replica.GroupId, message.To, state.AppliedIndex, ticks);
         StreamSnapshot(streamer, replica.GroupId, message.To, state.AppliedIndex, term, raft, path, s => state.WriteTo(s), state);
     }
 

@@ -34,6 +34,24 @@ public sealed partial class RaftNode
     {
         Invariant.Check(_outstandingReady is null, "call Advance with the previous Ready before GetReady");
         Invariant.Check(committedBytesMax >= 0);
+        return TakeReady(_log.NextCommittedEntries(Math.Min(committedBytesMax, _config.ReadyCommittedBytesMax)));
+    }
+
+    /// <summary>
+    /// Like <see cref="GetReady()"/>, but without committed entries: they stay for a later Ready. For a host whose round
+    /// has spent its apply budget on other groups: this group's appends, messages (heartbeats, acknowledgements) and
+    /// hard state still go out in the round, while its apply waits for a round that has budget left. With entries of
+    /// thousands of transfers, one apply per group per round made rounds of a second and more under load, and the
+    /// heartbeats that waited behind them cost leaderships.
+    /// </summary>
+    public Ready GetReadyWithoutApply()
+    {
+        Invariant.Check(_outstandingReady is null, "call Advance with the previous Ready before GetReady");
+        return TakeReady([]);
+    }
+
+    private Ready TakeReady(IReadOnlyList<Entry> committed)
+    {
         var hardState = CurrentHardState;
         var termOrVoteChanged = hardState.Term != _prevHardState.Term || hardState.Vote != _prevHardState.Vote;
         var snapshot = _log.UnstableSnapshot;
@@ -44,7 +62,7 @@ public sealed partial class RaftNode
             hardState != _prevHardState ? hardState : null,
             entries,
             snapshot,
-            _log.NextCommittedEntries(Math.Min(committedBytesMax, _config.ReadyCommittedBytesMax)),
+            committed,
             _messages.Count == 0 ? Array.Empty<Message>() : _messages,
             _readStates.Count == 0 ? Array.Empty<ReadState>() : _readStates,
             messagesMaySendBeforePersist: _role == RaftRole.Leader && !termOrVoteChanged && snapshot is null)

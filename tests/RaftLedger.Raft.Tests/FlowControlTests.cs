@@ -59,6 +59,41 @@ public class FlowControlTests
     }
 
     [Fact]
+    public void A_ready_without_apply_leaves_the_committed_entries_for_later_and_still_carries_the_rest()
+    {
+        var cluster = new TestCluster(3);
+        cluster.Elect(1);
+        cluster.Stabilize();
+        var leader = cluster[1].Raft;
+
+        // Node 2 acknowledges a new entry, which commits it; the host has no apply budget left this round.
+        Assert.True(cluster.Propose(1, "a").IsAccepted);
+        var append = cluster.Take(m => m.Type == MessageType.Append && m.To == 2).Single();
+        cluster.StepDirect(append);
+        var ack = cluster.Take(m => m.Type == MessageType.AppendResponse && m.From == 2).Single();
+        leader.Step(ack);
+        var index = append.Entries[^1].Index;
+        Assert.Equal(index, leader.Status().Commit);
+
+        Assert.True(leader.Propose(new byte[10]).IsAccepted);
+
+        var without = leader.GetReadyWithoutApply();
+        Assert.Empty(without.CommittedEntries);
+        Assert.Equal(index, without.HardState?.Commit);
+        Assert.Equal([index + 1], without.Entries.Select(e => e.Index)); // The next entry is written and sent.
+        Assert.Contains(without.Messages, m => m.Type == MessageType.Append && m.To == 2 && m.Commit == index);
+        cluster[1].Storage.Append(without.Entries);
+        leader.Advance(without);
+        Assert.Equal(index - 1, leader.Status().Applied);
+        Assert.True(leader.HasReady);
+
+        var later = leader.GetReady(0);
+        Assert.Equal([index], later.CommittedEntries.Select(e => e.Index));
+        leader.Advance(later);
+        Assert.Equal(index, leader.Status().Applied);
+    }
+
+    [Fact]
     public void Append_messages_respect_the_maximum_message_size()
     {
         var cluster = new TestCluster(3, id => TestCluster.Config(id, messageBytesMax: 100));

@@ -55,8 +55,8 @@ public sealed record HostOptions
     public static readonly TimeSpan ApplyTimePerRoundTarget = TimeSpan.FromMilliseconds(50);
 
     /// <summary>
-    /// Smallest apply budget of a round, in committed entry bytes (each group with committed entries still gets at least
-    /// one entry per round). A restarted node under the bench applied 64 KiB (~110 small entries) in up to 0.4 s on the
+    /// Smallest apply budget of a round, in committed entry bytes (the group asked first in a round still gets at least
+    /// one entry). A restarted node under the bench applied 64 KiB (~110 small entries) in up to 0.4 s on the
     /// shared 2-core machine (cold caches, CPU taken by other programs; docs/PERFORMANCE.md, Failover).
     /// </summary>
     public const long ApplyBytesPerRoundMin = 64L * 1024;

@@ -253,7 +253,9 @@ public sealed partial class MultiRaftHost
         persists.Clear();
         await PersistSnapshotMarkersAsync(stop).ConfigureAwait(false);
         // The apply budget is shared by the round's groups; the first group to ask rotates, so that one replica's
-        // backlog does not take every round's budget while another waits.
+        // backlog does not take every round's budget while another waits. The first always gets at least one entry;
+        // once the budget is spent the others apply nothing this round (their sends and writes still go), so a round
+        // holds one large entry's apply, not one per group.
         var applyBudget = ApplyBudgetBytes(applyBytesPerSecond);
         var first = (int)(roundsRun++ % (ulong)Math.Max(1, replicas.Length));
         for (var k = 0; k < replicas.Length; k++)
@@ -262,8 +264,7 @@ public sealed partial class MultiRaftHost
             replica.BeforeReady();
             if (replica.Raft.HasReady)
             {
-                var ready = replica.Raft.GetReady(Math.Max(0, applyBudget));
-                applyBudget -= CommittedBytes(ready);
+                var ready = ReadyWithinBudget(replica.Raft, ref applyBudget);
                 readies.Add((replica, ready));
                 if (ready.Snapshot is { } snapshot)
                 {
@@ -372,6 +373,17 @@ public sealed partial class MultiRaftHost
         }
 
         return metaReady is { MustSync: true };
+    }
+
+    /// <summary>
+    /// One group's Ready in a round: committed entries within what is left of the round's apply budget (at least one
+    /// entry while any budget is left), none once it is spent; the rest of the Ready (appends, messages, hard state) always.
+    /// </summary>
+    internal static Ready ReadyWithinBudget(RaftNode raft, ref long applyBudget)
+    {
+        var ready = applyBudget > 0 ? raft.GetReady(applyBudget) : raft.GetReadyWithoutApply();
+        applyBudget -= CommittedBytes(ready);
+        return ready;
     }
 
     /// <summary>The round's apply budget in bytes: what the measured rate applies in the target time, within the limits.</summary>

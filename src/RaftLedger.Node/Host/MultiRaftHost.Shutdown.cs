@@ -35,7 +35,7 @@ public sealed partial class MultiRaftHost
 
             if (led == 0 || options.Time.GetTimestamp() >= deadline)
             {
-                logger.LogInformation("leadership hand-off before stopping: {Led} group(s) still led here", led);
+                logger.LogInformation("leadership hand-off before stopping: this node still leads {Led} of its groups", led);
                 return led;
             }
 

@@ -101,6 +101,45 @@ public class CatchUpBoundsTests
         Assert.True(committedPerReady.Count(r => r.Count > 1) >= 3 * 10, "the backlogs were applied over many rounds");
     }
 
+    [Fact]
+    public void Once_the_rounds_apply_budget_is_spent_the_other_groups_apply_nothing_but_still_write()
+    {
+        // Three groups with one large committed entry each (a batch of thousands of transfers); each elects itself,
+        // which writes its new term's first entry.
+        var groups = Enumerable.Range(0, 3).Select(_ => CommittedSingleVoterGroup(payloadBytes: 600_000)).ToList();
+        foreach (var (raft, _) in groups)
+        {
+            raft.Campaign();
+        }
+
+        long budget = 500_000;
+        var readies = groups.Select(g => MultiRaftHost.ReadyWithinBudget(g.Raft, ref budget)).ToList();
+
+        Assert.Equal([1, 0, 0], readies.Select(r => r.CommittedEntries.Count)); // One round holds one large apply.
+        Assert.All(readies, r => Assert.NotEmpty(r.Entries)); // Every group's new entry is still written this round.
+        Assert.True(budget < 0);
+
+        for (var g = 0; g < groups.Count; g++)
+        {
+            groups[g].Storage.Append(readies[g].Entries);
+            groups[g].Storage.SetHardState(readies[g].HardState!.Value);
+            groups[g].Raft.Advance(readies[g]);
+        }
+
+        // A later round's budget goes to a group that waited: its entry was kept, not lost.
+        budget = 500_000;
+        Assert.Equal([1UL], MultiRaftHost.ReadyWithinBudget(groups[1].Raft, ref budget).CommittedEntries.Select(e => e.Index));
+    }
+
+    private static (RaftNode Raft, MemoryLogStorage Storage) CommittedSingleVoterGroup(int payloadBytes)
+    {
+        var storage = new MemoryLogStorage();
+        storage.ApplySnapshot(new SnapshotMetadata(0, 0, ConfState.OfVoters(1)));
+        storage.Append([new Entry(1, 1, EntryType.Normal, new byte[payloadBytes])]);
+        storage.SetHardState(new HardState(1, 1, 1));
+        return (new RaftNode(HostConfig(1), storage, new DeterministicRandom(1)), storage);
+    }
+
     [Theory]
     [InlineData(0.0, HostOptions.ApplyBytesPerRoundMin)]
     [InlineData(1e12, HostOptions.ApplyBytesPerRoundMax)]

@@ -437,9 +437,9 @@ public sealed partial class WriteAheadLog : IDisposable, IWalEntryReader
         {
             _spare?.GetAwaiter().GetResult().Dispose();
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // A spare that failed to be created was never used; nothing to close.
+            // A spare that failed to be created (a full disk, a permission problem) was never used; nothing to close.
         }
 
         lock (_segmentsLock)

@@ -77,6 +77,22 @@ public sealed record HostOptions
     /// <summary>Snapshot streams a node sends at once at most (more wait: the core retries).</summary>
     public const int SnapshotSendsMax = 4;
 
+    /// <summary>
+    /// Threads that write snapshot files for followers and prepare received ones (<see cref="BackgroundThreads"/>): one
+    /// per core of the machine this was tuned on, so a catch-up can use the cores the serving path leaves idle.
+    /// </summary>
+    public const int BackgroundThreadCount = 2;
+
+    /// <summary>
+    /// How much higher those threads' Linux nice value is than the process's. At +10 they get about a tenth of a
+    /// contended core's time (the kernel's weights 110 against 1024), so the scheduler loop's heartbeats are not
+    /// queued behind them.
+    /// </summary>
+    public const int BackgroundThreadNiceIncrement = 10;
+
+    /// <summary>Background items that may wait for a thread (snapshot sends are bounded by <see cref="SnapshotSendsMax"/>).</summary>
+    public const int BackgroundQueuedItemsMax = 64;
+
     /// <summary>Largest snapshot a node accepts from a leader (one shard's ledger state).</summary>
     public const long SnapshotBytesMax = 64L << 30;
 

@@ -251,8 +251,7 @@ public sealed partial class MultiRaftHost
             {
                 using (state)
                 {
-                    await using var file = File.Create(path);
-                    write(file);
+                    await background.RunAsync(() => WriteFile(path, write), stopping.Token).ConfigureAwait(false);
                 }
 
                 ok = await streamer.SendSnapshotAsync(to, group, index, term, path, raft, stopping.Token).ConfigureAwait(false);
@@ -269,6 +268,13 @@ public sealed partial class MultiRaftHost
             Interlocked.Add(ref snapshotsSent, ok ? 1 : 0);
             inbox.Writer.TryWrite(new HostInput.SnapshotSent(group, to, ok));
         }));
+    }
+
+    private static bool WriteFile(string path, Action<Stream> write)
+    {
+        using var file = File.Create(path);
+        write(file);
+        return true;
     }
 
     /// <summary>Transport callback: a leader streams a snapshot; the chunks go to a file, then the message to the loop.</summary>
@@ -359,8 +365,7 @@ public sealed partial class MultiRaftHost
         var started = options.Time.GetTimestamp();
         try
         {
-            var prepared = await Task.Factory.StartNew(
-                () => storage.PrepareSnapshot(shard, receiver.Path!), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+            var prepared = await background.RunAsync(() => storage.PrepareSnapshot(shard, receiver.Path!), stopping.Token).ConfigureAwait(false);
             logger.LogInformation(
                 "shard {Shard}: received a snapshot at {Index} ({Records} records), checked and prepared for ingest in {Milliseconds:0} ms off the scheduler loop",
                 shard, prepared.Summary.AppliedIndex, prepared.Summary.RecordCount, options.Time.GetElapsedTime(started).TotalMilliseconds);

@@ -34,6 +34,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
     private readonly ShardReplica[] replicas;
     private readonly ShardView[] views;
     private readonly CancellationTokenSource stopping = new();
+    private readonly BackgroundThreads background;
     private IRaftMessageSender? sender;
     private Task? loop;
     private Task? ticker;
@@ -54,6 +55,11 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
 
         views = new ShardView[shardCount];
         PublishViews();
+        background = new BackgroundThreads(
+            HostOptions.BackgroundThreadCount,
+            HostOptions.BackgroundThreadNiceIncrement,
+            HostOptions.BackgroundQueuedItemsMax,
+            errno => logger.LogWarning("could not lower a background thread's priority (errno {Errno}); snapshot work runs at the node's priority", errno));
     }
 
     /// <summary>Peer messages dropped because the inbox was full or they did not decode.</summary>
@@ -228,6 +234,7 @@ public sealed partial class MultiRaftHost : IPeerMessageSink, IAsyncDisposable
             await ticker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        background.Dispose();
         await WaitForSnapshotTasksAsync().ConfigureAwait(false);
 
         foreach (var replica in replicas)

@@ -5,10 +5,12 @@ using RaftLedger.Storage.Wal;
 namespace RaftLedger.Storage.CrashChild;
 
 /// <summary>
-/// Usage: <c>RaftLedger.Storage.CrashChild &lt;wal-directory&gt; &lt;seed&gt;</c>. Opens (recovers) the WAL, prints
+/// Usage: <c>RaftLedger.Storage.CrashChild &lt;wal-directory&gt; &lt;seed&gt; [fill]</c>. Opens (recovers) the WAL, prints
 /// <c>ready</c>, then appends to four groups concurrently forever, printing <c>ack &lt;group&gt; &lt;index&gt;</c> once
 /// every entry up to that index is durable. Payloads depend only on (group, index), so a checker can verify them.
-/// Every few appends a group takes a snapshot marker, so segments are compacted while it runs.
+/// Every few appends a group takes a snapshot marker, so segments are compacted while it runs. With <c>fill</c> no
+/// marker is taken, so the log only grows; the first failed open or append is printed as <c>failed &lt;error&gt;</c>
+/// and the child exits with code 3 (used on a small filesystem to reach a real "no space left on device").
 /// </summary>
 public static class Program
 {
@@ -43,28 +45,42 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
-        if (args.Length != 2 || !int.TryParse(args[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed))
+        if (args.Length is < 2 or > 3 || !int.TryParse(args[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ||
+            (args.Length == 3 && args[2] != "fill"))
         {
-            await Console.Error.WriteLineAsync("usage: RaftLedger.Storage.CrashChild <wal-directory> <seed>");
+            await Console.Error.WriteLineAsync("usage: RaftLedger.Storage.CrashChild <wal-directory> <seed> [fill]");
             return 2;
         }
 
         var output = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };
-        using var wal = WriteAheadLog.Open(Options(args[0]));
-        await output.WriteLineAsync("ready");
-        var appenders = new Task[GroupCount];
-        for (var g = 0; g < GroupCount; g++)
+        var fill = args.Length == 3;
+        try
         {
-            var groupId = (ulong)g + 1;
-            var random = new Random(seed + g);
-            appenders[g] = Task.Run(() => AppendForever(wal, groupId, random, output));
-        }
+            using var wal = WriteAheadLog.Open(Options(args[0]));
+            await output.WriteLineAsync("ready");
+            var appenders = new Task[GroupCount];
+            for (var g = 0; g < GroupCount; g++)
+            {
+                var groupId = (ulong)g + 1;
+                var random = new Random(seed + g);
+                appenders[g] = Task.Run(() => AppendForever(wal, groupId, random, fill, output));
+            }
 
-        await Task.WhenAll(appenders);
-        return 0;
+            await Task.WhenAll(appenders);
+            return 0;
+        }
+        catch (IOException e) when (fill)
+        {
+            lock (output)
+            {
+                output.WriteLine($"failed {e.Message.ReplaceLineEndings(" ")} ({e.InnerException?.Message})");
+            }
+
+            return 3;
+        }
     }
 
-    private static async Task AppendForever(WriteAheadLog wal, ulong groupId, Random random, StreamWriter output)
+    private static async Task AppendForever(WriteAheadLog wal, ulong groupId, Random random, bool fill, StreamWriter output)
     {
         var group = wal.GetGroup(groupId);
         var next = group.LastIndex + 1;
@@ -79,7 +95,7 @@ public static class Program
 
             var last = next + (ulong)count - 1;
             SnapshotMetadata? snapshot = null;
-            if (round % 7 == 6 && next > 40)
+            if (!fill && round % 7 == 6 && next > 40)
             {
                 // Pretend the state machine is durable well behind the log, as the host would report it.
                 wal.SetCompactableIndex(groupId, next - 30);

@@ -90,7 +90,8 @@ public class WalCrashTests
         }
     }
 
-    private static void Verify(string directory, ulong[] acked)
+    /// <summary>Every acknowledged entry of the crash child's groups is in the log at <paramref name="directory"/>, intact.</summary>
+    internal static void Verify(string directory, ulong[] acked)
     {
         using var wal = WriteAheadLog.Open(Child.Options(directory) with { Log = static _ => { } });
         for (ulong g = 1; g <= Child.GroupCount; g++)

@@ -42,7 +42,13 @@ public static class NodeLauncher
         {
             // An address already in use, or a data folder that cannot be opened: unreadable or corrupt files, a full
             // disk. The message says which; a stack trace would bury it.
-            logging.CreateLogger("RaftLedger.Node").LogCritical(exception, "Node {NodeId} stopped: {Message}", options.NodeId, exception.Message);
+            var logger = logging.CreateLogger("RaftLedger.Node");
+            logger.LogCritical(exception, "Node {NodeId} stopped: {Message}", options.NodeId, exception.Message);
+            if (FullDiskAdvice.For(exception, host.DataDirectory) is { } advice)
+            {
+                logger.LogCritical("Node {NodeId}: {Advice}", options.NodeId, advice);
+            }
+
             return 1;
         }
     }

@@ -40,6 +40,10 @@ public static class NodeRunner
             if (node.Scheduler.Completion.IsFaulted)
             {
                 logger?.LogCritical(node.Scheduler.Completion.Exception, "node {Node} stops: its scheduler failed", options.NodeId);
+                if (FullDiskAdvice.For(node.Scheduler.Completion.Exception, options.DataDirectory) is { } advice)
+                {
+                    logger?.LogCritical("node {Node}: {Advice}", options.NodeId, advice);
+                }
                 return 1;
             }
 

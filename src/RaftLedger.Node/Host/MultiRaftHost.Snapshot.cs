@@ -365,7 +365,9 @@ public sealed partial class MultiRaftHost
         var started = options.Time.GetTimestamp();
         try
         {
-            var prepared = await background.RunAsync(() => storage.PrepareSnapshot(shard, receiver.Path!), stopping.Token).ConfigureAwait(false);
+            // No stop token: this transport callback may run while the host is being disposed (with its token source);
+            // once the background threads stop, the call fails with OperationCanceledException anyway.
+            var prepared = await background.RunAsync(() => storage.PrepareSnapshot(shard, receiver.Path!), CancellationToken.None).ConfigureAwait(false);
             logger.LogInformation(
                 "shard {Shard}: received a snapshot at {Index} ({Records} records), checked and prepared for ingest in {Milliseconds:0} ms off the scheduler loop",
                 shard, prepared.Summary.AppliedIndex, prepared.Summary.RecordCount, options.Time.GetElapsedTime(started).TotalMilliseconds);

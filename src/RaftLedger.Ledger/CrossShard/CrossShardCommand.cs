@@ -372,7 +372,8 @@ public static class CrossShardCommand
         return new PreparedRecord(home, preparedAt, legs);
     }
 
-    internal static byte[] WritePreparedRecord(int home, ulong preparedAt, ReadOnlySpan<Leg> legs)
+    /// <summary>Encodes a participant's prepared record (the value of a <see cref="CrossShardTables.Prepared"/> side record).</summary>
+    public static byte[] WritePreparedRecord(int home, ulong preparedAt, ReadOnlySpan<Leg> legs)
     {
         var writer = new ByteWriter(12 + (legs.Length * LegBytes));
         writer.U16(home);

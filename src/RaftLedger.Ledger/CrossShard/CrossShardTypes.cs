@@ -194,6 +194,17 @@ public static class CrossShardTables
     /// Written and deleted with the <see cref="Expiry"/> record (see <see cref="CrossShardExpiry"/>).
     /// </summary>
     public const byte ExpiryOrder = 9;
+
+    /// <summary>The highest tag of a derived table (<see cref="IsDerived"/>).</summary>
+    public const byte DerivedTableMax = Closing;
+
+    /// <summary>
+    /// True for the tables whose records a prepared transaction implies (<see cref="IdClaim"/>, <see cref="Reserved"/>,
+    /// <see cref="LegHold"/>, <see cref="Closing"/>): they are written and removed in the same writes as its
+    /// <see cref="Prepared"/> record, so a store may rebuild them from those (<c>LedgerStateMachine.DeriveLegRecords</c>)
+    /// instead of storing them.
+    /// </summary>
+    public static bool IsDerived(byte table) => table is IdClaim or Reserved or LegHold or Closing;
 }
 
 /// <summary>Flags of a Decide item.</summary>

@@ -99,6 +99,9 @@ public sealed record MultiShardRunResult(
 /// </summary>
 public static class MultiShardChaos
 {
+    // How often the chaos phase checks the derived side records of every replica (a walk of each side table).
+    private const int DerivedCheckIntervalTicks = 20;
+
     public static MultiShardRunResult Execute(ulong seed, MultiShardChaosOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -202,6 +205,10 @@ public static class MultiShardChaos
             }
 
             cluster.RunTick();
+            if (tick % DerivedCheckIntervalTicks == 0)
+            {
+                cluster.CheckLegRecordsDerived(); // Mid-run, while legs are prepared: at the end there are none.
+            }
         }
     }
 
@@ -310,6 +317,7 @@ public static class MultiShardChaos
         Require(cluster.RunUntil(() => cluster.ReadsOutstanding == 0, options.PendingAnsweredTicksMax), "account reads were not served after healing");
         cluster.CheckLogs();
         cluster.CheckReplicasAgree();
+        cluster.CheckLegRecordsDerived();
         BankChecker.CheckQuiet(cluster);
         Invariant.Check(cluster.Workload.Fates.Count > 0, "a run moves money");
     }

@@ -278,6 +278,24 @@ public sealed partial class MultiShardCluster
         }
     }
 
+    /// <summary>
+    /// Every running replica's derived side records (leg holds, id claims, closing marks, reserved totals) are exactly
+    /// what its Prepared records imply: what lets a RocksDB store keep them in memory only and rebuild them on load.
+    /// </summary>
+    public void CheckLegRecordsDerived()
+    {
+        for (var shard = 0; shard < Options.ShardCount; shard++)
+        {
+            foreach (var replica in _shardReplicas[shard])
+            {
+                if (replica.Ledger?.DerivedLegRecordsMismatch() is { } mismatch)
+                {
+                    throw new SimulationFailureException($"shard {shard} on node {replica.NodeId} at applied index {replica.AppliedIndex}: {mismatch}");
+                }
+            }
+        }
+    }
+
     /// <summary>Full Raft log checks of every shard's group (log matching, committed entries durable on a majority).</summary>
     public void CheckLogs()
     {

@@ -246,13 +246,18 @@ public sealed partial class RocksLedgerStore
     public IEnumerable<SideRecord> EnumerateSideRecords(byte table)
     {
         EnsureCurrent();
-        return sideMirrorComplete ? TableInOrder(table) : StoredInOrder(table);
+        return sideMirrorComplete || CrossShardTables.IsDerived(table) ? TableInOrder(table) : StoredInOrder(table);
     }
 
     /// <summary>From the mirror's count when it holds the table, else by walking a cursor bounded to the table.</summary>
     public int CountSideRecords(byte table)
     {
         EnsureCurrent();
+        if (CrossShardTables.IsDerived(table))
+        {
+            return derivedRecords[table]?.Count ?? 0;
+        }
+
         if (sideMirrorComplete && IsMirrored(table))
         {
             return sideMirror[table]?.Count ?? 0;
@@ -272,14 +277,43 @@ public sealed partial class RocksLedgerStore
         return count;
     }
 
+    // RocksDB's side records with the derived tables (memory only) merged in at their tags' places.
     private IEnumerable<SideRecord> EnumerateStoredSideRecords()
     {
+        var nextDerived = 0;
         using var cursor = shard.NewCursor(RocksTable.SideRecords);
         while (cursor.MoveNext())
         {
-            var key = cursor.Key;
-            Invariant.Check(key.Length == 1 + IdBytes, "side-table keys are a tag and a u128");
-            yield return new SideRecord(key[0], BinaryPrimitives.ReadUInt128BigEndian(key[1..]), cursor.Value.ToArray());
+            var stored = StoredSideRecord(cursor);
+            for (; nextDerived <= stored.Table && nextDerived <= CrossShardTables.DerivedTableMax; nextDerived++)
+            {
+                foreach (var derived in DerivedInOrder((byte)nextDerived))
+                {
+                    yield return derived;
+                }
+            }
+
+            if (IsStored(stored.Table))
+            {
+                yield return stored;
+            }
+        }
+
+        for (; nextDerived <= CrossShardTables.DerivedTableMax; nextDerived++)
+        {
+            foreach (var derived in DerivedInOrder((byte)nextDerived))
+            {
+                yield return derived;
+            }
         }
     }
+
+    private static SideRecord StoredSideRecord(RocksShardCursor cursor)
+    {
+        var key = cursor.Key;
+        Invariant.Check(key.Length == 1 + IdBytes, "side-table keys are a tag and a u128");
+        return new SideRecord(key[0], BinaryPrimitives.ReadUInt128BigEndian(key[1..]), cursor.Value.ToArray());
+    }
+
+    private SideRecord[] DerivedInOrder(byte table) => CrossShardTables.IsDerived(table) ? InOrder(table, derivedRecords[table]) : [];
 }

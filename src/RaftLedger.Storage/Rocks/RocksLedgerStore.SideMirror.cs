@@ -23,6 +23,13 @@ namespace RaftLedger.Storage.Rocks;
 /// <see cref="RocksLedgerLimits.SideMirrorBytesMaxDefault"/>), as a long partition that leaves many legs prepared can
 /// make them, the mirror is dropped and every read goes to RocksDB until the next reload, which rebuilds it if the
 /// tables are small again. Answers are the same either way.
+/// <para>
+/// The four derived tables (<see cref="CrossShardTables.IsDerived"/>) are different: RocksDB never holds them. Every
+/// record of theirs follows from a Prepared record and is written and removed with it, so they live here only, outside
+/// the mirror's limits (they are a few small records per prepared leg, so they grow only as the Prepared table does),
+/// and every reload derives them again from the Prepared records (<see cref="LedgerStateMachine.DeriveLegRecords"/>).
+/// That saves four of the ~8 side-record writes and deletes per cross-shard transfer on a participant's replicas.
+/// </para>
 /// </remarks>
 public sealed partial class RocksLedgerStore
 {
@@ -36,6 +43,11 @@ public sealed partial class RocksLedgerStore
     private bool sideMirrorComplete;
     private int sideMirrorEntries;
     private long sideMirrorBytes;
+
+    // Invariant: derivedRecords[t] holds exactly the committed records of derived table t (CrossShardTables.IsDerived;
+    // null when it has none), whatever sideMirrorComplete says. They are never written to RocksDB: they are what the
+    // Prepared records imply, rebuilt from those on every reload (LedgerStateMachine.DeriveLegRecords).
+    private readonly Dictionary<UInt128, byte[]>?[] derivedRecords = new Dictionary<UInt128, byte[]>?[CrossShardTables.DerivedTableMax + 1];
 
     // Invariant: when not null (only while sideMirrorComplete), exactly the keys of the committed tombstones.
     private HashSet<UInt128>? tombstones;
@@ -51,10 +63,19 @@ public sealed partial class RocksLedgerStore
     public bool TombstoneMirrorActive => sideMirrorComplete && tombstones is not null;
 
     private static bool IsMirrored(byte table) =>
-        table is not CrossShardTables.Tombstone and not CrossShardTables.Expiry and not CrossShardTables.ExpiryOrder;
+        table is not CrossShardTables.Tombstone and not CrossShardTables.Expiry and not CrossShardTables.ExpiryOrder && !CrossShardTables.IsDerived(table);
+
+    /// <summary>Whether a side record of <paramref name="table"/> goes to RocksDB (derived tables live in memory only).</summary>
+    private static bool IsStored(byte table) => !CrossShardTables.IsDerived(table);
 
     /// <summary>Rebuilds the mirror from RocksDB (on open and whenever the shard's state was replaced).</summary>
     private void LoadSideMirror()
+    {
+        LoadSideMirrorTables();
+        LoadDerivedRecords();
+    }
+
+    private void LoadSideMirrorTables()
     {
         DropSideMirror();
         tombstones = [];
@@ -85,6 +106,50 @@ public sealed partial class RocksLedgerStore
     }
 
     private static bool IsLoaded(byte table) => IsMirrored(table) || table == CrossShardTables.Tombstone;
+
+    /// <summary>
+    /// Rebuilds the derived tables from the Prepared records (from the mirror when it holds them, else RocksDB), and
+    /// deletes any derived record a build that still stored them left in RocksDB: nothing reads those.
+    /// </summary>
+    private void LoadDerivedRecords()
+    {
+        Array.Clear(derivedRecords);
+        var prepared = sideMirrorComplete ? MirroredInOrder(CrossShardTables.Prepared) : StoredInOrder(CrossShardTables.Prepared);
+        foreach (var record in LedgerStateMachine.DeriveLegRecords(prepared))
+        {
+            (derivedRecords[record.Table] ??= [])[record.Key] = record.Value!;
+        }
+
+        DeleteStoredDerivedRecords();
+    }
+
+    private void DeleteStoredDerivedRecords()
+    {
+        if (shard.IsInstalling)
+        {
+            return; // Only a complete state is cleaned; the next reload after the install does it.
+        }
+
+        using var cleanup = shard.NewBatch();
+        Span<byte> key = stackalloc byte[1 + IdBytes];
+        for (var table = 0; table <= CrossShardTables.DerivedTableMax; table++)
+        {
+            if (!CrossShardTables.IsDerived((byte)table))
+            {
+                continue;
+            }
+
+            foreach (var stale in StoredInOrder((byte)table))
+            {
+                cleanup.Delete(RocksTable.SideRecords, SideKey(key, stale.Table, stale.Key));
+            }
+        }
+
+        if (cleanup.Count > 0)
+        {
+            cleanup.CommitWithoutIndex();
+        }
+    }
 
     /// <summary>Loads the records of tags first..last into the mirror; false when it outgrew its limits.</summary>
     private bool TryLoadTags(byte first, byte last)
@@ -121,6 +186,7 @@ public sealed partial class RocksLedgerStore
     private void MirrorSideRecords(LedgerWriteSet writes)
     {
         commitsApplied++;
+        KeepDerivedRecords(writes);
         if (!sideMirrorComplete)
         {
             return;
@@ -148,6 +214,27 @@ public sealed partial class RocksLedgerStore
             {
                 DropSideMirror();
                 return;
+            }
+        }
+    }
+
+    /// <summary>Applies a committed batch's writes of derived tables, in order: their only copy (a put is copied).</summary>
+    private void KeepDerivedRecords(LedgerWriteSet writes)
+    {
+        foreach (ref readonly var record in writes.SideRecords)
+        {
+            if (!CrossShardTables.IsDerived(record.Table))
+            {
+                continue;
+            }
+
+            if (record.Value is null)
+            {
+                derivedRecords[record.Table]?.Remove(record.Key);
+            }
+            else
+            {
+                (derivedRecords[record.Table] ??= [])[record.Key] = record.Value.AsSpan().ToArray();
             }
         }
     }
@@ -203,6 +290,17 @@ public sealed partial class RocksLedgerStore
     {
         value = [];
         found = false;
+        if (CrossShardTables.IsDerived(table))
+        {
+            if (derivedRecords[table] is { } derived && derived.TryGetValue(key, out var kept))
+            {
+                value = kept.AsSpan().ToArray();
+                found = true;
+            }
+
+            return true;
+        }
+
         if (table == CrossShardTables.Tombstone && TombstoneMirrorActive)
         {
             found = tombstones!.Contains(key);
@@ -240,7 +338,8 @@ public sealed partial class RocksLedgerStore
 
     /// <summary>One table ascending by key, from memory when the mirror holds it (a copy), else from RocksDB. Mirror complete only.</summary>
     private IEnumerable<SideRecord> TableInOrder(byte table) =>
-        IsMirrored(table) ? MirroredInOrder(table)
+        CrossShardTables.IsDerived(table) ? InOrder(table, derivedRecords[table])
+        : IsMirrored(table) ? MirroredInOrder(table)
         : table == CrossShardTables.Tombstone && tombstones is { } keys ? TombstonesInOrder(keys)
         : StoredInOrder(table);
 
@@ -252,9 +351,11 @@ public sealed partial class RocksLedgerStore
     }
 
     // A sorted copy taken up front, so a commit between two steps of the caller's enumeration cannot break it.
-    private SideRecord[] MirroredInOrder(byte table)
+    private SideRecord[] MirroredInOrder(byte table) => InOrder(table, sideMirror[table]);
+
+    private static SideRecord[] InOrder(byte table, Dictionary<UInt128, byte[]>? records)
     {
-        if (sideMirror[table] is not { Count: > 0 } records)
+        if (records is not { Count: > 0 })
         {
             return [];
         }

@@ -176,6 +176,11 @@ public sealed partial class RocksLedgerStore
 
         foreach (ref readonly var record in writes.SideRecords)
         {
+            if (!IsStored(record.Table))
+            {
+                continue; // Derived from the Prepared records: kept in memory only (KeepDerivedRecords).
+            }
+
             if (record.Value is null)
             {
                 batch.Delete(RocksTable.SideRecords, SideKey(key, record.Table, record.Key));

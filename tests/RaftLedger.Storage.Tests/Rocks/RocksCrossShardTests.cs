@@ -39,10 +39,17 @@ public sealed class RocksCrossShardTests
             Both(CrossShardCommand.EncodePrepare([new PrepareItem(TransactionId, 0, [leg])]));
             Both(CrossShardCommand.EncodeAbortIfUndecided([TransactionId + 1]));
 
+            // The leg hold and reserved total are in memory only; the Prepared record is what RocksDB keeps.
+            Assert.True(rocks.Store.TryGetSideRecord(CrossShardTables.LegHold, 500, out _));
+            Assert.True(rocks.Store.TryGetSideRecord(CrossShardTables.Reserved, 2, out _));
+            Assert.Equal([CrossShardTables.Prepared, CrossShardTables.Tombstone], StoredSideTags(database));
+
             database.Dispose();
             database = Open(directory.PathName);
             rocks = new LedgerStateMachine(new RocksLedgerStore(database.OpenShard(1)));
             Assert.Equal(memory.Fingerprint(), rocks.Fingerprint());
+            Assert.Null(rocks.DerivedLegRecordsMismatch());
+            Assert.Equal([.. memory.Store.EnumerateSideRecords()], [.. rocks.Store.EnumerateSideRecords()], new SideRecordComparer());
             Assert.True(CrossShardCommand.TryGetPreparedRecord(rocks.Store, TransactionId, out var record));
             Assert.Equal((UInt128)40, record.Legs[0].Transfer.Amount);
 
@@ -58,6 +65,44 @@ public sealed class RocksCrossShardTests
         {
             database.Dispose();
         }
+    }
+
+    [Fact]
+    public void Derived_records_an_older_build_stored_are_deleted_on_open_and_never_read()
+    {
+        using var directory = new TempDirectory();
+        var database = Open(directory.PathName);
+        try
+        {
+            // As a build that stored them would have left them: a leg hold with no Prepared record behind it.
+            using (var batch = database.OpenShard(1).NewBatch())
+            {
+                batch.Put(RocksTable.SideRecords, [CrossShardTables.LegHold, .. new byte[16]], new byte[16]);
+                batch.Commit(1);
+            }
+
+            var store = new RocksLedgerStore(database.OpenShard(1));
+            Assert.False(store.TryGetSideRecord(CrossShardTables.LegHold, 0, out _));
+            Assert.Empty(store.EnumerateSideRecords());
+            Assert.Empty(StoredSideTags(database));
+        }
+        finally
+        {
+            database.Dispose();
+        }
+    }
+
+    /// <summary>The side-table tags RocksDB itself holds for shard 1, ascending and distinct.</summary>
+    private static byte[] StoredSideTags(RocksLedgerDatabase database)
+    {
+        var tags = new SortedSet<byte>();
+        using var cursor = database.OpenShard(1).NewCursor(RocksTable.SideRecords);
+        while (cursor.MoveNext())
+        {
+            tags.Add(cursor.Key[0]);
+        }
+
+        return [.. tags];
     }
 
     private sealed class SideRecordComparer : IEqualityComparer<SideRecord>

@@ -22,6 +22,15 @@ public sealed class RocksSideMirrorTests
         CrossShardTables.ExpiryOrder,
     ];
 
+    // What a commit writes directly; the derived tables follow from its Prepared records (WithDerivedRecords).
+    private static readonly byte[] WrittenTables = [.. Tables.Where(t => !CrossShardTables.IsDerived(t))];
+
+    private static readonly LegSides[] RandomSides =
+    [
+        LegSides.Debit, LegSides.Credit, LegSides.Debit | LegSides.Credit, LegSides.Credit | LegSides.Id,
+        LegSides.Debit | LegSides.Resolve, LegSides.Credit | LegSides.Resolve | LegSides.Status, LegSides.Id,
+    ];
+
     [Fact]
     public void Random_side_record_writes_read_back_as_in_memory_with_the_mirror_and_after_reopens()
     {
@@ -46,9 +55,9 @@ public sealed class RocksSideMirrorTests
             var store = new RocksLedgerStore(database.OpenShard(1), sideMirrorEntriesMax: 2);
             Assert.True(store.SideMirrorActive);
             var index = 0UL;
-            Commit(store, ref index, Put(CrossShardTables.Prepared, 1, 10), Put(CrossShardTables.Prepared, 2, 20), Put(CrossShardTables.Reserved, 3, 30));
+            Commit(store, ref index, Put(CrossShardTables.Prepared, 1, 10), Put(CrossShardTables.Prepared, 2, 20), Put(CrossShardTables.Coordinator, 3, 30));
             Assert.False(store.SideMirrorActive);
-            Assert.True(store.TryGetSideRecord(CrossShardTables.Reserved, 3, out var value) && value.SequenceEqual(Value(30)));
+            Assert.True(store.TryGetSideRecord(CrossShardTables.Coordinator, 3, out var value) && value.SequenceEqual(Value(30)));
 
             Commit(store, ref index, Delete(CrossShardTables.Prepared, 1));
             Assert.False(store.SideMirrorActive); // stays dropped until the next reload
@@ -57,7 +66,7 @@ public sealed class RocksSideMirrorTests
             store = new RocksLedgerStore(database.OpenShard(1), sideMirrorEntriesMax: 2);
             Assert.True(store.SideMirrorActive);
             Assert.False(store.TryGetSideRecord(CrossShardTables.Prepared, 1, out _));
-            Assert.True(store.TryGetSideRecord(CrossShardTables.Prepared, 2, out value) && value.SequenceEqual(Value(20)));
+            Assert.True(store.TryGetSideRecord(CrossShardTables.Prepared, 2, out value) && value.SequenceEqual(PreparedValue(20)));
         }
         finally
         {
@@ -108,12 +117,16 @@ public sealed class RocksSideMirrorTests
                 for (var i = 0; i < records.Length; i++)
                 {
                     // Few keys per table, so puts overwrite and deletes hit stored records often.
-                    var table = Tables[random.Next(Tables.Length)];
+                    var table = WrittenTables[random.Next(WrittenTables.Length)];
                     var key = (UInt128)random.Next(1, 9);
                     // Tombstones carry no value, as the ledger writes them; a rare one with a value must still read back.
                     var length = table == CrossShardTables.Tombstone && random.Next(20) != 0 ? 0 : random.Next(1, 300);
-                    records[i] = random.Next(3) == 0 ? Delete(table, key) : Put(table, key, random.Next(256), length);
+                    records[i] = random.Next(3) == 0 ? Delete(table, key)
+                        : table == CrossShardTables.Prepared ? new SideRecord(table, key, RandomPreparedRecord(random, key))
+                        : Put(table, key, random.Next(256), length);
                 }
+
+                records = WithDerivedRecords(memory, records);
 
                 Commit(memory, index + 1, records);
                 Commit(store, ref index, records);
@@ -135,6 +148,60 @@ public sealed class RocksSideMirrorTests
         }
     }
 
+    /// <summary>
+    /// A prepared record of one to three random legs. As Prepare guarantees, what it holds (event and pending ids,
+    /// closing accounts) is its own: those keys are derived from <paramref name="transaction"/>. Reserved totals of
+    /// different transactions share accounts 1..8.
+    /// </summary>
+    private static byte[] RandomPreparedRecord(Random random, UInt128 transaction)
+    {
+        var legs = new Leg[random.Next(1, 4)];
+        for (var i = 0; i < legs.Length; i++)
+        {
+            var closing = random.Next(4) == 1;
+            var own = (transaction * 16) + (UInt128)i;
+            legs[i] = new Leg((ushort)i, RandomSides[random.Next(RandomSides.Length)], new Transfer
+            {
+                Id = own,
+                PendingId = own + 8,
+                DebitAccountId = closing ? own : (UInt128)random.Next(1, 9),
+                CreditAccountId = closing ? own + 8 : (UInt128)random.Next(1, 9),
+                Amount = (UInt128)random.Next(0, 1000),
+                Flags = closing ? TransferFlags.ClosingDebit | TransferFlags.ClosingCredit : random.Next(3) == 0 ? TransferFlags.Pending : TransferFlags.None,
+            });
+        }
+
+        return CrossShardCommand.WritePreparedRecord(1, 0, legs);
+    }
+
+    /// <summary>
+    /// <paramref name="records"/> plus the writes of derived tables that keep them what the Prepared records imply, as
+    /// the ledger's own writes do (the RocksDB store keeps only those in memory and rebuilds them on reload).
+    /// </summary>
+    private static SideRecord[] WithDerivedRecords(InMemoryLedgerStore memory, SideRecord[] records)
+    {
+        var prepared = memory.EnumerateSideRecords(CrossShardTables.Prepared).ToDictionary(r => r.Key, r => r.Value!);
+        foreach (var record in records.Where(r => r.Table == CrossShardTables.Prepared))
+        {
+            if (record.Value is null)
+            {
+                prepared.Remove(record.Key);
+            }
+            else
+            {
+                prepared[record.Key] = record.Value;
+            }
+        }
+
+        var after = LedgerStateMachine.DeriveLegRecords(prepared.Select(p => new SideRecord(CrossShardTables.Prepared, p.Key, p.Value)))
+            .ToDictionary(r => (r.Table, r.Key), r => r.Value!);
+        var before = memory.EnumerateSideRecords().Where(r => CrossShardTables.IsDerived(r.Table)).ToDictionary(r => (r.Table, r.Key), r => r.Value!);
+        var writes = new List<SideRecord>(records);
+        writes.AddRange(before.Keys.Where(k => !after.ContainsKey(k)).Select(k => Delete(k.Table, k.Key)));
+        writes.AddRange(after.Where(a => !before.TryGetValue(a.Key, out var old) || !old.SequenceEqual(a.Value)).Select(a => new SideRecord(a.Key.Table, a.Key.Key, a.Value)));
+        return [.. writes];
+    }
+
     private static void AssertSame(InMemoryLedgerStore memory, RocksLedgerStore rocks, int seed, int step)
     {
         var expected = memory.EnumerateSideRecords().ToArray();
@@ -144,7 +211,7 @@ public sealed class RocksSideMirrorTests
         {
             Assert.True(
                 expected[i].Table == actual[i].Table && expected[i].Key == actual[i].Key && expected[i].Value.AsSpan().SequenceEqual(actual[i].Value),
-                $"seed {seed} step {step}: record {i} differs");
+                $"seed {seed} step {step}: record {i} differs: expected table {expected[i].Table} key {expected[i].Key} {Convert.ToHexString(expected[i].Value!)}, got table {actual[i].Table} key {actual[i].Key} {Convert.ToHexString(actual[i].Value!)}");
         }
 
         foreach (var table in Tables)
@@ -230,12 +297,16 @@ public sealed class RocksSideMirrorTests
 
     private static void Commit(RocksLedgerStore store, ref ulong index, params SideRecord[] records) => Commit(store, ++index, records);
 
+    // A Prepared record's value must be one (its derived records are rebuilt from it): a leg of amount fill.
     private static SideRecord Put(byte table, UInt128 key, int fill, int length = 3) =>
-        new(table, key, Enumerable.Repeat((byte)fill, length).ToArray());
+        new(table, key, table == CrossShardTables.Prepared ? PreparedValue(fill) : Enumerable.Repeat((byte)fill, length).ToArray());
 
     private static SideRecord Delete(byte table, UInt128 key) => new(table, key, null);
 
     private static byte[] Value(int fill) => Put(0, 0, fill).Value!;
+
+    private static byte[] PreparedValue(int fill) =>
+        CrossShardCommand.WritePreparedRecord(1, 0, [new Leg(0, LegSides.Credit, new Transfer { Id = (UInt128)(1000 + fill), CreditAccountId = 1000, Amount = (UInt128)fill })]);
 
     /// <summary>A store on a new database in a temporary folder, committing at increasing applied indexes.</summary>
     private sealed class FreshStore : IDisposable
@@ -270,7 +341,7 @@ public sealed class RocksSideMirrorTests
         catch (Exception error)
         {
             throw new Xunit.Sdk.XunitException(
-                $"{error.Message}\nReplay: CsCheck_Seed=<seed above> dotnet test {ProjectPath} -c Release --filter \"FullyQualifiedName~{testName}\"");
+                $"{error.Message}\n{error.InnerException?.Message}\nReplay: CsCheck_Seed=<seed above> dotnet test {ProjectPath} -c Release --filter \"FullyQualifiedName~{testName}\"");
         }
     }
 }

@@ -10,10 +10,17 @@ public sealed partial class LedgerStateMachine
     {
         var items = DecodeDecide(body);
         var needed = 0;
+        var lookups = 0;
         foreach (var item in items)
         {
             needed += 1 + item.Events.Length;
+            foreach (var t in item.Events)
+            {
+                lookups = NoteLookedUpIds(t, lookups);
+            }
         }
+
+        PrefetchLookedUpIds(lookups);
 
         CheckResultRoom(needed, results);
         var position = 0;

@@ -99,9 +99,6 @@ public sealed record MultiShardRunResult(
 /// </summary>
 public static class MultiShardChaos
 {
-    // How often the chaos phase checks the derived side records of every replica (a walk of each side table).
-    private const int DerivedCheckIntervalTicks = 20;
-
     public static MultiShardRunResult Execute(ulong seed, MultiShardChaosOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -205,10 +202,6 @@ public static class MultiShardChaos
             }
 
             cluster.RunTick();
-            if (tick % DerivedCheckIntervalTicks == 0)
-            {
-                cluster.CheckLegRecordsDerived(); // Mid-run, while legs are prepared: at the end there are none.
-            }
         }
     }
 

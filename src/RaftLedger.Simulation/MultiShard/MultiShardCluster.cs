@@ -153,6 +153,11 @@ public sealed partial class MultiShardCluster
             CheckLogs();
             _nextFullCheckTick = NowTicks + Options.FullCheckEveryTicks;
         }
+
+        if (NowTicks % Options.DerivedCheckEveryTicks == 0)
+        {
+            CheckLegRecordsDerived();
+        }
     }
 
     public void RunTicks(int ticks)

@@ -94,6 +94,12 @@ public sealed record MultiShardOptions
     /// <summary>Ticks between full log checks of every shard.</summary>
     public int FullCheckEveryTicks { get; init; } = 100;
 
+    /// <summary>
+    /// Ticks between checks that every replica's derived side records are what its Prepared records imply
+    /// (<see cref="MultiShardCluster.CheckLegRecordsDerived"/>): often, so that they run while legs are prepared.
+    /// </summary>
+    public int DerivedCheckEveryTicks { get; init; } = 20;
+
     /// <summary>Leaders send before persisting when their Ready allows it.</summary>
     public bool SendBeforePersistWhenAllowed { get; init; }
 
@@ -148,7 +154,7 @@ public sealed record MultiShardOptions
             throw new ArgumentException($"ShardCount {ShardCount} must be in [{MultiShardLimits.ShardsMin}, {MultiShardLimits.ShardsMax}]");
         }
 
-        if (CustomersPerShard < 2 || ClientCount < 0 || RequestTimeoutTicks < 1 || ClientThinkTicksMax < 0 || FullCheckEveryTicks < 1)
+        if (CustomersPerShard < 2 || ClientCount < 0 || RequestTimeoutTicks < 1 || ClientThinkTicksMax < 0 || FullCheckEveryTicks < 1 || DerivedCheckEveryTicks < 1)
         {
             throw new ArgumentException("at least 2 customers per shard, client count >= 0, request timeout >= 1 tick, think time >= 0 and check interval >= 1 are required");
         }

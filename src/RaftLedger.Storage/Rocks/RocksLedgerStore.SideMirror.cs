@@ -336,7 +336,10 @@ public sealed partial class RocksLedgerStore
         }
     }
 
-    /// <summary>One table ascending by key, from memory when the mirror holds it (a copy), else from RocksDB. Mirror complete only.</summary>
+    /// <summary>
+    /// One table ascending by key, from memory when the mirror holds it (a copy), else from RocksDB. Mirror complete
+    /// only, except for a derived table, which is always in memory.
+    /// </summary>
     private IEnumerable<SideRecord> TableInOrder(byte table) =>
         CrossShardTables.IsDerived(table) ? InOrder(table, derivedRecords[table])
         : IsMirrored(table) ? MirroredInOrder(table)

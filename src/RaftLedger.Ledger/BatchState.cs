@@ -123,15 +123,15 @@ internal sealed class BatchState
 
     /// <summary>
     /// Records a transfer that is not indexed through this batch's account slots: a cross-shard
-    /// transfer whose accounts (one or both) live on other shards. A batch that uses this commits
-    /// without the in-memory store's slot hints.
+    /// transfer whose accounts (one or both) live on other shards; <paramref name="accountsHere"/> names
+    /// those stored on this one. A batch that uses this commits without the in-memory store's slot hints.
     /// </summary>
-    public void CreateForeignTransfer(in Transfer transfer)
+    public void CreateForeignTransfer(in Transfer transfer, AccountsHere accountsHere)
     {
         Invariant.Check(!savepointTaken, "cross-shard writes are not rolled back");
         createdTransferById.GetOrAdd(transfer.Id, out var added) = Writes.Transfers.Length;
         Invariant.Check(added, "a transfer id is created once");
-        Writes.AddTransfer(transfer);
+        Writes.AddTransfer(transfer, accountsHere);
     }
 
     public bool TryGetSideRecord(byte table, UInt128 key, out byte[] value)

@@ -285,9 +285,16 @@ public sealed class InMemoryLedgerStore : ILedgerStore
                 PutAccount(account);
             }
 
-            foreach (ref readonly var transfer in writes.Transfers)
+            var accountsHere = writes.TransferAccountsHere;
+            for (var i = 0; i < writes.Transfers.Length; i++)
             {
-                InsertTransfer(transfer, AccountSlot(transfer.DebitAccountId), AccountSlot(transfer.CreditAccountId));
+                ref readonly var transfer = ref writes.Transfers[i];
+                var debit = AccountSlot(transfer.DebitAccountId);
+                var credit = AccountSlot(transfer.CreditAccountId);
+                // Stores that index by the write set's word (RocksDB) would lose this transfer from the account's list.
+                Invariant.Check(debit == NoSlot || (accountsHere[i] & AccountsHere.Debit) != 0, "a transfer's debit account stored here is named here");
+                Invariant.Check(credit == NoSlot || (accountsHere[i] & AccountsHere.Credit) != 0, "a transfer's credit account stored here is named here");
+                InsertTransfer(transfer, debit, credit);
             }
         }
 

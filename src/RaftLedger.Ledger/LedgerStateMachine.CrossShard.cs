@@ -628,6 +628,27 @@ public sealed partial class LedgerStateMachine
         }
     }
 
+    /// <summary>The accounts a leg's sides hold here (an id or status leg holds none).</summary>
+    private static AccountsHere AccountsHereOf(LegSides sides) =>
+        (sides & LegSides.Debit) != 0
+            ? ((sides & LegSides.Credit) != 0 ? AccountsHere.Both : AccountsHere.Debit)
+            : ((sides & LegSides.Credit) != 0 ? AccountsHere.Credit : AccountsHere.None);
+
+    /// <summary>The accounts of event <paramref name="eventIndex"/> that the home's own prepared legs hold here (none without legs).</summary>
+    private static AccountsHere AccountsHereOf(PreparedRecord? homeLegs, int eventIndex)
+    {
+        var here = AccountsHere.None;
+        foreach (var leg in homeLegs?.Legs ?? [])
+        {
+            if (leg.EventIndex == eventIndex)
+            {
+                here |= AccountsHereOf(leg.Sides);
+            }
+        }
+
+        return here;
+    }
+
     private static bool Closes(in Transfer t, BalanceSide side) =>
         (t.Flags & (side == BalanceSide.Debit ? TransferFlags.ClosingDebit : TransferFlags.ClosingCredit)) != 0;
 

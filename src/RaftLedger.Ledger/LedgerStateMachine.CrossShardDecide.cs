@@ -150,7 +150,7 @@ public sealed partial class LedgerStateMachine
                 }
 
                 created.Timestamp = firstTimestamp + (ulong)i;
-                batch.CreateForeignTransfer(created);
+                batch.CreateForeignTransfer(created, AccountsHereOf(homeLegs, i));
                 if (!item.PendingElsewhereAt(i))
                 {
                     SetChainTwoPhaseStatus(item, chain, i, created);
@@ -359,7 +359,7 @@ public sealed partial class LedgerStateMachine
             {
                 var copy = leg.Transfer;
                 copy.Timestamp = timestamp;
-                batch.CreateForeignTransfer(copy);
+                batch.CreateForeignTransfer(copy, AccountsHereOf(leg.Sides));
                 if ((leg.Sides & LegSides.Id) != 0 && (copy.Flags & TransferFlags.Pending) != 0)
                 {
                     // The id's home holds the authoritative record, so its status and expiry too: posts/voids

@@ -179,7 +179,7 @@ public sealed partial class LedgerStateMachine
         {
             var created = item.Events[i];
             created.Timestamp = firstTimestamp + (ulong)i;
-            batch.CreateForeignTransfer(created);
+            batch.CreateForeignTransfer(created, AccountsHereOf(item.HomeSides[i]));
             SetTwoPhaseStatus(created, expiresHere: !item.ExpiresElsewhereAt(i));
         }
 

@@ -11,6 +11,7 @@ public sealed class LedgerWriteSet
 {
     private readonly Buffer<Account> accounts = new();
     private readonly Buffer<Transfer> transfers = new();
+    private readonly Buffer<AccountsHere> transferAccountsHere = new();
     private readonly Buffer<(UInt128 Id, PendingStatus Status)> pendingStatuses = new();
     private readonly Buffer<ExpiryEntry> expiryAdds = new();
     private readonly Buffer<ExpiryEntry> expiryRemoves = new();
@@ -29,6 +30,13 @@ public sealed class LedgerWriteSet
 
     /// <summary>Transfers created by the batch, ascending by timestamp.</summary>
     public ReadOnlySpan<Transfer> Transfers => transfers.Span;
+
+    /// <summary>
+    /// For each of <see cref="Transfers"/>, which of its accounts are stored on this shard: the per-account index
+    /// needs entries for those only, since a query of an account goes to the account's shard. A cross-shard
+    /// transfer stored on a shard that holds one of its accounts, or none, names fewer than both.
+    /// </summary>
+    public ReadOnlySpan<AccountsHere> TransferAccountsHere => transferAccountsHere.Span;
 
     /// <summary>New statuses of pending transfers, in the order they happened (last one wins).</summary>
     public ReadOnlySpan<(UInt128 Id, PendingStatus Status)> PendingStatuses => pendingStatuses.Span;
@@ -85,6 +93,7 @@ public sealed class LedgerWriteSet
         transferAccountPositions.Clear();
         accounts.Clear();
         transfers.Clear();
+        transferAccountsHere.Clear();
         pendingStatuses.Clear();
         expiryAdds.Clear();
         expiryRemoves.Clear();
@@ -103,10 +112,15 @@ public sealed class LedgerWriteSet
 
     public void AddAccount(in Account account) => accounts.Add(account);
 
-    public void AddTransfer(in Transfer transfer)
+    /// <summary>Adds a created transfer whose accounts are both taken as stored here (see <see cref="TransferAccountsHere"/>).</summary>
+    public void AddTransfer(in Transfer transfer) => AddTransfer(transfer, AccountsHere.Both);
+
+    public void AddTransfer(in Transfer transfer, AccountsHere accountsHere)
     {
         Invariant.Check(transfers.Count == 0 || transfers.Span[^1].Timestamp < transfer.Timestamp);
+        Invariant.Check((accountsHere & ~AccountsHere.Both) == 0, "only the debit and credit accounts can be here");
         transfers.Add(transfer);
+        transferAccountsHere.Add(accountsHere);
     }
 
     public void AddPendingStatus(UInt128 id, PendingStatus status) => pendingStatuses.Add((id, status));
@@ -131,6 +145,7 @@ public sealed class LedgerWriteSet
     {
         Invariant.Check(accounts.Count == 0);
         transfers.Truncate(transferCount);
+        transferAccountsHere.Truncate(transferCount);
         transferAccountPositions.Truncate(Math.Min(transferCount, transferAccountPositions.Count));
         pendingStatuses.Truncate(pendingStatusCount);
         expiryAdds.Truncate(expiryAddCount);

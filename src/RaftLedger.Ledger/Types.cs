@@ -33,6 +33,16 @@ public enum TransferFlags : ushort
 }
 
 /// <summary>An account: identity, ledger (asset), flags, user data and its four balances.</summary>
+/// <summary>Which of a transfer's two accounts a shard stores (<see cref="LedgerWriteSet.TransferAccountsHere"/>).</summary>
+[Flags]
+public enum AccountsHere : byte
+{
+    None = 0,
+    Debit = 1,
+    Credit = 2,
+    Both = Debit | Credit,
+}
+
 public struct Account
 {
     public UInt128 Id;

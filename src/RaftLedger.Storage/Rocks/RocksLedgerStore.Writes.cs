@@ -25,7 +25,7 @@ public sealed partial class RocksLedgerStore
             batch.Put(RocksTable.Accounts, AccountKey(account.Id), value);
         }
 
-        StageTransfers(writes.Transfers, value);
+        StageTransfers(writes.Transfers, writes.TransferAccountsHere, value);
         StageIndexes(writes, value);
         BinaryPrimitives.WriteUInt64LittleEndian(value, writes.LastTimestamp);
         batch.Put(RocksTable.LedgerState, LedgerStateLastTimestamp, value[..TimestampBytes]);
@@ -47,7 +47,7 @@ public sealed partial class RocksLedgerStore
     /// insert costs about as much as the rest of a transfer's apply, and grouping saves two of the five per transfer
     /// when accounts repeat within a write set.
     /// </summary>
-    private void StageTransfers(ReadOnlySpan<Transfer> transfers, Span<byte> value)
+    private void StageTransfers(ReadOnlySpan<Transfer> transfers, ReadOnlySpan<AccountsHere> accountsHere, Span<byte> value)
     {
         foreach (var position in keyOrder.Sort(transfers.Length, new TransferIds(transfers)))
         {
@@ -57,7 +57,7 @@ public sealed partial class RocksLedgerStore
         }
 
         StageTimestampGroups(transfers);
-        StageAccountIndexGroups(transfers);
+        StageAccountIndexGroups(transfers, accountsHere);
     }
 
     /// <summary>One record per run of up to <see cref="RocksLedgerLimits.TimestampGroupIdsMax"/> transfers.</summary>
@@ -82,10 +82,13 @@ public sealed partial class RocksLedgerStore
     /// <summary>
     /// One record per account per run of up to <see cref="RocksLedgerLimits.AccountIndexGroupEntriesMax"/> entries.
     /// Entry 2i is transfer i's debit side, 2i+1 its credit side; sorting by account keeps equal accounts in that
-    /// order, which is timestamp order.
+    /// order, which is timestamp order. Sides whose account is not stored here get no entry: queries of an account
+    /// go to its shard, so the entry would never be read, and a cross-shard transfer would pay two more memtable
+    /// inserts on every replica for it.
     /// </summary>
-    private void StageAccountIndexGroups(ReadOnlySpan<Transfer> transfers)
+    private void StageAccountIndexGroups(ReadOnlySpan<Transfer> transfers, ReadOnlySpan<AccountsHere> accountsHere)
     {
+        Invariant.Check(accountsHere.Length == transfers.Length, "every transfer names the accounts stored here");
         Span<byte> key = stackalloc byte[IdBytes + TimestampBytes];
         var accounts = new TransferAccountIds(transfers);
         var entries = keyOrder.Sort(transfers.Length * 2, accounts);
@@ -93,27 +96,36 @@ public sealed partial class RocksLedgerStore
         while (runStart < entries.Length)
         {
             var accountId = accounts.KeyAt(entries[runStart]);
-            var count = 1;
-            while (runStart + count < entries.Length && count < RocksLedgerLimits.AccountIndexGroupEntriesMax &&
-                accounts.KeyAt(entries[runStart + count]) == accountId)
+            var runLength = 0;
+            var count = 0;
+            while (runStart + runLength < entries.Length && count < RocksLedgerLimits.AccountIndexGroupEntriesMax &&
+                accounts.KeyAt(entries[runStart + runLength]) == accountId)
             {
-                count++;
+                var entry = entries[runStart + runLength++];
+                if (IsHere(accountsHere[entry >> 1], entry))
+                {
+                    WriteIndexEntry(groupBuffer.AsSpan(count++ * AccountIndexEntryBytes, AccountIndexEntryBytes), transfers[entry >> 1], entry);
+                }
             }
 
-            for (var i = 0; i < count; i++)
+            if (count > 0)
             {
-                var entry = entries[runStart + i];
-                ref readonly var transfer = ref transfers[entry >> 1];
-                var slot = groupBuffer.AsSpan(i * AccountIndexEntryBytes, AccountIndexEntryBytes);
-                BinaryPrimitives.WriteUInt64BigEndian(slot, transfer.Timestamp);
-                BinaryPrimitives.WriteUInt128BigEndian(slot[TimestampBytes..], transfer.Id);
-                slot[TimestampBytes + IdBytes] = (byte)(entry & 1);
+                var firstTimestamp = BinaryPrimitives.ReadUInt64BigEndian(groupBuffer);
+                batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, accountId, firstTimestamp), groupBuffer.AsSpan(0, count * AccountIndexEntryBytes));
             }
 
-            var firstTimestamp = transfers[entries[runStart] >> 1].Timestamp;
-            batch.Put(RocksTable.AccountTransfers, AccountTimeKey(key, accountId, firstTimestamp), groupBuffer.AsSpan(0, count * AccountIndexEntryBytes));
-            runStart += count;
+            runStart += runLength;
         }
+    }
+
+    private static bool IsHere(AccountsHere here, int entry) =>
+        (here & ((entry & 1) == 0 ? AccountsHere.Debit : AccountsHere.Credit)) != 0;
+
+    private static void WriteIndexEntry(Span<byte> slot, in Transfer transfer, int entry)
+    {
+        BinaryPrimitives.WriteUInt64BigEndian(slot, transfer.Timestamp);
+        BinaryPrimitives.WriteUInt128BigEndian(slot[TimestampBytes..], transfer.Id);
+        slot[TimestampBytes + IdBytes] = (byte)(entry & 1);
     }
 
     private readonly ref struct AccountIds(ReadOnlySpan<Account> accounts) : RocksKeyOrder.IKeySource

@@ -130,7 +130,7 @@ public sealed class CrossShardCommandTests
     public void Decide_commit_writes_the_record_posts_home_legs_and_a_query_then_answers_committed()
     {
         var (fixture, results) = LedgerWithAccounts();
-        var t = LedgerFixture.NewTransfer(600, 1, 2, 10);
+        var t = LedgerFixture.NewTransfer(600, 1, 900, 10); // Account 900 lives on participant 3.
         Apply(fixture, CrossShardCommand.EncodePrepare([new PrepareItem(TransactionId, 0, [new Leg(0, LegSides.Debit, t)])]), results);
         var decide = new DecideItem(TransactionId, DecideFlags.HomeHasLegs, [3], [t], [(byte)CreateTransferResult.Created]);
         Apply(fixture, CrossShardCommand.EncodeDecide([decide]), results);

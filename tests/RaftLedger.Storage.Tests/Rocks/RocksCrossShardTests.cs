@@ -60,6 +60,11 @@ public sealed class RocksCrossShardTests
             Assert.Equal(1, rocks.GetAccountTransfers(filter, into));
             Assert.Equal((UInt128)500, into[0].Id);
             Assert.Equal([.. memory.Store.EnumerateSideRecords()], [.. rocks.Store.EnumerateSideRecords()], new SideRecordComparer());
+
+            // The copy's debit account lives on another shard: the per-account index has an entry for account 2 only.
+            Assert.Equal([(UInt128)2], IndexedAccounts(database));
+            var foreign = filter with { AccountId = 900, Flags = AccountFilterFlags.Debits | AccountFilterFlags.Credits };
+            Assert.Equal(memory.GetAccountTransfers(foreign, into), rocks.GetAccountTransfers(foreign, into));
         }
         finally
         {
@@ -90,6 +95,19 @@ public sealed class RocksCrossShardTests
         {
             database.Dispose();
         }
+    }
+
+    /// <summary>The accounts that shard 1's per-account transfer index has records for, ascending and distinct.</summary>
+    private static UInt128[] IndexedAccounts(RocksLedgerDatabase database)
+    {
+        var accounts = new SortedSet<UInt128>();
+        using var cursor = database.OpenShard(1).NewCursor(RocksTable.AccountTransfers);
+        while (cursor.MoveNext())
+        {
+            accounts.Add(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(cursor.Key));
+        }
+
+        return [.. accounts];
     }
 
     /// <summary>The side-table tags RocksDB itself holds for shard 1, ascending and distinct.</summary>

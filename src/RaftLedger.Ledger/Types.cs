@@ -32,7 +32,6 @@ public enum TransferFlags : ushort
     Imported = 1 << 8,
 }
 
-/// <summary>An account: identity, ledger (asset), flags, user data and its four balances.</summary>
 /// <summary>Which of a transfer's two accounts a shard stores (<see cref="LedgerWriteSet.TransferAccountsHere"/>).</summary>
 [Flags]
 public enum AccountsHere : byte
@@ -43,6 +42,7 @@ public enum AccountsHere : byte
     Both = Debit | Credit,
 }
 
+/// <summary>An account: identity, ledger (asset), flags, user data and its four balances.</summary>
 public struct Account
 {
     public UInt128 Id;

@@ -126,7 +126,11 @@ public sealed class VerifyPowerCutTests
         var options = PowerCutOptions(14, "synced-mark-lag:50");
         var (exitCode, report, output) = await VerifyProcess.RunAsync(options);
         Assert.True(exitCode == 1, $"verify missed the lost flushes (seed {options.Seed}):\n{output}");
-        Assert.Contains(report.Violations, v => v.Check.StartsWith("acknowledged transfers present", StringComparison.Ordinal));
+        // Lost flushes the nodes already acted on show either as acknowledged transfers missing or, when what was
+        // lost leaves the replicas unable to agree again, as a cluster that never answers the final lookup; which one
+        // depends on the processes' timing (both seen on this seed). The real build shows neither (the test below).
+        Assert.Contains(report.Violations, v => v.Check.StartsWith("acknowledged transfers present", StringComparison.Ordinal) ||
+            (v.Check == "verify ran to the end" && v.Detail.Contains("final lookup", StringComparison.Ordinal)));
         Assert.Contains("power cut dropped", output, StringComparison.Ordinal);
         Assert.Contains("--faults power-cut --unsafe-test-faults synced-mark-lag:50", output, StringComparison.Ordinal); // The rerun command.
         File.Delete(options.ResolvedHistoryPath);
